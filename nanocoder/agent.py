@@ -1,0 +1,129 @@
+"""The agent loop: ask the model, run the tools it calls (in parallel), repeat until it answers.
+
+Everything the loop wants to show a person goes to a Callbacks object; as a library,
+Agent.chat() prints nothing.
+"""
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .context import Context
+from .prompt import system_prompt
+from .tools import builtin_tools
+from .tools.base import Workspace
+
+INTERRUPTED = "Error: interrupted by the user before this tool finished."
+
+
+class Callbacks:
+    """What the agent reports while it works. The CLI overrides these; by default all are silent."""
+    def text(self, chunk: str): pass
+    def reasoning(self, chunk: str): pass
+    def tool_start(self, name: str, args: dict, depth: int = 0): pass  # depth 1: a sub-agent's
+    def tool_end(self, name: str, args: dict, result: str, depth: int = 0): pass
+    def notice(self, message: str): pass  # e.g. "compressed the context"
+    def approve(self, name: str, args: dict) -> bool: return True  # before a tool that changes things
+
+
+class Usage:
+    def __init__(self):
+        self.prompt_tokens = self.completion_tokens = 0
+        self._lock = threading.Lock()  # sub-agents in pool threads add to their parent's
+
+    def add(self, prompt: int, completion: int):
+        with self._lock:
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+
+
+class Agent:
+    def __init__(self, llm, tools=None, *, callbacks=None, cwd=None, max_context=None,
+                 max_rounds=100, sub_agents=True, usage=None):
+        self.llm, self.max_rounds = llm, max_rounds
+        self.callbacks = callbacks or Callbacks()
+        self.workspace = Workspace(cwd)
+        self.usage = usage or Usage()
+        self.context = Context(max_context, self.usage)
+        found = builtin_tools(self.workspace, parent=self if sub_agents else None) + list(tools or [])
+        self.tools = {t.name: t for t in found}  # a custom tool may replace a built-in of its name
+        self.messages = [{"role": "system", "content": ""}]
+
+    def chat(self, prompt: str) -> str:
+        """Run one user turn to its end and return the final answer. History is kept."""
+        # Rebuilt every turn: the working directory, git status and date move on.
+        self.messages[0] = {"role": "system", "content": system_prompt(self.workspace.cwd, self.tools)}
+        self.messages.append({"role": "user", "content": prompt})
+        schemas = [t.schema() for t in self.tools.values()]
+        for _ in range(self.max_rounds):
+            note = self.context.fit(self.messages, self.llm, schemas)
+            if note:
+                self.callbacks.notice(note)
+            reply = self.llm.stream(self.messages, schemas, self.callbacks.text, self.callbacks.reasoning)
+            self.usage.add(reply.prompt_tokens, reply.completion_tokens)
+            self.messages.append(reply.message())
+            if not reply.tool_calls:
+                return reply.content
+            self._run_tools(reply.tool_calls)
+        return f"Stopped after {self.max_rounds} rounds of tool calls without a final answer."
+
+    def _run_tools(self, calls) -> None:
+        """Run one turn's tool calls concurrently and append their results in the calls' order."""
+        results = [None] * len(calls)
+        pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
+        futures = {}
+        try:
+            jobs = []
+            for i, call in enumerate(calls):  # approvals first, one at a time, on this thread
+                tool, args, error = self._prepare(call)
+                if error:
+                    results[i] = error
+                elif not tool.read_only and not self.callbacks.approve(tool.name, args):
+                    results[i] = "The user declined to run this tool call. Ask them how to proceed."
+                else:
+                    jobs.append((i, tool, args))
+            futures = {i: pool.submit(self._run_one, tool, args) for i, tool, args in jobs}
+            for i, future in futures.items():
+                results[i] = future.result()
+        except KeyboardInterrupt:
+            for tool in self.tools.values():
+                tool.cancel()
+            for i, future in futures.items():  # keep what did finish
+                if future.done() and not future.cancelled():
+                    results[i] = future.result()
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            # Every call gets exactly one answer, even when interrupted: the history stays valid.
+            self.messages.extend(
+                {"role": "tool", "tool_call_id": c.id, "content": r if r is not None else INTERRUPTED}
+                for c, r in zip(calls, results))
+
+    def _prepare(self, call):
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return None, None, f"Error: unknown tool {call.name!r}. Available tools: {', '.join(self.tools)}."
+        try:
+            args = json.loads(call.arguments) if call.arguments.strip() else {}
+        except json.JSONDecodeError as e:
+            return None, None, (f"Error: the arguments are not valid JSON ({e}). Send one JSON object "
+                                f"matching this schema: {json.dumps(tool.parameters)}")
+        problem = tool.check_args(args)
+        if problem:
+            return None, None, f"Error: {problem}. The schema is: {json.dumps(tool.parameters)}"
+        return tool, args, None
+
+    def _run_one(self, tool, args) -> str:
+        self.callbacks.tool_start(tool.name, args)
+        try:
+            result = tool.execute(**args)
+        except Exception as e:  # a tool's bug must not end the session; the model can adapt
+            result = f"Error: {tool.name} failed: {type(e).__name__}: {e}"
+        self.callbacks.tool_end(tool.name, args, result)
+        return result
+
+    def compact(self) -> str | None:
+        """Compress the history now (the /compact command)."""
+        return self.context.fit(self.messages, self.llm, [t.schema() for t in self.tools.values()], force=True)
+
+    def reset(self):
+        self.messages = self.messages[:1]

@@ -1,0 +1,330 @@
+"""The terminal: flags, the REPL, one-shot mode and the offline demo.
+
+The only module that draws. It renders what the agent reports through Callbacks; rich and
+prompt_toolkit are imported only when something is drawn, so --version and --help stay instant.
+"""
+import argparse
+import sys
+import threading
+
+from . import __version__
+from .agent import Callbacks
+from .config import Config, ConfigError
+from .llm import LLMError
+from .session import Session, SessionError
+
+HELP = """Commands:
+  /model <name>   switch model (no name: show it)
+  /compact        compress the conversation now
+  /tokens         tokens used and the current context size
+  /save           save the session now (it is also saved after every turn)
+  /sessions       list saved sessions (resume one with nanocoder -r ID)
+  /reset          start a new conversation
+  /help           this help
+  quit            leave (or Ctrl+D); Ctrl+C stops a running turn"""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="nanocoder", description="A minimal AI coding agent for the terminal.")
+    p.add_argument("-m", "--model", help="model name (env NANOCODER_MODEL)")
+    p.add_argument("--base-url", help="OpenAI-compatible API base URL (env OPENAI_BASE_URL)")
+    p.add_argument("--api-key", help="API key (env OPENAI_API_KEY)")
+    p.add_argument("-p", "--prompt", help="run one task, print the answer and exit")
+    p.add_argument("-r", "--resume", metavar="ID", help="resume a saved session")
+    p.add_argument("-y", "--yes", action="store_true", help="run tools without asking")
+    p.add_argument("--demo", action="store_true", help="a short scripted session, offline, no key needed")
+    p.add_argument("--version", action="version", version=f"nanocoder {__version__}")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.demo:
+            return demo()
+        config = Config.load(args.model, args.api_key, args.base_url)
+        if not config.api_key:
+            raise ConfigError("no API key: set OPENAI_API_KEY or pass --api-key "
+                              "(try `nanocoder --demo` for an offline tour)")
+        session = Session.load(args.resume) if args.resume else None
+        if session and not args.model:  # a resumed session keeps its model unless -m says otherwise
+            config.model = session.model
+        if args.prompt is not None:
+            return one_shot(config, args.prompt, args.yes, session)
+        return repl(config, args.yes, session)
+    except (ConfigError, LLMError, SessionError) as e:
+        print(f"nanocoder: {e}", file=sys.stderr)
+        return 1
+
+
+def make_agent(config, callbacks, session):
+    from .agent import Agent
+    from .llm import LLM
+    llm = LLM(config.model, config.api_key, config.base_url,
+              max_tokens=config.max_tokens, temperature=config.temperature)
+    agent = Agent(llm, callbacks=callbacks, max_context=config.max_context)
+    if session:
+        agent.messages = session.messages
+    return agent, session or Session(model=llm.model, cwd=str(agent.workspace.cwd))
+
+
+def save(agent, session, config):
+    session.messages, session.model = agent.messages, agent.llm.model
+    return session.save(secret=config.api_key)
+
+
+def one_shot(config, prompt, yes, session) -> int:
+    from rich.console import Console
+    view = View(Console(stderr=True, highlight=False), yes=yes, interactive=False, stream_text=False)
+    agent, session = make_agent(config, view, session)
+    try:
+        answer = agent.chat(prompt)
+    except KeyboardInterrupt:
+        print("nanocoder: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        save(agent, session, config)
+    print(answer)
+    return 0
+
+
+def repl(config, yes, session) -> int:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+    from rich.console import Console
+    from .session import home, private_dir
+    console = Console(highlight=False)
+    view = View(console, yes=yes, interactive=True)
+    agent, session = make_agent(config, view, session)
+    history = private_dir(home()) / "history"
+    history.touch(mode=0o600)
+    prompt = PromptSession(history=FileHistory(str(history)))
+    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd}\n"
+                  f"[dim]/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
+    if len(agent.messages) > 1:
+        console.print(f"[dim]resumed session {session.id} ({len(agent.messages)} messages)[/]")
+    while True:
+        try:
+            line = prompt.prompt("› ").strip()
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if line in ("quit", "exit", "/quit", "/exit"):
+            break
+        if line.startswith("/"):
+            session = command(line, agent, session, config, console)
+        elif line:
+            run_turn(agent, line, view, console)
+            save(agent, session, config)
+    console.print(f"[dim]session {session.id} saved · resume with: nanocoder -r {session.id}[/]")
+    return 0
+
+
+def run_turn(agent, line, view, console):
+    try:
+        agent.chat(line)
+    except KeyboardInterrupt:
+        view.end()
+        console.print("[yellow]interrupted[/]")
+    except LLMError as e:
+        view.end()
+        console.print(f"[red]error:[/] {e}")
+    view.end()
+
+
+def command(line, agent, session, config, console):
+    from rich.table import Table
+    from .context import estimate
+    name, _, arg = line.partition(" ")
+    arg = arg.strip()
+    if name == "/help":
+        console.print(HELP)
+    elif name == "/model":
+        if arg:
+            agent.llm.model = arg
+        console.print(f"model: {agent.llm.model}")
+    elif name == "/compact":
+        try:
+            console.print(agent.compact() or "nothing to compact")
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+    elif name == "/tokens":
+        u = agent.usage
+        console.print(f"prompt tokens: {u.prompt_tokens:,} · completion tokens: {u.completion_tokens:,} · "
+                      f"context now: ~{estimate(agent.messages):,} of {agent.context.window:,}")
+    elif name == "/save":
+        console.print(f"saved to {save(agent, session, config)}")
+    elif name == "/sessions":
+        table = Table("id", "date", "first prompt", "messages", "size")
+        for row in _sessions():
+            table.add_row(row["id"], row["date"], row["prompt"], str(row["messages"]), f"{row['bytes']:,} B")
+        console.print(table if table.rows else "no saved sessions yet")
+    elif name == "/reset":
+        agent.reset()
+        session = Session(model=agent.llm.model, cwd=str(agent.workspace.cwd))
+        console.print("new conversation")
+    else:
+        console.print(f"unknown command {name}; /help lists them")
+    return session
+
+
+def _sessions():
+    from .session import list_sessions
+    return list_sessions()
+
+
+class View(Callbacks):
+    """Draws the agent's events: streamed markdown, tool calls, diffs, and asks for approval."""
+
+    def __init__(self, console, yes=False, interactive=True, stream_text=True):
+        self.console, self.yes, self.interactive, self.stream_text = console, yes, interactive, stream_text
+        self.always: set[str] = set()
+        self.lock = threading.RLock()  # tool events arrive from pool threads
+        self.md = MarkdownStream(console)
+        self.thinking = False
+
+    def text(self, chunk):
+        if self.stream_text:
+            self._end_thinking()
+            self.md.feed(chunk)
+
+    def reasoning(self, chunk):
+        if self.stream_text:
+            self.thinking = True
+            self.console.print(chunk, style="dim italic", end="", markup=False)
+
+    def _end_thinking(self):
+        if self.thinking:
+            self.thinking = False
+            self.console.print()
+
+    def end(self):
+        with self.lock:
+            self._end_thinking()
+            self.md.end()
+
+    def tool_start(self, name, args, depth=0):
+        with self.lock:
+            self.end()
+            self.console.print(f"{'  ' * depth}[cyan]> {name}[/]({_format_args(args)})", markup=True)
+
+    def tool_end(self, name, args, result, depth=0):
+        from rich.syntax import Syntax
+        pad = "  " * depth + "  "
+        with self.lock:
+            if result.startswith("Error"):
+                self.console.print(f"{pad}[red]{_escape(result.splitlines()[0][:200])}[/]")
+            elif name == "edit_file" and depth == 0:
+                self.console.print(Syntax(result, "diff", theme="ansi_dark", background_color="default"))
+            else:
+                lines = result.splitlines()
+                self.console.print(f"{pad}[dim]⎿ {_escape(lines[0][:100]) if lines else ''}"
+                                   f"{f' (+{len(lines) - 1} lines)' if len(lines) > 1 else ''}[/]")
+
+    def notice(self, message):
+        with self.lock:
+            self.end()
+            self.console.print(f"[yellow]{_escape(message)}[/]")
+
+    def approve(self, name, args):
+        key = name if name != "bash" else f"bash:{args.get('command', '').split(' ')[0]}"
+        if self.yes or key in self.always:
+            return True
+        with self.lock:
+            self.end()
+            if not self.interactive:
+                self.console.print(f"[yellow]not run: {name} needs approval; re-run with --yes to allow it[/]")
+                return False
+            self.console.print(f"[bold]Allow[/] [cyan]{name}[/]({_format_args(args, 300)})?")
+            answer = self.console.input("[bold]y[/]es / [bold]n[/]o / [bold]a[/]lways: ").strip().lower()
+        if answer in ("a", "always"):
+            self.always.add(key)
+        return answer in ("y", "yes", "a", "always")
+
+
+class MarkdownStream:
+    """Streams markdown: finished blocks are printed once; only the unfinished tail is redrawn,
+    so a long answer costs time in proportion to its length, not its length squared."""
+
+    def __init__(self, console):
+        self.console, self.tail, self.live = console, "", None
+
+    def feed(self, chunk):
+        from rich.live import Live
+        from rich.markdown import Markdown
+        self.tail += chunk
+        if "\n" in chunk:
+            cut = _finished_blocks(self.tail)
+            if cut:
+                done, self.tail = self.tail[:cut], self.tail[cut:]
+                self._stop()
+                self.console.print(Markdown(done))
+        if self.tail.strip():
+            if self.live is None:
+                self.live = Live(console=self.console, refresh_per_second=12, transient=False)
+                self.live.start()
+            self.live.update(Markdown(self.tail))
+
+    def _stop(self):
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def end(self):
+        from rich.markdown import Markdown
+        if self.live is not None:
+            self.live.update(Markdown(self.tail), refresh=True)
+            self._stop()
+        elif self.tail.strip():
+            self.console.print(Markdown(self.tail))
+        self.tail = ""
+
+
+def _finished_blocks(text: str) -> int:
+    """Where the last complete block ends: after a blank line that is outside any code fence."""
+    cut, fenced, pos = 0, False, 0
+    for line in text.splitlines(keepends=True):
+        pos += len(line)
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not line.strip() and not fenced and line.endswith("\n"):
+            cut = pos
+    return cut
+
+
+def _format_args(args: dict, width: int = 60) -> str:
+    parts = []
+    for key, value in args.items():
+        text = repr(value)
+        parts.append(f"{key}={_escape(text if len(text) <= width else text[:width] + '…')}")
+    return ", ".join(parts)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+    return escape(text)
+
+
+def demo() -> int:
+    """A scripted session against the project's own local server: no key, no network."""
+    import tempfile
+    from pathlib import Path
+    from rich.console import Console
+    from . import demo as script
+    from .agent import Agent
+    from .llm import LLM
+    from .scripted import ScriptedServer
+    console = Console(highlight=False)
+    folder = Path(tempfile.mkdtemp(prefix="nanocoder-demo-"))
+    script.make_project(folder)
+    console.print(f"[bold]nanocoder demo[/] · a scripted model, real tools, in {folder}\n"
+                  f"[dim]No key and no network: the model's replies come from a local scripted server.[/]\n")
+    console.print(f"[bold]›[/] {script.PROMPT}")
+    view = View(console, yes=True)
+    with ScriptedServer(script.replies(), chunk_size=4) as server:
+        agent = Agent(LLM("scripted-demo", api_key="demo", base_url=server.url), callbacks=view, cwd=folder)
+        agent.chat(script.PROMPT)
+    view.end()
+    console.print(f"\n[dim]Try it for real: OPENAI_API_KEY=... nanocoder -m MODEL (see README)[/]")
+    return 0

@@ -1,0 +1,128 @@
+"""Keep the conversation inside the model's context window, in three layers.
+
+1. snip: old tool outputs become their head and tail (cheap, loses little);
+2. summarise: older messages are replaced by a summary that the model writes in one plain
+   request that sends no tools;
+3. collapse: as a last resort keep only the system prompt, the summary and the most recent
+   messages that fit.
+History is only ever cut before a user or assistant message, so an assistant's tool_calls
+never lose their tool results.
+"""
+import json
+
+from .tools.base import head_tail
+
+DEFAULT_WINDOW = 128_000
+SNIP_OVER, SNIP_TO = 2_000, 1_000  # characters of one old tool output
+SUMMARY_TAG = "[Summary of the conversation so far]"
+ACK = "Understood. I will continue from this summary."
+SUMMARY_PROMPT = """You compress a coding session so that work can go on without it.
+Write a concise summary that keeps: the user's requests (the latest one in full), decisions
+made, files read or changed and what changed in them, commands run and their important
+results, errors still open, and what was about to happen next. Plain text, no preamble."""
+
+
+def estimate(messages) -> int:
+    """Tokens, roughly: ~4 characters a token for code and English, plus per-message overhead."""
+    chars = 0
+    for m in messages:
+        content = m.get("content") or ""
+        chars += 16 + (len(content) if isinstance(content, str) else len(json.dumps(content)))
+        for call in m.get("tool_calls") or ():
+            chars += 16 + len(call["function"]["name"]) + len(call["function"]["arguments"])
+    return chars // 4
+
+
+class Context:
+    def __init__(self, window: int | None = None, usage=None):
+        self.window = window or DEFAULT_WINDOW
+        self.usage = usage
+
+    def budget(self, llm, tools) -> int:
+        """Tokens the messages may use: the window less the answer's room and the tool schemas."""
+        answer = min(getattr(llm, "max_tokens", None) or 4096, self.window // 4)
+        return self.window - answer - len(json.dumps(tools)) // 4
+
+    def fit(self, messages: list, llm, tools=(), force=False) -> str | None:
+        """Compress messages in place if needed; return a note of what was done, or None."""
+        budget = self.budget(llm, tools)
+        before = estimate(messages)
+        if before <= budget * 0.6 and not force:
+            return None
+        done = []
+        snipped = snip(messages)
+        if snipped:
+            done.append(f"snipped {snipped} old tool outputs")
+        if force or estimate(messages) > budget * 0.75:
+            done.append(self.summarise(messages, llm, keep=budget // (5 if force else 3)))
+        if estimate(messages) > budget:
+            done.append(collapse(messages, budget))
+        return f"context: {'; '.join(done)} ({before:,} → {estimate(messages):,} tokens)" if done else None
+
+    def summarise(self, messages, llm, keep: int) -> str:
+        cuts = [i for i in range(2, len(messages)) if messages[i]["role"] != "tool"]
+        if not cuts:
+            return "nothing old enough to summarise"
+        start = next((i for i in cuts if estimate(messages[i:]) <= keep), cuts[-1])
+        old = messages[1:start]
+        transcript = head_tail("\n\n".join(_render(m) for m in old), (self.window // 2) * 4)
+        try:
+            reply = llm.stream([{"role": "system", "content": SUMMARY_PROMPT},
+                                {"role": "user", "content": transcript}])
+            summary = reply.content.strip()
+            if self.usage:
+                self.usage.add(reply.prompt_tokens, reply.completion_tokens)
+        except Exception as e:  # the turn goes on without a summary rather than failing
+            summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
+        head = [{"role": "user", "content": f"{SUMMARY_TAG}\n{summary}"}]
+        if messages[start]["role"] == "user":  # keep roles alternating for strict providers
+            head.append({"role": "assistant", "content": ACK})
+        messages[1:start] = head
+        return f"summarised {len(old)} older messages"
+
+
+def snip(messages) -> int:
+    """Cut large tool outputs from before the latest round to head + tail."""
+    last_round = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
+    count = 0
+    for m in messages[:last_round]:
+        if m["role"] == "tool" and len(m.get("content") or "") > SNIP_OVER:
+            m["content"] = head_tail(m["content"], SNIP_TO) + "\n[old output snipped; run the tool again if needed]"
+            count += 1
+    return count
+
+
+def collapse(messages, budget: int) -> str:
+    """Drop the oldest message groups after the summary until the rest fits, then cut what is left."""
+    first = 1  # system prompt, then the summary (and its acknowledgement) stay
+    if len(messages) > first and str(messages[first]["content"]).startswith(SUMMARY_TAG):
+        first += 1
+    if len(messages) > first and messages[first]["content"] == ACK:
+        first += 1
+    dropped = 0
+    while estimate(messages) > budget:
+        cuts = [i for i in range(first + 1, len(messages)) if messages[i]["role"] != "tool"]
+        if not cuts:
+            break
+        dropped += cuts[0] - first
+        del messages[first:cuts[0]]
+    if len(messages) > first and messages[first - 1]["content"] == ACK and messages[first]["role"] == "assistant":
+        del messages[first - 1]
+    for m in messages[1:]:  # one huge turn: cut every message's text to its share of the budget
+        if estimate(messages) <= budget:
+            break
+        share = max(200, budget * 4 // max(1, len(messages)))
+        if isinstance(m.get("content"), str) and len(m["content"]) > share:
+            m["content"] = head_tail(m["content"], share)
+    return f"dropped {dropped} older messages to fit the window"
+
+
+def _render(m) -> str:
+    text = m.get("content") or ""
+    if not isinstance(text, str):
+        text = json.dumps(text)
+    if m["role"] == "tool":
+        text = head_tail(text, 600)
+    calls = "".join(f"\n-> {c['function']['name']}({head_tail(c['function']['arguments'], 300)})"
+                    for c in m.get("tool_calls") or ())
+    return f"{m['role'].upper()}: {text}{calls}"

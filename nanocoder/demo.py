@@ -1,0 +1,51 @@
+"""The offline demo: a tiny broken project and a scripted model that fixes it.
+
+Everything but the model is real: the agent loop, the openai client (talking to the scripted
+server on 127.0.0.1), the tools, the files on disk. The tests drive the same script.
+"""
+import shlex
+import sys
+from pathlib import Path
+
+PROMPT = "app.py crashes when I run it. Find out why and fix it."
+FILES = {
+    "app.py": 'from text_utils import slugify\n\n\nif __name__ == "__main__":\n'
+              '    print(slugify("Hello, nanocoder World"))\n',
+    "textutils.py": 'import re\n\n\ndef slugify(text: str) -> str:\n'
+                    '    """Lower-case words joined by dashes."""\n'
+                    '    return "-".join(re.findall(r"[a-z0-9]+", text.lower()))\n',
+}
+
+
+def make_project(folder: Path) -> None:
+    for name, text in FILES.items():
+        (folder / name).write_text(text)
+
+
+def _call(name, **arguments):
+    return {"name": name, "arguments": arguments}
+
+
+def replies(python: str = sys.executable) -> list:
+    """What the scripted model says, turn by turn. The last reply reads the real tool output."""
+    run = f"{shlex.quote(python)} app.py"
+
+    def report(request):
+        output = request["messages"][-1]["content"].strip()
+        if "hello-nanocoder-world" not in output:
+            return f"The fix did not work; `{run}` still says:\n\n```\n{output}\n```"
+        return {"delay": 0.01, "content": "Fixed. `app.py` imported `slugify` from `text_utils`, but the module is "
+                "`textutils.py`, so Python raised `ModuleNotFoundError`. I corrected the import; "
+                f"the app now runs and prints:\n\n```\n{output}\n```"}
+
+    return [
+        {"content": "Let me run it and see what is in the folder.", "delay": 0.01,
+         "tool_calls": [_call("bash", command=run), _call("glob", pattern="*.py")]},
+        {"content": "There is no `text_utils` module. Let me read both files.", "delay": 0.01,
+         "tool_calls": [_call("read_file", file_path="app.py"), _call("read_file", file_path="textutils.py")]},
+        {"content": "The module is `textutils.py`; the import has a stray underscore.", "delay": 0.01,
+         "tool_calls": [_call("edit_file", file_path="app.py", old_string="from text_utils import slugify",
+                              new_string="from textutils import slugify")]},
+        {"tool_calls": [_call("bash", command=run)]},
+        report,
+    ]

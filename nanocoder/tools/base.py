@@ -1,0 +1,112 @@
+"""What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> str.
+
+Tools never print; they return text for the model. State that tools share (the working
+directory, what was read, running processes) lives on a Workspace owned by one Agent, so two
+agents in one process never see each other's `cd`.
+"""
+import os
+import threading
+from pathlib import Path
+
+
+class Tool:
+    name: str = ""
+    description: str = ""
+    parameters: dict = {"type": "object", "properties": {}}
+    read_only: bool = False  # read-only tools never need the user's approval
+
+    def execute(self, **kwargs) -> str:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        """Stop work in progress (the user pressed Ctrl+C). Most tools have nothing to stop."""
+
+    def schema(self) -> dict:
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description, "parameters": self.parameters}}
+
+    def check_args(self, args) -> str | None:
+        """Say what is wrong with the model's arguments, so it can fix them; None if they fit."""
+        if not isinstance(args, dict):
+            return f"arguments must be a JSON object, got {type(args).__name__}"
+        props = self.parameters.get("properties", {})
+        missing = [k for k in self.parameters.get("required", []) if k not in args]
+        if missing:
+            return f"missing required argument(s): {', '.join(missing)}"
+        unknown = [k for k in args if props and k not in props]
+        if unknown:
+            return f"unknown argument(s): {', '.join(unknown)}; expected: {', '.join(props)}"
+        for key, value in args.items():
+            want = props.get(key, {}).get("type")
+            if want and not _is_type(value, want):
+                return f"argument {key!r} must be {want}, got {type(value).__name__}"
+        return None
+
+
+_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
+               "array": list, "object": dict}
+
+
+def _is_type(value, want) -> bool:
+    if isinstance(value, bool) and want in ("integer", "number"):
+        return False
+    return isinstance(value, _JSON_TYPES.get(want, object))
+
+
+class Workspace:
+    """Per-agent state shared by its tools."""
+
+    def __init__(self, cwd=None):
+        self.cwd = Path(cwd or os.getcwd()).resolve()
+        self.changed_files: set[str] = set()
+        self._file_locks: dict[Path, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def path(self, file_path: str) -> Path:
+        return (self.cwd / Path(file_path).expanduser()).resolve()
+
+    def show(self, path: Path) -> str:
+        """How to name a path to the model: relative to cwd when inside it, else absolute."""
+        try:
+            return str(path.relative_to(self.cwd))
+        except ValueError:
+            return str(path)
+
+    def file_lock(self, path: Path) -> threading.Lock:
+        """One lock per file, so parallel edits of one file happen one after the other."""
+        with self._guard:
+            return self._file_locks.setdefault(path, threading.Lock())
+
+
+def head_tail(text: str, limit: int, what: str = "characters") -> str:
+    """Cut text longer than limit to its head and tail: errors tend to sit at the end."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n\n[... {cut} {what} cut ...]\n\n{text[-half:]}"
+
+
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write via a temp file in the same folder and rename, so a crash or a full disk never
+    leaves a half-written file. The file keeps its mode (or gets `mode`); a new one the umask's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            pass
+    tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
+    # Created with the final mode (the kernel applies umask), so it is never briefly readable.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode & 0o777)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,169 @@
+"""bash: run a shell command in the workspace's folder and answer with its output.
+
+Each command gets its own process group, so a timeout or Ctrl+C stops everything it started.
+An EXIT trap writes the final folder to a temp file: that is how `cd` carries over to the next call.
+"""
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .base import Tool, head_tail
+
+MAX_OUTPUT = 30_000           # characters shown to the model
+KEEP = 4 * MAX_OUTPUT         # bytes kept of each end of the output: enough for MAX_OUTPUT chars
+DEFAULT_TIMEOUT, MAX_TIMEOUT = 120, 600
+GRACE = 2                     # seconds between SIGTERM and SIGKILL
+WRAPPERS = frozenset({"sudo", "command", "env", "exec", "nohup", "time"})
+SEPARATORS = frozenset({";", ";;", "&&", "||", "|", "|&", "&", "(", ")"})
+ROOT_OR_HOME = frozenset({"/", "/*", "~", "~/*", "$HOME", "${HOME}", "$HOME/*", "${HOME}/*"})
+HARMLESS_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr"})
+QUIET = {"GIT_EDITOR": "true", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+
+
+class BashTool(Tool):
+    name = "bash"
+    description = ("Run a shell command in the working directory and return its output (stdout and "
+                   "stderr together) and exit code. `cd` carries over to later calls. There is no "
+                   "terminal: no input is possible, so use non-interactive flags.")
+    parameters = {"type": "object", "properties": {
+        "command": {"type": "string", "description": "The command to run with bash -c."},
+        "timeout": {"type": "integer", "description": f"Seconds before it is stopped (default "
+                                                      f"{DEFAULT_TIMEOUT}, at most {MAX_TIMEOUT})."}},
+        "required": ["command"]}
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self._running: set[subprocess.Popen] = set()  # several calls may run at once, in threads
+        self._lock = threading.Lock()
+
+    def execute(self, command: str, timeout: int | None = None) -> str:
+        reason = dangerous(command)
+        if reason:
+            return f"Error: refused: {reason}. The command was not run."
+        timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
+        fd, cwd_file = tempfile.mkstemp(prefix="nanocoder-cwd-")
+        os.close(fd)
+        trap = shlex.quote(f"pwd -P > {shlex.quote(cwd_file)}")
+        try:
+            proc = subprocess.Popen(
+                [shutil.which("bash") or "/bin/sh", "-c", f"trap {trap} EXIT\n{command}"],
+                cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **QUIET})
+        except OSError as e:
+            os.unlink(cwd_file)
+            return f"Error: cannot run the command in {self.workspace.cwd}: {e.strerror or e}"
+        with self._lock:
+            self._running.add(proc)
+        capture = Capture()
+        reader = threading.Thread(target=capture.read, args=(proc.stdout,), daemon=True)
+        reader.start()
+        try:
+            code, timed_out = proc.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            code, timed_out = proc.wait(), True
+        finally:
+            with self._lock:
+                self._running.discard(proc)
+        # A background process may keep the pipe open; it keeps running but is not waited for.
+        reader.join(timeout=1)
+        self._follow_cd(cwd_file)
+        out = [capture.text() or "(no output)"]
+        if reader.is_alive():
+            out.append("[background processes still hold the output; what they print later is not shown]")
+        if timed_out:
+            out.append(f"[Command timed out after {timeout} s and was stopped]")
+        name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
+        return "\n".join(out + [f"[exit code: {code}{name}]"])
+
+    def _follow_cd(self, cwd_file: str) -> None:
+        try:
+            cwd = Path(Path(cwd_file).read_text().strip())
+        finally:
+            os.unlink(cwd_file)
+        if cwd.is_absolute() and cwd.is_dir():
+            self.workspace.cwd = cwd
+
+    def cancel(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        for proc in running:  # in threads, so every group gets its SIGTERM at once
+            threading.Thread(target=kill_group, args=(proc,), daemon=True).start()
+
+
+class Capture:
+    """Keeps the head and the tail of a stream, since a command may print gigabytes."""
+
+    def __init__(self):
+        self.head, self.tail, self.dropped = bytearray(), bytearray(), 0
+
+    def read(self, stream) -> None:
+        with stream:
+            while chunk := os.read(stream.fileno(), 65536):
+                room = KEEP - len(self.head)
+                self.head += chunk[:max(room, 0)]
+                self.tail += chunk[max(room, 0):]
+                if len(self.tail) > 2 * KEEP:
+                    self.dropped += len(self.tail) - KEEP
+                    del self.tail[:-KEEP]
+
+    def text(self) -> str:
+        text = bytes(self.head + self.tail).decode("utf-8", errors="replace").rstrip("\n")
+        what = f"characters and {self.dropped:,} bytes" if self.dropped else "characters"
+        return head_tail(text, MAX_OUTPUT, what)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the command's whole process group, then SIGKILL whatever is left after GRACE."""
+    deadline = time.monotonic() + GRACE
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            while sig == signal.SIGTERM and time.monotonic() < deadline:
+                proc.poll()  # reap the shell, so only live processes keep the group alive
+                time.sleep(0.05)
+                os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+
+
+def dangerous(command: str) -> str | None:
+    """Why a command is obviously destructive, or None. A first line of defence, not a sandbox."""
+    if re.search(r"(\S+)\s*\(\)\s*\{\s*\1\s*\|\s*\1\s*&", command):
+        return "this is a fork bomb"
+    for name, *args in simple_commands(command):
+        name = os.path.basename(name)  # /bin/rm is rm
+        if name == "rm":
+            recursive = any(a == "--recursive" or re.fullmatch(r"-\w*[rR]\w*", a) for a in args)
+            targets = [a for a in args if (a.rstrip("/") or "/") in ROOT_OR_HOME]
+            if recursive and targets:
+                return f"`rm` would recursively delete {' '.join(targets)}"
+        if name.startswith("mkfs"):
+            return f"`{name}` formats a disk"
+        if name == "dd" and any(a.startswith("of=/dev/") and a[3:] not in HARMLESS_DEVICES for a in args):
+            return "`dd` would overwrite a device"
+    return None
+
+
+def simple_commands(command: str) -> list[list[str]]:
+    """Split at ; && || | & and parentheses; drop leading sudo/env/VAR=value and their options."""
+    try:
+        lexer = shlex.shlex(command.replace("\n", ";"), posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+    except ValueError:
+        return []  # unbalanced quotes: bash will refuse it itself
+    commands, simple = [], []
+    for token in tokens + [";"]:
+        if token in SEPARATORS:
+            commands, simple = commands + [simple] if simple else commands, []
+        elif simple or not (token in WRAPPERS or token.startswith("-") or "=" in token):
+            simple.append(token)
+    return commands

@@ -1,0 +1,77 @@
+"""edit_file: replace one exact, unique piece of a file and answer with the diff.
+
+Asking for a string that occurs exactly once makes the model say precisely where it edits.
+The file goes through load_text/save_text, so its encoding and line endings stay as they were.
+"""
+import difflib
+from pathlib import Path
+
+from .base import Tool
+from .files import load_text, save_text
+
+
+class EditFileTool(Tool):
+    name = "edit_file"
+    description = ("Replace old_string with new_string in a file. old_string must match the file "
+                   "exactly (whitespace included) and occur exactly once; include surrounding "
+                   "lines to make it unique. Read the file first. Returns the diff.")
+    parameters = {"type": "object", "properties": {
+        "file_path": {"type": "string", "description": "Path, absolute or relative to the working directory."},
+        "old_string": {"type": "string", "description": "The exact text to replace."},
+        "new_string": {"type": "string", "description": "The text to put in its place."}},
+        "required": ["file_path", "old_string", "new_string"]}
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+
+    def execute(self, file_path: str, old_string: str, new_string: str) -> str:
+        if not old_string:
+            return "Error: old_string is empty. To create a file or replace all of it, use write_file."
+        if old_string == new_string:
+            return "Error: old_string and new_string are the same; nothing would change."
+        path = self.workspace.path(file_path)
+        # Held from read to write, so parallel edits of one file each see the last one's result.
+        with self.workspace.file_lock(path):
+            try:
+                file = load_text(path)
+            except FileNotFoundError:
+                return f"Error: file not found: {file_path}. To create a file, use write_file."
+            except OSError as e:
+                return f"Error: cannot read {file_path}: {e.strerror or e}"
+            if "\0" in file.text:
+                return f"Error: {file_path} is a binary file; edit_file only changes text."
+            if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
+                old_string, new_string = old_string.replace("\r\n", "\n"), new_string.replace("\r\n", "\n")
+            count = file.text.count(old_string)
+            if count == 0:
+                return f"Error: old_string not found in {file_path}.{similar_lines(file.text, old_string)}"
+            if count > 1:
+                return (f"Error: old_string occurs {count} times in {file_path}; it must occur exactly "
+                        "once. Include more surrounding lines to make it unique.")
+            text = file.text.replace(old_string, new_string, 1)
+            try:
+                save_text(path, text, file)
+            except UnicodeEncodeError as e:
+                return (f"Error: {file_path} is {e.encoding}, which cannot hold "
+                        f"{e.object[e.start:e.end]!r}; the file was not changed.")
+            except OSError as e:
+                return f"Error: cannot write {file_path}: {e.strerror or e}"
+        self.workspace.changed_files.add(str(path))
+        shown = self.workspace.show(path)
+        a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
+        diff = difflib.unified_diff(file.text.split("\n"), text.split("\n"), a, b, n=3, lineterm="")
+        return "\n".join(diff)
+
+
+def similar_lines(text: str, old_string: str) -> str:
+    """Point at the lines the model probably meant (often a difference in whitespace)."""
+    target = next((line.strip() for line in old_string.split("\n") if line.strip()), "")
+    matcher = difflib.SequenceMatcher(b=target)  # b is the side SequenceMatcher caches
+    scored = []
+    for n, line in enumerate(text.split("\n"), 1):
+        matcher.set_seq1(line.strip())
+        if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 and matcher.ratio() >= 0.6:
+            scored.append((-matcher.ratio(), n, line))
+    if not target or not scored:
+        return ""
+    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in sorted(scored)[:3])

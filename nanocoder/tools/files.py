@@ -1,0 +1,153 @@
+"""read_file and write_file, and the text codec they share with edit_file.
+
+A file is loaded as text with "\\n" newlines and saved back in its own encoding, line endings
+and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was.
+"""
+import codecs
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import Tool, atomic_write
+
+MAX_LINE = 2000          # characters per line shown
+MAX_OUTPUT = 100_000     # characters per read_file answer
+SNIFF = 8192             # a NUL byte in this many leading bytes means binary
+
+
+@dataclass
+class TextFile:
+    text: str
+    encoding: str = "utf-8"
+    newline: str = "\n"
+    bom: bool = False
+
+
+def is_binary(data: bytes) -> bool:
+    return b"\0" in data[:SNIFF]
+
+
+def decode(data: bytes) -> TextFile:
+    bom = data.startswith(codecs.BOM_UTF8)
+    try:
+        text, encoding = data[3 if bom else 0:].decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        # latin-1 maps every byte to one character and back, so untouched bytes survive an edit.
+        text, encoding, bom = data.decode("latin-1"), "latin-1", False
+    # Normalise only when every newline is CRLF: a mixed file is kept as it is, byte for byte.
+    if "\r\n" in text and text.count("\r\n") == text.count("\n"):
+        return TextFile(text.replace("\r\n", "\n"), encoding, "\r\n", bom)
+    return TextFile(text, encoding, "\n", bom)
+
+
+def load_text(path: Path) -> TextFile:
+    return decode(path.read_bytes())
+
+
+def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
+    """Raises UnicodeEncodeError, before touching the file, if the encoding cannot hold text."""
+    like = like or TextFile("")
+    data = text.replace("\n", like.newline).encode(like.encoding)
+    atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
+
+
+def similar_names(path: Path, shown: str) -> str:
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    return f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?" if close else ""
+
+
+class ReadFileTool(Tool):
+    name = "read_file"
+    description = ("Read a text file. Lines come numbered like `cat -n`; the numbers are not part "
+                   "of the file. Reads up to 2000 lines; use offset and limit for long files.")
+    parameters = {"type": "object", "properties": {
+        "file_path": {"type": "string", "description": "Path, absolute or relative to the working directory."},
+        "offset": {"type": "integer", "description": "First line to read, 1-based."},
+        "limit": {"type": "integer", "description": "How many lines to read (default 2000)."}},
+        "required": ["file_path"]}
+    read_only = True
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+
+    def execute(self, file_path: str, offset: int | None = None, limit: int | None = None) -> str:
+        path = self.workspace.path(file_path)
+        if path.is_dir():
+            return f"Error: {file_path} is a directory, not a file; use glob to list its files."
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return f"Error: file not found: {file_path}.{similar_names(path, file_path)}"
+        except OSError as e:
+            return f"Error: cannot read {file_path}: {e.strerror or e}"
+        if is_binary(data):
+            return f"Binary file {file_path} ({len(data):,} bytes); not shown."
+        text = decode(data).text
+        if not text:
+            return f"{file_path} is empty."
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        first = max(1, offset or 1)
+        if first > len(lines):
+            return f"Error: offset {first} is past the end; {file_path} has {len(lines)} lines."
+        last = min(len(lines), first - 1 + max(1, limit or 2000))
+        out, size = [], 0
+        for n in range(first, last + 1):
+            line = lines[n - 1].rstrip("\r")
+            if len(line) > MAX_LINE:
+                line = line[:MAX_LINE] + " [... line cut]"
+            row = f"{n:>6}\t{line}"
+            if out and size + len(row) > MAX_OUTPUT:
+                last = n - 1
+                break
+            out.append(row)
+            size += len(row) + 1
+        if last < len(lines):
+            out.append(f"[Showed lines {first}-{last} of {len(lines)}. "
+                       f"Read on with offset={last + 1}.]")
+        return "\n".join(out)
+
+
+class WriteFileTool(Tool):
+    name = "write_file"
+    description = ("Write a whole file, creating it and its folders if needed. An existing file is "
+                   "replaced but keeps its encoding, line endings and permissions. Prefer "
+                   "edit_file for changing part of a file.")
+    parameters = {"type": "object", "properties": {
+        "file_path": {"type": "string", "description": "Path, absolute or relative to the working directory."},
+        "content": {"type": "string", "description": "The complete new content."}},
+        "required": ["file_path", "content"]}
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+
+    def execute(self, file_path: str, content: str) -> str:
+        path = self.workspace.path(file_path)
+        if path.is_dir():
+            return f"Error: {file_path} is a directory."
+        with self.workspace.file_lock(path):
+            existed = path.exists()
+            try:
+                like = load_text(path) if existed else None
+            except OSError as e:
+                return f"Error: cannot read {file_path}: {e.strerror or e}"
+            if like and "\0" in like.text:
+                like = None  # replacing a binary file: nothing worth keeping but its mode
+            if like and like.newline == "\r\n":
+                content = content.replace("\r\n", "\n")
+            try:
+                save_text(path, content, like)
+            except UnicodeEncodeError as e:
+                return (f"Error: {file_path} is {e.encoding}, which cannot hold "
+                        f"{e.object[e.start:e.end]!r}; the file was not changed.")
+            except OSError as e:
+                return f"Error: cannot write {file_path}: {e.strerror or e}"
+        self.workspace.changed_files.add(str(path))
+        lines = content.count("\n") + (not content.endswith("\n") and content != "")
+        return f"{'Overwrote' if existed else 'Created'} {self.workspace.show(path)} ({lines} lines)"

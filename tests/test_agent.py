@@ -1,0 +1,176 @@
+"""The agent loop and parallel tool calls, through the real openai SDK and the scripted server."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from nanocoder import Agent
+from nanocoder.agent import Callbacks
+from nanocoder.tools.base import Tool
+from conftest import assert_valid_history
+
+
+def call(name, **arguments):
+    return {"name": name, "arguments": arguments}
+
+
+class Recorder(Callbacks):
+    def __init__(self, allow=True):
+        self.events, self.allow = [], allow
+
+    def text(self, chunk): self.events.append(("text", chunk))
+    def tool_start(self, name, args, depth=0): self.events.append(("start", name))
+    def tool_end(self, name, args, result, depth=0): self.events.append(("end", name))
+    def approve(self, name, args): return self.allow
+
+
+class Rendezvous(Tool):
+    """Each call waits until all `parties` calls are running at once: proves concurrency without timing."""
+    name = "meet"
+    description = "wait for the others"
+    parameters = {"type": "object", "properties": {"who": {"type": "string"}}, "required": ["who"]}
+    read_only = True
+
+    def __init__(self, parties):
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def execute(self, who):
+        self.barrier.wait()  # raises BrokenBarrierError if the calls ran one after another
+        return f"met {who}"
+
+
+def test_chat_answers_keeps_history_and_prints_nothing(server, llm, tmp_path, capfd):
+    server.add("Hello there, how can I help?", "You said hi before.")
+    agent = Agent(llm=llm, cwd=tmp_path)
+    assert agent.chat("hi") == "Hello there, how can I help?"
+    assert agent.chat("what did I say?") == "You said hi before."
+    second = server.requests[1]["messages"]
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    assert second[1]["content"] == "hi" and second[2]["content"] == "Hello there, how can I help?"
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_parallel_calls_run_concurrently_and_answer_in_order(server, llm, tmp_path):
+    server.add({"tool_calls": [call("meet", who=w) for w in "abc"]}, "all met")
+    agent = Agent(llm=llm, tools=[Rendezvous(3)], cwd=tmp_path)
+    assert agent.chat("meet") == "all met"
+    msgs = server.requests[1]["messages"]
+    calls = msgs[-4]["tool_calls"]
+    results = msgs[-3:]
+    assert [r["tool_call_id"] for r in results] == [c["id"] for c in calls]
+    assert [r["content"] for r in results] == ["met a", "met b", "met c"]
+    assert_valid_history(msgs)
+
+
+def test_custom_tool_is_offered_and_runs(server, llm, tmp_path):
+    class Upper(Tool):
+        name = "upper"
+        description = "Upper-case a word."
+        parameters = {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}
+
+        def execute(self, word):
+            return word.upper()
+
+    server.add({"tool_calls": [call("upper", word="shout")]}, "done")
+    agent = Agent(llm=llm, tools=[Upper()], cwd=tmp_path)
+    agent.chat("go")
+    offered = {t["function"]["name"] for t in server.requests[0]["tools"]}
+    assert {"upper", "bash", "read_file", "write_file", "edit_file", "glob", "grep", "agent"} <= offered
+    assert server.requests[1]["messages"][-1]["content"] == "SHOUT"
+
+
+def test_bad_tool_calls_become_errors_the_model_can_fix(server, llm, tmp_path):
+    server.add({"tool_calls": [
+        {"name": "read_file", "arguments": "{not json"},
+        call("teleport", where="mars"),
+        call("read_file"),
+        call("read_file", file_path=42),
+        {"name": "glob", "arguments": ""},
+    ]}, "ok")
+    agent = Agent(llm=llm, cwd=tmp_path)
+    agent.chat("go")
+    results = [m["content"] for m in server.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(results) == 5
+    assert "not valid JSON" in results[0] and '"file_path"' in results[0]
+    assert "unknown tool 'teleport'" in results[1] and "read_file" in results[1]
+    assert "missing required argument(s): file_path" in results[2]
+    assert "'file_path' must be string" in results[3]
+    assert "missing required argument(s): pattern" in results[4]
+    assert_valid_history(server.requests[1]["messages"])
+
+
+def test_tool_exception_is_reported_not_raised(server, llm, tmp_path):
+    class Broken(Tool):
+        name = "broken"
+        read_only = True
+
+        def execute(self):
+            raise RuntimeError("boom")
+
+    server.add({"tool_calls": [call("broken")]}, "recovered")
+    assert Agent(llm=llm, tools=[Broken()], cwd=tmp_path).chat("go") == "recovered"
+    assert "RuntimeError: boom" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_declined_tool_does_not_run(server, llm, tmp_path):
+    server.add({"tool_calls": [call("write_file", file_path="x.txt", content="hi")]}, "ok")
+    rec = Recorder(allow=False)
+    Agent(llm=llm, callbacks=rec, cwd=tmp_path).chat("write")
+    assert not (tmp_path / "x.txt").exists()
+    assert "declined" in server.requests[1]["messages"][-1]["content"]
+    assert ("start", "write_file") not in rec.events
+
+
+def test_events_reach_callbacks(server, llm, tmp_path):
+    (tmp_path / "a.txt").write_text("A\n")
+    server.add({"content": "Reading.", "tool_calls": [call("read_file", file_path="a.txt")]}, "It says A.")
+    rec = Recorder()
+    Agent(llm=llm, callbacks=rec, cwd=tmp_path).chat("read a.txt")
+    text = "".join(c for kind, c in rec.events if kind == "text")
+    assert text == "Reading.It says A."
+    assert ("start", "read_file") in rec.events and ("end", "read_file") in rec.events
+
+
+def test_ctrl_c_during_tools_kills_them_and_keeps_history_valid(server, llm, tmp_path):
+    marker = tmp_path / "pid"
+    server.add({"tool_calls": [call("bash", command=f"echo $$ > {marker}; sleep 30"),
+                               call("read_file", file_path="nothing.txt")]}, "after")
+    agent = Agent(llm=llm, cwd=tmp_path)
+
+    def interrupt():
+        for _ in range(100):
+            if marker.exists() and marker.read_text().strip():
+                break
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        agent.chat("run it")
+    pid = int(marker.read_text())
+    for _ in range(50):  # the command's process group is killed, not left running
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the interrupted command is still running")
+    assert_valid_history(agent.messages)
+    tool_results = [m["content"] for m in agent.messages if m["role"] == "tool"]
+    assert len(tool_results) == 2 and any("interrupted" in r or "killed" in r.lower() for r in tool_results)
+    assert agent.chat("go on") == "after"  # the conversation goes on, and the provider accepts it
+    assert_valid_history(server.requests[-1]["messages"])
+
+
+def test_dropped_stream_never_runs_a_half_received_call(server, llm, tmp_path):
+    from nanocoder.llm import LLMError
+    server.add({"tool_calls": [call("write_file", file_path="x.txt", content="half")], "drop_after": 3})
+    agent = Agent(llm=llm, cwd=tmp_path)
+    with pytest.raises(LLMError):
+        agent.chat("write")
+    assert not (tmp_path / "x.txt").exists()
+    assert_valid_history(agent.messages)

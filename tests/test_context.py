@@ -1,0 +1,114 @@
+"""Three-layer context compression: snip, summarise (one plain request, no tools), collapse."""
+import json
+
+from nanocoder import Agent
+from nanocoder.context import SUMMARY_PROMPT, SUMMARY_TAG, Context, collapse, estimate, snip
+from nanocoder.tools.base import Tool
+from conftest import assert_valid_history
+
+WINDOW = 8000
+
+
+class Big(Tool):
+    name = "big"
+    description = "Produce a large output."
+    parameters = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    read_only = True
+
+    def execute(self, n):
+        return f"START{n} " + "x" * 6000 + f" END{n}"
+
+
+def is_summary_request(req):
+    return req["messages"][0]["content"] == SUMMARY_PROMPT
+
+
+def model(rounds):
+    """A scripted model that calls `big` `rounds` times, then answers; it also writes summaries."""
+    def reply(req):
+        if is_summary_request(req):
+            return "The user wants big outputs; several were produced."
+        done = sum(1 for m in req["messages"] if m["role"] == "tool")
+        if any(SUMMARY_TAG in str(m.get("content")) for m in req["messages"]):
+            done += 100  # after a summary the model finishes
+        if done >= rounds:
+            return "finished"
+        return {"tool_calls": [{"name": "big", "arguments": {"n": done}}]}
+    return reply
+
+
+def test_long_session_stays_under_the_window(server, llm, tmp_path):
+    for _ in range(60):
+        server.add(model(rounds=30))
+    agent = Agent(llm=llm, tools=[Big()], cwd=tmp_path, max_context=WINDOW)
+    assert agent.chat("make big outputs") == "finished"
+    summaries = [r for r in server.requests if is_summary_request(r)]
+    turns = [r for r in server.requests if not is_summary_request(r)]
+    assert summaries, "the history never got summarised"
+    assert all("tools" not in r for r in summaries), "a summary request must send no tools"
+    assert any(SUMMARY_TAG in str(m.get("content")) for r in turns for m in r["messages"])
+    for r in turns:
+        assert_valid_history(r["messages"])
+        assert len(json.dumps(r["messages"]) + json.dumps(r["tools"])) // 4 < WINDOW
+    snipped = [m for r in turns for m in r["messages"] if "old output snipped" in str(m.get("content"))]
+    assert snipped, "old tool outputs were never snipped"
+
+
+def test_snip_keeps_the_latest_round_whole():
+    big = "y" * 5000
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+            _assistant("1"), {"role": "tool", "tool_call_id": "1", "content": big},
+            _assistant("2"), {"role": "tool", "tool_call_id": "2", "content": big}]
+    assert snip(msgs) == 1
+    assert len(msgs[3]["content"]) < 1500 and "snipped" in msgs[3]["content"]
+    assert msgs[5]["content"] == big
+
+
+def test_compact_summarises_with_no_tools_and_keeps_pairs(server, llm, tmp_path):
+    server.add({"tool_calls": [{"name": "glob", "arguments": {"pattern": "*"}}]}, "one",
+               "two", "three", "SUMMARY-TEXT")
+    agent = Agent(llm=llm, cwd=tmp_path)
+    for prompt in ("a", "b", "c"):
+        agent.chat(prompt)
+    before = len(agent.messages)
+    note = agent.compact()
+    assert "summarised" in note
+    assert "tools" not in server.requests[-1] and server.requests[-1]["messages"][0]["content"] == SUMMARY_PROMPT
+    transcript = server.requests[-1]["messages"][1]["content"]
+    assert "USER: a" in transcript and "glob" in transcript
+    assert len(agent.messages) < before
+    assert agent.messages[1]["content"] == f"{SUMMARY_TAG}\nSUMMARY-TEXT"
+    assert_valid_history(agent.messages)
+
+
+def test_failed_summary_still_fits(server, llm):
+    server.add({"status": 500, "error": "summariser down"})
+    msgs = [{"role": "system", "content": "s"}]
+    for i in range(30):
+        msgs += [{"role": "user", "content": f"q{i} " + "z" * 3000}, {"role": "assistant", "content": "a" * 3000}]
+    ctx = Context(WINDOW)
+    note = ctx.fit(msgs, llm)
+    assert "dropped" in note
+    assert estimate(msgs) <= ctx.budget(llm, ())
+    assert "could not be summarised" in msgs[1]["content"]
+    assert msgs[-1]["content"].startswith("a")  # the newest messages survive
+    assert_valid_history(msgs)
+
+
+def test_collapse_cuts_one_huge_turn():
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+            _assistant("1"), {"role": "tool", "tool_call_id": "1", "content": "w" * 200_000}]
+    collapse(msgs, budget=2000)
+    assert estimate(msgs) <= 2000
+    assert_valid_history(msgs)
+
+
+def test_small_history_is_left_alone(llm):
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
+    assert Context(WINDOW).fit(msgs, llm) is None
+    assert len(msgs) == 2
+
+
+def _assistant(call_id):
+    return {"role": "assistant", "content": None, "tool_calls": [
+        {"id": call_id, "type": "function", "function": {"name": "big", "arguments": "{}"}}]}
