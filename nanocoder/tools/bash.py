@@ -17,7 +17,7 @@ from pathlib import Path
 from .base import Tool, head_tail
 
 MAX_OUTPUT = 30_000           # characters shown to the model
-KEEP = 4 * MAX_OUTPUT         # bytes kept of each end of the output: enough for MAX_OUTPUT chars
+KEEP = 1_000_000              # bytes kept of each end of the output; the middle is counted only
 DEFAULT_TIMEOUT, MAX_TIMEOUT = 120, 600
 GRACE = 2                     # seconds between SIGTERM and SIGKILL
 WRAPPERS = frozenset({"sudo", "command", "env", "exec", "nohup", "time"})
@@ -115,8 +115,11 @@ class Capture:
                     del self.tail[:-KEEP]
 
     def text(self) -> str:
-        text = bytes(self.head + self.tail).decode("utf-8", errors="replace").rstrip("\n")
-        what = f"characters and {self.dropped:,} bytes" if self.dropped else "characters"
+        tail, dropped = bytes(self.tail), self.dropped
+        if dropped:  # the tail holds KEEP to 2*KEEP bytes: show the last KEEP, count the rest
+            tail, dropped = tail[-KEEP:], dropped + len(tail) - KEEP
+        text = (bytes(self.head) + tail).decode("utf-8", errors="replace").rstrip("\n")
+        what = f"characters and {dropped:,} more bytes" if dropped else "characters"
         return head_tail(text, MAX_OUTPUT, what)
 
 

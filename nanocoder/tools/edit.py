@@ -4,6 +4,7 @@ Asking for a string that occurs exactly once makes the model say precisely where
 The file goes through load_text/save_text, so its encoding and line endings stay as they were.
 """
 import difflib
+import re
 from pathlib import Path
 
 from .base import Tool
@@ -16,7 +17,7 @@ class EditFileTool(Tool):
                    "exactly (whitespace included) and occur exactly once; include surrounding "
                    "lines to make it unique. Read the file first. Returns the diff.")
     parameters = {"type": "object", "properties": {
-        "file_path": {"type": "string", "description": "Path, absolute or relative to the working directory."},
+        "file_path": {"type": "string", "description": "Absolute, or relative to the working directory."},
         "old_string": {"type": "string", "description": "The exact text to replace."},
         "new_string": {"type": "string", "description": "The text to put in its place."}},
         "required": ["file_path", "old_string", "new_string"]}
@@ -41,7 +42,8 @@ class EditFileTool(Tool):
             if "\0" in file.text:
                 return f"Error: {file_path} is a binary file; edit_file only changes text."
             if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
-                old_string, new_string = old_string.replace("\r\n", "\n"), new_string.replace("\r\n", "\n")
+                old_string = old_string.replace("\r\n", "\n")
+                new_string = new_string.replace("\r\n", "\n")
             count = file.text.count(old_string)
             if count == 0:
                 return f"Error: old_string not found in {file_path}.{similar_lines(file.text, old_string)}"
@@ -59,8 +61,15 @@ class EditFileTool(Tool):
         self.workspace.changed_files.add(str(path))
         shown = self.workspace.show(path)
         a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
-        diff = difflib.unified_diff(file.text.split("\n"), text.split("\n"), a, b, n=3, lineterm="")
-        return "\n".join(diff)
+        diff = difflib.unified_diff(lines(file.text), lines(text), a, b, n=3)
+        # A last line without a newline would run into the next one; mark it as `diff` does.
+        no_eol = "\n\\ No newline at end of file\n"
+        return "".join(d if d.endswith("\n") else d + no_eol for d in diff).rstrip("\n")
+
+
+def lines(text: str) -> list[str]:
+    """Lines with their ends; unlike str.splitlines, splits only at "\\n"."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)
 
 
 def similar_lines(text: str, old_string: str) -> str:
@@ -74,4 +83,5 @@ def similar_lines(text: str, old_string: str) -> str:
             scored.append((-matcher.ratio(), n, line))
     if not target or not scored:
         return ""
-    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in sorted(scored)[:3])
+    best = sorted(scored)[:3]
+    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in best)

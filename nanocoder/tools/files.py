@@ -66,7 +66,7 @@ class ReadFileTool(Tool):
     description = ("Read a text file. Lines come numbered like `cat -n`; the numbers are not part "
                    "of the file. Reads up to 2000 lines; use offset and limit for long files.")
     parameters = {"type": "object", "properties": {
-        "file_path": {"type": "string", "description": "Path, absolute or relative to the working directory."},
+        "file_path": {"type": "string", "description": "Absolute, or relative to the working directory."},
         "offset": {"type": "integer", "description": "First line to read, 1-based."},
         "limit": {"type": "integer", "description": "How many lines to read (default 2000)."}},
         "required": ["file_path"]}
@@ -120,7 +120,7 @@ class WriteFileTool(Tool):
                    "replaced but keeps its encoding, line endings and permissions. Prefer "
                    "edit_file for changing part of a file.")
     parameters = {"type": "object", "properties": {
-        "file_path": {"type": "string", "description": "Path, absolute or relative to the working directory."},
+        "file_path": {"type": "string", "description": "Absolute, or relative to the working directory."},
         "content": {"type": "string", "description": "The complete new content."}},
         "required": ["file_path", "content"]}
 

@@ -17,6 +17,7 @@ from .files import decode, is_binary
 MAX_RESULTS = 200
 MAX_LINE = 300           # characters of a matching line shown
 MAX_FILE = 2_000_000     # grep skips larger files
+CR = "\r"                # f-strings cannot hold a backslash before Python 3.12
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"})
 
 
@@ -40,8 +41,8 @@ class GlobTool(Tool):
         if shutil.which("rg"):
             run = subprocess.run(["rg", "--files", "--glob", pattern], cwd=root, capture_output=True)
             if run.returncode == 2 and not run.stdout:
-                return f"Error: invalid pattern {pattern!r}: {run.stderr.decode(errors='replace').strip()}"
-            found = [root / p for p in run.stdout.decode(errors="replace").splitlines()]
+                return f"Error: invalid pattern {pattern!r}: {run.stderr.decode(errors='replace')}".strip()
+            found = [root / p for p in run.stdout.decode(errors="replace").split("\n")[:-1]]
         else:
             regex = glob_regex(pattern)
             found = [f for f in walk(root) if regex.match(f.relative_to(root).as_posix())]
@@ -57,7 +58,7 @@ class GrepTool(Tool):
                    "Narrow it with path (a file or folder) and include (a file name glob like *.py).")
     parameters = {"type": "object", "properties": {
         "pattern": {"type": "string", "description": "Regular expression to search for."},
-        "path": {"type": "string", "description": "File or folder to search (default: the working directory)."},
+        "path": {"type": "string", "description": "File or folder (default: the working directory)."},
         "include": {"type": "string", "description": "Only files whose names match this glob, e.g. *.py."}},
         "required": ["pattern"]}
     read_only = True
@@ -87,16 +88,17 @@ class GrepTool(Tool):
         # --null puts a NUL after the path, so a ':' in a file name cannot confuse the parsing.
         args = ["rg", "--line-number", "--no-heading", "--color", "never", "--with-filename",
                 "--null", "--sort", "path"] + (["--glob", include] if include else [])
-        run = subprocess.run(args + ["-e", pattern, self.workspace.show(root)],
+        run = subprocess.run(args + ["-e", pattern, "--", self.workspace.show(root)],
                              cwd=self.workspace.cwd, capture_output=True)
         if run.returncode == 2 and not run.stdout:
-            return f"Error: invalid regex {pattern!r} (or unreadable path): {run.stderr.decode(errors='replace').strip()}"
+            error = run.stderr.decode(errors="replace").strip()
+            return f"Error: invalid regex {pattern!r} (or unreadable path): {error}"
         matches = []
-        for row in run.stdout.decode(errors="replace").splitlines():
+        for row in run.stdout.decode(errors="replace").split("\n")[:-1]:
             file, _, rest = row.partition("\0")
             n, _, text = rest.partition(":")
             file = file[2:] if file.startswith("./") else file
-            matches.append(f"{file}:{n}:{text.rstrip(chr(13))[:MAX_LINE]}")
+            matches.append(f"{file}:{n}:{text.rstrip(CR)[:MAX_LINE]}")
         return matches
 
     def _python(self, regex: re.Pattern, root: Path, include: str | None) -> list[str]:
@@ -111,13 +113,14 @@ class GrepTool(Tool):
                 continue
             for n, line in enumerate(decode(data).text.split("\n"), 1):
                 if regex.search(line):
-                    matches.append(f"{self.workspace.show(file)}:{n}:{line.rstrip(chr(13))[:MAX_LINE]}")
+                    matches.append(f"{self.workspace.show(file)}:{n}:{line.rstrip(CR)[:MAX_LINE]}")
         return matches
 
 
 def capped(lines: list[str]) -> str:
     more = len(lines) - MAX_RESULTS
-    return "\n".join(lines[:MAX_RESULTS] + ([f"[{more} more not shown; narrow the pattern]"] if more > 0 else []))
+    note = [f"[{more} more not shown; narrow the pattern]"] if more > 0 else []
+    return "\n".join(lines[:MAX_RESULTS] + note)
 
 
 def mtime(path: Path) -> float:
@@ -161,7 +164,7 @@ def glob_regex(pattern: str) -> re.Pattern:
             regex += "(?:.*/)?"
         elif part in ("**", "*", "?"):
             regex += {"**": ".*", "*": "[^/]*", "?": "[^/]"}[part]
-        elif part.startswith("[") and len(part) > 2:
+        elif part.startswith("[") and part.endswith("]") and len(part) > 2:
             regex += "[" + ("^" + part[2:-1] if part[1] == "!" else part[1:-1]) + "]"
         elif part.startswith("{"):
             regex += "(?:" + "|".join(map(re.escape, part[1:-1].split(","))) + ")"

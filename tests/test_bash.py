@@ -1,0 +1,139 @@
+import os
+import threading
+import time
+
+import pytest
+
+from nanocoder.tools.base import Workspace
+from nanocoder.tools.bash import BashTool, dangerous
+
+
+def alive(pid: int) -> bool:
+    """A zombie counts as gone: it has stopped, it only waits to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+
+def test_output_and_exit_code(tmp_path):
+    result = BashTool(Workspace(tmp_path)).execute(command="echo out; echo err >&2; exit 3")
+    assert result == "out\nerr\n[exit code: 3]"
+
+
+def test_no_output_is_said(tmp_path):
+    assert BashTool(Workspace(tmp_path)).execute(command="true") == "(no output)\n[exit code: 0]"
+
+
+def test_runs_in_workspace_cwd_with_quiet_env(tmp_path):
+    result = BashTool(Workspace(tmp_path)).execute(command="pwd -P; echo $GIT_PAGER $GIT_TERMINAL_PROMPT")
+    assert result == f"{tmp_path.resolve()}\ncat 0\n[exit code: 0]"
+
+
+def test_cd_persists_and_workspaces_stay_independent(tmp_path):
+    (tmp_path / "sub").mkdir()
+    one, two = Workspace(tmp_path), Workspace(tmp_path)
+    bash_one, bash_two = BashTool(one), BashTool(two)
+    bash_one.execute(command="cd sub")
+    assert one.cwd == (tmp_path / "sub").resolve()
+    assert bash_one.execute(command="pwd") == f"{(tmp_path / 'sub').resolve()}\n[exit code: 0]"
+    assert two.cwd == tmp_path.resolve()
+    assert bash_two.execute(command="pwd") == f"{tmp_path.resolve()}\n[exit code: 0]"
+
+
+def test_cd_kept_even_when_command_fails_afterwards(tmp_path):
+    (tmp_path / "sub").mkdir()
+    workspace = Workspace(tmp_path)
+    assert BashTool(workspace).execute(command="cd sub && false").endswith("[exit code: 1]")
+    assert workspace.cwd == (tmp_path / "sub").resolve()
+
+
+def test_no_temp_files_in_workspace(tmp_path):
+    BashTool(Workspace(tmp_path)).execute(command="cd .")
+    assert os.listdir(tmp_path) == []
+
+
+def test_timeout_kills_grandchild(tmp_path):
+    start = time.monotonic()
+    result = BashTool(Workspace(tmp_path)).execute(
+        command="bash -c 'sleep 30 & echo $! > pidfile; wait'", timeout=1)
+    assert "[Command timed out after 1 s and was stopped]" in result
+    assert time.monotonic() - start < 10
+    pid = int((tmp_path / "pidfile").read_text())
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_stdin_is_not_the_terminal(tmp_path):
+    start = time.monotonic()
+    result = BashTool(Workspace(tmp_path)).execute(command="cat", timeout=10)
+    assert result == "(no output)\n[exit code: 0]"
+    assert time.monotonic() - start < 5
+
+
+def test_long_output_keeps_head_and_tail(tmp_path):
+    result = BashTool(Workspace(tmp_path)).execute(command="seq 1 100000")
+    assert result.startswith("1\n2\n3\n")
+    assert result.endswith("99999\n100000\n[exit code: 0]")
+    assert "characters cut ...]" in result
+    assert len(result) < 31_000
+
+
+def test_huge_output_is_counted_not_kept(tmp_path):
+    result = BashTool(Workspace(tmp_path)).execute(command="yes | head -c 5000000")
+    assert result.startswith("y\ny\n") and result.endswith("y\n[exit code: 0]")
+    assert "characters and 3,000,000 more bytes cut ...]" in result
+    assert len(result) < 31_000
+
+
+def test_cancel_from_another_thread_kills_running_command(tmp_path):
+    tool = BashTool(Workspace(tmp_path))
+    results = []
+    runner = threading.Thread(target=lambda: results.append(tool.execute(command="sleep 30")))
+    start = time.monotonic()
+    runner.start()
+    while not tool._running and time.monotonic() - start < 5:
+        time.sleep(0.02)
+    tool.cancel()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert time.monotonic() - start < 5
+    assert results[0].endswith("[exit code: -15 (SIGTERM)]")
+
+
+REFUSED = ["rm -rf /", "rm -fr /", "rm -r -f /", "rm --recursive --force /", "rm -Rf /",
+           "sudo rm -rf /", "/bin/rm -rf /*", "rm -rf ~", "rm -rf ~/", "rm -rf ~/*", "rm -rf $HOME",
+           "rm -rf ${HOME}", 'rm -rf "$HOME"', "command rm -rf /", "env FOO=1 rm -rf /",
+           "ls && rm -rf /", "echo hi; rm -rf ~", "true || sudo rm -rf /", "cd x\nrm -rf /",
+           "mkfs.ext4 /dev/sda1", "mkfs -t ext4 /dev/sdb", "dd if=/dev/zero of=/dev/sda bs=1M",
+           ":(){ :|:& };:"]
+ALLOWED = ['echo "rm -rf /"', 'grep -r "rm -rf" .', "rm -rf ./build", "rm -rf build/",
+           "rm -f /tmp/x", "ls -la /", "dd if=a of=/dev/null", 'git commit -m "rm -rf ~"',
+           "echo 'unbalanced"]
+
+
+@pytest.mark.parametrize("command", REFUSED)
+def test_dangerous_commands_refused(command, tmp_path):
+    assert dangerous(command)
+    result = BashTool(Workspace(tmp_path)).execute(command=command)
+    assert result.startswith("Error: refused:") and "not run" in result
+
+
+@pytest.mark.parametrize("command", ALLOWED)
+def test_harmless_commands_allowed(command):
+    assert dangerous(command) is None
+
+
+def test_refused_command_is_not_run(tmp_path):
+    result = BashTool(Workspace(tmp_path)).execute(command="touch ran; rm -rf ~")
+    assert result.startswith("Error: refused:")
+    assert not (tmp_path / "ran").exists()
