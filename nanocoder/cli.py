@@ -217,8 +217,10 @@ class View(Callbacks):
                 self.console.print(f"{pad}[red]{_escape(result.splitlines()[0][:200])}[/]")
             elif name == "edit_file" and depth == 0:
                 self.console.print(Syntax(result, "diff", theme="ansi_dark", background_color="default"))
+            elif name == "read_file" and not result.startswith("Binary"):
+                self.console.print(f"{pad}[dim]⎿ {len(result.splitlines())} lines[/]")
             else:
-                lines = result.splitlines()
+                lines = result.strip().splitlines()
                 self.console.print(f"{pad}[dim]⎿ {_escape(lines[0][:100]) if lines else ''}"
                                    f"{f' (+{len(lines) - 1} lines)' if len(lines) > 1 else ''}[/]")
 
@@ -244,41 +246,39 @@ class View(Callbacks):
 
 
 class MarkdownStream:
-    """Streams markdown: finished blocks are printed once; only the unfinished tail is redrawn,
-    so a long answer costs time in proportion to its length, not its length squared."""
+    """Streams markdown: finished blocks are drawn once and left alone; only the unfinished tail
+    is redrawn, so a long answer costs time in proportion to its length, not its square."""
 
     def __init__(self, console):
         self.console, self.tail, self.live = console, "", None
 
     def feed(self, chunk):
-        from rich.live import Live
-        from rich.markdown import Markdown
         self.tail += chunk
         if "\n" in chunk:
             cut = _finished_blocks(self.tail)
             if cut:
                 done, self.tail = self.tail[:cut], self.tail[cut:]
-                self._stop()
-                self.console.print(Markdown(done))
-        if self.tail.strip():
-            if self.live is None:
-                self.live = Live(console=self.console, refresh_per_second=12, transient=False)
-                self.live.start()
-            self.live.update(Markdown(self.tail))
-
-    def _stop(self):
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
+                self._show(done, final=True)
+        if self.tail.strip() and self.console.is_terminal:  # a pipe gets whole blocks only
+            self._show(self.tail, final=False)
 
     def end(self):
-        from rich.markdown import Markdown
-        if self.live is not None:
-            self.live.update(Markdown(self.tail), refresh=True)
-            self._stop()
-        elif self.tail.strip():
-            self.console.print(Markdown(self.tail))
+        if self.tail.strip() or self.live:
+            self._show(self.tail, final=True)
         self.tail = ""
+
+    def _show(self, text, final):
+        from rich.live import Live
+        from rich.markdown import Markdown
+        if self.live is None:
+            if final:
+                return self.console.print(Markdown(text))
+            self.live = Live(console=self.console, refresh_per_second=12, vertical_overflow="visible")
+            self.live.start()
+        self.live.update(Markdown(text), refresh=final)
+        if final:  # the block stays on screen as last drawn; the next one gets a new Live
+            self.live.stop()
+            self.live = None
 
 
 def _finished_blocks(text: str) -> int:

@@ -54,7 +54,7 @@ class Context:
         if snipped:
             done.append(f"snipped {snipped} old tool outputs")
         if force or estimate(messages) > budget * 0.75:
-            done.append(self.summarise(messages, llm, keep=budget // (5 if force else 3)))
+            done.append(self.summarise(messages, llm, keep=0 if force else budget // 3))
         if estimate(messages) > budget:
             done.append(collapse(messages, budget))
         return f"context: {'; '.join(done)} ({before:,} → {estimate(messages):,} tokens)" if done else None

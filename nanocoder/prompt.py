@@ -41,9 +41,10 @@ def _git(cwd, *args) -> str | None:
 
 
 def _git_summary(cwd) -> str | None:
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
+    branch = _git(cwd, "branch", "--show-current")  # works before the first commit, too
     if branch is None:
         return None
+    branch = branch or "(detached HEAD)"
     status = (_git(cwd, "status", "--short") or "").splitlines()
     shown = "\n".join(f"  {line}" for line in status[:20])
     more = f"\n  ... and {len(status) - 20} more" if len(status) > 20 else ""

@@ -88,7 +88,7 @@ def test_failed_summary_still_fits(server, llm):
         msgs += [{"role": "user", "content": f"q{i} " + "z" * 3000}, {"role": "assistant", "content": "a" * 3000}]
     ctx = Context(WINDOW)
     note = ctx.fit(msgs, llm)
-    assert "dropped" in note
+    assert "summarised" in note
     assert estimate(msgs) <= ctx.budget(llm, ())
     assert "could not be summarised" in msgs[1]["content"]
     assert msgs[-1]["content"].startswith("a")  # the newest messages survive
