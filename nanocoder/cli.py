@@ -8,7 +8,6 @@ import sys
 import threading
 
 from . import __version__
-from .agent import Callbacks
 from .config import Config, ConfigError
 from .llm import LLMError
 from .session import Session, SessionError
@@ -174,8 +173,9 @@ def _sessions():
     return list_sessions()
 
 
-class View(Callbacks):
-    """Draws the agent's events: streamed markdown, tool calls, diffs, and asks for approval."""
+class View:
+    """Draws the agent's events (the agent.Callbacks protocol): streamed markdown, tool calls,
+    diffs, and asks for approval. Not a subclass, so --version need not import the agent."""
 
     def __init__(self, console, yes=False, interactive=True, stream_text=True):
         self.console, self.yes, self.interactive, self.stream_text = console, yes, interactive, stream_text
