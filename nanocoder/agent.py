@@ -15,6 +15,10 @@ from .tools.base import Workspace
 INTERRUPTED = "Error: interrupted by the user before this tool finished."
 
 
+class Cancelled(Exception):
+    """Raised in an agent's own thread after cancel() was called from another."""
+
+
 class Callbacks:
     """What the agent reports while it works. The CLI overrides these; by default all are silent."""
     def text(self, chunk: str): pass
@@ -47,6 +51,7 @@ class Agent:
         found = builtin_tools(self.workspace, parent=self if sub_agents else None) + list(tools or [])
         self.tools = {t.name: t for t in found}  # a custom tool may replace a built-in of its name
         self.messages = [{"role": "system", "content": ""}]
+        self._cancelled = threading.Event()
 
     def chat(self, prompt: str) -> str:
         """Run one user turn to its end and return the final answer. History is kept."""
@@ -54,12 +59,17 @@ class Agent:
         self.messages[0] = {"role": "system", "content": system_prompt(self.workspace.cwd, self.tools)}
         self.messages.append({"role": "user", "content": prompt})
         schemas = [t.schema() for t in self.tools.values()]
+        self._cancelled.clear()
         for _ in range(self.max_rounds):
+            if self._cancelled.is_set():  # checked before each request and before each tool run
+                raise Cancelled("stopped by the user")
             note = self.context.fit(self.messages, self.llm, schemas)
             if note:
                 self.callbacks.notice(note)
             reply = self.llm.stream(self.messages, schemas, self.callbacks.text, self.callbacks.reasoning)
             self.usage.add(reply.prompt_tokens, reply.completion_tokens)
+            if self._cancelled.is_set():
+                raise Cancelled("stopped by the user")
             self.messages.append(reply.message())
             if not reply.tool_calls:
                 return reply.content
@@ -85,8 +95,7 @@ class Agent:
             for i, future in futures.items():
                 results[i] = future.result()
         except KeyboardInterrupt:
-            for tool in self.tools.values():
-                tool.cancel()
+            self.cancel()
             for i, future in futures.items():  # keep what did finish
                 if future.done() and not future.cancelled():
                     results[i] = future.result()
@@ -120,6 +129,12 @@ class Agent:
             result = f"Error: {tool.name} failed: {type(e).__name__}: {e}"
         self.callbacks.tool_end(tool.name, args, result)
         return result
+
+    def cancel(self):
+        """Stop from another thread: running tools now, the loop before its next tools."""
+        self._cancelled.set()
+        for tool in self.tools.values():
+            tool.cancel()
 
     def compact(self) -> str | None:
         """Compress the history now (the /compact command)."""

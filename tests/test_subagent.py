@@ -39,3 +39,35 @@ def test_sub_agent_tokens_count_for_the_parent(server, llm, tmp_path):
     assert len(server.requests) == 3  # parent, sub-agent, parent
     # The scripted server reports len(json(messages)) // 4 prompt tokens per request.
     assert parent.usage.prompt_tokens == sum(len(json.dumps(r["messages"])) // 4 for r in server.requests)
+
+
+def test_ctrl_c_stops_a_running_sub_agent(server, llm, tmp_path):
+    import threading
+    import time
+    started = tmp_path / "started"
+    server.add({"tool_calls": [{"name": "agent", "arguments": {"task": "slow work"}}]},
+               {"tool_calls": [{"name": "bash", "arguments": {"command": f"touch {started}; sleep 30"}}]},
+               {"tool_calls": [{"name": "write_file", "arguments": {"file_path": "late.txt", "content": "x"}}]})
+    parent = Agent(llm=llm, cwd=tmp_path)
+    result = {}
+
+    def run():
+        try:
+            parent.chat("delegate")
+        except Exception as e:  # noqa: BLE001 - recorded for the assertion below
+            result["error"] = e
+
+    # The parent's turn runs in a thread here, so "Ctrl+C" is the cancel() the CLI's handler calls.
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if started.exists():
+            break
+        time.sleep(0.05)
+    parent.cancel()
+    thread.join(timeout=10)
+    time.sleep(0.3)
+    assert not thread.is_alive(), "the parent did not stop"
+    assert len(server.requests) == 2  # neither agent made a request after it was stopped...
+    assert not (tmp_path / "late.txt").exists()  # ...and ran no further tool
+    assert type(result["error"]).__name__ == "Cancelled"

@@ -35,8 +35,7 @@ class AgentTool(Tool):
 
     def cancel(self):
         for sub in list(self.running):
-            for tool in sub.tools.values():
-                tool.cancel()
+            sub.cancel()
 
 
 class _Quiet:
