@@ -6,22 +6,26 @@ real providers do, so everything else (the openai SDK, the agent, the tools) run
 A reply is a string (text), a dict, or a callable(request_body) -> string or dict. Dict keys:
   content, reasoning (streamed as reasoning_content), tool_calls [{name, arguments, id?}],
   delay (seconds before each chunk), status + error (an HTTP error instead), headers,
-  drop_after (close the socket after that many chunks), finish_reason, usage.
+  drop_after (cut the connection after that many chunks), finish_reason, usage.
+Stdlib only; importing this module starts nothing.
 """
 import json
+import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+NO_REPLY = "scripted server: no reply left for this request"  # a 400: the SDK does not retry it
+
 
 class ScriptedServer:
     def __init__(self, replies=(), *, chunk_size=8, port=0):
         self.replies, self.requests = list(replies), []
-        self.chunk_size, self.port = chunk_size, port
+        self.chunk_size, self.port = max(1, chunk_size), port
         self._lock = threading.Lock()
         self._calls = 0
-        self._httpd = None
+        self._httpd = self._thread = None
 
     def add(self, *replies):
         with self._lock:
@@ -29,31 +33,39 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("ScriptedServer is not started: call start() or use `with`")
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     def start(self) -> "ScriptedServer":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self._httpd = _HTTPServer(("127.0.0.1", self.port), _handler(self))
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name="scripted-server", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self):
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        httpd, self._httpd = self._httpd, None
+        if httpd:  # a stream still running ends on its own thread; nothing new is accepted
+            httpd.shutdown()
+            httpd.server_close()
+            self._thread.join()
 
     __enter__ = start
 
     def __exit__(self, *exc):
         self.stop()
 
-    def next_reply(self, body: dict):
+    def next_reply(self, body: dict) -> dict:
+        """Record the request and take the next reply, as a dict."""
         with self._lock:
             self.requests.append(body)
-            reply = self.replies.pop(0) if self.replies else {
-                "status": 400, "error": "scripted server: no reply left for this request"}
-        if callable(reply):
-            reply = reply(body)
+            reply = self.replies.pop(0) if self.replies else {"status": 400, "error": NO_REPLY}
+        if callable(reply):  # outside the lock: parallel sub-agents' requests may each wait in one
+            try:
+                reply = reply(body)
+            except Exception as e:  # a 400 the failing test can read, not a lost traceback
+                reply = {"status": 400, "error": f"scripted server: reply raised {type(e).__name__}: {e}"}
         return {"content": reply} if isinstance(reply, str) else dict(reply)
 
     def new_call_id(self) -> str:
@@ -62,8 +74,19 @@ class ScriptedServer:
             return f"call_{self._calls}"
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a slow scripted stream must never hold up stop() or interpreter exit
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up (Ctrl+C, a cancelled agent) is normal here, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def _handler(server: ScriptedServer):
     class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1 for chunked streams, but every answer closes its connection: no idle
+        # keep-alive connection holds a thread after the test (or the demo) is over.
         protocol_version = "HTTP/1.1"
 
         def log_message(self, *args):  # quiet: tests and the demo own the terminal
@@ -72,66 +95,74 @@ def _handler(server: ScriptedServer):
         def do_GET(self):
             if self.path.rstrip("/").endswith("/models"):
                 return self._json(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
-            self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            self._json(404, _error(404, f"no route {self.path}"))
 
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if not self.path.rstrip("/").endswith("/chat/completions"):
-                return self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                return self._json(404, _error(404, f"no route {self.path}"))
+            body = json.loads(raw or b"{}")
             reply = server.next_reply(body)
             if "status" in reply:
-                error = {"message": reply.get("error", "scripted error"), "type": "scripted", "code": reply["status"]}
-                return self._json(reply["status"], {"error": error}, reply.get("headers", {}))
+                error = _error(reply["status"], reply.get("error", "scripted error"))
+                return self._json(reply["status"], error, reply.get("headers"))
             calls = [{"id": c.get("id") or server.new_call_id(), "name": c["name"],
                       "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}
-                     for c in reply.get("tool_calls", [])]
+                     for c in reply.get("tool_calls") or []]
             content = reply.get("content") or ""
-            usage = reply.get("usage") or {
-                "prompt_tokens": len(json.dumps(body.get("messages", []))) // 4,
-                "completion_tokens": len(content + "".join(c["arguments"] for c in calls)) // 4}
+            usage = {"prompt_tokens": len(json.dumps(body.get("messages", []))) // 4,
+                     "completion_tokens": len(content + "".join(c["arguments"] for c in calls)) // 4}
+            usage.update(reply.get("usage") or {})  # a copy: a reply reused twice stays as written
             usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
             finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
-            try:
-                if body.get("stream"):
-                    self._stream(body, reply, content, calls, usage, finish)
-                else:
-                    self._json(200, _completion(body, reply, content, calls, usage, finish))
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client hung up (Ctrl+C, a timeout): nothing left to say
+            if not body.get("stream"):
+                return self._json(200, _completion(body, content, calls, usage, finish), reply.get("headers"))
+            deltas = _deltas(reply.get("reasoning") or "", content, calls, server.chunk_size)
+            events = [_chunk(body, d) for d in deltas] + [_chunk(body, {}, finish)]
+            if (body.get("stream_options") or {}).get("include_usage"):
+                events.append({**_chunk(body, {}), "choices": [], "usage": usage})
+            self._stream([f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"], reply)
 
-        def _json(self, status, data, headers=()):
-            raw = json.dumps(data).encode()
+        def _start(self, status, content_type, headers):
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            for key, value in dict(headers).items():
+            self.send_header("Content-Type", content_type)
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            for key, value in (headers or {}).items():
                 self.send_header(key, str(value))
+
+        def _json(self, status, data, headers=None):
+            raw = json.dumps(data).encode()
+            self._start(status, "application/json", headers)
+            self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
 
-        def _stream(self, body, reply, content, calls, usage, finish):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
+        def _stream(self, events, reply):
+            # Chunked, like real providers: a connection cut mid-body is then an incomplete read
+            # the client can detect, where a plain close would look like a normal end.
+            self._start(200, "text/event-stream", reply.get("headers"))
             self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            self.close_connection = True
-            deltas = list(_deltas(reply.get("reasoning") or "", content, calls, server.chunk_size))
-            chunks = [_chunk(body, d) for d in deltas] + [_chunk(body, {}, finish)]
-            if (body.get("stream_options") or {}).get("include_usage"):
-                chunks.append({**_chunk(body, {}), "choices": [], "usage": usage})
-            drop_after = reply.get("drop_after")
-            for n, chunk in enumerate(chunks):
+            drop_after, delay = reply.get("drop_after"), float(reply.get("delay") or 0)
+            for n, event in enumerate(events):
                 if drop_after is not None and n >= drop_after:
-                    self.connection.shutdown(2)  # an abrupt end: no finish reason, no [DONE]
-                    return
-                time.sleep(reply.get("delay", 0))
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                self.wfile.flush()
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
+                    # An abrupt end: no finish reason, no [DONE], no closing zero-size chunk.
+                    return self.connection.shutdown(socket.SHUT_RDWR)
+                time.sleep(delay)
+                self._send_chunk(event.encode())
+            self._send_chunk(b"")  # the zero-size chunk that ends a chunked body
+
+        def _send_chunk(self, data: bytes):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()  # each event leaves at once: the client draws as it arrives
 
     return Handler
+
+
+def _error(status, message):
+    return {"error": {"message": message, "type": "scripted", "code": status}}
 
 
 def _deltas(reasoning, content, calls, size):
@@ -140,7 +171,7 @@ def _deltas(reasoning, content, calls, size):
         yield {"reasoning_content": reasoning[i:i + size]}
     for i in range(0, len(content), size):
         yield {"content": content[i:i + size]}
-    for index, call in enumerate(calls):
+    for index, call in enumerate(calls):  # a call's first fragment names it; the rest add arguments
         yield {"tool_calls": [{"index": index, "id": call["id"], "type": "function",
                                "function": {"name": call["name"], "arguments": ""}}]}
         args = call["arguments"]
@@ -154,7 +185,7 @@ def _chunk(body, delta, finish=None):
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
-def _completion(body, reply, content, calls, usage, finish):
+def _completion(body, content, calls, usage, finish):
     message = {"role": "assistant", "content": content or None}
     if calls:
         message["tool_calls"] = [{"id": c["id"], "type": "function",
