@@ -24,19 +24,35 @@ results, errors still open, and what was about to happen next. Plain text, no pr
 
 def estimate(messages) -> int:
     """Tokens, roughly: ~4 characters a token for code and English, plus per-message overhead."""
+    return _chars(messages) // 4
+
+
+def _chars(messages) -> int:
     chars = 0
     for m in messages:
         content = m.get("content") or ""
         chars += 16 + (len(content) if isinstance(content, str) else len(json.dumps(content)))
         for call in m.get("tool_calls") or ():
             chars += 16 + len(call["function"]["name"]) + len(call["function"]["arguments"])
-    return chars // 4
+    return chars
 
 
 class Context:
     def __init__(self, window: int | None = None, usage=None):
         self.window = window or DEFAULT_WINDOW
         self.usage = usage
+        self._counted = (0, None, 0)  # messages counted, the last of them, their characters
+
+    def tokens(self, messages) -> int:
+        """estimate(messages), paying only for the messages added since the last call. The system
+        prompt (rebuilt every turn) is counted each time; any other change to the history
+        (compression, /reset, a resumed session) leaves another last message: all are recounted."""
+        n, last, chars = self._counted
+        if not (1 <= n <= len(messages) and messages[n - 1] is last):
+            n, chars = 1, 0
+        chars += _chars(messages[n:])
+        self._counted = (len(messages), messages[-1] if messages else None, chars)
+        return (_chars(messages[:1]) + chars) // 4
 
     def budget(self, llm, tools) -> int:
         """Tokens the messages may use: the window less the answer's room and the tool schemas."""
@@ -46,9 +62,10 @@ class Context:
     def fit(self, messages: list, llm, tools=(), force=False) -> str | None:
         """Compress messages in place if needed; return a note of what was done, or None."""
         budget = self.budget(llm, tools)
-        before = estimate(messages)
+        before = self.tokens(messages)
         if before <= budget * 0.6 and not force:
             return None
+        self._counted = (0, None, 0)  # compression changes messages in place: count afresh next time
         done = []
         snipped = snip(messages)
         if snipped:

@@ -73,7 +73,7 @@ class LLM:
             body["max_tokens"] = self.max_tokens
         if self.temperature is not None:
             body["temperature"] = self.temperature
-        reply, calls = Reply(), {}
+        reply, text, thought, calls = Reply(), [], [], {}
         try:
             # client.post is the SDK's documented way to send a raw body; unlike
             # chat.completions.create it skips a per-request type transform of every message,
@@ -83,7 +83,7 @@ class LLM:
                                       stream=True, stream_cls=openai.Stream[ChatCompletionChunk])
             with stream:  # closed even on Ctrl+C
                 for chunk in stream:
-                    _merge_chunk(chunk, reply, calls, on_text, on_reasoning)
+                    _merge_chunk(chunk, reply, text, thought, calls, on_text, on_reasoning)
         except openai.APIStatusError as e:
             raise LLMError(self._explain_status(e)) from None
         except openai.APITimeoutError:
@@ -94,9 +94,12 @@ class LLM:
             # A stream that ends without a finish reason was cut off: a half-received tool
             # call must never run, so the whole reply is refused.
             raise LLMError("the provider's stream ended before the reply was complete")
-        reply.tool_calls = [c for _, c in sorted(calls.items())]
-        for call in reply.tool_calls:
+        # Pieces are joined once, at the end: adding each to a growing string costs its square.
+        reply.content, reply.reasoning = "".join(text), "".join(thought)
+        for _, (call, arguments) in sorted(calls.items()):
+            call.arguments = "".join(arguments)
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
+            reply.tool_calls.append(call)
         return reply
 
     def complete(self, messages: list[dict]) -> str:
@@ -115,7 +118,9 @@ class LLM:
         return f"the provider answered {e.status_code}: {message}"
 
 
-def _merge_chunk(chunk, reply: Reply, calls: dict, on_text, on_reasoning) -> None:
+def _merge_chunk(chunk, reply: Reply, text: list, thought: list, calls: dict,
+                 on_text, on_reasoning) -> None:
+    """Add one streamed chunk: its pieces of text, reasoning and tool calls (by index) go to lists."""
     usage = getattr(chunk, "usage", None)
     if usage:
         reply.prompt_tokens = usage.prompt_tokens or 0
@@ -123,19 +128,19 @@ def _merge_chunk(chunk, reply: Reply, calls: dict, on_text, on_reasoning) -> Non
     for choice in chunk.choices or []:
         delta = choice.delta
         if delta is not None:
-            thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
-            if thought:
-                reply.reasoning += thought
-                on_reasoning and on_reasoning(thought)
+            reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+            if reasoning:
+                thought.append(reasoning)
+                on_reasoning and on_reasoning(reasoning)
             if delta.content:
-                reply.content += delta.content
+                text.append(delta.content)
                 on_text and on_text(delta.content)
             for frag in delta.tool_calls or []:
-                call = calls.setdefault(frag.index, ToolCall("", "", ""))
+                call, arguments = calls.setdefault(frag.index, (ToolCall("", "", ""), []))
                 call.id = call.id or frag.id or ""
                 if frag.function:
                     call.name = call.name or frag.function.name or ""
-                    call.arguments += frag.function.arguments or ""
+                    arguments.append(frag.function.arguments or "")
         if choice.finish_reason:
             reply.finish_reason = choice.finish_reason
 

@@ -112,3 +112,20 @@ def test_small_history_is_left_alone(llm):
 def _assistant(call_id):
     return {"role": "assistant", "content": None, "tool_calls": [
         {"id": call_id, "type": "function", "function": {"name": "big", "arguments": "{}"}}]}
+
+
+def test_incremental_token_count_matches_a_full_count():
+    import random
+    rng = random.Random(7)
+    ctx, msgs = Context(WINDOW), [{"role": "system", "content": "s"}]
+    for step in range(400):
+        roll = rng.random()
+        if roll < 0.7:
+            msgs.append({"role": rng.choice(["user", "assistant"]), "content": "w" * rng.randint(0, 500)})
+        elif roll < 0.8:
+            msgs[0] = {"role": "system", "content": "p" * rng.randint(1, 900)}  # rebuilt each turn
+        elif roll < 0.9 and len(msgs) > 3:
+            del msgs[1:rng.randint(2, len(msgs) - 1)]  # what compression does
+        else:
+            msgs = [dict(m) for m in msgs]  # a resumed session: equal messages, new objects
+        assert ctx.tokens(msgs) == estimate(msgs), f"step {step}"

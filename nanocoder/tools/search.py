@@ -1,20 +1,24 @@
 """glob and grep: find files by name and lines by regex.
 
-ripgrep does the work when installed (fast, honours every .gitignore); otherwise a Python walk
-skips hidden and generated folders, the root .gitignore's names, binary and very large files.
-Paths in answers are relative to the working directory, as the model uses them in other tools.
+ripgrep does the work when installed (fast, in parallel, honours every .gitignore); otherwise a
+Python walk skips hidden and generated folders, the root .gitignore's names, binary and very
+large files. Both take the first LIMIT results in path order (the walk stops there) and answer in
+the same order (glob: newest first, grep: by path), with paths relative to the working
+directory, as the model uses them in other tools.
 """
 import os
 import re
 import shutil
 import subprocess
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
+from itertools import islice
 from pathlib import Path
 
 from .base import Tool
 from .files import decode, is_binary
 
-MAX_RESULTS = 200
+MAX_RESULTS = 200        # lines in an answer
+LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
 MAX_LINE = 300           # characters of a matching line shown
 MAX_FILE = 2_000_000     # grep skips larger files
 CR = "\r"                # f-strings cannot hold a backslash before Python 3.12
@@ -42,14 +46,13 @@ class GlobTool(Tool):
             run = subprocess.run(["rg", "--files", "--glob", pattern], cwd=root, capture_output=True)
             if run.returncode == 2 and not run.stdout:
                 return f"Error: invalid pattern {pattern!r}: {run.stderr.decode(errors='replace')}".strip()
-            found = [root / p for p in run.stdout.decode(errors="replace").split("\n")[:-1]]
+            found = sorted(run.stdout.decode(errors="replace").split("\n")[:-1], key=path_order)[:LIMIT]
         else:
-            regex = glob_regex(pattern)
-            found = [f for f in walk(root) if regex.match(f.relative_to(root).as_posix())]
+            found = list(islice(filter(glob_regex(pattern).match, walk(root)), LIMIT))
         if not found:
             return f"No files match {pattern} in {self.workspace.show(root)}."
-        found.sort(key=mtime, reverse=True)
-        return capped([self.workspace.show(f) for f in found])
+        found.sort(key=lambda f: mtime(os.path.join(root, f)), reverse=True)  # stable: ties keep path order
+        return capped(found, lambda f: self.workspace.show(root / f))
 
 
 class GrepTool(Tool):
@@ -72,86 +75,111 @@ class GrepTool(Tool):
             return f"Error: path not found: {path}"
         if shutil.which("rg"):
             matches = self._ripgrep(pattern, root, include)
+            if isinstance(matches, str):
+                return matches
         else:
             try:
                 regex = re.compile(pattern)
             except re.error as e:
                 return f"Error: invalid regex {pattern!r}: {e}"
             matches = self._python(regex, root, include)
-        if isinstance(matches, str):
-            return matches
+        matches = list(islice(matches, LIMIT))
         if not matches:
             return f"No matches for {pattern!r} in {self.workspace.show(root)}."
-        return capped(matches)
+        return capped(matches, show_match)
 
-    def _ripgrep(self, pattern: str, root: Path, include: str | None) -> list[str] | str:
-        # --null puts a NUL after the path, so a ':' in a file name cannot confuse the parsing.
-        args = ["rg", "--line-number", "--no-heading", "--color", "never", "--with-filename",
-                "--null", "--sort", "path"] + (["--glob", include] if include else [])
+    def _ripgrep(self, pattern: str, root: Path, include: str | None):
+        # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a
+        # blank line. rg searches files in parallel and prints them in any order: sorted here.
+        args = ["rg", "--line-number", "--with-filename", "--heading", "--null", "--color", "never"]
+        args += ["--glob", include] if include else []
         run = subprocess.run(args + ["-e", pattern, "--", self.workspace.show(root)],
                              cwd=self.workspace.cwd, capture_output=True)
         if run.returncode == 2 and not run.stdout:
             error = run.stderr.decode(errors="replace").strip()
             return f"Error: invalid regex {pattern!r} (or unreadable path): {error}"
-        matches = []
-        for row in run.stdout.decode(errors="replace").split("\n")[:-1]:
-            file, _, rest = row.partition("\0")
-            n, _, text = rest.partition(":")
-            file = file[2:] if file.startswith("./") else file
-            matches.append(f"{file}:{n}:{text.rstrip(CR)[:MAX_LINE]}")
-        return matches
+        files = [group.partition("\0") for group in run.stdout.decode(errors="replace").split("\n\n")]
+        files.sort(key=lambda f: path_order(f[0]))
+        return ((file.removeprefix("./"), row) for file, _, rows in files if rows
+                for row in rows.rstrip("\n").split("\n"))
 
-    def _python(self, regex: re.Pattern, root: Path, include: str | None) -> list[str]:
-        matches = []
-        for file in [root] if root.is_file() else walk(root):
-            if include and not fnmatchcase(file.name, include):
+    def _python(self, regex: re.Pattern, root: Path, include: str | None):
+        """(file, "line:text") for each match, file by file in path order."""
+        # Most files hold no match, so each is first searched whole, once. Patterns that see
+        # where a line starts or ends otherwise (\A, \Z, lookbehind) go line by line only.
+        whole = None if re.search(r"\\[AZ]|\(\?<[=!]", regex.pattern) else re.compile(regex.pattern, re.M)
+        folder, names = (root.parent, [root.name]) if root.is_file() else (root, walk(root))
+        for name in names:
+            if include and not fnmatchcase(name.rpartition("/")[2], include):
                 continue
             try:
-                if file.stat().st_size > MAX_FILE or is_binary(data := file.read_bytes()):
-                    continue
+                with open(os.path.join(folder, name), "rb") as f:
+                    if os.fstat(f.fileno()).st_size > MAX_FILE:
+                        continue
+                    data = f.read()
             except OSError:
                 continue
-            for n, line in enumerate(decode(data).text.split("\n"), 1):
-                if regex.search(line):
-                    matches.append(f"{self.workspace.show(file)}:{n}:{line.rstrip(CR)[:MAX_LINE]}")
-        return matches
+            if is_binary(data):
+                continue
+            text = decode(data).text
+            if whole and not whole.search(text):
+                continue
+            rows = [f"{n}:{line}" for n, line in enumerate(text.split("\n"), 1) if regex.search(line)]
+            file = self.workspace.show(folder / name)
+            yield from ((file, row) for row in rows)
 
 
-def capped(lines: list[str]) -> str:
-    more = len(lines) - MAX_RESULTS
-    note = [f"[{more} more not shown; narrow the pattern]"] if more > 0 else []
-    return "\n".join(lines[:MAX_RESULTS] + note)
+def show_match(match: tuple) -> str:
+    file, row = match
+    n, _, text = row.partition(":")
+    return f"{file}:{n}:{text.rstrip(CR)[:MAX_LINE]}"
 
 
-def mtime(path: Path) -> float:
+def capped(found: list, show=str) -> str:
+    """The first MAX_RESULTS results, shown, and how many more there are ("800+" once LIMIT is hit)."""
+    more = f"{len(found) - MAX_RESULTS}{'+' if len(found) >= LIMIT else ''}"
+    note = [f"[{more} more not shown; narrow the pattern]"] if len(found) > MAX_RESULTS else []
+    return "\n".join([show(f) for f in found[:MAX_RESULTS]] + note)
+
+
+def path_order(path: str) -> str:
+    """Sort key for the walk's order: a folder's files (by name), then its subfolders (by name).
+    Each '/' becomes \\1 and \\0 marks the file name, both below any character of a name. A string,
+    not a tuple of lists, so sorting 100,000 paths gives the garbage collector nothing to chase."""
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/\0{name}".replace("/", "\1")
+
+
+def mtime(path: str) -> float:
     try:
-        return path.stat().st_mtime
+        return os.stat(path).st_mtime
     except OSError:
         return 0.0
 
 
 def walk(root: Path):
-    """Files under root in path order, like ripgrep's defaults: no hidden or ignored names."""
-    skip = skipper(root)
+    """Files under root, as paths relative to it, in path order, skipping what ripgrep skips
+    by default: hidden names and those the root .gitignore names (plus generated folders)."""
+    ignored = ignore_rules(root)
     for folder, dirs, files in os.walk(root):
-        prefix = "" if Path(folder) == root else Path(folder).relative_to(root).as_posix() + "/"
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not skip(prefix + d))
-        yield from (Path(folder, f) for f in sorted(files) if not skip(prefix + f))
+        rel = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not ignored(prefix + d, d))
+        yield from (prefix + f for f in sorted(files) if not ignored(prefix + f, f))
 
 
-def skipper(root: Path):
-    """Whether to skip a path (relative to root): hidden, or named by a plain pattern of the
-    root .gitignore. Negations (!) and nested .gitignore files are not supported."""
+def ignore_rules(root: Path):
+    """ignored(path, name): hidden, or named by a plain pattern of the root .gitignore (one with
+    a '/' matches the path, others the name). Negations (!) and nested .gitignore files are not
+    supported."""
     try:
         lines = (root / ".gitignore").read_text(errors="replace").splitlines()
     except OSError:
         lines = []
     patterns = [p.strip().strip("/") for p in lines if p.strip() and not p.startswith(("#", "!"))]
-
-    def skip(rel: str) -> bool:
-        name = rel.rpartition("/")[2]
-        return name.startswith(".") or any(fnmatchcase(rel if "/" in p else name, p) for p in patterns)
-    return skip
+    names = re.compile("|".join([r"\."] + [translate(p) for p in patterns if "/" not in p]))
+    paths = re.compile("|".join(translate(p) for p in patterns if "/" in p) or r"(?!)")
+    return lambda path, name: bool(names.match(name) or paths.match(path))
 
 
 def glob_regex(pattern: str) -> re.Pattern:

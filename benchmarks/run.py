@@ -1,0 +1,387 @@
+"""nanocoder's performance, measured: `python benchmarks/run.py` prints one table (Markdown).
+
+Each figure is a ratio of two things timed in this same run, because these machines are noisy.
+The exceptions say "absolute": the targets that are absolute themselves (ms per agent round,
+seconds for parallel tools, ms for the compression decision) and figures only reported (time to
+the REPL prompt, memory). Stdlib and the project only; run it with the Python that nanocoder is
+installed in. The ripgrep rows need `rg` on PATH or beside this Python (`pip install ripgrep`);
+without it they say "rg not installed". `python benchmarks/run.py search harness` runs only
+those sections.
+"""
+import io
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+PY = sys.executable
+BIN = Path(PY).parent
+NANOCODER = BIN / "nanocoder"
+ROWS = []  # (what, figure, target, met: True, False or None when only reported)
+
+
+def row(what, figure, target="reported", met=None):
+    ROWS.append((what, figure, target, met))
+    result = "" if met is None else "pass" if met else "MISS"
+    print(f"| {what:<75} | {figure:>20} | {target:<8} | {result:<6} |", flush=True)
+
+
+def clock(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def median_clock(runs, fn, *args, **kwargs) -> float:
+    return statistics.median(clock(fn, *args, **kwargs) for _ in range(runs))
+
+
+def child_env(home, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
+    return dict(env, HOME=home, PROMPT_TOOLKIT_NO_CPR="1", **extra)
+
+
+# --- cold start and the REPL ---------------------------------------------------------------
+
+def start(runs=15):
+    with tempfile.TemporaryDirectory() as home:
+        env = child_env(home)
+        commands = {"pass": [PY, "-c", "pass"], "--version": [str(NANOCODER), "--version"],
+                    "--help": [str(NANOCODER), "--help"]}
+        times = {name: [] for name in commands}
+        for _ in range(runs):  # interleaved: a slow moment of the machine hurts all three alike
+            for name, command in commands.items():
+                times[name].append(clock(subprocess.run, command, stdout=subprocess.DEVNULL, env=env))
+        base = statistics.median(times["pass"])
+        for name in ("--version", "--help"):
+            ratio = statistics.median(times[name]) / base
+            row(f"cold start: `nanocoder {name}` / `python -c pass`", f"{ratio:.2f}×", "≤ 4×",
+                ratio <= 4)
+        heavy = set()
+        for flag in ("--version", "--help"):
+            probe = ("import atexit, sys\n"
+                     "heavy = ('openai', 'httpx', 'rich', 'prompt_toolkit')\n"
+                     "atexit.register(lambda: print('HEAVY:', *(m for m in heavy if m in sys.modules),"
+                     " file=sys.stderr))\n"
+                     "from nanocoder.cli import main\nsys.exit(main(sys.argv[1:]))")
+            run = subprocess.run([PY, "-c", probe, flag], capture_output=True, text=True, env=env)
+            heavy.update(run.stderr.rpartition("HEAVY:")[2].split())
+        row("cold start: heavy modules that --version, --help import", ", ".join(sorted(heavy)) or "none",
+            "none", not heavy)
+        repl(base, env)
+
+
+def repl(base, env, runs=3):
+    try:
+        import pexpect
+    except ImportError:
+        return row("REPL: time to the prompt, memory", "pexpect not installed")
+    env = dict(env, OPENAI_API_KEY="sk-fake", OPENAI_BASE_URL="http://127.0.0.1:9/v1")  # no request is sent
+    times, rss = [], []
+    for _ in range(runs):
+        began = time.perf_counter()
+        child = pexpect.spawn(str(NANOCODER), env=env, cwd=env["HOME"], encoding="utf-8", timeout=30,
+                              dimensions=(40, 120))
+        child.expect("›")
+        times.append(time.perf_counter() - began)
+        time.sleep(0.5)  # idle at its prompt
+        status = Path(f"/proc/{child.pid}/status")
+        if status.exists():
+            rss += [int(line.split()[1]) / 1024 for line in status.read_text().splitlines()
+                    if line.startswith("VmRSS:")]
+        child.sendeof()
+        child.expect(pexpect.EOF)
+        child.close()
+    took = statistics.median(times)
+    row("REPL: time to the `›` prompt / `python -c pass`", f"{took / base:.1f}× ({took * 1000:.0f} ms)")
+    if rss:
+        row("memory: resident set of an idle REPL (VmRSS, absolute)", f"{statistics.median(rss):.0f} MB")
+
+
+# --- harness overhead ----------------------------------------------------------------------
+
+def harness(rounds=200):
+    from nanocoder import llm as llm_module
+    from nanocoder.agent import Agent
+    from nanocoder.llm import LLM
+    from nanocoder.scripted import ScriptedServer
+    from nanocoder.tools.base import Tool
+
+    class Noop(Tool):
+        name, description, read_only = "noop", "Does nothing but answer ~1,000 characters.", True
+        parameters = {"type": "object", "properties": {"i": {"type": "integer"}}, "required": ["i"]}
+
+        def execute(self, i):
+            return f"result {i}: " + "lorem ipsum dolor sit amet " * 36
+
+    replies = [{"content": f"Round {i}: checking the next thing.",
+                "tool_calls": [{"name": "noop", "arguments": {"i": i}}]} for i in range(rounds)]
+    replies.append("All done.")
+    spans, merging = [], [0.0]  # (request start, request end, chunk merging, this thread's CPU in it)
+    real_merge = llm_module._merge_chunk
+
+    def timed_merge(*args):  # assembling chunks is the agent's own work, not waiting on HTTP
+        began = time.perf_counter()
+        real_merge(*args)
+        merging[0] += time.perf_counter() - began
+
+    with ScriptedServer(replies, chunk_size=4) as server, tempfile.TemporaryDirectory() as cwd:
+        llm = LLM("bench", api_key="bench", base_url=server.url, max_retries=0)
+        real_stream = llm.stream
+
+        def timed_stream(*args, **kwargs):
+            began, merged, cpu = time.perf_counter(), merging[0], time.thread_time()
+            reply = real_stream(*args, **kwargs)
+            spans.append((began, time.perf_counter(), merging[0] - merged, time.thread_time() - cpu))
+            return reply
+
+        llm.stream, llm_module._merge_chunk = timed_stream, timed_merge
+        try:
+            agent = Agent(llm, tools=[Noop()], cwd=cwd, sub_agents=False, max_rounds=rounds + 1)
+            total = clock(agent.chat, "Do the rounds.")
+        finally:
+            llm_module._merge_chunk = real_merge
+    assert agent.messages[-1]["content"] == "All done." and len(spans) == rounds + 1
+    # A round's own time: merging its reply's chunks, then everything from the end of that
+    # request to the start of the next (history, the tool on the pool, the context check).
+    own = [spans[i][2] + spans[i + 1][0] - spans[i][1] for i in range(rounds)]
+    first, last = statistics.mean(own[:20]), statistics.mean(own[-20:])
+    row(f"harness: agent's own time a round, rounds {rounds - 19}-{rounds} / 1-20", f"{last / first:.2f}×",
+        "≤ 1.5×", last / first <= 1.5)
+    mean = statistics.mean(own) * 1000
+    row(f"harness: agent's own time a round, mean of {rounds} (absolute)", f"{mean:.2f} ms", "< 5 ms",
+        mean < 5)
+    row(f"harness: {rounds} rounds, agent's share of the wall time", f"{sum(own) / total:.0%}")
+    # Not the agent's own time, but the client's: the SDK encodes the whole history into each
+    # request body (the API is stateless) and parses the stream; it grows with the history.
+    early = statistics.median(s[3] for s in spans[:20])
+    late = statistics.median(s[3] for s in spans[-21:-1])
+    row(f"harness: client CPU inside a request, rounds {rounds - 19}-{rounds} / 1-20",
+        f"{late / early:.2f}× ({early * 1000:.1f} → {late * 1000:.1f} ms)")
+
+
+# --- streaming ----------------------------------------------------------------------------
+
+def answer(tokens, seed=1) -> str:
+    """Realistic markdown of about `tokens` tokens (4 characters each)."""
+    rnd = random.Random(seed)
+    words = ("the agent reads each file before editing it and runs the tests after every change "
+             "so that a failing case is found early while the context is still small").split()
+    parts, size = [], 0
+    while size < tokens * 4:
+        kind = rnd.choice(["paragraph", "paragraph", "list", "code"])
+        if kind == "paragraph":
+            block = " ".join(rnd.choice(words) for _ in range(rnd.randint(30, 70))).capitalize() + "."
+            block = block.replace(" file ", " `file` ", 1).replace(" tests ", " **tests** ", 1)
+        elif kind == "list":
+            block = "\n".join("- " + " ".join(rnd.choice(words) for _ in range(rnd.randint(5, 14)))
+                              for _ in range(rnd.randint(3, 6)))
+        else:
+            lines = [f"def step_{i}(value):" if i % 5 == 0 else
+                     f"    value = value * {i} + {rnd.randint(1, 99)}  # {rnd.choice(words)}"
+                     for i in range(20)]
+            block = "```python\n" + "\n".join(lines) + "\n```"
+        parts.append(block)
+        size += len(block) + 2
+    return "\n\n".join(parts) + "\n"
+
+
+def render(text) -> float:
+    from rich.console import Console
+    from nanocoder.cli import MarkdownStream
+    stream = MarkdownStream(Console(file=io.StringIO(), force_terminal=True, width=100))
+    began = time.perf_counter()
+    for i in range(0, len(text), 4):
+        stream.feed(text[i:i + 4])
+    stream.end()
+    return time.perf_counter() - began
+
+
+def assemble(n, kind) -> float:
+    """LLM.stream's own work on n chunks of 4 characters of text or tool-call arguments."""
+    from nanocoder.llm import Reply, _merge_chunk
+    if kind == "text":
+        delta = SimpleNamespace(content="abcd", tool_calls=None)
+    else:
+        delta = SimpleNamespace(content=None, tool_calls=[SimpleNamespace(
+            index=0, id=None, function=SimpleNamespace(name=None, arguments="abcd"))])
+    chunks = [SimpleNamespace(usage=None, choices=[SimpleNamespace(delta=delta, finish_reason=None)])] * n
+    began = time.perf_counter()
+    reply, text, thought, calls = Reply(), [], [], {}
+    for chunk in chunks:
+        _merge_chunk(chunk, reply, text, thought, calls, None, None)
+    "".join(text), ["".join(arguments) for _, arguments in calls.values()]
+    return time.perf_counter() - began
+
+
+def streaming():
+    small, large = answer(2_000), answer(20_000)
+    render(small)  # imports
+    ratio = median_clock(3, render, large) / median_clock(5, render, small)
+    row("streaming render: 20,000-token answer / 2,000-token", f"{ratio:.1f}×", "≤ 12×", ratio <= 12)
+    for kind in ("text", "tool arguments"):
+        ratio = median_clock(3, assemble, 200_000, kind) / median_clock(5, assemble, 20_000, kind)
+        row(f"streaming: assembling 200,000 chunks of {kind} / 20,000", f"{ratio:.1f}×", "≤ 12×",
+            ratio <= 12)
+
+
+# --- search -------------------------------------------------------------------------------
+
+def make_tree(root: Path, files=50_000):
+    """A repository of `files` files: source a few folders deep with some binaries, and .git,
+    node_modules, a virtualenv and a gitignored build folder for the searches to skip."""
+    rnd = random.Random(7)
+    words = "alpha beta gamma delta value result index count item name path data".split()
+    bodies = ["".join(f"def helper_{j}({rnd.choice(words)}):\n" if j % 8 == 0 else
+                      f"    {rnd.choice(words)} = {rnd.choice(words)}_{j} + {rnd.randint(0, 999)}"
+                      f"{'  # TODO tidy' if rnd.random() < 0.01 else ''}\n" for j in range(1, 30))
+              for _ in range(64)]
+    (root / ".git").mkdir(parents=True)  # rg honours .gitignore inside a git repository only
+    (root / ".git/HEAD").write_text("ref: refs/heads/main\n")
+    (root / ".gitignore").write_text("# generated\nbuild/\n*.log\nnode_modules/\n.venv/\n")
+    skipped = {"node_modules/pkg{}/lib": 4_000, ".venv/lib/site-packages/m{}": 1_000,
+               "build/out{}": 2_000, ".git/objects/{}": 1_000}
+    made = 0
+    for folder, count in skipped.items():
+        for i in range(count):
+            if i % 100 == 0:
+                (root / folder.format(i // 100)).mkdir(parents=True)
+            (root / folder.format(i // 100) / f"f{i}.js").write_bytes(b"f = () => 'needle_xyz';\n")
+            made += 1
+    for n in range(files - made):  # one folder after another: file creation is slow when scattered
+        folder = root / f"src/a{n // 17 % 10}/b{n // 170 % 10}/c{n // 1700}"
+        if n % 17 == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        if n % 50 == 49:
+            (folder / f"asset_{n}.png").write_bytes(b"\x89PNG\0\0" + rnd.randbytes(400))
+            continue
+        text = f"def handler_{n}(value):\n" + bodies[n % 64]
+        if n == 31_337:
+            text += "    needle_xyz = find_it()\n"
+        suffix = [".py", ".py", ".ts", ".md", ".txt"][n % 5]
+        (folder / f"mod_{n}{suffix}").write_text(text)
+
+
+def search():
+    from nanocoder.tools.base import Workspace
+    from nanocoder.tools.search import LIMIT, GlobTool, GrepTool
+    rg = shutil.which("rg") or (str(BIN / "rg") if (BIN / "rg").exists() else None)
+    path = os.environ.get("PATH", "")
+    without_rg = os.pathsep.join(d for d in path.split(os.pathsep) if d and not Path(d, "rg").exists())
+    # In memory when the machine has /dev/shm: 50,000 files are made there in a second, not half
+    # a minute on a VM's disk. Both searchers read from the page cache either way.
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    root = Path(tempfile.mkdtemp(prefix="nanocoder-bench-", dir=shm))
+    try:
+        made = clock(make_tree, root)
+        row(f"search: a tree of 50,000 files in {shm or root.parent} (made in {made:.0f} s)", "", "")
+        grep, glob = GrepTool(Workspace(root)), GlobTool(Workspace(root))
+        cases = [("grep, 1 match", ["-n", "-e", "needle_xyz", "."], grep, {"pattern": "needle_xyz"}),
+                 ("grep, ~10,000 matches", ["-n", "-e", "TODO", "."], grep, {"pattern": "TODO"}),
+                 ("grep, ~185,000 matches", ["-n", "-e", "alpha", "."], grep, {"pattern": "alpha"}),
+                 ("glob, 11 files", ["--files", "--glob", "**/mod_3133*"], glob,
+                  {"pattern": "**/mod_3133*"}),
+                 ("glob, ~16,800 files", ["--files", "--glob", "**/*.py"], glob, {"pattern": "**/*.py"})]
+        for what, rg_args, tool, args in cases:
+            bare = None
+            if rg:
+                os.environ["PATH"] = os.pathsep.join([str(Path(rg).parent), without_rg])
+                tool.execute(**args)  # the page cache, warm for both
+                bare = median_clock(5, subprocess.run, [rg] + rg_args, cwd=root, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE)
+                ours = median_clock(5, tool.execute, **args)
+                row(f"search: {what}: {tool.name} tool with rg / rg itself", f"{ours / bare:.2f}×",
+                    "≤ 2×", ours / bare <= 2)
+            else:
+                row(f"search: {what}: {tool.name} tool with rg / rg itself", "rg not installed", "≤ 2×")
+            os.environ["PATH"] = without_rg
+            answer = tool.execute(**args)
+            fallback = median_clock(3, tool.execute, **args)
+            stopped = f", stops at {LIMIT:,}" if "+ more not shown" in answer else ""
+            if bare:
+                row(f"search: {what}: Python fallback{stopped} / rg itself",
+                    f"{fallback / bare:.2f}× ({fallback:.2f} s)")
+            else:
+                row(f"search: {what}: Python fallback{stopped} (absolute)", f"{fallback:.2f} s")
+    finally:
+        os.environ["PATH"] = path
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# --- parallel tools -------------------------------------------------------------------------
+
+def parallel():
+    from nanocoder.agent import Agent
+    from nanocoder.llm import LLM
+    from nanocoder.scripted import ScriptedServer
+    sleeps = {"tool_calls": [{"name": "bash", "arguments": {"command": "sleep 2"}}] * 3}
+    with ScriptedServer([sleeps, "slept"]) as server, tempfile.TemporaryDirectory() as cwd:
+        agent = Agent(LLM("bench", api_key="bench", base_url=server.url, max_retries=0), cwd=cwd)
+        real, phase = agent._run_tools, []
+        agent._run_tools = lambda calls: phase.append(clock(real, calls))
+        agent.chat("sleep three times")
+    row("parallel tools: three `sleep 2` calls in one turn (absolute)", f"{phase[0]:.2f} s", "< 2.5 s",
+        phase[0] < 2.5)
+
+
+# --- compression decision -------------------------------------------------------------------
+
+def history(count=1_000) -> list:
+    """A realistic session: read_file calls and their results, some with a word of text."""
+    rnd = random.Random(3)
+    messages = [{"role": "system", "content": "You are nanocoder. " * 60},
+                {"role": "user", "content": "Fix the bug."}]
+    while len(messages) < count:
+        n = len(messages)
+        call = {"id": f"call_{n}", "type": "function",
+                "function": {"name": "read_file", "arguments": json.dumps({"file_path": f"src/m{n}.py"})}}
+        text = "Let me look at the next file." if rnd.random() < 0.5 else None
+        messages.append({"role": "assistant", "content": text, "tool_calls": [call]})
+        output = "x = 1\n" * rnd.randint(5, 40)
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": output})
+    return messages[:count]
+
+
+def compression():
+    from nanocoder.context import Context, estimate
+    from nanocoder.llm import LLM
+    llm, messages = LLM("bench", api_key="bench"), history()
+    decide = []
+    for _ in range(5):
+        context = Context()  # a fresh one counts every message, as after a resumed session
+        decide.append(clock(context.fit, messages, llm, []) * 1000)
+    assert context.fit(messages, llm, []) is None and len(messages) == 1_000
+    took = statistics.median(decide)
+    row(f"compression: decide at 1,000 messages, ~{estimate(messages):,} tokens (absolute)",
+        f"{took:.2f} ms", "< 50 ms", took < 50)
+
+
+SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
+            "parallel": parallel, "compression": compression}
+
+
+def main(only=()) -> int:
+    began = time.perf_counter()
+    uname = os.uname()
+    print(f"nanocoder benchmarks · Python {sys.version.split()[0]} · {uname.sysname} {uname.machine} · "
+          f"{os.cpu_count()} cores\n")
+    print(f"| {'what':<75} | {'figure':>20} | {'target':<8} | {'result':<6} |")
+    print(f"|{'-' * 77}|{'-' * 21}:|{'-' * 10}|{'-' * 8}|", flush=True)
+    for name, section in SECTIONS.items():
+        if not only or name in only:
+            section()
+    missed = sum(r[3] is False for r in ROWS)
+    print(f"\n{sum(r[3] is True for r in ROWS)} targets met, {missed} missed, "
+          f"in {time.perf_counter() - began:.0f} s")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))  # names from SECTIONS: run only those
