@@ -258,27 +258,29 @@ class MarkdownStream:
             cut = _finished_blocks(self.tail)
             if cut:
                 done, self.tail = self.tail[:cut], self.tail[cut:]
-                self._show(done, final=True)
-        if self.tail.strip() and self.console.is_terminal:  # a pipe gets whole blocks only
-            self._show(self.tail, final=False)
+                self._show(done)
+        if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
+            from rich.live import Live
+            self.live = Live(self, console=self.console, refresh_per_second=12, vertical_overflow="visible")
+            self.live.start()
+
+    def __rich_console__(self, console, options):
+        # Live draws the tail as it is at each refresh: no markdown parse per chunk.
+        from rich.markdown import Markdown
+        yield Markdown(self.tail)
 
     def end(self):
         if self.tail.strip() or self.live:
-            self._show(self.tail, final=True)
+            self._show(self.tail)
         self.tail = ""
 
-    def _show(self, text, final):
-        from rich.live import Live
+    def _show(self, text):
         from rich.markdown import Markdown
         if self.live is None:
-            if final:
-                return self.console.print(Markdown(text))
-            self.live = Live(console=self.console, refresh_per_second=12, vertical_overflow="visible")
-            self.live.start()
-        self.live.update(Markdown(text), refresh=final)
-        if final:  # the block stays on screen as last drawn; the next one gets a new Live
-            self.live.stop()
-            self.live = None
+            return self.console.print(Markdown(text))
+        self.live.update(Markdown(text), refresh=True)  # the block stays on screen as last drawn
+        self.live.stop()
+        self.live = None
 
 
 def _finished_blocks(text: str) -> int:
