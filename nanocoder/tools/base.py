@@ -43,6 +43,13 @@ class Tool:
         return None
 
 
+class WorkspaceTool(Tool):
+    """A built-in tool: it works in its agent's Workspace."""
+
+    def __init__(self, workspace: "Workspace"):
+        self.workspace = workspace
+
+
 _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
                "array": list, "object": dict}
 

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from .base import Tool, head_tail
+from .base import WorkspaceTool, head_tail
 
 MAX_OUTPUT = 30_000           # characters shown to the model
 KEEP = 1_000_000              # bytes kept of each end of the output; the middle is counted only
@@ -27,7 +27,7 @@ HARMLESS_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr"})
 QUIET = {"GIT_EDITOR": "true", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
 
-class BashTool(Tool):
+class BashTool(WorkspaceTool):
     name = "bash"
     description = ("Run a shell command in the working directory and return its output (stdout and "
                    "stderr together) and exit code. `cd` carries over to later calls. There is no "
@@ -39,7 +39,7 @@ class BashTool(Tool):
         "required": ["command"]}
 
     def __init__(self, workspace):
-        self.workspace = workspace
+        super().__init__(workspace)
         self._running: set[subprocess.Popen] = set()  # several calls may run at once, in threads
         self._lock = threading.Lock()
 

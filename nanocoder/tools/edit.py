@@ -7,11 +7,11 @@ import difflib
 import re
 from pathlib import Path
 
-from .base import Tool
-from .files import load_text, save_text
+from .base import WorkspaceTool
+from .files import load_text, save_or_explain
 
 
-class EditFileTool(Tool):
+class EditFileTool(WorkspaceTool):
     name = "edit_file"
     description = ("Replace old_string with new_string in a file. old_string must match the file "
                    "exactly (whitespace included) and occur exactly once; include surrounding "
@@ -21,9 +21,6 @@ class EditFileTool(Tool):
         "old_string": {"type": "string", "description": "The exact text to replace."},
         "new_string": {"type": "string", "description": "The text to put in its place."}},
         "required": ["file_path", "old_string", "new_string"]}
-
-    def __init__(self, workspace):
-        self.workspace = workspace
 
     def execute(self, file_path: str, old_string: str, new_string: str) -> str:
         if not old_string:
@@ -51,13 +48,9 @@ class EditFileTool(Tool):
                 return (f"Error: old_string occurs {count} times in {file_path}; it must occur exactly "
                         "once. Include more surrounding lines to make it unique.")
             text = file.text.replace(old_string, new_string, 1)
-            try:
-                save_text(path, text, file)
-            except UnicodeEncodeError as e:
-                return (f"Error: {file_path} is {e.encoding}, which cannot hold "
-                        f"{e.object[e.start:e.end]!r}; the file was not changed.")
-            except OSError as e:
-                return f"Error: cannot write {file_path}: {e.strerror or e}"
+            error = save_or_explain(path, text, file, file_path)
+            if error:
+                return error
         self.workspace.changed_files.add(str(path))
         shown = self.workspace.show(path)
         a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Tool, atomic_write
+from .base import WorkspaceTool, atomic_write
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer
@@ -52,6 +52,17 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
 
 
+def save_or_explain(path: Path, text: str, like: TextFile | None, shown: str) -> str | None:
+    """save_text, with a failure said as the model's error text (the file left unchanged)."""
+    try:
+        save_text(path, text, like)
+    except UnicodeEncodeError as e:
+        return f"Error: {shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; the file was not changed."
+    except OSError as e:
+        return f"Error: cannot write {shown}: {e.strerror or e}; the file was not changed."
+    return None
+
+
 def similar_names(path: Path, shown: str) -> str:
     try:
         names = os.listdir(path.parent)
@@ -61,7 +72,7 @@ def similar_names(path: Path, shown: str) -> str:
     return f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?" if close else ""
 
 
-class ReadFileTool(Tool):
+class ReadFileTool(WorkspaceTool):
     name = "read_file"
     description = ("Read a text file. Lines come numbered like `cat -n`; the numbers are not part "
                    "of the file. Reads up to 2000 lines; use offset and limit for long files.")
@@ -71,9 +82,6 @@ class ReadFileTool(Tool):
         "limit": {"type": "integer", "description": "How many lines to read (default 2000)."}},
         "required": ["file_path"]}
     read_only = True
-
-    def __init__(self, workspace):
-        self.workspace = workspace
 
     def execute(self, file_path: str, offset: int | None = None, limit: int | None = None) -> str:
         path = self.workspace.path(file_path)
@@ -114,7 +122,7 @@ class ReadFileTool(Tool):
         return "\n".join(out)
 
 
-class WriteFileTool(Tool):
+class WriteFileTool(WorkspaceTool):
     name = "write_file"
     description = ("Write a whole file, creating it and its folders if needed. An existing file is "
                    "replaced but keeps its encoding, line endings and permissions. Prefer "
@@ -123,9 +131,6 @@ class WriteFileTool(Tool):
         "file_path": {"type": "string", "description": "Absolute, or relative to the working directory."},
         "content": {"type": "string", "description": "The complete new content."}},
         "required": ["file_path", "content"]}
-
-    def __init__(self, workspace):
-        self.workspace = workspace
 
     def execute(self, file_path: str, content: str) -> str:
         path = self.workspace.path(file_path)
@@ -141,13 +146,9 @@ class WriteFileTool(Tool):
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            try:
-                save_text(path, content, like)
-            except UnicodeEncodeError as e:
-                return (f"Error: {file_path} is {e.encoding}, which cannot hold "
-                        f"{e.object[e.start:e.end]!r}; the file was not changed.")
-            except OSError as e:
-                return f"Error: cannot write {file_path}: {e.strerror or e}"
+            error = save_or_explain(path, content, like, file_path)
+            if error:
+                return error
         self.workspace.changed_files.add(str(path))
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         return f"{'Overwrote' if existed else 'Created'} {self.workspace.show(path)} ({lines} lines)"

@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase, translate
 from itertools import islice
 from pathlib import Path
 
-from .base import Tool
+from .base import WorkspaceTool
 from .files import decode, is_binary
 
 MAX_RESULTS = 200        # lines in an answer
@@ -25,7 +25,7 @@ CR = "\r"                # f-strings cannot hold a backslash before Python 3.12
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"})
 
 
-class GlobTool(Tool):
+class GlobTool(WorkspaceTool):
     name = "glob"
     description = ("Find files by name pattern, e.g. `**/*.py` or `src/**/test_*.ts`; a pattern "
                    "without `/` matches names at any depth. Newest first.")
@@ -34,9 +34,6 @@ class GlobTool(Tool):
         "path": {"type": "string", "description": "Folder to search (default: the working directory)."}},
         "required": ["pattern"]}
     read_only = True
-
-    def __init__(self, workspace):
-        self.workspace = workspace
 
     def execute(self, pattern: str, path: str | None = None) -> str:
         root = self.workspace.path(path or ".")
@@ -55,7 +52,7 @@ class GlobTool(Tool):
         return capped(found, lambda f: self.workspace.show(root / f))
 
 
-class GrepTool(Tool):
+class GrepTool(WorkspaceTool):
     name = "grep"
     description = ("Search file contents with a regular expression. Answers `path:line:text`. "
                    "Narrow it with path (a file or folder) and include (a file name glob like *.py).")
@@ -65,9 +62,6 @@ class GrepTool(Tool):
         "include": {"type": "string", "description": "Only files whose names match this glob, e.g. *.py."}},
         "required": ["pattern"]}
     read_only = True
-
-    def __init__(self, workspace):
-        self.workspace = workspace
 
     def execute(self, pattern: str, path: str | None = None, include: str | None = None) -> str:
         root = self.workspace.path(path or ".")
