@@ -1,6 +1,6 @@
 """nanocoder: a minimal AI coding agent for the terminal."""
 __version__ = "0.1.0"
-__all__ = ["Agent", "LLM", "Tool", "__version__"]
+__all__ = ("Agent", "LLM", "Tool", "__version__")
 
 
 def __getattr__(name):

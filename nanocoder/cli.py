@@ -251,13 +251,14 @@ class MarkdownStream:
 
     def __init__(self, console):
         self.console, self.tail, self.live = console, "", None
+        self.scanned, self.fenced = 0, False  # how far the tail's lines were read; inside ``` ?
 
     def feed(self, chunk):
         self.tail += chunk
         if "\n" in chunk:
-            cut = _finished_blocks(self.tail)
+            cut = self._finished()
             if cut:
-                done, self.tail = self.tail[:cut], self.tail[cut:]
+                done, self.tail, self.scanned = self.tail[:cut], self.tail[cut:], self.scanned - cut
                 self._show(done)
         if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
             from rich.live import Live
@@ -269,10 +270,22 @@ class MarkdownStream:
         from rich.markdown import Markdown
         yield Markdown(self.tail)
 
+    def _finished(self) -> int:
+        """Where the last finished block ends: after a blank line outside any code fence. Reads
+        only complete lines not read before, so a long code block is not re-scanned per chunk."""
+        cut, end = 0, self.tail.rfind("\n") + 1
+        for line in self.tail[self.scanned:end].splitlines(keepends=True):
+            self.scanned += len(line)
+            if line.lstrip().startswith(("```", "~~~")):
+                self.fenced = not self.fenced
+            elif not line.strip() and not self.fenced:
+                cut = self.scanned
+        return cut
+
     def end(self):
         if self.tail.strip() or self.live:
             self._show(self.tail)
-        self.tail = ""
+        self.tail, self.scanned, self.fenced = "", 0, False
 
     def _show(self, text):
         from rich.markdown import Markdown
@@ -281,18 +294,6 @@ class MarkdownStream:
         self.live.update(Markdown(text), refresh=True)  # the block stays on screen as last drawn
         self.live.stop()
         self.live = None
-
-
-def _finished_blocks(text: str) -> int:
-    """Where the last complete block ends: after a blank line that is outside any code fence."""
-    cut, fenced, pos = 0, False, 0
-    for line in text.splitlines(keepends=True):
-        pos += len(line)
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        elif not line.strip() and not fenced and line.endswith("\n"):
-            cut = pos
-    return cut
 
 
 def _format_args(args: dict, width: int = 60) -> str:
