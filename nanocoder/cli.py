@@ -67,9 +67,14 @@ def make_agent(config, callbacks, session):
     return agent, session or Session(model=llm.model, cwd=str(agent.workspace.cwd))
 
 
-def save(agent, session, config):
+def save(agent, session, config, view):
+    """Save the session; a full disk or read-only home is a warning, never the end of the work."""
     session.messages, session.model = agent.messages, agent.llm.model
-    return session.save(secret=config.api_key)
+    try:
+        return session.save(secret=config.api_key)
+    except OSError as e:
+        view.notice(f"could not save the session: {e.strerror or e}")
+        return None
 
 
 def one_shot(config, prompt, yes, session) -> int:
@@ -82,7 +87,7 @@ def one_shot(config, prompt, yes, session) -> int:
         print("nanocoder: interrupted", file=sys.stderr)
         return 130
     finally:
-        save(agent, session, config)
+        save(agent, session, config, view)
     print(answer)
     return 0
 
@@ -95,9 +100,12 @@ def repl(config, yes, session) -> int:
     console = Console(highlight=False)
     view = View(console, yes=yes, interactive=True)
     agent, session = make_agent(config, view, session)
-    history = private_dir(home()) / "history"
-    history.touch(mode=0o600)
-    prompt = PromptSession(history=FileHistory(str(history)))
+    try:
+        history = private_dir(home()) / "history"
+        history.touch(mode=0o600)
+        prompt = PromptSession(history=FileHistory(str(history)))
+    except OSError:  # an unwritable home: history lasts for this run only
+        prompt = PromptSession()
     console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd}\n"
                   f"[dim]/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
     if len(agent.messages) > 1:
@@ -112,10 +120,10 @@ def repl(config, yes, session) -> int:
         if line in ("quit", "exit", "/quit", "/exit"):
             break
         if line.startswith("/"):
-            session = command(line, agent, session, config, console)
+            session = command(line, agent, session, config, view)
         elif line:
             run_turn(agent, line, view, console)
-            save(agent, session, config)
+            save(agent, session, config, view)
     console.print(f"[dim]session {session.id} saved · resume with: nanocoder -r {session.id}[/]")
     return 0
 
@@ -132,9 +140,10 @@ def run_turn(agent, line, view, console):
     view.end()
 
 
-def command(line, agent, session, config, console):
+def command(line, agent, session, config, view):
     from rich.table import Table
     from .context import estimate
+    console = view.console
     name, _, arg = line.partition(" ")
     arg = arg.strip()
     if name == "/help":
@@ -153,7 +162,9 @@ def command(line, agent, session, config, console):
         console.print(f"prompt tokens: {u.prompt_tokens:,} · completion tokens: {u.completion_tokens:,} · "
                       f"context now: ~{estimate(agent.messages):,} of {agent.context.window:,}")
     elif name == "/save":
-        console.print(f"saved to {save(agent, session, config)}")
+        path = save(agent, session, config, view)
+        if path:
+            console.print(f"saved to {path}")
     elif name == "/sessions":
         table = Table("id", "date", "first prompt", "messages", "size")
         for row in _sessions():

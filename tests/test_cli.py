@@ -123,3 +123,13 @@ def test_session_is_valid_json_after_a_tool_turn(env, workspace):
     roles = [m["role"] for m in saved["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant"]
     assert "alpha" in saved["messages"][3]["content"]
+
+
+def test_unwritable_home_warns_but_keeps_the_answer(env, workspace, tmp_path):
+    not_a_folder = tmp_path / "home-is-a-file"
+    not_a_folder.write_text("")
+    with ScriptedServer(["the answer"]) as server:
+        result = run(["-p", "hi", "--base-url", server.url, "--api-key", KEY], {**env, "HOME": str(not_a_folder)},
+                     workspace)
+    assert result.returncode == 0 and result.stdout.strip() == "the answer"
+    assert "could not save the session" in result.stderr and "Traceback" not in result.stderr
