@@ -241,7 +241,7 @@ class View:
             self.console.print(f"[yellow]{_escape(message)}[/]")
 
     def approve(self, name, args):
-        key = name if name != "bash" else f"bash:{args.get('command', '').split(' ')[0]}"
+        key = name if name != "bash" else _command_key(args.get("command", ""))
         if self.yes or key in self.always:
             return True
         with self.lock:
@@ -305,6 +305,13 @@ class MarkdownStream:
         self.live.update(Markdown(text), refresh=True)  # the block stays on screen as last drawn
         self.live.stop()
         self.live = None
+
+
+def _command_key(command: str) -> str:
+    """What "always" approves for bash: the command name, but only for one plain command; anything
+    with operators, substitutions or redirections is approved for that exact text alone."""
+    plain = all(c.isalnum() or c in " ._-/=:,+@%" for c in command)
+    return f"bash:{command.split()[0] if plain and command.strip() else command}"
 
 
 def _format_args(args: dict, width: int = 60) -> str:
