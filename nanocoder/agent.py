@@ -125,6 +125,7 @@ class Agent:
         self.callbacks.tool_start(tool.name, args)
         try:
             result = tool.execute(**args)
+            result = result if isinstance(result, str) else str(result)  # providers want text
         except Exception as e:  # a tool's bug must not end the session; the model can adapt
             result = f"Error: {tool.name} failed: {type(e).__name__}: {e}"
         self.callbacks.tool_end(tool.name, args, result)

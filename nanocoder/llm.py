@@ -31,7 +31,8 @@ class Reply:
 
     def message(self) -> dict:
         """The assistant message to append to the history."""
-        msg = {"role": "assistant", "content": self.content or None}
+        # null content is only valid beside tool calls; an empty answer stays "".
+        msg = {"role": "assistant", "content": self.content or (None if self.tool_calls else "")}
         if self.tool_calls:
             msg["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

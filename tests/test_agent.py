@@ -174,3 +174,21 @@ def test_dropped_stream_never_runs_a_half_received_call(server, llm, tmp_path):
         agent.chat("write")
     assert not (tmp_path / "x.txt").exists()
     assert_valid_history(agent.messages)
+
+
+def test_odd_replies_and_results_still_make_a_valid_history(server, llm, tmp_path):
+    class Counter(Tool):
+        name = "count"
+        read_only = True
+
+        def execute(self):
+            return 42  # a custom tool that forgot to return text
+
+    server.add({"tool_calls": [call("count")]}, {"content": ""}, "fine")
+    agent = Agent(llm=llm, tools=[Counter()], cwd=tmp_path)
+    assert agent.chat("count") == ""  # the model said nothing at all
+    agent.chat("again")
+    sent = server.requests[-1]["messages"]
+    assert_valid_history(sent)
+    assert sent[3]["content"] == "42"
+    assert all(m["content"] is not None for m in sent if m["role"] == "assistant" and not m.get("tool_calls"))
