@@ -124,7 +124,9 @@ def repl(config, yes, session) -> int:
         elif line:
             run_turn(agent, line, view, console)
             save(agent, session, config, view)
-    console.print(f"[dim]session {session.id} saved · resume with: nanocoder -r {session.id}[/]")
+    from .session import sessions_dir
+    if (sessions_dir() / f"{session.id}.json").exists():  # no turn yet, or no save: nothing to resume
+        console.print(f"[dim]session {session.id} saved · resume with: nanocoder -r {session.id}[/]")
     return 0
 
 
@@ -250,7 +252,11 @@ class View:
                 self.console.print(f"[yellow]not run: {name} needs approval; re-run with --yes to allow it[/]")
                 return False
             self.console.print(f"[bold]Allow[/] [cyan]{name}[/]({_format_args(args, 300)})?")
-            answer = self.console.input("[bold]y[/]es / [bold]n[/]o / [bold]a[/]lways: ").strip().lower()
+            try:
+                answer = self.console.input("[bold]y[/]es / [bold]n[/]o / [bold]a[/]lways: ").strip().lower()
+            except EOFError:  # Ctrl+D at the question is a no, not a traceback that loses the turn
+                self.console.print()
+                answer = "n"
         if answer in ("a", "always"):
             self.always.add(key)
         return answer in ("y", "yes", "a", "always")
@@ -329,6 +335,7 @@ def _escape(text: str) -> str:
 
 def demo() -> int:
     """A scripted session against the project's own local server: no key, no network."""
+    import os
     import tempfile
     from pathlib import Path
     from rich.console import Console
@@ -343,6 +350,9 @@ def demo() -> int:
                   f"[dim]No key and no network: the model's replies come from a local scripted server.[/]\n")
     console.print(f"[bold]›[/] {script.PROMPT}")
     view = View(console, yes=True)
+    # The scripted server is on 127.0.0.1: an HTTP(S)_PROXY setting must not send the demo to a proxy.
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = f"{no_proxy},127.0.0.1" if no_proxy else "127.0.0.1"
     with ScriptedServer(script.replies(), chunk_size=4) as server:
         agent = Agent(LLM("scripted-demo", api_key="demo", base_url=server.url), callbacks=view, cwd=folder)
         agent.chat(script.PROMPT)

@@ -11,15 +11,18 @@ import pytest
 from nanocoder import demo
 from nanocoder.scripted import ScriptedServer
 
-NANOCODER = Path(sys.executable).parent / "nanocoder"
+NANOCODER = Path(sys.executable).parent / "nanocoder"  # the command of the virtualenv running the tests
 KEY = "sk-test-key-never-stored"
+DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens, a connection is refused at once
 
 
 @pytest.fixture
 def env(tmp_path):
+    """A clean environment: its own HOME, no key, no settings, no proxy from the machine running the tests."""
     home = tmp_path / "home"
     home.mkdir()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("OPENAI_", "NANOCODER_")) and not k.lower().endswith("_proxy")}
     return {**clean, "HOME": str(home), "NO_COLOR": "1"}
 
 
@@ -30,87 +33,137 @@ def workspace(tmp_path):
     return folder
 
 
-def run(args, env, cwd, timeout=60):
+def run(args, env, cwd, timeout=30):
     return subprocess.run([str(NANOCODER), *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def sessions(env):
+    return sorted((Path(env["HOME"]) / ".nanocoder" / "sessions").glob("*.json"))
+
+
 def one_line_error(result, *words):
-    assert result.returncode != 0
+    """A failure the user can act on: non-zero exit, one line on stderr, nothing on stdout."""
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
     for word in words:
-        assert word in lines[0]
+        assert word in lines[0], lines[0]
+    return lines[0]
 
 
 def test_version_and_help(env, workspace):
-    assert run(["--version"], env, workspace).stdout.strip() == "nanocoder 0.1.0"
-    help_text = run(["--help"], env, workspace).stdout
-    assert all(flag in help_text for flag in ("--prompt", "--resume", "--yes", "--demo"))
+    version = run(["--version"], env, workspace)
+    assert version.returncode == 0 and version.stdout == "nanocoder 0.1.0\n"
+    help_ = run(["--help"], env, workspace)
+    assert help_.returncode == 0
+    for flag in ("--prompt", "--resume", "--yes", "--demo", "--base-url", "--api-key"):
+        assert flag in help_.stdout
 
 
 def test_no_key_is_one_clear_line(env, workspace):
-    one_line_error(run(["-p", "hi"], env, workspace), "OPENAI_API_KEY", "--api-key")
+    line = one_line_error(run(["-p", "hi"], env, workspace), "OPENAI_API_KEY", "--api-key")
+    assert line.startswith("nanocoder: ")
 
 
-def test_demo_runs_offline_without_a_key(env, workspace):
-    result = run(["--demo"], env, workspace)
-    assert result.returncode == 0, result.stderr
-    assert "+from textutils import slugify" in result.stdout
-    assert "hello-nanocoder-world" in result.stdout
+def test_demo_runs_offline_without_a_key(env, workspace, tmp_path):
+    # Every proxy points at a dead port: the demo must need neither a key nor any network,
+    # and a proxy setting must not capture its local scripted server.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    offline = {**env, "HTTP_PROXY": DEAD, "HTTPS_PROXY": DEAD, "ALL_PROXY": DEAD, "http_proxy": DEAD,
+               "https_proxy": DEAD, "all_proxy": DEAD, "OPENAI_BASE_URL": f"{DEAD}/v1", "TMPDIR": str(temp)}
+    result = run(["--demo"], offline, workspace)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "+from textutils import slugify" in result.stdout  # the edit's diff
+    assert "-from text_utils import slugify" in result.stdout
+    assert "hello-nanocoder-world" in result.stdout  # the real program's output, after the fix
+    assert list(workspace.iterdir()) == []  # the demo works in its own temporary folder...
+    [folder] = temp.glob("nanocoder-demo-*")  # ...where the file on disk really was fixed
+    assert (folder / "app.py").read_text().startswith("from textutils import slugify\n")
 
 
 def test_one_shot_fixes_a_broken_import(env, workspace):
     demo.make_project(workspace)
+    broken = subprocess.run([sys.executable, "app.py"], cwd=workspace, capture_output=True, text=True)
+    assert broken.returncode != 0 and "ModuleNotFoundError" in broken.stderr
     with ScriptedServer(demo.replies()) as server:
         result = run(["-p", demo.PROMPT, "-y", "--base-url", server.url, "--api-key", KEY], env, workspace)
     assert result.returncode == 0, result.stderr
-    assert "Fixed." in result.stdout and "hello-nanocoder-world" in result.stdout
-    assert "> edit_file" not in result.stdout and "> edit_file" in result.stderr  # chatter on stderr
+    assert len(server.requests) == 5 and server.requests[0]["messages"][-1]["content"] == demo.PROMPT
+    # stdout is the final answer alone, and it quotes the real program's output
+    assert result.stdout.startswith("Fixed.")
+    assert "```\nhello-nanocoder-world\n" in result.stdout and result.stdout.endswith("```\n")
+    for chatter in ("> bash", "> glob", "> read_file", "> edit_file", "⎿", "+from textutils"):
+        assert chatter not in result.stdout
+    assert "> edit_file" in result.stderr and "+from textutils import slugify" in result.stderr
     assert "from textutils import slugify" in (workspace / "app.py").read_text()
-    ran = subprocess.run([sys.executable, "app.py"], cwd=workspace, capture_output=True, text=True)
-    assert ran.stdout.strip() == "hello-nanocoder-world"
-    sessions = list((Path(env["HOME"]) / ".nanocoder" / "sessions").glob("*.json"))
-    assert len(sessions) == 1
-    assert stat.S_IMODE(sessions[0].stat().st_mode) == 0o600
-    assert KEY not in sessions[0].read_text() and demo.PROMPT in sessions[0].read_text()
+    fixed = subprocess.run([sys.executable, "app.py"], cwd=workspace, capture_output=True, text=True)
+    assert fixed.returncode == 0 and fixed.stdout.strip() == "hello-nanocoder-world"
+    saved = sessions(env)
+    assert len(saved) == 1
+    assert stat.S_IMODE(saved[0].stat().st_mode) == 0o600
+    text = saved[0].read_text()
+    assert demo.PROMPT in text and "hello-nanocoder-world" in text
+    for path in Path(env["HOME"]).rglob("*"):  # the key reaches no file at all
+        assert not path.is_file() or KEY not in path.read_text(errors="replace"), path
 
 
-def test_one_shot_without_yes_refuses_changes(env, workspace):
-    with ScriptedServer([{"tool_calls": [{"name": "write_file", "arguments": {"file_path": "x.txt", "content": "x"}}]},
-                         "I could not write it."]) as server:
+def test_one_shot_without_yes_runs_no_changing_tool(env, workspace):
+    write = {"name": "write_file", "arguments": {"file_path": "x.txt", "content": "x"}}
+    with ScriptedServer([{"tool_calls": [write]}, "I could not write it."]) as server:
         result = run(["-p", "write x.txt", "--base-url", server.url, "--api-key", KEY], env, workspace)
-        assert "declined" in server.requests[1]["messages"][-1]["content"]
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stderr
     assert not (workspace / "x.txt").exists()
-    assert "--yes" in result.stderr and result.stdout.strip() == "I could not write it."
+    tool_result = server.requests[1]["messages"][-1]
+    assert tool_result["role"] == "tool" and "declined" in tool_result["content"]
+    assert "write_file" in result.stderr and "re-run with --yes" in result.stderr
+    assert result.stdout == "I could not write it.\n"
 
 
-@pytest.mark.parametrize("status, words", [(401, ["API key", "--api-key"]), (404, ["'nope-model'", "not found"])])
+@pytest.mark.parametrize("status, words", [
+    (401, ["API key", "OPENAI_API_KEY", "401"]),
+    (404, ["'nope-model'", "not found"]),
+])
 def test_provider_errors_are_one_clear_line(env, workspace, status, words):
     with ScriptedServer([{"status": status, "error": "scripted failure"}]) as server:
         result = run(["-p", "hi", "-m", "nope-model", "--base-url", server.url, "--api-key", KEY], env, workspace)
-    one_line_error(result, *words)
+    one_line_error(result, "nanocoder: ", *words)
+    assert len(server.requests) == 1  # not retried: retrying cannot fix a bad key or a wrong model name
+    assert server.requests[0]["model"] == "nope-model"
 
 
-def test_unreachable_server_and_bad_settings(env, workspace):
-    one_line_error(run(["-p", "hi", "--base-url", "http://127.0.0.1:9/v1", "--api-key", KEY], env, workspace),
-                   "127.0.0.1:9")
-    one_line_error(run(["-p", "hi", "--api-key", KEY], {**env, "NANOCODER_MAX_TOKENS": "abc"}, workspace),
-                   "NANOCODER_MAX_TOKENS")
+def test_unreachable_server_is_one_clear_line(env, workspace):
+    result = run(["-p", "hi", "--base-url", f"{DEAD}/v1", "--api-key", KEY], env, workspace)
+    one_line_error(result, "nanocoder: ", "127.0.0.1:9", "failed")
+
+
+def test_bad_setting_in_the_environment_is_one_clear_line(env, workspace):
+    result = run(["-p", "hi", "--api-key", KEY], {**env, "NANOCODER_MAX_TOKENS": "abc"}, workspace)
+    one_line_error(result, "NANOCODER_MAX_TOKENS", "'abc'", "number")
 
 
 def test_resume_continues_a_saved_session(env, workspace):
     with ScriptedServer(["first answer", "second answer"]) as server:
         args = ["--base-url", server.url, "--api-key", KEY]
-        assert run(["-p", "remember the word pelican", *args], env, workspace).returncode == 0
-        session = next((Path(env["HOME"]) / ".nanocoder" / "sessions").glob("*.json")).stem
-        result = run(["-r", session, "-p", "which word?", *args], env, workspace)
-        assert result.returncode == 0 and result.stdout.strip() == "second answer"
-        sent = [m["content"] for m in server.requests[1]["messages"]]
-        assert sent[1:] == ["remember the word pelican", "first answer", "which word?"]
+        first = run(["-p", "remember the word pelican", *args], env, workspace)
+        assert first.returncode == 0 and first.stdout == "first answer\n"
+        [saved] = sessions(env)
+        result = run(["-r", saved.stem, "-p", "second", *args], env, workspace)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "second answer\n"
+    assert len(server.requests) == 2
+    sent = [(m["role"], m["content"]) for m in server.requests[1]["messages"]]
+    assert sent[0][0] == "system"
+    assert sent[1:] == [("user", "remember the word pelican"), ("assistant", "first answer"), ("user", "second")]
+    assert sessions(env) == [saved]  # the same session goes on, in the same file
+    assert "second answer" in saved.read_text()
+
+
+def test_resume_of_a_missing_session_is_one_clear_line(env, workspace):
     one_line_error(run(["-r", "nope", "-p", "x", "--api-key", KEY], env, workspace), "no session 'nope'")
 
 
@@ -118,11 +171,23 @@ def test_session_is_valid_json_after_a_tool_turn(env, workspace):
     (workspace / "a.txt").write_text("alpha\n")
     with ScriptedServer([{"tool_calls": [{"name": "read_file", "arguments": {"file_path": "a.txt"}}]},
                          "It says alpha."]) as server:
-        run(["-p", "read a.txt", "--base-url", server.url, "--api-key", KEY], env, workspace)
-    saved = json.loads(next((Path(env["HOME"]) / ".nanocoder" / "sessions").glob("*.json")).read_text())
-    roles = [m["role"] for m in saved["messages"]]
-    assert roles == ["system", "user", "assistant", "tool", "assistant"]
+        result = run(["-p", "read a.txt", "--base-url", server.url, "--api-key", KEY], env, workspace)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads(sessions(env)[0].read_text())
+    assert [m["role"] for m in saved["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
     assert "alpha" in saved["messages"][3]["content"]
+    assert saved["model"] and saved["cwd"] == str(workspace.resolve())
+
+
+def test_a_key_shown_by_a_tool_is_redacted_in_the_saved_session(env, workspace):
+    show = {"name": "bash", "arguments": {"command": "echo key=$OPENAI_API_KEY"}}
+    with ScriptedServer([{"tool_calls": [show]}, "Done."]) as server:
+        result = run(["-p", "show the key", "-y", "--base-url", server.url], {**env, "OPENAI_API_KEY": KEY},
+                     workspace)
+    assert result.returncode == 0, result.stderr
+    assert KEY in server.requests[1]["messages"][-1]["content"]  # the tool really printed it
+    text = sessions(env)[0].read_text()
+    assert KEY not in text and "key=[redacted]" in text
 
 
 def test_unwritable_home_warns_but_keeps_the_answer(env, workspace, tmp_path):
@@ -131,5 +196,5 @@ def test_unwritable_home_warns_but_keeps_the_answer(env, workspace, tmp_path):
     with ScriptedServer(["the answer"]) as server:
         result = run(["-p", "hi", "--base-url", server.url, "--api-key", KEY], {**env, "HOME": str(not_a_folder)},
                      workspace)
-    assert result.returncode == 0 and result.stdout.strip() == "the answer"
+    assert result.returncode == 0 and result.stdout == "the answer\n"
     assert "could not save the session" in result.stderr and "Traceback" not in result.stderr

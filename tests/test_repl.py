@@ -1,16 +1,18 @@
 """The REPL in a real pseudo-terminal (pexpect): streaming, commands, approvals, Ctrl+C, quit."""
 import os
 import sys
+import time
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from nanocoder.scripted import ScriptedServer
 from conftest import assert_valid_history
+from nanocoder.scripted import ScriptedServer
 
-NANOCODER = Path(sys.executable).parent / "nanocoder"
+NANOCODER = Path(sys.executable).parent / "nanocoder"  # the command of the virtualenv running the tests
 PROMPT = "›"  # prompt_toolkit draws the space after it as a cursor move
+ID = r"([\w-]+)"  # a session id; \S+ would swallow the colour codes after it
 
 
 @pytest.fixture
@@ -24,95 +26,137 @@ def repl(tmp_path, server):
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "NANOCODER_")) and not k.lower().endswith("_proxy")}
     # PROMPT_TOOLKIT_NO_CPR: nothing under pexpect answers prompt_toolkit's cursor-position query.
     env.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
     child = pexpect.spawn(str(NANOCODER), ["--base-url", server.url, "--api-key", "test", "-m", "scripted"],
                           env=env, cwd=str(work), encoding="utf-8", timeout=15, dimensions=(40, 120))
     child.expect_exact(PROMPT)
-    child.work = work
+    child.work, child.home = work, home
     yield child
     child.close(force=True)
 
 
-def say(child, line):
+def turn(child, line, *expected):
+    """Type a line, wait for each expected pattern in order, then for the next prompt.
+    Returns the last pattern's match."""
     child.sendline(line)
+    match = None
+    for pattern in expected:
+        child.expect(pattern)
+        match = child.match
+    child.expect_exact(PROMPT)
+    return match
+
+
+def exits_cleanly(child):
+    child.expect(pexpect.EOF)
+    output = child.before
+    child.close()
+    assert child.exitstatus == 0 and child.signalstatus is None
+    assert "Traceback" not in output
+    return output
+
+
+def saved(child):
+    return sorted(p.stem for p in (child.home / ".nanocoder" / "sessions").glob("*.json"))
 
 
 def test_prompt_streams_answer_tokens_and_quit(repl, server):
     server.add({"content": "The **answer** is forty-two.", "delay": 0.02})
-    say(repl, "what is the answer?")
-    repl.expect("forty-two")
-    repl.expect_exact(PROMPT)
-    say(repl, "/tokens")
-    repl.expect(r"prompt tokens: ([\d,]+)")
-    assert int(repl.match.group(1).replace(",", "")) > 0
-    repl.expect_exact(PROMPT)
-    say(repl, "quit")
-    repl.expect(r"nanocoder -r (\S+)")
-    repl.expect(pexpect.EOF)
-    repl.close()
-    assert repl.exitstatus == 0
+    turn(repl, "what is the answer?", "forty-two")
+    assert server.requests[-1]["messages"][-1] == {"role": "user", "content": "what is the answer?"}
+    tokens = turn(repl, "/tokens", r"prompt tokens: ([\d,]+)")
+    assert int(tokens.group(1).replace(",", "")) > 0
+    repl.sendline("quit")
+    repl.expect(rf"nanocoder -r {ID}")
+    session_id = repl.match.group(1)
+    exits_cleanly(repl)
+    assert saved(repl) == [session_id]  # the hint names a session that really is on disk
+
+
+def test_quit_before_any_turn_promises_no_session(repl):
+    turn(repl, "/help", "/compact", "/sessions")
+    repl.sendline("quit")
+    output = exits_cleanly(repl)
+    assert "nanocoder -r" not in output and saved(repl) == []
 
 
 def test_approval_no_then_always(repl, server):
-    write = {"tool_calls": [{"name": "write_file", "arguments": {"file_path": "out.txt", "content": "hi"}}]}
-    server.add(write, "You declined.", write, "Written.")
-    say(repl, "write it")
+    def write(name):
+        return {"tool_calls": [{"name": "write_file", "arguments": {"file_path": name, "content": "hi"}}]}
+    server.add(write("out.txt"), "You declined.", write("out.txt"), "Written.", write("more.txt"), "Again.")
+    repl.sendline("write it")
     repl.expect("Allow")
     repl.expect("lways: ")
     repl.sendline("n")
     repl.expect("You declined.")
     repl.expect_exact(PROMPT)
     assert not (repl.work / "out.txt").exists()
-    assert "declined" in server.requests[1]["messages"][-1]["content"]
-    say(repl, "write it now")
+    result = server.requests[1]["messages"][-1]
+    assert result["role"] == "tool" and "declined" in result["content"]
+    repl.sendline("write it now")
+    repl.expect("Allow")
     repl.expect("lways: ")
     repl.sendline("a")
     repl.expect("Written.")
+    repl.expect_exact(PROMPT)
     assert (repl.work / "out.txt").read_text() == "hi"
+    turn(repl, "and another", "Again.")  # "always": write_file no longer asks
+    assert "Allow" not in repl.before
+    assert (repl.work / "more.txt").read_text() == "hi"
+
+
+def test_ctrl_d_at_the_approval_question_declines(repl, server):
+    server.add({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "out.txt", "content": "hi"}}]},
+               "Not written, then.")
+    repl.sendline("write it")
+    repl.expect("lways: ")
+    repl.sendeof()
+    repl.expect("Not written, then.")  # the session goes on: no traceback, no lost turn
+    repl.expect_exact(PROMPT)
+    assert not (repl.work / "out.txt").exists()
+    assert "declined" in server.requests[1]["messages"][-1]["content"]
+    repl.sendline("quit")
+    exits_cleanly(repl)
+    assert len(saved(repl)) == 1
 
 
 def test_ctrl_c_stops_a_slow_turn_and_the_session_goes_on(repl, server):
-    server.add({"content": "slow " * 200, "delay": 0.2}, "Back again.")
-    say(repl, "talk to me")
-    repl.expect("slow slow")  # the answer is streaming (the typed line does not contain this)
+    # 1,500 characters in 8-character chunks 0.3 s apart: nearly a minute unless Ctrl+C stops it.
+    server.add({"content": "tick " * 300, "delay": 0.3}, "Back again.")
+    repl.sendline("talk to me")
+    repl.expect("tick")  # the first chunk is on screen (the typed line does not contain it)
+    pressed = time.monotonic()
     repl.sendcontrol("c")
     repl.expect("interrupted")
     repl.expect_exact(PROMPT)
-    say(repl, "are you there?")
-    repl.expect("Back again.")
-    assert_valid_history(server.requests[-1]["messages"])
-    assert server.requests[-1]["messages"][-1]["content"] == "are you there?"
-    repl.expect_exact(PROMPT)
+    assert time.monotonic() - pressed < 3
+    turn(repl, "are you there?", "Back again.")
+    messages = server.requests[-1]["messages"]
+    assert_valid_history(messages)
+    assert messages[-1] == {"role": "user", "content": "are you there?"}
+    assert {"role": "user", "content": "talk to me"} in messages
     repl.sendeof()
-    repl.expect(pexpect.EOF)
-    repl.close()
-    assert repl.exitstatus == 0
+    exits_cleanly(repl)
 
 
 def test_commands(repl, server):
-    say(repl, "/help")
-    repl.expect("/compact")
-    repl.expect("/sessions")
-    say(repl, "/model other-model")
-    repl.expect("model: other-model")
-    server.add("one", "two")
-    say(repl, "first")
-    repl.expect("one")
+    turn(repl, "/help", "/compact", "/sessions")
+    turn(repl, "/model other-model", "model: other-model")
+    server.add("reply-one", "reply-two")
+    turn(repl, "first", "reply-one")
     assert server.requests[-1]["model"] == "other-model"
-    say(repl, "/reset")
-    repl.expect("new conversation")
-    say(repl, "second")
-    repl.expect("two")
-    assert [m["role"] for m in server.requests[-1]["messages"]] == ["system", "user"]
-    say(repl, "/save")
-    repl.expect(r"saved to \S+/([\w-]+)\.json")
-    session_id = repl.match.group(1)
-    say(repl, "/sessions")
-    repl.expect(session_id[:15])
-    say(repl, "/foo")
-    repl.expect("unknown command /foo")
+    turn(repl, "/reset", "new conversation")
+    turn(repl, "second", "reply-two")
+    sent = server.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user"] and sent[1]["content"] == "second"
+    session_id = turn(repl, "/save", rf"saved to \S+/{ID}\.json").group(1)
+    assert session_id in saved(repl)
+    turn(repl, "/sessions", session_id)
+    turn(repl, "/foo", "unknown command /foo")
+    assert len(server.requests) == 2  # commands never reach the model
 
 
 def test_bracketed_paste_is_one_message(repl, server):
@@ -120,4 +164,5 @@ def test_bracketed_paste_is_one_message(repl, server):
     repl.send("\x1b[200~line one\nline two\x1b[201~")
     repl.send("\r")
     repl.expect("got both")
-    assert server.requests[-1]["messages"][-1]["content"] == "line one\nline two"
+    assert len(server.requests) == 1
+    assert server.requests[0]["messages"][-1] == {"role": "user", "content": "line one\nline two"}
