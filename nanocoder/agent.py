@@ -8,11 +8,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .context import Context
+from .history import INTERRUPTED, fresh_id
+from .llm import ContextTooLong
 from .prompt import system_prompt
 from .tools import builtin_tools
 from .tools.base import Workspace
-
-INTERRUPTED = "Error: interrupted by the user before this tool finished."
 
 
 class Cancelled(Exception):
@@ -26,6 +26,7 @@ class Callbacks:
     def tool_start(self, name: str, args: dict, depth: int = 0): pass  # depth 1: a sub-agent's
     def tool_end(self, name: str, args: dict, result: str, depth: int = 0): pass
     def notice(self, message: str): pass  # e.g. "compressed the context"
+    def retry(self, message: str): pass  # e.g. "the request failed; retrying in 2.0 s"
     def approve(self, name: str, args: dict) -> bool: return True  # before a tool that changes things
 
 
@@ -63,18 +64,31 @@ class Agent:
         for _ in range(self.max_rounds):
             if self._cancelled.is_set():  # checked before each request and before each tool run
                 raise Cancelled("stopped by the user")
-            note = self.context.fit(self.messages, self.llm, schemas)
-            if note:
-                self.callbacks.notice(note)
-            reply = self.llm.stream(self.messages, schemas, self.callbacks.text, self.callbacks.reasoning)
+            reply = self._ask(schemas)
             self.usage.add(reply.prompt_tokens, reply.completion_tokens)
             if self._cancelled.is_set():
                 raise Cancelled("stopped by the user")
+            used = {c["id"] for m in self.messages for c in m.get("tool_calls") or ()}
+            for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
+                call.id = fresh_id(call.id, used)
             self.messages.append(reply.message())
             if not reply.tool_calls:
                 return reply.content
             self._run_tools(reply.tool_calls)
         return f"Stopped after {self.max_rounds} rounds of tool calls without a final answer."
+
+    def _ask(self, schemas):
+        """One request; if the provider says the history is too long after all, compress and retry once."""
+        for force in (False, True):
+            note = self.context.fit(self.messages, self.llm, schemas, force=force)
+            if note:
+                self.callbacks.notice(note)
+            try:
+                return self.llm.stream(self.messages, schemas, self.callbacks.text,
+                                       self.callbacks.reasoning, self.callbacks.retry)
+            except ContextTooLong:
+                if force:
+                    raise
 
     def _run_tools(self, calls) -> None:
         """Run one turn's tool calls concurrently and append their results in the calls' order."""

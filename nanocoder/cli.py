@@ -59,8 +59,8 @@ def main(argv=None) -> int:
 def make_agent(config, callbacks, session):
     from .agent import Agent
     from .llm import LLM
-    llm = LLM(config.model, config.api_key, config.base_url,
-              max_tokens=config.max_tokens, temperature=config.temperature)
+    llm = LLM(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
+              temperature=config.temperature, timeout=config.timeout or 600.0)
     agent = Agent(llm, callbacks=callbacks, max_context=config.max_context)
     if session:
         agent.messages = session.messages
@@ -241,6 +241,8 @@ class View:
         with self.lock:
             self.end()
             self.console.print(f"[yellow]{_escape(message)}[/]")
+
+    retry = notice  # "retrying in N s" is a line of its own, like any notice
 
     def approve(self, name, args):
         key = name if name != "bash" else _command_key(args.get("command", ""))

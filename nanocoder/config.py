@@ -17,6 +17,7 @@ class Config:
     max_tokens: int | None = None
     temperature: float | None = None
     max_context: int | None = None
+    timeout: float | None = None  # seconds a provider may stay silent, mid-stream too
 
     @classmethod
     def load(cls, model=None, api_key=None, base_url=None, env=None) -> "Config":
@@ -28,6 +29,7 @@ class Config:
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float),
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int),
+            timeout=_number(env, "NANOCODER_TIMEOUT", float),
         )
 
 

@@ -4,9 +4,19 @@ Each chat-completions request takes the next reply from a queue and streams it a
 real providers do, so everything else (the openai SDK, the agent, the tools) runs for real.
 
 A reply is a string (text), a dict, or a callable(request_body) -> string or dict. Dict keys:
-  content, reasoning (streamed as reasoning_content), tool_calls [{name, arguments, id?}],
+  content, reasoning, tool_calls [{name, arguments, id?, any extra field}],
   delay (seconds before each chunk), status + error (an HTTP error instead), headers,
-  drop_after (cut the connection after that many chunks), finish_reason, usage.
+  finish_reason, usage, and the dialects and faults of real providers:
+  dialect      how tool calls are streamed, see DIALECTS
+  usage_in     "final" (default), "every" chunk as running totals, "choice" (in choices[0]), "none"
+  reasoning_field  "reasoning_content" (default, DeepSeek, Kimi) or "reasoning" (OpenRouter, Ollama)
+  parts        content sent as a list of {"type": "text"} parts
+  keepalive    ": keep-alive" comment lines and chunks with empty choices or no delta between events
+  drop_after   cut the connection after that many events
+  stall_after + stall   go silent for `stall` seconds after that many events
+  error_after  send an error object inside the stream after that many events
+  reset        close the connection before answering anything
+Server options: reject=("stream_options",) answers 400 to any request carrying those fields.
 Stdlib only; importing this module starts nothing.
 """
 import json
@@ -17,11 +27,21 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NO_REPLY = "scripted server: no reply left for this request"  # a 400: the SDK does not retry it
+DIALECTS = {
+    "standard": "fragments keyed by index; the first names the call, the rest add arguments",
+    "whole": "each call complete in one delta (Ollama, some vLLM parsers)",
+    "repeat": "id, type and name repeated on every fragment",
+    "same_index": "every call at index 0, told apart only by its id",
+    "index_from_1": "indexes start at 1",
+    "empty_id": 'continuation fragments carry id ""',
+    "resend": "a last chunk re-sends each call's complete arguments",
+    "text": "calls written in the content as <tool_call>{...}</tool_call> (local models)",
+}
 
 
 class ScriptedServer:
-    def __init__(self, replies=(), *, chunk_size=8, port=0):
-        self.replies, self.requests = list(replies), []
+    def __init__(self, replies=(), *, chunk_size=8, port=0, reject=()):
+        self.replies, self.requests, self.reject = list(replies), [], set(reject)
         self.chunk_size, self.port = max(1, chunk_size), port
         self._lock = threading.Lock()
         self._calls = 0
@@ -102,26 +122,34 @@ def _handler(server: ScriptedServer):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 return self._json(404, _error(404, f"no route {self.path}"))
             body = json.loads(raw or b"{}")
+            rejected = server.reject & body.keys()
+            if rejected:  # a provider that knows fewer fields: the request is refused, no reply used
+                with server._lock:
+                    server.requests.append(body)
+                return self._json(400, _error(400, f"Unrecognized request argument supplied: {', '.join(rejected)}"))
             reply = server.next_reply(body)
+            if reply.get("reset"):
+                return self.connection.shutdown(socket.SHUT_RDWR)
             if "status" in reply:
                 error = _error(reply["status"], reply.get("error", "scripted error"))
                 return self._json(reply["status"], error, reply.get("headers"))
-            calls = [{"id": c.get("id") or server.new_call_id(), "name": c["name"],
-                      "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}
-                     for c in reply.get("tool_calls") or []]
+            calls = [{**c, "id": c.get("id") or server.new_call_id()} for c in reply.get("tool_calls") or []]
+            for c in calls:
+                if isinstance(c.get("arguments"), dict):
+                    c["arguments"] = json.dumps(c["arguments"])
             content = reply.get("content") or ""
+            if reply.get("dialect") == "text":
+                content += "".join(f'<tool_call>{{"name": "{c["name"]}", "arguments": {c.get("arguments") or "{}"}}}</tool_call>'
+                                   for c in calls)
+                calls = []
             usage = {"prompt_tokens": len(json.dumps(body.get("messages", []))) // 4,
-                     "completion_tokens": len(content + "".join(c["arguments"] for c in calls)) // 4}
+                     "completion_tokens": len(content + "".join(c.get("arguments") or "" for c in calls)) // 4}
             usage.update(reply.get("usage") or {})  # a copy: a reply reused twice stays as written
             usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
             finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
             if not body.get("stream"):
                 return self._json(200, _completion(body, content, calls, usage, finish), reply.get("headers"))
-            deltas = _deltas(reply.get("reasoning") or "", content, calls, server.chunk_size)
-            events = [_chunk(body, d) for d in deltas] + [_chunk(body, {}, finish)]
-            if (body.get("stream_options") or {}).get("include_usage"):
-                events.append({**_chunk(body, {}), "choices": [], "usage": usage})
-            self._stream([f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"], reply)
+            self._stream(_events(body, reply, content, calls, usage, finish, server.chunk_size), reply)
 
         def _start(self, status, content_type, headers):
             self.send_response(status)
@@ -145,11 +173,15 @@ def _handler(server: ScriptedServer):
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            drop_after, delay = reply.get("drop_after"), float(reply.get("delay") or 0)
+            delay = float(reply.get("delay") or 0)
             for n, event in enumerate(events):
-                if drop_after is not None and n >= drop_after:
+                if n == reply.get("drop_after"):
                     # An abrupt end: no finish reason, no [DONE], no closing zero-size chunk.
                     return self.connection.shutdown(socket.SHUT_RDWR)
+                if n == reply.get("stall_after"):
+                    time.sleep(float(reply.get("stall", 3600)))
+                if n == reply.get("error_after"):
+                    event = f"data: {json.dumps(_error(500, reply.get('error', 'scripted stream error')))}\n\n"
                 time.sleep(delay)
                 self._send_chunk(event.encode())
             self._send_chunk(b"")  # the zero-size chunk that ends a chunked body
@@ -165,18 +197,60 @@ def _error(status, message):
     return {"error": {"message": message, "type": "scripted", "code": status}}
 
 
-def _deltas(reasoning, content, calls, size):
+def _events(body, reply, content, calls, usage, finish, size):
+    """The SSE lines of one streamed reply, in the reply's dialect."""
+    usage_in = reply.get("usage_in", "final")
+    if not (body.get("stream_options") or {}).get("include_usage") and usage_in == "final":
+        usage_in = "none"  # like OpenAI: usage only when asked for
+    deltas = list(_deltas(reply, content, calls, size))
+    chunks = [_chunk(body, d) for d in deltas] + [_chunk(body, {}, finish)]
+    if usage_in == "every":  # running totals on every chunk
+        for n, c in enumerate(chunks, 1):
+            c["usage"] = {k: v * n // len(chunks) for k, v in usage.items()}
+    elif usage_in == "choice":
+        chunks[-1]["choices"][0]["usage"] = usage
+    elif usage_in == "final":
+        chunks.append({**_chunk(body, {}), "choices": [], "usage": usage})
+    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks]
+    if reply.get("keepalive"):  # between every two events: a comment, no choices, a choice without delta
+        noise = [": keep-alive\n\n", f"data: {json.dumps({**_chunk(body, {}), 'choices': []})}\n\n",
+                 f"data: {json.dumps({**_chunk(body, {}), 'choices': [{'index': 0}]})}\n\n"]
+        lines = [x for n, line in enumerate(lines) for x in (noise[n % 3], line)]
+    return lines + ["data: [DONE]\n\n"]
+
+
+def _deltas(reply, content, calls, size):
     yield {"role": "assistant", "content": ""}
+    reasoning, field = reply.get("reasoning") or "", reply.get("reasoning_field", "reasoning_content")
     for i in range(0, len(reasoning), size):
-        yield {"reasoning_content": reasoning[i:i + size]}
+        yield {field: reasoning[i:i + size]}
     for i in range(0, len(content), size):
-        yield {"content": content[i:i + size]}
-    for index, call in enumerate(calls):  # a call's first fragment names it; the rest add arguments
-        yield {"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                               "function": {"name": call["name"], "arguments": ""}}]}
-        args = call["arguments"]
+        piece = content[i:i + size]
+        yield {"content": [{"type": "text", "text": piece}] if reply.get("parts") else piece}
+    dialect = reply.get("dialect", "standard")
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    for n, call in enumerate(calls):
+        index = {"same_index": 0, "index_from_1": n + 1}.get(dialect, n)
+        extra = {k: v for k, v in call.items() if k not in ("id", "name", "arguments")}
+        head = {"index": index, "id": call["id"], "type": "function", **extra}
+        function = {"name": call["name"]}
+        if "arguments" in call:  # missing, null or "" for a call without parameters
+            function["arguments"] = call["arguments"]
+        args = call.get("arguments") or ""
+        if dialect == "whole" or not args:
+            yield {"tool_calls": [{**head, "function": function}]}
+            continue
+        yield {"tool_calls": [{**head, "function": {"name": call["name"], "arguments": ""}}]}
         for i in range(0, len(args), size):
-            yield {"tool_calls": [{"index": index, "function": {"arguments": args[i:i + size]}}]}
+            piece = {"index": index, "function": {"arguments": args[i:i + size]}}
+            if dialect == "repeat":
+                piece = {**head, "function": {"name": call["name"], "arguments": args[i:i + size]}}
+            elif dialect in ("empty_id", "same_index"):
+                piece["id"] = "" if dialect == "empty_id" else call["id"]
+            yield {"tool_calls": [piece]}
+        if dialect == "resend":
+            yield {"tool_calls": [{"index": index, "function": {"arguments": args}}]}
 
 
 def _chunk(body, delta, finish=None):
@@ -189,7 +263,8 @@ def _completion(body, content, calls, usage, finish):
     message = {"role": "assistant", "content": content or None}
     if calls:
         message["tool_calls"] = [{"id": c["id"], "type": "function",
-                                  "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]
+                                  "function": {"name": c["name"], "arguments": c.get("arguments") or "{}"}}
+                                 for c in calls]
     return {"id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "scripted"), "usage": usage,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}]}

@@ -42,12 +42,15 @@ def sessions(env):
     return sorted((Path(env["HOME"]) / ".nanocoder" / "sessions").glob("*.json"))
 
 
-def one_line_error(result, *words):
-    """A failure the user can act on: non-zero exit, one line on stderr, nothing on stdout."""
+def one_line_error(result, *words, retries=0):
+    """A failure the user can act on: non-zero exit, one line on stderr (after a line for each
+    retry, if any), nothing on stdout."""
     assert result.returncode != 0, result
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if "retrying in" in line] == lines[:retries], result.stderr
+    lines = lines[retries:]
     assert len(lines) == 1, result.stderr
     for word in words:
         assert word in lines[0], lines[0]
@@ -136,9 +139,9 @@ def test_provider_errors_are_one_clear_line(env, workspace, status, words):
     assert server.requests[0]["model"] == "nope-model"
 
 
-def test_unreachable_server_is_one_clear_line(env, workspace):
+def test_unreachable_server_is_retried_visibly_then_one_clear_line(env, workspace):
     result = run(["-p", "hi", "--base-url", f"{DEAD}/v1", "--api-key", KEY], env, workspace)
-    one_line_error(result, "nanocoder: ", "127.0.0.1:9", "failed")
+    one_line_error(result, "nanocoder: ", "127.0.0.1:9", "failed", retries=3)
 
 
 def test_bad_setting_in_the_environment_is_one_clear_line(env, workspace):

@@ -46,6 +46,7 @@ class _Quiet:
     def text(self, chunk): pass
     def reasoning(self, chunk): pass
     def notice(self, message): self.parent.notice(f"sub-agent {message}")
+    def retry(self, message): self.parent.retry(f"sub-agent: {message}")
     def tool_start(self, name, args): self.parent.tool_start(name, args, depth=1)
     def tool_end(self, name, args, result): self.parent.tool_end(name, args, result, depth=1)
     def approve(self, name, args): return self.parent.approve(name, args)

@@ -1,0 +1,105 @@
+"""The rules providers enforce on a chat history, in one place: a validator, and the repairs
+that make a history valid again (a session saved mid-turn, ids a provider reuses).
+
+The rules: a system prompt comes first or not at all; every tool call has an id unique in the
+whole request, JSON-object arguments, and exactly one tool message answering it, right after the
+assistant message that made it; no tool message answers anything else; content is null only
+beside tool calls.
+"""
+import json
+import re
+
+INTERRUPTED = "Error: interrupted by the user before this tool finished."
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def problems(messages: list[dict]) -> list[str]:
+    """Every rule the history breaks, as sentences; [] when a provider would accept it."""
+    found, seen, pending = [], set(), set()
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role not in ROLES:
+            found.append(f"message {i}: unknown role {role!r}")
+            continue
+        if role == "tool":
+            if m.get("tool_call_id") not in pending:
+                found.append(f"message {i}: a tool result for no open call ({m.get('tool_call_id')!r})")
+            pending.discard(m.get("tool_call_id"))
+            if not isinstance(m.get("content"), str):
+                found.append(f"message {i}: tool content must be text")
+            continue
+        if pending:
+            found.append(f"message {i}: calls {sorted(pending)} were never answered")
+            pending = set()
+        if role == "system" and i:
+            found.append(f"message {i}: a system message after the first")
+        calls = (m.get("tool_calls") or []) if role == "assistant" else []
+        for call in calls:
+            if call.get("id") in seen:
+                found.append(f"message {i}: tool call id {call.get('id')!r} used twice")
+            seen.add(call.get("id"))
+            pending.add(call.get("id"))
+            arguments = (call.get("function") or {}).get("arguments")
+            if not (isinstance(arguments, str) and _json_object(arguments)):
+                found.append(f"message {i}: arguments of {call.get('id')!r} are not a JSON object string")
+        if m.get("content") is None and not calls:
+            found.append(f"message {i}: null content without tool calls")
+    if pending:
+        found.append(f"calls {sorted(pending)} were never answered")
+    return found
+
+
+def repair(messages: list[dict]) -> list[dict]:
+    """A valid history keeping all it can of this one (a session saved mid-turn, an old file):
+    unanswered calls get an "interrupted" result, stray or repeated answers go, ids become unique."""
+    out, used, i = [], set(), 0
+    if not messages or messages[0].get("role") != "system":
+        out.append({"role": "system", "content": ""})  # the agent rewrites it every turn
+    while i < len(messages):
+        m, i = dict(messages[i]), i + 1
+        role = m.get("role")
+        if role not in ROLES or role == "tool" or (role == "system" and out):
+            continue  # a tool message is taken below, right after the call it answers
+        if m.get("content") is None and not m.get("tool_calls"):
+            m["content"] = ""
+        out.append(m)
+        if role != "assistant" or not m.get("tool_calls"):
+            continue
+        answers = {}
+        while i < len(messages) and messages[i].get("role") == "tool":
+            answers.setdefault(messages[i].get("tool_call_id"), messages[i].get("content"))
+            i += 1
+        m["tool_calls"] = [dict(c, function=dict(c.get("function") or {})) for c in m["tool_calls"]]
+        for call in m["tool_calls"]:
+            answer = answers.pop(call.get("id"), None)
+            call["id"] = fresh_id(call.get("id") or "call", used)
+            if not _json_object(call["function"].get("arguments") or ""):
+                call["function"]["arguments"] = "{}"
+            out.append({"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED if answer is None
+                        else answer if isinstance(answer, str) else json.dumps(answer)})
+    return out
+
+
+def fresh_id(call_id: str, used: set) -> str:
+    """call_id, or a new one if this request already has it; either way, now used. Kimi numbers
+    ids per turn (`functions.read_file:0`) and repeats them in later turns: an id ending in a
+    number gets the next free number, so it keeps the provider's own form."""
+    if call_id in used:
+        stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
+        n = int(number or 0) + 1
+        while f"{stem}{n}" in used:
+            n += 1
+        call_id = f"{stem}{n}"
+    used.add(call_id)
+    return call_id
+
+
+def used_ids(messages) -> set:
+    return {c.get("id") for m in messages for c in m.get("tool_calls") or ()}
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False

@@ -1,0 +1,203 @@
+"""Every provider dialect and fault the README's Providers table lists, through the real openai
+SDK against the scripted server. Each test names the row it covers."""
+import json
+import time
+
+import pytest
+
+from nanocoder import Agent
+from nanocoder.context import SUMMARY_PROMPT
+from nanocoder.llm import LLM, LLMError
+from nanocoder.scripted import DIALECTS, ScriptedServer
+from nanocoder.tools.base import Tool
+from conftest import assert_valid_history
+
+CALLS = [{"name": "read_file", "arguments": {"file_path": "notes.txt"}},
+         {"name": "glob", "arguments": {"pattern": "*.txt"}}]
+
+
+def agent_in(tmp_path, llm, **kwargs):
+    (tmp_path / "notes.txt").write_text("the secret word is parsnip\n")
+    return Agent(llm=llm, cwd=tmp_path, **kwargs)
+
+
+def tool_messages(request):
+    return [m for m in request["messages"] if m["role"] == "tool"]
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_every_tool_call_dialect_runs_each_call_once(server, llm, tmp_path, dialect):
+    server.add({"content": "Looking.", "tool_calls": CALLS, "dialect": dialect}, "done")
+    assert agent_in(tmp_path, llm).chat("look") == "done"
+    calls = server.requests[1]["messages"][-3]["tool_calls"]
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == [
+        (c["name"], c["arguments"]) for c in CALLS], "names or arguments doubled or lost"
+    read, glob = tool_messages(server.requests[1])
+    assert "parsnip" in read["content"] and "notes.txt" in glob["content"]
+    if dialect == "text":  # the call's text is not left in the answer shown to the model again
+        assert "<tool_call>" not in server.requests[1]["messages"][-3]["content"]
+
+
+class Now(Tool):
+    name = "now"
+    description = "The time."
+    parameters = {"type": "object", "properties": {}}
+    read_only = True
+
+    def execute(self):
+        return "12:00"
+
+
+@pytest.mark.parametrize("arguments", ["", None, "missing"])
+def test_a_call_without_parameters_in_any_spelling(server, llm, tmp_path, arguments):
+    call = {"name": "now"} if arguments == "missing" else {"name": "now", "arguments": arguments}
+    server.add({"tool_calls": [call], "finish_reason": "stop"}, "it is noon")  # "stop" despite calls
+    assert Agent(llm=llm, tools=[Now()], cwd=tmp_path).chat("time?") == "it is noon"
+    sent = server.requests[1]["messages"]
+    assert sent[-2]["tool_calls"][0]["function"]["arguments"] == "{}" and sent[-1]["content"] == "12:00"
+
+
+def test_kimi_ids_repeated_across_turns_are_renamed_consistently(server, llm, tmp_path):
+    kimi = {"tool_calls": [{"id": "functions.read_file:0", **CALLS[0]}]}
+    server.add(kimi, "first", kimi, "second")
+    agent = agent_in(tmp_path, llm)
+    agent.chat("one")
+    agent.chat("two")
+    ids = [c["id"] for m in server.requests[3]["messages"] for c in m.get("tool_calls") or ()]
+    assert ids == ["functions.read_file:0", "functions.read_file:1"]
+    assert [m["tool_call_id"] for m in tool_messages(server.requests[3])] == ids
+
+
+@pytest.mark.parametrize("usage_in", ["final", "every", "choice", "none"])
+def test_usage_anywhere_or_nowhere_and_noise_between_chunks(server, llm, usage_in):
+    server.add({"content": "Hello there, world.", "usage": {"prompt_tokens": 120, "completion_tokens": 7},
+                "usage_in": usage_in, "keepalive": True, "parts": True})
+    seen = []
+    reply = llm.stream([{"role": "user", "content": "hi"}], on_text=seen.append)
+    assert reply.content == "Hello there, world." and len(seen) > 1
+    expected = (0, 0) if usage_in == "none" else (120, 7)
+    assert (reply.prompt_tokens, reply.completion_tokens) == expected
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_is_shown_and_sent_back_under_its_own_name(server, llm, tmp_path, field):
+    server.add({"reasoning": "I should read the notes.", "reasoning_field": field, "tool_calls": CALLS[:1]},
+               "parsnip")
+    thoughts = []
+
+    class Show:
+        reasoning = thoughts.append
+        text = notice = retry = staticmethod(lambda *_: None)
+        tool_start = tool_end = staticmethod(lambda *a, **k: None)
+        approve = staticmethod(lambda *a: True)
+
+    agent_in(tmp_path, llm, callbacks=Show()).chat("what word?")
+    assert "".join(thoughts) == "I should read the notes."
+    assert server.requests[1]["messages"][2][field] == "I should read the notes."
+
+
+def test_unknown_fields_on_a_call_are_echoed_back(server, llm, tmp_path):
+    signature = {"google": {"thought_signature": "sig-123"}}
+    server.add({"tool_calls": [{**CALLS[0], "extra_content": signature}]}, "ok")
+    agent_in(tmp_path, llm).chat("go")
+    assert server.requests[1]["messages"][2]["tool_calls"][0]["extra_content"] == signature
+
+
+@pytest.mark.parametrize("fault", [
+    {"status": 429, "headers": {"Retry-After": "1"}}, {"status": 408}, {"status": 409},
+    {"status": 500}, {"status": 503}, {"reset": True}])
+def test_transient_faults_are_retried_visibly(server, fault):
+    server.add({"error": "busy", "headers": {"retry-after-ms": "50"}, **fault}, "made it")
+    llm, lines = LLM("scripted", api_key="k", base_url=server.url, max_retries=2), []
+    start = time.monotonic()
+    assert llm.stream([{"role": "user", "content": "hi"}], on_retry=lines.append).content == "made it"
+    assert len(lines) == 1 and "retrying in" in lines[0], lines
+    if "Retry-After" in fault.get("headers", {}):
+        assert "retrying in 1.0 s" in lines[0] and time.monotonic() - start >= 1  # honoured
+
+
+def test_a_fault_that_persists_ends_in_one_clear_line(server):
+    server.add(*[{"status": 503, "error": "overloaded", "headers": {"retry-after-ms": "10"}}] * 3)
+    lines = []
+    with pytest.raises(LLMError) as e:
+        LLM("scripted", api_key="k", base_url=server.url, max_retries=2).stream([], on_retry=lines.append)
+    assert len(lines) == 2 and "503" in str(e.value) and "overloaded" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_stream_cut_mid_call_never_runs_it_and_is_asked_again(server, tmp_path):
+    ran = []
+
+    class Record(Now):
+        def execute(self):
+            ran.append(1)
+            return "12:00"
+
+    cut = {"content": "Let me check.", "tool_calls": [{"name": "now", "arguments": {}}, CALLS[0]], "drop_after": 6}
+    server.add(cut, {"tool_calls": [{"name": "now", "arguments": {}}]}, "noon")
+    llm, lines = LLM("scripted", api_key="k", base_url=server.url, max_retries=1), []
+    agent = Agent(llm=llm, tools=[Record()], cwd=tmp_path)
+    agent.callbacks.retry = lines.append
+    assert agent.chat("time?") == "noon"
+    assert ran == [1] and len(lines) == 1 and "broke off" in lines[0]
+
+
+def test_a_stream_cut_with_no_retries_left_is_a_clear_error_and_a_valid_history(server, llm, tmp_path):
+    server.add({"tool_calls": CALLS, "drop_after": 5})
+    agent = agent_in(tmp_path, llm)
+    with pytest.raises(LLMError, match="broke off|ended before"):
+        agent.chat("look")
+    assert agent.messages[-1] == {"role": "user", "content": "look"}
+    assert_valid_history(agent.messages)
+
+
+def test_a_stalled_stream_times_out(server):
+    server.add({"content": "and then nothing more for a long time", "stall_after": 3, "stall": 30})
+    llm = LLM("scripted", api_key="k", base_url=server.url, max_retries=0, timeout=0.5)
+    start = time.monotonic()
+    with pytest.raises(LLMError, match="broke off"):
+        llm.stream([{"role": "user", "content": "hi"}])
+    assert time.monotonic() - start < 5
+
+
+def test_nanocoder_timeout_sets_the_read_timeout(monkeypatch):
+    from nanocoder.config import Config
+    assert Config.load(env={"NANOCODER_TIMEOUT": "2.5"}).timeout == 2.5
+
+
+def test_an_error_object_inside_the_stream_is_a_clear_error(server, llm):
+    server.add({"content": "partial answer that fails", "error_after": 3, "error": "model crashed"})
+    with pytest.raises(LLMError, match="mid-stream: model crashed"):
+        llm.stream([{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_bad_key_is_not_retried(server, status):
+    server.add({"status": status, "error": "invalid key"})
+    lines = []
+    with pytest.raises(LLMError, match="API key"):
+        LLM("scripted", api_key="k", base_url=server.url, max_retries=3).stream([], on_retry=lines.append)
+    assert len(server.requests) == 1 and lines == []
+
+
+def test_context_length_exceeded_compresses_and_retries_once(server, llm, tmp_path):
+    too_long = {"status": 400, "error": "This model's maximum context length is 8192 tokens."}
+
+    def summary(request):
+        assert request["messages"][0]["content"] == SUMMARY_PROMPT
+        return "We talked about parsnips."
+    agent = agent_in(tmp_path, llm)
+    server.add("hello", too_long, summary, "answered after compressing")
+    agent.chat("first")
+    assert agent.chat("second") == "answered after compressing"
+    assert "parsnips" in json.dumps(server.requests[3]["messages"])
+    server.add(too_long, summary, too_long)  # still too long after compressing: one clear error
+    with pytest.raises(LLMError, match="longer than the model's window"):
+        agent.chat("third")
+
+
+def test_a_provider_that_rejects_stream_options_is_asked_without_it_from_then_on(tmp_path):
+    with ScriptedServer(["one", "two"], reject=("stream_options",)) as server:
+        llm = LLM("strict", api_key="k", base_url=server.url, max_retries=0)
+        agent = Agent(llm=llm, cwd=tmp_path)
+        assert agent.chat("a") == "one" and agent.chat("b") == "two"
+    assert [("stream_options" in r) for r in server.requests] == [True, False, False]
