@@ -20,7 +20,7 @@ HELP = """Commands:
   /sessions       list saved sessions (resume one with nanocoder -r ID)
   /reset          start a new conversation
   /help           this help
-  quit            leave (or Ctrl+D); Ctrl+C stops a running turn"""
+  quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn"""
 
 
 def parse_args(argv):
@@ -30,6 +30,8 @@ def parse_args(argv):
     p.add_argument("--api-key", help="API key (env OPENAI_API_KEY)")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit")
     p.add_argument("-r", "--resume", metavar="ID", help="resume a saved session")
+    p.add_argument("-c", "--continue", dest="cont", action="store_true",
+                   help="resume the most recent session of this folder")
     p.add_argument("-y", "--yes", action="store_true", help="run tools without asking")
     p.add_argument("--demo", action="store_true", help="a short scripted session, offline, no key needed")
     p.add_argument("--version", action="version", version=f"nanocoder {__version__}")
@@ -46,11 +48,18 @@ def main(argv=None) -> int:
             raise ConfigError("no API key: set OPENAI_API_KEY or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None
+        if args.cont:
+            from pathlib import Path
+            from .session import latest
+            session = latest(Path.cwd().resolve())
         if session and not args.model:  # a resumed session keeps its model unless -m says otherwise
             config.model = session.model
         if args.prompt is not None:
             return one_shot(config, args.prompt, args.yes, session)
         return repl(config, args.yes, session)
+    except KeyboardInterrupt:  # Ctrl+C between two prompts, or before the first: a quiet exit
+        print(file=sys.stderr)
+        return 130
     except (ConfigError, LLMError, SessionError) as e:
         print(f"nanocoder: {e}", file=sys.stderr)
         return 1
@@ -62,8 +71,9 @@ def make_agent(config, callbacks, session):
     llm = LLM(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
               temperature=config.temperature, timeout=config.timeout or 600.0)
     agent = Agent(llm, callbacks=callbacks, max_context=config.max_context)
-    if session:
-        agent.messages = session.messages
+    if session:  # saved mid-turn, or by an older version: made valid before it is sent
+        from .history import repair
+        agent.messages = repair(session.messages)
     return agent, session or Session(model=llm.model, cwd=str(agent.workspace.cwd))
 
 
@@ -95,28 +105,43 @@ def one_shot(config, prompt, yes, session) -> int:
 def repl(config, yes, session) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.key_binding import KeyBindings
     from rich.console import Console
     from .session import home, private_dir
     console = Console(highlight=False)
     view = View(console, yes=yes, interactive=True)
     agent, session = make_agent(config, view, session)
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _(event):  # Ctrl+C on a typed line clears it, as in a shell; on an empty line it counts to quit
+        if event.current_buffer.text:
+            event.current_buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt)
     try:
         history = private_dir(home()) / "history"
         history.touch(mode=0o600)
-        prompt = PromptSession(history=FileHistory(str(history)))
+        prompt = PromptSession(history=FileHistory(str(history)), key_bindings=keys)
     except OSError:  # an unwritable home: history lasts for this run only
-        prompt = PromptSession()
+        prompt = PromptSession(key_bindings=keys)
     console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd}\n"
                   f"[dim]/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
     if len(agent.messages) > 1:
         console.print(f"[dim]resumed session {session.id} ({len(agent.messages)} messages)[/]")
+    interrupted = False  # Ctrl+C at an empty prompt twice in a row quits
     while True:
         try:
             line = prompt.prompt("› ").strip()
         except KeyboardInterrupt:
+            if interrupted:
+                break
+            interrupted = True
+            console.print("[dim]Ctrl+C again to quit[/]")
             continue
         except EOFError:
             break
+        interrupted = False
         if line in ("quit", "exit", "/quit", "/exit"):
             break
         if line.startswith("/"):

@@ -55,6 +55,18 @@ class Session:
             raise SessionError(f"session {session_id!r} is unreadable ({type(e).__name__}: {e})") from None
 
 
+def latest(cwd) -> Session:
+    """The session last saved in this folder (for --continue)."""
+    paths = sorted(sessions_dir().glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in paths:
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("cwd") == str(cwd):
+                return Session.load(path.stem)
+        except (OSError, ValueError, AttributeError, SessionError):
+            continue  # an unreadable session is skipped, not the end of --continue
+    raise SessionError(f"no saved session for {cwd}; start one with nanocoder, or list them with /sessions")
+
+
 def list_sessions() -> list[dict]:
     """Newest first: id, date, first prompt, size."""
     rows = []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nanocoder import demo
+from nanocoder.history import INTERRUPTED, problems
 from nanocoder.scripted import ScriptedServer
 
 NANOCODER = Path(sys.executable).parent / "nanocoder"  # the command of the virtualenv running the tests
@@ -201,3 +202,34 @@ def test_unwritable_home_warns_but_keeps_the_answer(env, workspace, tmp_path):
                      workspace)
     assert result.returncode == 0 and result.stdout == "the answer\n"
     assert "could not save the session" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_continue_resumes_the_latest_session_of_this_folder(env, workspace, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    with ScriptedServer(["in repo", "elsewhere", "continued"]) as server:
+        args = ["--base-url", server.url, "--api-key", KEY]
+        assert run(["-p", "the word is heron", *args], env, workspace).returncode == 0
+        assert run(["-p", "unrelated", *args], env, other).returncode == 0  # newer, but another folder
+        result = run(["-c", "-p", "what was the word?", *args], env, workspace)
+    assert result.returncode == 0 and result.stdout == "continued\n", result.stderr
+    sent = [m["content"] for m in server.requests[2]["messages"][1:]]
+    assert sent == ["the word is heron", "in repo", "what was the word?"]
+    one_line_error(run(["-c", "-p", "x", "--api-key", KEY], env, tmp_path), "no saved session for")
+
+
+def test_a_session_saved_mid_turn_is_repaired_on_resume(env, workspace):
+    folder = Path(env["HOME"]) / ".nanocoder" / "sessions"
+    folder.mkdir(parents=True)
+    call = {"id": "c1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "make"}'}}
+    messages = [{"role": "system", "content": "old"}, {"role": "user", "content": "build it"},
+                {"role": "assistant", "content": None, "tool_calls": [call, dict(call, id="c2")]},
+                {"role": "tool", "tool_call_id": "c1", "content": "built"}]  # c2 never answered
+    (folder / "cut.json").write_text(json.dumps({"model": "m", "cwd": str(workspace), "messages": messages,
+                                                 "id": "cut", "created": 0}))
+    with ScriptedServer(["resumed"]) as server:
+        result = run(["-r", "cut", "-p", "go on", "--base-url", server.url, "--api-key", KEY], env, workspace)
+    assert result.returncode == 0 and result.stdout == "resumed\n", result.stderr
+    sent = server.requests[0]["messages"]
+    assert problems(sent) == []
+    assert [m.get("content") for m in sent if m["role"] == "tool"] == ["built", INTERRUPTED]

@@ -166,3 +166,24 @@ def test_bracketed_paste_is_one_message(repl, server):
     repl.expect("got both")
     assert len(server.requests) == 1
     assert server.requests[0]["messages"][-1] == {"role": "user", "content": "line one\nline two"}
+
+
+def test_ctrl_c_mid_turn_saves_and_twice_at_an_empty_prompt_quits(repl, server):
+    server.add({"content": "tock " * 300, "delay": 0.3})
+    repl.sendline("keep talking")
+    repl.expect("tock")
+    repl.sendcontrol("c")
+    repl.expect("interrupted")
+    repl.expect_exact(PROMPT)
+    assert len(saved(repl)) == 1  # saved right after the interrupted turn, before quitting
+    repl.send("half a line")
+    repl.expect_exact("half a line")
+    repl.sendcontrol("c")  # clears the typed line in place; does not count towards quitting
+    server.add("cleared")
+    turn(repl, "fresh line", "cleared")
+    assert server.requests[-1]["messages"][-1]["content"] == "fresh line"
+    repl.sendcontrol("c")
+    repl.expect("Ctrl\\+C again to quit")
+    repl.sendcontrol("c")
+    output = exits_cleanly(repl)
+    assert "resume with: nanocoder -r" in output
