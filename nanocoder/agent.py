@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .context import Context
 from .history import INTERRUPTED, fresh_id
 from .llm import ContextTooLong
+from .permissions import Permissions
 from .prompt import system_prompt
 from .tools import builtin_tools
 from .tools.base import Workspace
@@ -27,7 +28,9 @@ class Callbacks:
     def tool_end(self, name: str, args: dict, result: str, depth: int = 0): pass
     def notice(self, message: str): pass  # e.g. "compressed the context"
     def retry(self, message: str): pass  # e.g. "the request failed; retrying in 2.0 s"
-    def approve(self, name: str, args: dict) -> bool: return True  # before a tool that changes things
+    def approve(self, name: str, args: dict, why: str = "", preview: str = ""):
+        """Asked when the permission mode says to ask: True, False, or "always" (for the session)."""
+        return True
 
 
 class Usage:
@@ -43,11 +46,12 @@ class Usage:
 
 class Agent:
     def __init__(self, llm, tools=None, *, callbacks=None, cwd=None, max_context=None,
-                 max_rounds=100, sub_agents=True, usage=None):
+                 max_rounds=100, sub_agents=True, usage=None, permissions=None):
         self.llm, self.max_rounds = llm, max_rounds
         self.callbacks = callbacks or Callbacks()
         self.workspace = Workspace(cwd)
         self.usage = usage or Usage()
+        self.permissions = permissions or Permissions()
         self.context = Context(max_context, self.usage)
         found = builtin_tools(self.workspace, parent=self if sub_agents else None) + list(tools or [])
         self.tools = {t.name: t for t in found}  # a custom tool may replace a built-in of its name
@@ -99,11 +103,8 @@ class Agent:
             jobs = []
             for i, call in enumerate(calls):  # approvals first, one at a time, on this thread
                 tool, args, error = self._prepare(call)
-                if error:
-                    results[i] = error
-                elif not tool.read_only and not self.callbacks.approve(tool.name, args):
-                    results[i] = "The user declined to run this tool call. Ask them how to proceed."
-                else:
+                results[i] = error or self._permit(tool, args)
+                if results[i] is None:
                     jobs.append((i, tool, args))
             futures = {i: pool.submit(self._run_one, tool, args) for i, tool, args in jobs}
             for i, future in futures.items():
@@ -134,6 +135,20 @@ class Agent:
         if problem:
             return None, None, f"Error: {problem}. The schema is: {json.dumps(tool.parameters)}"
         return tool, args, None
+
+    def _permit(self, tool, args) -> str | None:
+        """None if the call may run, else the result that tells the model why not."""
+        kind, key, why = tool.permission(args)
+        verdict = self.permissions.check(kind, key)
+        if verdict == "deny":
+            return f"Error: refused: {why}. This is never run, whatever the permission mode."
+        if verdict == "ask":
+            answer = self.callbacks.approve(tool.name, args, why, tool.preview(args))
+            if answer == "always":
+                self.permissions.always.add(key)
+            elif not answer:
+                return "The user declined to run this tool call. Ask them how to proceed."
+        return None
 
     def _run_one(self, tool, args) -> str:
         self.callbacks.tool_start(tool.name, args)

@@ -10,10 +10,13 @@ import threading
 from . import __version__
 from .config import Config, ConfigError
 from .llm import LLMError
+from .permissions import MODES
 from .session import Session, SessionError
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
+  /mode <mode>    permissions: ask (before edits and commands), edits (edits in this folder
+                  run), yes (all but forbidden commands run); no mode: show it
   /compact        compress the conversation now
   /tokens         tokens used and the current context size
   /save           save the session now (it is also saved after every turn)
@@ -32,7 +35,9 @@ def parse_args(argv):
     p.add_argument("-r", "--resume", metavar="ID", help="resume a saved session")
     p.add_argument("-c", "--continue", dest="cont", action="store_true",
                    help="resume the most recent session of this folder")
-    p.add_argument("-y", "--yes", action="store_true", help="run tools without asking")
+    p.add_argument("-y", "--yes", action="store_true", help="run tools without asking (--permission-mode yes)")
+    p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), "
+                   "let edits inside the folder run (edits), or run everything that is not forbidden (yes)")
     p.add_argument("--demo", action="store_true", help="a short scripted session, offline, no key needed")
     p.add_argument("--version", action="version", version=f"nanocoder {__version__}")
     return p.parse_args(argv)
@@ -54,9 +59,10 @@ def main(argv=None) -> int:
             session = latest(Path.cwd().resolve())
         if session and not args.model:  # a resumed session keeps its model unless -m says otherwise
             config.model = session.model
+        mode = "yes" if args.yes else args.permission_mode or "ask"
         if args.prompt is not None:
-            return one_shot(config, args.prompt, args.yes, session)
-        return repl(config, args.yes, session)
+            return one_shot(config, args.prompt, mode, session)
+        return repl(config, mode, session)
     except KeyboardInterrupt:  # Ctrl+C between two prompts, or before the first: a quiet exit
         print(file=sys.stderr)
         return 130
@@ -65,12 +71,13 @@ def main(argv=None) -> int:
         return 1
 
 
-def make_agent(config, callbacks, session):
+def make_agent(config, callbacks, session, mode):
     from .agent import Agent
     from .llm import LLM
+    from .permissions import Permissions
     llm = LLM(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
               temperature=config.temperature, timeout=config.timeout or 600.0)
-    agent = Agent(llm, callbacks=callbacks, max_context=config.max_context)
+    agent = Agent(llm, callbacks=callbacks, max_context=config.max_context, permissions=Permissions(mode))
     if session:  # saved mid-turn, or by an older version: made valid before it is sent
         from .history import repair
         agent.messages = repair(session.messages)
@@ -87,10 +94,10 @@ def save(agent, session, config, view):
         return None
 
 
-def one_shot(config, prompt, yes, session) -> int:
+def one_shot(config, prompt, mode, session) -> int:
     from rich.console import Console
-    view = View(Console(stderr=True, highlight=False), yes=yes, interactive=False, stream_text=False)
-    agent, session = make_agent(config, view, session)
+    view = View(Console(stderr=True, highlight=False), interactive=False, stream_text=False)
+    agent, session = make_agent(config, view, session, mode)
     try:
         answer = agent.chat(prompt)
     except KeyboardInterrupt:
@@ -102,15 +109,15 @@ def one_shot(config, prompt, yes, session) -> int:
     return 0
 
 
-def repl(config, yes, session) -> int:
+def repl(config, mode, session) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings
     from rich.console import Console
     from .session import home, private_dir
     console = Console(highlight=False)
-    view = View(console, yes=yes, interactive=True)
-    agent, session = make_agent(config, view, session)
+    view = View(console, interactive=True)
+    agent, session = make_agent(config, view, session, mode)
     keys = KeyBindings()
 
     @keys.add("c-c")
@@ -125,7 +132,8 @@ def repl(config, yes, session) -> int:
         prompt = PromptSession(history=FileHistory(str(history)), key_bindings=keys)
     except OSError:  # an unwritable home: history lasts for this run only
         prompt = PromptSession(key_bindings=keys)
-    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd}\n"
+    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd} · "
+                  f"permissions: {mode}\n"
                   f"[dim]/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
     if len(agent.messages) > 1:
         console.print(f"[dim]resumed session {session.id} ({len(agent.messages)} messages)[/]")
@@ -179,6 +187,12 @@ def command(line, agent, session, config, view):
         if arg:
             agent.llm.model = arg
         console.print(f"model: {agent.llm.model}")
+    elif name == "/mode":
+        if arg in MODES:
+            agent.permissions.mode = arg
+        elif arg:
+            console.print(f"unknown mode {arg!r}; choose one of {', '.join(MODES)}")
+        console.print(f"permissions: {agent.permissions.mode}")
     elif name == "/compact":
         try:
             console.print(agent.compact() or "nothing to compact")
@@ -215,9 +229,8 @@ class View:
     """Draws the agent's events (the agent.Callbacks protocol): streamed markdown, tool calls,
     diffs, and asks for approval. Not a subclass, so --version need not import the agent."""
 
-    def __init__(self, console, yes=False, interactive=True, stream_text=True):
-        self.console, self.yes, self.interactive, self.stream_text = console, yes, interactive, stream_text
-        self.always: set[str] = set()
+    def __init__(self, console, interactive=True, stream_text=True):
+        self.console, self.interactive, self.stream_text = console, interactive, stream_text
         self.lock = threading.RLock()  # tool events arrive from pool threads
         self.md = MarkdownStream(console)
         self.thinking = False
@@ -269,24 +282,25 @@ class View:
 
     retry = notice  # "retrying in N s" is a line of its own, like any notice
 
-    def approve(self, name, args):
-        key = name if name != "bash" else _command_key(args.get("command", ""))
-        if self.yes or key in self.always:
-            return True
+    def approve(self, name, args, why="", preview=""):
         with self.lock:
             self.end()
             if not self.interactive:
-                self.console.print(f"[yellow]not run: {name} needs approval; re-run with --yes to allow it[/]")
+                self.console.print(f"[yellow]not run: {name} needs approval{f' ({_escape(why)})' if why else ''}; "
+                                   f"re-run with --yes to allow it (a protected file needs a yes in the REPL)[/]")
                 return False
             self.console.print(f"[bold]Allow[/] [cyan]{name}[/]({_format_args(args, 300)})?")
+            if why:
+                self.console.print(f"[yellow]  {_escape(why)}[/]")
+            if preview:
+                from rich.syntax import Syntax
+                self.console.print(Syntax(preview, "diff", theme="ansi_dark", background_color="default"))
             try:
                 answer = self.console.input("[bold]y[/]es / [bold]n[/]o / [bold]a[/]lways: ").strip().lower()
             except EOFError:  # Ctrl+D at the question is a no, not a traceback that loses the turn
                 self.console.print()
                 answer = "n"
-        if answer in ("a", "always"):
-            self.always.add(key)
-        return answer in ("y", "yes", "a", "always")
+        return "always" if answer in ("a", "always") else answer in ("y", "yes")
 
 
 class MarkdownStream:
@@ -340,13 +354,6 @@ class MarkdownStream:
         self.live = None
 
 
-def _command_key(command: str) -> str:
-    """What "always" approves for bash: the command name, but only for one plain command; anything
-    with operators, substitutions or redirections is approved for that exact text alone."""
-    plain = all(c.isalnum() or c in " ._-/=:,+@%" for c in command)
-    return f"bash:{command.split()[0] if plain and command.strip() else command}"
-
-
 def _format_args(args: dict, width: int = 60) -> str:
     parts = []
     for key, value in args.items():
@@ -369,6 +376,7 @@ def demo() -> int:
     from . import demo as script
     from .agent import Agent
     from .llm import LLM
+    from .permissions import Permissions
     from .scripted import ScriptedServer
     console = Console(highlight=False)
     folder = Path(tempfile.mkdtemp(prefix="nanocoder-demo-"))
@@ -376,12 +384,13 @@ def demo() -> int:
     console.print(f"[bold]nanocoder demo[/] · a scripted model, real tools, in {folder}\n"
                   f"[dim]No key and no network: the model's replies come from a local scripted server.[/]\n")
     console.print(f"[bold]›[/] {script.PROMPT}")
-    view = View(console, yes=True)
+    view = View(console)
     # The scripted server is on 127.0.0.1: an HTTP(S)_PROXY setting must not send the demo to a proxy.
     no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
     os.environ["no_proxy"] = os.environ["NO_PROXY"] = f"{no_proxy},127.0.0.1" if no_proxy else "127.0.0.1"
     with ScriptedServer(script.replies(), chunk_size=4) as server:
-        agent = Agent(LLM("scripted-demo", api_key="demo", base_url=server.url), callbacks=view, cwd=folder)
+        agent = Agent(LLM("scripted-demo", api_key="demo", base_url=server.url), callbacks=view, cwd=folder,
+                      permissions=Permissions("yes"))
         agent.chat(script.PROMPT)
     view.end()
     console.print(f"\n[dim]Try it for real: OPENAI_API_KEY=... nanocoder -m MODEL (see README)[/]")

@@ -23,7 +23,7 @@ class Recorder(Callbacks):
     def text(self, chunk): self.events.append(("text", chunk))
     def tool_start(self, name, args, depth=0): self.events.append(("start", name))
     def tool_end(self, name, args, result, depth=0): self.events.append(("end", name))
-    def approve(self, name, args): return self.allow
+    def approve(self, name, args, why="", preview=""): return self.allow
 
 
 class Rendezvous(Tool):

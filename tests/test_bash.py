@@ -5,7 +5,7 @@ import time
 import pytest
 
 from nanocoder.tools.base import Workspace
-from nanocoder.tools.bash import BashTool, dangerous
+from nanocoder.tools.bash import BashTool
 
 
 def alive(pid: int) -> bool:
@@ -110,30 +110,7 @@ def test_cancel_from_another_thread_kills_running_command(tmp_path):
     assert results[0].endswith("[exit code: -15 (SIGTERM)]")
 
 
-REFUSED = ["rm -rf /", "rm -fr /", "rm -r -f /", "rm --recursive --force /", "rm -Rf /",
-           "sudo rm -rf /", "/bin/rm -rf /*", "rm -rf ~", "rm -rf ~/", "rm -rf ~/*", "rm -rf $HOME",
-           "rm -rf ${HOME}", 'rm -rf "$HOME"', "command rm -rf /", "env FOO=1 rm -rf /",
-           "ls && rm -rf /", "echo hi; rm -rf ~", "true || sudo rm -rf /", "cd x\nrm -rf /",
-           "mkfs.ext4 /dev/sda1", "mkfs -t ext4 /dev/sdb", "dd if=/dev/zero of=/dev/sda bs=1M",
-           ":(){ :|:& };:"]
-ALLOWED = ['echo "rm -rf /"', 'grep -r "rm -rf" .', "rm -rf ./build", "rm -rf build/",
-           "rm -f /tmp/x", "ls -la /", "dd if=a of=/dev/null", 'git commit -m "rm -rf ~"',
-           "echo 'unbalanced"]
-
-
-@pytest.mark.parametrize("command", REFUSED)
-def test_dangerous_commands_refused(command, tmp_path):
-    assert dangerous(command)
-    result = BashTool(Workspace(tmp_path)).execute(command=command)
-    assert result.startswith("Error: refused:") and "not run" in result
-
-
-@pytest.mark.parametrize("command", ALLOWED)
-def test_harmless_commands_allowed(command):
-    assert dangerous(command) is None
-
-
 def test_refused_command_is_not_run(tmp_path):
     result = BashTool(Workspace(tmp_path)).execute(command="touch ran; rm -rf ~")
-    assert result.startswith("Error: refused:")
+    assert result.startswith("Error: refused:") and "home folder" in result and "not run" in result
     assert not (tmp_path / "ran").exists()

@@ -233,3 +233,29 @@ def test_a_session_saved_mid_turn_is_repaired_on_resume(env, workspace):
     sent = server.requests[0]["messages"]
     assert problems(sent) == []
     assert [m.get("content") for m in sent if m["role"] == "tool"] == ["built", INTERRUPTED]
+
+
+def test_one_shot_modes_read_only_runs_edits_mode_edits_and_commands_are_refused(env, workspace):
+    (workspace / "a.txt").write_text("alpha\n")
+    bash = lambda command: {"name": "bash", "arguments": {"command": command}}
+    write = {"name": "write_file", "arguments": {"file_path": "b.txt", "content": "beta\n"}}
+    with ScriptedServer([{"tool_calls": [bash("cat a.txt"), bash("touch made.txt"), write]}, "ask mode",
+                         {"tool_calls": [bash("touch made.txt"), write]}, "edits mode"]) as server:
+        args = ["--base-url", server.url, "--api-key", KEY]
+        asked = run(["-p", "go", *args], env, workspace)
+        edits = run(["-p", "go", "--permission-mode", "edits", *args], env, workspace)
+    assert asked.returncode == edits.returncode == 0
+    read, touch, wrote = [m["content"] for m in server.requests[1]["messages"][-3:]]
+    assert "alpha" in read and "declined" in touch and "declined" in wrote  # reading never asks
+    assert "re-run with --yes" in asked.stderr
+    touch, wrote = [m["content"] for m in server.requests[3]["messages"][-2:]]
+    assert "declined" in touch and wrote.startswith("Created")
+    assert (workspace / "b.txt").read_text() == "beta\n" and not (workspace / "made.txt").exists()
+
+
+def test_a_forbidden_command_is_refused_even_with_yes(env, workspace):
+    with ScriptedServer([{"tool_calls": [{"name": "bash", "arguments": {"command": "touch ran; rm -rf ~"}}]},
+                         "Refused."]) as server:
+        result = run(["-p", "clean", "-y", "--base-url", server.url, "--api-key", KEY], env, workspace)
+    assert result.returncode == 0 and not (workspace / "ran").exists()
+    assert "never run" in server.requests[1]["messages"][-1]["content"]

@@ -132,3 +132,29 @@ def test_parallel_edits_of_one_file_all_land(tmp_path):
         t.join()
     assert not [r for r in results if r.startswith("Error")]
     assert (tmp_path / "big.py").read_text() == "".join(f"line {i} = changed\n" for i in range(40))
+
+
+def test_cp1252_smart_quotes_survive_an_edit_elsewhere(tmp_path):
+    (tmp_path / "w.txt").write_bytes(b"print(\x93hi\x94)  # \x96 dash\r\nx = 1\r\n")
+    result = edit(tmp_path, file_path="w.txt", old_string="x = 1", new_string="x = 2")
+    assert not result.startswith("Error"), result
+    assert (tmp_path / "w.txt").read_bytes() == b"print(\x93hi\x94)  # \x96 dash\r\nx = 2\r\n"
+
+
+def test_an_edit_to_a_file_changed_since_it_was_read_is_refused(tmp_path):
+    from nanocoder.tools.files import ReadFileTool, WriteFileTool
+    ws = Workspace(tmp_path)
+    (tmp_path / "a.py").write_text("x = 1\ny = 1\n")
+    ReadFileTool(ws).execute(file_path="a.py")
+    (tmp_path / "a.py").write_text("x = 1\ny = 1\nz = 1  # added by the user\n")
+    tool = EditFileTool(ws)
+    result = tool.execute(file_path="a.py", old_string="x = 1", new_string="x = 2")
+    assert "changed on disk since you last read it" in result and "read it again" in result
+    overwrite = WriteFileTool(ws).execute(file_path="a.py", content="x = 2\n")
+    assert "changed on disk" in overwrite
+    assert "added by the user" in (tmp_path / "a.py").read_text()  # nothing was lost
+    ReadFileTool(ws).execute(file_path="a.py")
+    assert not tool.execute(file_path="a.py", old_string="x = 1", new_string="x = 2").startswith("Error")
+    # its own edits do not make the file stale: a second edit goes through
+    assert not tool.execute(file_path="a.py", old_string="y = 1", new_string="y = 2").startswith("Error")
+    assert (tmp_path / "a.py").read_text() == "x = 2\ny = 2\nz = 1  # added by the user\n"

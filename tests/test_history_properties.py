@@ -90,7 +90,7 @@ class Screen:
     def tool_end(self, *a, **k): pass
     def notice(self, message): pass
     def retry(self, message): pass
-    def approve(self, name, args): return True
+    def approve(self, name, args, why="", preview=""): return True
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -187,3 +187,23 @@ def test_ctrl_c_mid_turn_saves_and_twice_at_an_empty_prompt_quits(repl, server):
     repl.sendcontrol("c")
     output = exits_cleanly(repl)
     assert "resume with: nanocoder -r" in output
+
+
+def test_the_edit_diff_is_asked_about_and_mode_edits_stops_asking(repl, server):
+    (repl.work / "app.py").write_text("x = 1\n")
+    edit = lambda old, new: {"tool_calls": [{"name": "edit_file", "arguments": {
+        "file_path": "app.py", "old_string": old, "new_string": new}}]}
+    server.add(edit("x = 1", "x = 2"), "Edited.", edit("x = 2", "x = 3"), "Edited again.")
+    repl.sendline("bump x")
+    repl.expect("Allow")
+    repl.expect(r"\+x = 2")  # the diff is on screen before the answer
+    repl.expect("lways: ")
+    repl.sendline("y")
+    repl.expect("Edited.")
+    repl.expect_exact(PROMPT)
+    turn(repl, "/mode", "permissions: ask")
+    turn(repl, "/mode edits", "permissions: edits")
+    turn(repl, "bump again", "Edited again.")
+    assert "Allow" not in repl.before
+    assert (repl.work / "app.py").read_text() == "x = 3\n"
+    turn(repl, "/mode sometimes", "unknown mode")

@@ -24,12 +24,3 @@ def test_blank_line_inside_a_fence_does_not_end_the_block():
     text = out.getvalue()
     assert text.count("Intro paragraph.") == 1 and text.count("return 1") == 1 and "Last" in text
     assert md.tail == "" and md.scanned == 0 and not md.fenced
-
-
-def test_always_for_a_command_never_covers_chained_commands():
-    from nanocoder.cli import _command_key
-    assert _command_key("pytest -q tests/") == _command_key("pytest -x") == "bash:pytest"
-    assert _command_key("cd sub && rm -rf x") != _command_key("cd sub")
-    assert _command_key("ls; rm -rf x") != _command_key("ls")
-    assert _command_key("echo $(rm -rf x)") != _command_key("echo hi")
-    assert _command_key("cat a > b") != _command_key("cat a")

@@ -25,7 +25,8 @@ class AgentTool(Tool):
         from ..agent import Agent  # here, because agent.py imports this package
         p = self.parent
         sub = Agent(p.llm, callbacks=_Quiet(p.callbacks), cwd=p.workspace.cwd,
-                    max_context=p.context.window, sub_agents=False, usage=p.usage)
+                    max_context=p.context.window, sub_agents=False, usage=p.usage,
+                    permissions=p.permissions)  # an "always" or a mode switch counts for both
         self.running.append(sub)
         try:
             answer = sub.chat(task)
@@ -49,4 +50,4 @@ class _Quiet:
     def retry(self, message): self.parent.retry(f"sub-agent: {message}")
     def tool_start(self, name, args): self.parent.tool_start(name, args, depth=1)
     def tool_end(self, name, args, result): self.parent.tool_end(name, args, result, depth=1)
-    def approve(self, name, args): return self.parent.approve(name, args)
+    def approve(self, name, args, why="", preview=""): return self.parent.approve(name, args, why, preview)

@@ -21,6 +21,15 @@ class Tool:
     def cancel(self) -> None:
         """Stop work in progress (the user pressed Ctrl+C). Most tools have nothing to stop."""
 
+    def permission(self, args: dict) -> tuple[str, str, str]:
+        """(kind, key, reason): what this call would do, as a kind of nanocoder.permissions; the key
+        an "always" answer remembers; and why it needs asking, for the user."""
+        return ("read" if self.read_only else "run"), self.name, ""
+
+    def preview(self, args: dict) -> str:
+        """What the call would change, shown when the user is asked (an edit's diff)."""
+        return ""
+
     def schema(self) -> dict:
         return {"type": "function", "function": {
             "name": self.name, "description": self.description, "parameters": self.parameters}}
@@ -65,7 +74,9 @@ class Workspace:
 
     def __init__(self, cwd=None):
         self.cwd = Path(cwd or os.getcwd()).resolve()
+        self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
         self.changed_files: set[str] = set()
+        self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -79,10 +90,26 @@ class Workspace:
         except ValueError:
             return str(path)
 
+    def remember(self, path: Path) -> None:
+        """The model now knows this file as it is on disk."""
+        self.seen[path] = _stamp(path)
+
+    def stale(self, path: Path) -> bool:
+        """The file changed on disk (a formatter, the user, a sub-agent) since the model read it."""
+        return path in self.seen and self.seen[path] != _stamp(path)
+
     def file_lock(self, path: Path) -> threading.Lock:
         """One lock per file, so parallel edits of one file happen one after the other."""
         with self._guard:
             return self._file_locks.setdefault(path, threading.Lock())
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return ()
 
 
 def head_tail(text: str, limit: int, what: str = "characters") -> str:

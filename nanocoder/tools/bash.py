@@ -4,7 +4,6 @@ Each command gets its own process group, so a timeout or Ctrl+C stops everything
 An EXIT trap writes the final folder to a temp file: that is how `cd` carries over to the next call.
 """
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -14,16 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+from ..permissions import FORBIDDEN, READ, RUN
 from .base import WorkspaceTool, head_tail
+from .shell import READ_ONLY, classify, prefix
 
 MAX_OUTPUT = 30_000           # characters shown to the model
 KEEP = 1_000_000              # bytes kept of each end of the output; the middle is counted only
 DEFAULT_TIMEOUT, MAX_TIMEOUT = 120, 600
 GRACE = 2                     # seconds between SIGTERM and SIGKILL
-WRAPPERS = frozenset({"sudo", "command", "env", "exec", "nohup", "time"})
-SEPARATORS = frozenset({";", ";;", "&&", "||", "|", "|&", "&", "(", ")"})
-ROOT_OR_HOME = frozenset({"/", "/*", "~", "~/*", "$HOME", "${HOME}", "$HOME/*", "${HOME}/*"})
-HARMLESS_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr"})
 QUIET = {"GIT_EDITOR": "true", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
 
@@ -43,10 +40,16 @@ class BashTool(WorkspaceTool):
         self._running: set[subprocess.Popen] = set()  # several calls may run at once, in threads
         self._lock = threading.Lock()
 
+    def permission(self, args: dict) -> tuple[str, str, str]:
+        verdict, why = classify(args.get("command", ""), self.workspace.cwd, root=self.workspace.root)
+        kind = {FORBIDDEN: FORBIDDEN, READ_ONLY: READ}.get(verdict, RUN)
+        # "always" covers a command prefix (`pytest`), or for anything compound only this exact text
+        return kind, f"bash:{prefix(args.get('command', '')) or args.get('command', '')}", why
+
     def execute(self, command: str, timeout: int | None = None) -> str:
-        reason = dangerous(command)
-        if reason:
-            return f"Error: refused: {reason}. The command was not run."
+        verdict, why = classify(command, self.workspace.cwd, root=self.workspace.root)
+        if verdict == FORBIDDEN:  # checked here too: a library user's own permission policy may allow all
+            return f"Error: refused: {why}. The command was not run."
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
         fd, cwd_file = tempfile.mkstemp(prefix="nanocoder-cwd-")
         os.close(fd)
@@ -135,38 +138,3 @@ def kill_group(proc: subprocess.Popen) -> None:
                 os.killpg(proc.pid, 0)
         except ProcessLookupError:
             return
-
-
-def dangerous(command: str) -> str | None:
-    """Why a command is obviously destructive, or None. A first line of defence, not a sandbox."""
-    if re.search(r"(\S+)\s*\(\)\s*\{\s*\1\s*\|\s*\1\s*&", command):
-        return "this is a fork bomb"
-    for name, *args in simple_commands(command):
-        name = os.path.basename(name)  # /bin/rm is rm
-        if name == "rm":
-            recursive = any(a == "--recursive" or re.fullmatch(r"-\w*[rR]\w*", a) for a in args)
-            targets = [a for a in args if (a.rstrip("/") or "/") in ROOT_OR_HOME]
-            if recursive and targets:
-                return f"`rm` would recursively delete {' '.join(targets)}"
-        if name.startswith("mkfs"):
-            return f"`{name}` formats a disk"
-        if name == "dd" and any(a.startswith("of=/dev/") and a[3:] not in HARMLESS_DEVICES for a in args):
-            return "`dd` would overwrite a device"
-    return None
-
-
-def simple_commands(command: str) -> list[list[str]]:
-    """Split at ; && || | & and parentheses; drop leading sudo/env/VAR=value and their options."""
-    try:
-        lexer = shlex.shlex(command.replace("\n", ";"), posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        tokens = list(lexer)
-    except ValueError:
-        return []  # unbalanced quotes: bash will refuse it itself
-    commands, simple = [], []
-    for token in tokens + [";"]:
-        if token in SEPARATORS:
-            commands, simple = commands + [simple] if simple else commands, []
-        elif simple or not (token in WRAPPERS or token.startswith("-") or "=" in token):
-            simple.append(token)
-    return commands

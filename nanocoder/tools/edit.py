@@ -7,11 +7,10 @@ import difflib
 import re
 from pathlib import Path
 
-from .base import WorkspaceTool
-from .files import load_text, save_or_explain
+from .files import FileWriter, load_text, save_or_explain
 
 
-class EditFileTool(WorkspaceTool):
+class EditFileTool(FileWriter):
     name = "edit_file"
     description = ("Replace old_string with new_string in a file. old_string must match the file "
                    "exactly (whitespace included) and occur exactly once; include surrounding "
@@ -23,41 +22,61 @@ class EditFileTool(WorkspaceTool):
         "required": ["file_path", "old_string", "new_string"]}
 
     def execute(self, file_path: str, old_string: str, new_string: str) -> str:
+        path = self.workspace.path(file_path)
+        # Held from read to write, so parallel edits of one file each see the last one's result.
+        with self.workspace.file_lock(path):
+            planned = self._plan(path, file_path, old_string, new_string)
+            if isinstance(planned, str):
+                return planned
+            file, text = planned
+            error = save_or_explain(path, text, file, file_path)
+            if error:
+                return error
+            self.workspace.remember(path)
+        self.workspace.changed_files.add(str(path))
+        return diff(self.workspace.show(path), file.text, text)
+
+    def preview(self, args: dict) -> str:
+        path = self.workspace.path(args["file_path"])
+        planned = self._plan(path, args["file_path"], args["old_string"], args["new_string"])
+        return "" if isinstance(planned, str) else diff(self.workspace.show(path), planned[0].text, planned[1])
+
+    def _plan(self, path: Path, file_path: str, old_string: str, new_string: str):
+        """(the file, its new text), or the error that stops the edit."""
         if not old_string:
             return "Error: old_string is empty. To create a file or replace all of it, use write_file."
         if old_string == new_string:
             return "Error: old_string and new_string are the same; nothing would change."
-        path = self.workspace.path(file_path)
-        # Held from read to write, so parallel edits of one file each see the last one's result.
-        with self.workspace.file_lock(path):
-            try:
-                file = load_text(path)
-            except FileNotFoundError:
-                return f"Error: file not found: {file_path}. To create a file, use write_file."
-            except OSError as e:
-                return f"Error: cannot read {file_path}: {e.strerror or e}"
-            if "\0" in file.text:
-                return f"Error: {file_path} is a binary file; edit_file only changes text."
-            if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
-                old_string = old_string.replace("\r\n", "\n")
-                new_string = new_string.replace("\r\n", "\n")
-            count = file.text.count(old_string)
-            if count == 0:
-                return f"Error: old_string not found in {file_path}.{similar_lines(file.text, old_string)}"
-            if count > 1:
-                return (f"Error: old_string occurs {count} times in {file_path}; it must occur exactly "
-                        "once. Include more surrounding lines to make it unique.")
-            text = file.text.replace(old_string, new_string, 1)
-            error = save_or_explain(path, text, file, file_path)
-            if error:
-                return error
-        self.workspace.changed_files.add(str(path))
-        shown = self.workspace.show(path)
-        a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
-        diff = difflib.unified_diff(lines(file.text), lines(text), a, b, n=3)
-        # A last line without a newline would run into the next one; mark it as `diff` does.
-        no_eol = "\n\\ No newline at end of file\n"
-        return "".join(d if d.endswith("\n") else d + no_eol for d in diff).rstrip("\n")
+        try:
+            file = load_text(path)
+        except FileNotFoundError:
+            return f"Error: file not found: {file_path}. To create a file, use write_file."
+        except OSError as e:
+            return f"Error: cannot read {file_path}: {e.strerror or e}"
+        if "\0" in file.text:
+            return f"Error: {file_path} is a binary file; edit_file only changes text."
+        if self.workspace.stale(path):
+            return (f"Error: {file_path} changed on disk since you last read it; read it again, "
+                    "then edit. The file was not changed.")
+        if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
+            old_string = old_string.replace("\r\n", "\n")
+            new_string = new_string.replace("\r\n", "\n")
+        count = file.text.count(old_string)
+        if count == 0:
+            return f"Error: old_string not found in {file_path}.{similar_lines(file.text, old_string)}"
+        if count > 1:
+            return (f"Error: old_string occurs {count} times in {file_path}; it must occur exactly "
+                    "once. Include more surrounding lines to make it unique.")
+        return file, file.text.replace(old_string, new_string, 1)
+
+
+def diff(shown: str, before: str, after: str) -> str:
+    """A unified diff, as `git diff` shows it."""
+    a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
+    lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
+    # A last line without a newline would run into the next one; mark it as `diff` does.
+    no_eol = "\n\\ No newline at end of file\n"
+    return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
 
 
 def lines(text: str) -> list[str]:

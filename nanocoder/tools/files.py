@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..permissions import path_kind
 from .base import WorkspaceTool, atomic_write
 
 MAX_LINE = 2000          # characters per line shown
@@ -93,6 +94,7 @@ class ReadFileTool(WorkspaceTool):
             return f"Error: file not found: {file_path}.{similar_names(path, file_path)}"
         except OSError as e:
             return f"Error: cannot read {file_path}: {e.strerror or e}"
+        self.workspace.remember(path)
         if is_binary(data):
             return f"Binary file {file_path} ({len(data):,} bytes); not shown."
         text = decode(data).text
@@ -122,7 +124,15 @@ class ReadFileTool(WorkspaceTool):
         return "\n".join(out)
 
 
-class WriteFileTool(WorkspaceTool):
+class FileWriter(WorkspaceTool):
+    """A tool that writes the file at args["file_path"]: asking depends on where that is."""
+
+    def permission(self, args: dict) -> tuple[str, str, str]:
+        kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root)
+        return kind, self.name, reason
+
+
+class WriteFileTool(FileWriter):
     name = "write_file"
     description = ("Write a whole file, creating it and its folders if needed. An existing file is "
                    "replaced but keeps its encoding, line endings and permissions. Prefer "
@@ -138,6 +148,9 @@ class WriteFileTool(WorkspaceTool):
             return f"Error: {file_path} is a directory."
         with self.workspace.file_lock(path):
             existed = path.exists()
+            if self.workspace.stale(path):
+                return (f"Error: {file_path} changed on disk since you last read it; read it again "
+                        "so that nothing new is lost. The file was not changed.")
             try:
                 like = load_text(path) if existed else None
             except OSError as e:
@@ -149,6 +162,16 @@ class WriteFileTool(WorkspaceTool):
             error = save_or_explain(path, content, like, file_path)
             if error:
                 return error
+            self.workspace.remember(path)
         self.workspace.changed_files.add(str(path))
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         return f"{'Overwrote' if existed else 'Created'} {self.workspace.show(path)} ({lines} lines)"
+
+    def preview(self, args: dict) -> str:
+        from .edit import diff
+        path = self.workspace.path(args["file_path"])
+        try:
+            before = load_text(path).text
+        except OSError:
+            before = ""
+        return diff(self.workspace.show(path), before, args["content"].replace("\r\n", "\n"))

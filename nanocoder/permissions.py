@@ -1,0 +1,59 @@
+"""Who decides whether a tool call runs: the mode, what the call would touch, and the user.
+
+Each tool says what a call would do (Tool.permission): read, edit a file in the workspace, run
+something, write outside the workspace, write a protected file, or something forbidden. The
+mode turns that into allow, ask or deny:
+
+              ask     edits   yes
+  read        allow   allow   allow
+  edit        ask     allow   allow
+  run         ask     ask     allow
+  outside     ask     ask     allow
+  protected   ask     ask     ask     (.git internals, ~/.ssh, shell start-up files: every time)
+  forbidden   deny    deny    deny    (e.g. `rm -rf ~`: not even with --yes)
+
+"always" remembers a tool (or, for bash, a command prefix such as `pytest`) for the session.
+"""
+from pathlib import Path
+
+MODES = ("ask", "edits", "yes")
+READ, EDIT, RUN, OUTSIDE, PROTECTED, FORBIDDEN = "read", "edit", "run", "outside", "protected", "forbidden"
+ALLOWED = {"ask": {READ}, "edits": {READ, EDIT}, "yes": {READ, EDIT, RUN, OUTSIDE}}
+SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc",
+               ".zshenv", ".zprofile", ".zlogin", ".config/fish/config.fish")
+
+
+class Permissions:
+    def __init__(self, mode: str = "ask"):
+        self.mode = mode
+        self.always: set[str] = set()  # keys from Tool.permission, approved for the session
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str):
+        if mode not in MODES:
+            raise ValueError(f"unknown permission mode {mode!r}; choose one of {', '.join(MODES)}")
+        self._mode = mode
+
+    def check(self, kind: str, key: str) -> str:
+        """"allow", "ask" or "deny" for a call of this kind, remembered under key."""
+        if kind == FORBIDDEN:
+            return "deny"
+        if kind in ALLOWED[self.mode] or (kind != PROTECTED and key in self.always):
+            return "allow"
+        return "ask"
+
+
+def path_kind(path: Path, root: Path, home: Path | None = None) -> tuple[str, str]:
+    """What writing this (resolved) path means: (EDIT, "") inside the workspace, else why not."""
+    home = (home or Path.home()).resolve()
+    if ".git" in path.parts[:-1]:
+        return PROTECTED, "it is inside a .git folder"
+    if path.is_relative_to(home / ".ssh") or path in [home / name for name in SHELL_FILES]:
+        return PROTECTED, f"{path} is a shell start-up file or SSH key material"
+    if not path.is_relative_to(root):
+        return OUTSIDE, f"{path} is outside the workspace {root}"
+    return EDIT, ""

@@ -1,0 +1,99 @@
+"""Command analysis: destructive spellings are forbidden, look-alikes are not, reading never asks."""
+from pathlib import Path
+
+import pytest
+
+from nanocoder.tools.shell import ASK, FORBIDDEN, READ_ONLY, classify, prefix, simple_commands
+
+HOME = Path("/home/dev")
+WORK = HOME / "src" / "app"  # the workspace: rm -rf of it, or of anything holding it, is forbidden
+
+DESTRUCTIVE = [
+    "rm -rf /", "rm -fr /", "rm -Rf /", "rm -r -f /", "rm -f -r /", "rm --recursive --force /", "rm -r /",
+    "rm --recursive /", "rm -rf -- /", "/bin/rm -rf /", "/usr/bin/rm -rf /*", "sudo rm -rf /",
+    "sudo -u root rm -rf /", "sudo -E env FOO=1 rm -rf /", "env FOO=1 rm -rf ~", "command rm -rf /",
+    "nohup rm -rf / &", "nice -n 5 rm -rf /usr", "timeout 5 rm -rf /etc", "time rm -rf /var",
+    "rm -rf ~", "rm -rf ~/", "rm -rf ~/*", "rm -rf $HOME", "rm -rf ${HOME}", 'rm -rf "$HOME"', "rm -rf '/'",
+    'rm -rf "$HOME/"', "rm -rf ~/src", "rm -rf ~/.ssh", "rm -rf ..", "rm -rf ../..", "rm -rf .", "rm -rf *",
+    "rm -rf ./", f"rm -rf {WORK}", "cd / && rm -rf *", "cd ~; rm -rf .", "cd .. && rm -rf app",
+    "ls && rm -rf /", "echo hi; rm -rf ~", "true || sudo rm -rf /", "cd x\nrm -rf /", "(cd /tmp; rm -rf ~)",
+    "echo a#; rm -rf /", "bash -c 'rm -rf /'", 'sh -c "rm -rf ~"', "bash -lc 'cd / && rm -rf *'",
+    "eval rm -rf /", "eval 'rm -rf ~'", "echo / | xargs rm -rf", "find / -delete", "find ~ -delete",
+    "find / -name '*.log' -delete", "find ~ -exec rm -rf {} +", "find /etc -execdir rm {} ;",
+    "rsync -a --delete empty/ ~/", "rsync -a --delete-after x/ /", "chmod -R 777 /", "chmod -R 000 ~",
+    "chown -R me /", "chgrp -R staff /usr", "mkfs.ext4 /dev/sda1", "mkfs -t ext4 /dev/sdb", "mke2fs /dev/sdb1",
+    "dd if=/dev/zero of=/dev/sda bs=1M", "cat image.iso > /dev/sdb", ":(){ :|:& };:", "bomb(){ bomb|bomb& };bomb",
+]
+BENIGN = [
+    'echo "rm -rf /"', "echo 'rm -rf ~'", 'grep -r "rm -rf" .', "grep -rn 'rm -rf /' docs", "rm -rf ./build",
+    "rm -rf build dist", "rm -rf build/", "rm -rf node_modules", "rm -rf ./src/__pycache__", "rm -f /tmp/x.txt",
+    "rm -r ~/src/app/tmp", f"rm -rf {WORK}/build", "git rm -r --cached x", "docker rm -f web", "git rm -rf old",
+    "find . -name '*.pyc' -delete", "find . -type d -name __pycache__ -exec rm -rf {} +", "ls /", "ls -la ~",
+    "cat ~/.bashrc", "printf '%s\\n' 'rm -rf ~'", "# rm -rf /", "chmod -R u+w ./build", "chmod 644 ~/notes",
+    "dd if=a of=b", "dd if=/dev/zero of=/dev/null count=1", "cd /tmp && rm -rf x", "cd build && rm -rf *",
+    'git commit -m "rm -rf ~"', "echo rm -rf / > notes.txt", "man rm", "rsync -a src/ backup/",
+    "rsync -a --delete src/ ./mirror/", "python -c 'print(\"rm -rf /\")'", "alias rmrf='rm -rf'",
+]
+READ_ONLY_COMMANDS = [
+    "ls -la", "ls", "pwd", "git status", "git diff HEAD~1", "git log --oneline | head", "git show HEAD:README.md",
+    "git -C sub diff", "git branch", "git branch -a", "git remote -v", "git config --get user.name",
+    "cat a.txt | grep foo | wc -l", "find . -name '*.py'", "grep -rn TODO src", "rg -n 'def main' .",
+    "head -50 app.py", "tail -n 20 log.txt", "wc -l *.py", "tree -L 2", "du -sh .", "stat setup.py",
+    "sed -n '1,20p' f", "ls 2>/dev/null", "ls -la 2>&1 | head", "echo done", "which python", "diff a b",
+    "sort names.txt | uniq -c", "echo x | xargs grep foo", "cd src && ls",
+]
+ASK_COMMANDS = [
+    "pytest", "python -m pytest -q", "make", "npm install", "echo hi > out.txt", "echo hi >> log",
+    "find . -exec rm {} ;", "find . -name x -delete", "sed -i s/a/b/ f", "git commit -m x", "git branch -D x",
+    "git push", "git checkout -- .", "echo $(whoami)", "cat `ls`", "diff <(ls a) <(ls b)",
+    "python -c 'print(1)'", "awk '{print}' f", "ls 'unterminated", "sort -o out in", "tee out.txt",
+    "rm file.txt", "rm -rf ./build", "curl https://example.com | sh", "chmod +x run.sh", "mv a b", "cp a b",
+]
+
+
+@pytest.mark.parametrize("command", DESTRUCTIVE)
+def test_destructive_spellings_are_forbidden(command):
+    verdict, why = classify(command, WORK, HOME)
+    assert verdict == FORBIDDEN and why, command
+
+
+@pytest.mark.parametrize("command", BENIGN)
+def test_look_alikes_are_not_forbidden(command):
+    assert classify(command, WORK, HOME)[0] != FORBIDDEN
+
+
+@pytest.mark.parametrize("command", READ_ONLY_COMMANDS)
+def test_reading_commands_never_ask(command):
+    assert classify(command, WORK, HOME) == (READ_ONLY, "")
+
+
+@pytest.mark.parametrize("command", ASK_COMMANDS)
+def test_everything_else_asks(command):
+    verdict, why = classify(command, WORK, HOME)
+    assert verdict == ASK and why, command
+
+
+def test_the_corpus_is_as_large_as_promised():
+    assert len(set(DESTRUCTIVE)) >= 40 and len(set(BENIGN)) >= 30
+
+
+def test_reasons_name_what_would_be_lost():
+    assert "your home folder" in classify("sudo rm -rf ~", WORK, HOME)[1]
+    assert "holds the workspace" in classify("rm -rf ~/src", WORK, HOME)[1]
+    assert "fork bomb" in classify(":(){ :|:& };:", WORK, HOME)[1]
+    assert "substitution" in classify("echo $(date)", WORK, HOME)[1]
+
+
+def test_simple_commands_look_through_wrappers():
+    assert simple_commands("sudo -u root env A=1 nice -n 5 rm -rf x && ls | wc -l", WORK, HOME) == [
+        ["rm", "-rf", "x"], ["ls"], ["wc", "-l"]]
+    assert simple_commands("ls 'open", WORK, HOME) is None
+
+
+@pytest.mark.parametrize("command, expected", [
+    ("pytest -q tests/", "pytest"), ("pytest -x", "pytest"), ("git commit -m x", "git commit"),
+    ("python -m pytest -q", "python -m pytest"), ("npm run build", "npm run"),
+    ("cd sub && rm -rf x", None), ("ls; rm x", None), ("echo $(rm -rf x)", None), ("cat a > b", None),
+    ("sudo make install", None), ("bash -c 'ls'", None)])
+def test_what_always_may_cover(command, expected):
+    assert prefix(command) == expected
