@@ -126,10 +126,14 @@ def repl(config, mode, session) -> int:
             event.current_buffer.reset()
         else:
             event.app.exit(exception=KeyboardInterrupt)
+    class PrivateHistory(FileHistory):
+        def store_string(self, string):  # a key pasted at the prompt never reaches the disk
+            super().store_string(string.replace(config.api_key, "[redacted]") if config.api_key else string)
     try:
         history = private_dir(home()) / "history"
         history.touch(mode=0o600)
-        prompt = PromptSession(history=FileHistory(str(history)), key_bindings=keys)
+        history.chmod(0o600)
+        prompt = PromptSession(history=PrivateHistory(str(history)), key_bindings=keys)
     except OSError:  # an unwritable home: history lasts for this run only
         prompt = PromptSession(key_bindings=keys)
     console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd} · "

@@ -207,3 +207,29 @@ def test_the_edit_diff_is_asked_about_and_mode_edits_stops_asking(repl, server):
     assert "Allow" not in repl.before
     assert (repl.work / "app.py").read_text() == "x = 3\n"
     turn(repl, "/mode sometimes", "unknown mode")
+
+
+def test_the_key_never_reaches_the_prompt_history_and_files_are_private(tmp_path, server):
+    import stat
+    key = "sk-live-do-not-store-4711"
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
+    env.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", NO_PROXY="127.0.0.1")
+    server.add("Noted.")
+    child = pexpect.spawn(str(NANOCODER), ["--base-url", server.url, "--api-key", key], env=env, cwd=str(work),
+                          encoding="utf-8", timeout=15, dimensions=(40, 120))
+    child.expect_exact(PROMPT)
+    child.home = home
+    turn(child, f"my key is {key}", "Noted.")
+    child.sendline("quit")
+    exits_cleanly(child)
+    assert key in server.requests[0]["messages"][-1]["content"]  # the model did get the line
+    folder = home / ".nanocoder"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_text(), path
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert "[redacted]" in (folder / "history").read_text()
