@@ -125,7 +125,7 @@ def harness(rounds=200):
                 "tool_calls": [{"name": "noop", "arguments": {"i": i}}]} for i in range(rounds)]
     replies.append("All done.")
     spans, merging = [], [0.0]  # (request start, request end, chunk merging, this thread's CPU in it)
-    real_merge = llm_module._merge_chunk
+    real_merge = llm_module._Assembler.add
 
     def timed_merge(*args):  # assembling chunks is the agent's own work, not waiting on HTTP
         began = time.perf_counter()
@@ -142,12 +142,12 @@ def harness(rounds=200):
             spans.append((began, time.perf_counter(), merging[0] - merged, time.thread_time() - cpu))
             return reply
 
-        llm.stream, llm_module._merge_chunk = timed_stream, timed_merge
+        llm.stream, llm_module._Assembler.add = timed_stream, timed_merge
         try:
             agent = Agent(llm, tools=[Noop()], cwd=cwd, sub_agents=False, max_rounds=rounds + 1)
             total = clock(agent.chat, "Do the rounds.")
         finally:
-            llm_module._merge_chunk = real_merge
+            llm_module._Assembler.add = real_merge
     assert agent.messages[-1]["content"] == "All done." and len(spans) == rounds + 1
     # A round's own time: merging its reply's chunks, then everything from the end of that
     # request to the start of the next (history, the tool on the pool, the context check).
@@ -206,18 +206,18 @@ def render(text) -> float:
 
 def assemble(n, kind) -> float:
     """LLM.stream's own work on n chunks of 4 characters of text or tool-call arguments."""
-    from nanocoder.llm import Reply, _merge_chunk
+    from nanocoder.llm import _Assembler
     if kind == "text":
-        delta = SimpleNamespace(content="abcd", tool_calls=None)
+        delta = {"content": "abcd"}
     else:
-        delta = SimpleNamespace(content=None, tool_calls=[SimpleNamespace(
-            index=0, id=None, function=SimpleNamespace(name=None, arguments="abcd"))])
-    chunks = [SimpleNamespace(usage=None, choices=[SimpleNamespace(delta=delta, finish_reason=None)])] * n
+        delta = {"tool_calls": [{"index": 0, "function": {"arguments": "abcd"}}]}
+    chunks = [{"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}] * (n - 1)
     began = time.perf_counter()
-    reply, text, thought, calls = Reply(), [], [], {}
+    parts = _Assembler(None, None)
+    parts.add({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]}}]})
     for chunk in chunks:
-        _merge_chunk(chunk, reply, text, thought, calls, None, None)
-    "".join(text), ["".join(arguments) for _, arguments in calls.values()]
+        parts.add(chunk)
+    parts.reply()
     return time.perf_counter() - began
 
 
@@ -363,8 +363,19 @@ def compression():
         f"{took:.2f} ms", "< 50 ms", took < 50)
 
 
+def safety():
+    """Every bash call is classified before it runs, and again for its permission."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_shell import ASK_COMMANDS, BENIGN, DESTRUCTIVE, HOME, READ_ONLY_COMMANDS, WORK
+    from nanocoder.tools.shell import classify
+    corpus = DESTRUCTIVE + BENIGN + READ_ONLY_COMMANDS + ASK_COMMANDS
+    took = median_clock(5, lambda: [classify(c, WORK, HOME) for c in corpus]) / len(corpus)
+    row(f"safety: classifying one shell command, mean of the {len(corpus)}-command corpus (absolute)",
+        f"{took * 1e6:.0f} µs", "< 1 ms", took < 0.001)
+
+
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
-            "parallel": parallel, "compression": compression}
+            "parallel": parallel, "compression": compression, "safety": safety}
 
 
 def main(only=()) -> int:

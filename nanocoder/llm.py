@@ -236,7 +236,7 @@ class _Assembler:
         if isinstance(arguments, dict):
             arguments = json.dumps(arguments)
         if isinstance(arguments, str) and arguments:
-            if call.arguments and _json_object(arguments) and _json_object("".join(call.arguments)):
+            if call.arguments and arguments[:1] == "{" and _json_object(arguments) and _json_object("".join(call.arguments)):
                 call.arguments = []  # a last chunk re-sent the complete arguments
             call.arguments.append(arguments)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})
