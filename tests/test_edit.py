@@ -1,6 +1,8 @@
 import os
 import threading
 
+import pytest
+
 from nanocoder.tools.base import Workspace
 from nanocoder.tools.edit import EditFileTool
 
@@ -49,11 +51,15 @@ def test_crlf_file_matches_lf_old_string_and_stays_crlf(tmp_path):
     assert (tmp_path / "w.txt").read_bytes() == b"one\r\n2\r\n3\r\nfour\r\n"
 
 
-def test_latin1_file_keeps_other_bytes(tmp_path):
-    (tmp_path / "l.txt").write_bytes(b"caf\xe9 \x80\xff\nx = 1\n")
+@pytest.mark.parametrize("head, newline", [
+    (b"caf\xe9 \x80\xff", b"\n"),  # latin-1
+    (b"print(\x93hi\x94)  # \x96 dash", b"\r\n"),  # cp1252 smart quotes and dash, CRLF
+])
+def test_non_utf8_file_keeps_every_other_byte(tmp_path, head, newline):
+    (tmp_path / "l.txt").write_bytes(head + newline + b"x = 1" + newline)
     result = edit(tmp_path, file_path="l.txt", old_string="x = 1", new_string="x = 2")
     assert not result.startswith("Error"), result
-    assert (tmp_path / "l.txt").read_bytes() == b"caf\xe9 \x80\xff\nx = 2\n"
+    assert (tmp_path / "l.txt").read_bytes() == head + newline + b"x = 2" + newline
 
 
 def test_character_the_encoding_cannot_hold_is_refused(tmp_path):
@@ -132,13 +138,6 @@ def test_parallel_edits_of_one_file_all_land(tmp_path):
         t.join()
     assert not [r for r in results if r.startswith("Error")]
     assert (tmp_path / "big.py").read_text() == "".join(f"line {i} = changed\n" for i in range(40))
-
-
-def test_cp1252_smart_quotes_survive_an_edit_elsewhere(tmp_path):
-    (tmp_path / "w.txt").write_bytes(b"print(\x93hi\x94)  # \x96 dash\r\nx = 1\r\n")
-    result = edit(tmp_path, file_path="w.txt", old_string="x = 1", new_string="x = 2")
-    assert not result.startswith("Error"), result
-    assert (tmp_path / "w.txt").read_bytes() == b"print(\x93hi\x94)  # \x96 dash\r\nx = 2\r\n"
 
 
 def test_an_edit_to_a_file_changed_since_it_was_read_is_refused(tmp_path):
