@@ -43,7 +43,10 @@ class CtrlC(Tool):
         self.stopped = threading.Event()
 
     def execute(self):
-        os.kill(os.getpid(), signal.SIGINT)
+        # From another thread once this one waits, as a terminal's SIGINT reaches the main
+        # thread while tools run; a signal sent by this thread itself can wait for it to end.
+        self.stopped.clear()
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
         self.stopped.wait(5)  # the agent's cancel() ends this wait
         return "not reached"
 
