@@ -233,3 +233,29 @@ def test_the_key_never_reaches_the_prompt_history_and_files_are_private(tmp_path
             assert key not in path.read_text(), path
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert "[redacted]" in (folder / "history").read_text()
+
+
+def test_ctrl_c_while_a_command_runs_kills_it_and_answers_the_call(repl, server):
+    server.add({"tool_calls": [{"name": "bash", "arguments": {"command": "echo $$ > pid; sleep 60"}}]},
+               "Carrying on.")
+    repl.sendline("wait a minute")
+    repl.expect("it writes to a file")  # why it asks
+    repl.expect("lways: ")
+    repl.sendline("y")
+    repl.expect("> bash")
+    for _ in range(100):
+        if (repl.work / "pid").exists() and (repl.work / "pid").read_text().strip():
+            break
+        time.sleep(0.05)
+    pressed = time.monotonic()
+    repl.sendcontrol("c")
+    repl.expect("interrupted")
+    repl.expect_exact(PROMPT)
+    assert time.monotonic() - pressed < 5
+    pid = int((repl.work / "pid").read_text())
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    turn(repl, "go on", "Carrying on.")
+    sent = server.requests[-1]["messages"]
+    assert_valid_history(sent)
+    assert "interrupted" in sent[-2]["content"] or "SIGTERM" in sent[-2]["content"]
