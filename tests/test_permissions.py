@@ -131,3 +131,13 @@ def test_forbidden_is_refused_even_in_yes_mode_and_read_only_never_asks(server, 
     server.add({"tool_calls": [{"name": "bash", "arguments": {"command": "ls -la | wc -l"}}]}, "ok")
     agent.chat("count")
     assert asked.asked == [] and "[exit code: 0]" in server.requests[-1]["messages"][-1]["content"]
+
+
+def test_always_for_workspace_edits_does_not_cover_writes_outside(server, llm, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    asked = Asked("always", False)
+    agent = Agent(llm=llm, cwd=work, callbacks=asked)
+    server.add({"tool_calls": [write(work / "a.txt")]}, {"tool_calls": [write(tmp_path / "out.txt")]}, "ok")
+    agent.chat("write")
+    assert len(asked.asked) == 2 and "outside" in asked.asked[1][1] and not (tmp_path / "out.txt").exists()

@@ -27,6 +27,7 @@ class AgentTool(Tool):
         sub = Agent(p.llm, callbacks=_Quiet(p.callbacks), cwd=p.workspace.cwd,
                     max_context=p.context.window, sub_agents=False, usage=p.usage,
                     permissions=p.permissions)  # an "always" or a mode switch counts for both
+        sub.workspace.root = p.workspace.root  # the parent's `cd` does not move what counts as inside
         self.running.append(sub)
         try:
             answer = sub.chat(task)

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..permissions import path_kind
+from ..permissions import EDIT, path_kind
 from .base import WorkspaceTool, atomic_write
 
 MAX_LINE = 2000          # characters per line shown
@@ -129,7 +129,8 @@ class FileWriter(WorkspaceTool):
 
     def permission(self, args: dict) -> tuple[str, str, str]:
         kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root)
-        return kind, self.name, reason
+        # "always" for edits in the workspace does not stretch to files outside it
+        return kind, self.name if kind == EDIT else f"{self.name} ({kind})", reason
 
 
 class WriteFileTool(FileWriter):
