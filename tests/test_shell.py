@@ -40,7 +40,8 @@ READ_ONLY_COMMANDS = [
     "cat a.txt | grep foo | wc -l", "find . -name '*.py'", "grep -rn TODO src", "rg -n 'def main' .",
     "head -50 app.py", "tail -n 20 log.txt", "wc -l *.py", "tree -L 2", "du -sh .", "stat setup.py",
     "sed -n '1,20p' f", "ls 2>/dev/null", "ls -la 2>&1 | head", "echo done", "which python", "diff a b",
-    "sort names.txt | uniq -c", "echo x | xargs grep foo", "cd src && ls",
+    "sort names.txt | uniq -c", "echo x | xargs grep foo", "cd src && ls", "git stash list", "command -v python3",
+    "fd -e py", "date -Iseconds", "sort -rn f", "git grep -n foo",
 ]
 ASK_COMMANDS = [
     "pytest", "python -m pytest -q", "make", "npm install", "echo hi > out.txt", "echo hi >> log",
@@ -48,6 +49,10 @@ ASK_COMMANDS = [
     "git push", "git checkout -- .", "echo $(whoami)", "cat `ls`", "diff <(ls a) <(ls b)",
     "python -c 'print(1)'", "awk '{print}' f", "ls 'unterminated", "sort -o out in", "tee out.txt",
     "rm file.txt", "rm -rf ./build", "curl https://example.com | sh", "chmod +x run.sh", "mv a b", "cp a b",
+    # readers that run a program or write a file with one option; git that changes or runs things
+    "sort -ro out in", "sort --compress-program=sh f", "tree -o out", "rg --pre sh x", "fd -x rm", "fd -X rm",
+    "find . -fprint out", "file -C -m x", "date -s 2020-01-01", "git grep -O foo", "git stash",
+    "git -c core.fsmonitor='rm -rf ~' status", "sudo ls", "sudo -u x cat f",
 ]
 
 
@@ -85,8 +90,9 @@ def test_reasons_name_what_would_be_lost():
 
 
 def test_simple_commands_look_through_wrappers():
+    # sudo stays as a command of its own, as a nested shell does, so that it always asks
     assert simple_commands("sudo -u root env A=1 nice -n 5 rm -rf x && ls | wc -l", WORK, HOME) == [
-        ["rm", "-rf", "x"], ["ls"], ["wc", "-l"]]
+        ["sudo"], ["rm", "-rf", "x"], ["ls"], ["wc", "-l"]]
     assert simple_commands("ls 'open", WORK, HOME) is None
 
 

@@ -26,9 +26,15 @@ WRAPPERS = {"sudo": "ugpChUrtD", "doas": "uC", "env": "uCS", "nice": "n", "ionic
             "chronic": "", "setsid": ""}
 SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 READERS = frozenset("""ls cat head tail wc pwd echo printf grep egrep fgrep rg ag tree stat file du df which
-    type whereis date whoami id uname hostname printenv basename dirname realpath readlink diff cmp comm
+    type whereis date whoami id uname printenv basename dirname realpath readlink diff cmp comm
     cut tr nl rev column jq true false test [ md5sum sha1sum sha256sum od hexdump strings tac seq sleep
-    cd pushd popd env less more fd""".split())
+    cd pushd popd env fd sort find""".split())
+# Readers that write a file or run a program when given one of these: a letter is a short option,
+# possibly bundled (`sort -ro out`); a word is matched at the start of an argument (`--pre=sh`).
+ACTIVE_OPTIONS = {"sort": ("o", "--output", "--compress-program"), "tree": ("o",), "rg": ("--pre",),
+                  "fd": ("x", "X", "--exec"), "ag": ("--pager",), "file": ("C", "--compile"),
+                  "date": ("-s", "--set"), "find": ("-delete", "-exec", "-ok", "-fprint", "-fls")}
+AS_ANOTHER_USER = frozenset({"sudo", "doas", "su", "pkexec"})
 GIT_READERS = frozenset("status diff log show blame rev-parse ls-files ls-tree grep shortlog describe "
                         "cat-file reflog whatchanged".split())
 SAFE_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/random",
@@ -134,7 +140,7 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
 
 def _add(out, argv, where, writes, home, depth):
     """Look through wrappers and shells; follow cd. Returns the folder later commands run in."""
-    argv = _unwrap(argv)
+    before, argv = argv, _unwrap(argv)
     if not argv:
         return where
     name = os.path.basename(argv[0])
@@ -144,6 +150,8 @@ def _add(out, argv, where, writes, home, depth):
         return _nested(out, script, where, home, depth, argv)
     if name == "eval":
         return _nested(out, " ".join(argv[1:]), where, home, depth, argv)
+    if os.path.basename(before[0]) in AS_ANOTHER_USER:
+        out.append((before[:1], where, []))  # what another user runs is never merely read: it asks
     out.append((argv, where, writes))
     if name in ("cd", "pushd"):
         target = next((a for a in argv[1:] if not a.startswith("-")), "~")
@@ -172,6 +180,8 @@ def _unwrap(argv: list[str]) -> list[str]:
             option = rest.pop(0)
             if option == "--":
                 break
+            if name == "command" and option in ("-v", "-V"):
+                return ["type"] + rest  # a lookup, not a run
             if option.startswith("-") and not option.startswith("--") and option[-1] in valued and rest:
                 rest.pop(0)  # the option's value
         if name == "timeout" and rest:
@@ -254,11 +264,6 @@ def _is_device(path: str) -> bool:
 
 def _reads_only(argv) -> bool:
     name, args = os.path.basename(argv[0]), argv[1:]
-    if name == "find":
-        return not any(a in ("-delete", "-exec", "-execdir", "-ok", "-okdir", "-fprint", "-fprint0",
-                             "-fprintf", "-fls") for a in args)
-    if name == "sort":
-        return not any(a.startswith(("-o", "--output")) for a in args)
     if name == "sed":
         script = [a for a in args if not a.startswith("-")][:1]
         return not any(a.startswith(("-i", "--in-place")) for a in args) and bool(
@@ -267,21 +272,30 @@ def _reads_only(argv) -> bool:
         return len([a for a in args if not a.startswith("-")]) <= 1
     if name == "git":
         return _git_reads_only(args)
-    return name in READERS
+    return name in READERS and not _active(ACTIVE_OPTIONS.get(name, ()), args)
+
+
+def _active(options, args) -> bool:
+    words = tuple(o for o in options if o.startswith("-"))
+    letters = {o for o in options if not o.startswith("-")}
+    return any(a.startswith(words) or (a[:1] == "-" and a[1:2] != "-" and letters & set(a[1:])) for a in args)
 
 
 def _git_reads_only(args) -> bool:
-    while args and args[0] in ("-C", "-c", "--no-pager", "-P", "--git-dir", "--work-tree"):
-        args = args[2:] if args[0] in ("-C", "-c", "--git-dir", "--work-tree") else args[1:]
+    # -c sets any config for this run, and some config runs programs (core.fsmonitor): it asks
+    while args and args[0] in ("-C", "--no-pager", "-P", "--git-dir", "--work-tree"):
+        args = args[1:] if args[0] in ("--no-pager", "-P") else args[2:]
     if not args:
         return False
     sub, rest = args[0], args[1:]
-    if sub in GIT_READERS:
-        return not any(a.startswith("--output") for a in rest)
+    if sub in GIT_READERS:  # `git grep -O` opens a program on the files found
+        return not _active(("--output", "-O", "--open-files-in-pager"), rest)
+    if sub == "stash":
+        return rest[:1] in (["list"], ["show"])
     listing = {"branch": {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"},
-               "tag": {"-l", "--list", "-n"}, "remote": {"-v", "--verbose"}, "stash": set()}
+               "tag": {"-l", "--list", "-n"}, "remote": {"-v", "--verbose"}}
     if sub in listing:
-        return all(a in listing[sub] for a in rest) or (sub == "stash" and rest[:1] == ["list"])
+        return all(a in listing[sub] for a in rest)
     if sub == "config":
         return any(a in ("--get", "--get-all", "--list", "-l", "--get-regexp") for a in rest)
     return False
