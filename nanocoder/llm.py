@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 CONTEXT_ERRORS = re.compile(r"context.length|context.window|maximum context|too many tokens|"
                             r"prompt is too long|reduce the length|input is too long", re.I)
+TAG = "<tool_call>"
 TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.S)
 
 
@@ -193,6 +194,7 @@ class _Assembler:
         self.text, self.thought, self.calls, self.open = [], [], [], {}
         self.reasoning_field, self.finish_reason, self.started = "reasoning_content", None, False
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        self.unshown, self.hiding = "", False  # text held back: it may be a call written as text
 
     def add(self, chunk) -> None:
         self.started = True
@@ -212,10 +214,24 @@ class _Assembler:
             piece = _text(delta.get("content"))
             if piece:
                 self.text.append(piece)
-                self.on_text and self.on_text(piece)
+                self._show(piece)
             for fragment in delta.get("tool_calls") or []:
                 self._fragment(fragment)
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
+
+    def _show(self, piece: str) -> None:
+        """Text reaches the screen as it comes, but from a `<tool_call>` on it waits for reply():
+        a call written as text is run, not shown. A tail that may begin the tag waits too."""
+        self.unshown += piece
+        if self.hiding:
+            return
+        at = self.unshown.find(TAG)
+        if at >= 0:
+            self.hiding = True
+        else:
+            at = len(self.unshown) - next((n for n in range(len(TAG) - 1, 0, -1) if self.unshown.endswith(TAG[:n])), 0)
+        shown, self.unshown = self.unshown[:at], self.unshown[at:]
+        shown and self.on_text and self.on_text(shown)
 
     def _usage(self, usage) -> None:
         # Running totals, a final count, or one per chunk: the largest seen is the total.
@@ -249,8 +265,11 @@ class _Assembler:
             call.arguments = "".join(call.arguments) or "{}"  # "", null or missing: no parameters
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
         reply.tool_calls = [c for c in self.calls if c.name]
-        if not reply.tool_calls and "<tool_call>" in reply.content:
+        held = self.unshown
+        if not reply.tool_calls and TAG in reply.content:
             reply.content, reply.tool_calls = _text_calls(reply.content)
+            held = TEXT_CALL.sub("", held) if reply.tool_calls else held
+        held.strip() and self.on_text and self.on_text(held)
         return reply
 
 

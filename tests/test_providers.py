@@ -38,6 +38,18 @@ def test_every_tool_call_dialect_runs_each_call_once(server, llm, tmp_path, dial
         assert "<tool_call>" not in server.requests[1]["messages"][-3]["content"]
 
 
+@pytest.mark.parametrize("written, shown, calls", [
+    ('Looking. <tool_call>{"name": "glob", "arguments": {"pattern": "*"}}</tool_call>', "Looking. ", ["glob"]),
+    ("Wrap it in <tool_call> tags.", "Wrap it in <tool_call> tags.", []),  # no call in it: all shown
+    ("a < b, and <tool", "a < b, and <tool", []),  # a tail that looked like the tag's start
+])
+def test_a_call_written_as_text_is_run_not_shown(server, llm, written, shown, calls):
+    server.add(written)
+    seen = []
+    reply = llm.stream([{"role": "user", "content": "go"}], on_text=seen.append)
+    assert "".join(seen) == shown and [c.name for c in reply.tool_calls] == calls
+
+
 class Now(Tool):
     name = "now"
     description = "The time."
