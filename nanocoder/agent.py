@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .context import Context
-from .history import INTERRUPTED, fresh_id
+from .history import INTERRUPTED, fresh_id, used_ids
 from .llm import ContextTooLong
 from .permissions import Permissions
 from .prompt import system_prompt
@@ -57,6 +57,7 @@ class Agent:
         self.tools = {t.name: t for t in found}  # a custom tool may replace a built-in of its name
         self.messages = [{"role": "system", "content": ""}]
         self._cancelled = threading.Event()
+        self._ids = (None, 0, set())  # (the history list, how much of it was read, its call ids)
 
     def chat(self, prompt: str) -> str:
         """Run one user turn to its end and return the final answer. History is kept."""
@@ -72,7 +73,7 @@ class Agent:
             self.usage.add(reply.prompt_tokens, reply.completion_tokens)
             if self._cancelled.is_set():
                 raise Cancelled("stopped by the user")
-            used = {c["id"] for m in self.messages for c in m.get("tool_calls") or ()}
+            used = self._used_ids()
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
                 call.id = fresh_id(call.id, used)
             self.messages.append(reply.message())
@@ -93,6 +94,17 @@ class Agent:
             except ContextTooLong:
                 if force:
                     raise
+
+    def _used_ids(self) -> set:
+        """Call ids in the history, read on from where the last round stopped: walking the whole
+        history each round made a round's cost grow with the conversation. A replaced history is
+        read afresh; ids that compression dropped stay in the set, which only costs a rename."""
+        seen, read, ids = self._ids
+        if seen is not self.messages or read > len(self.messages):
+            read, ids = 0, set()
+        ids |= used_ids(self.messages[read:])
+        self._ids = (self.messages, len(self.messages), ids)
+        return ids
 
     def _run_tools(self, calls) -> None:
         """Run one turn's tool calls concurrently and append their results in the calls' order."""

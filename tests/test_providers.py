@@ -78,6 +78,15 @@ def test_kimi_ids_repeated_across_turns_are_renamed_consistently(server, llm, tm
     ids = [c["id"] for m in server.requests[3]["messages"] for c in m.get("tool_calls") or ()]
     assert ids == ["functions.read_file:0", "functions.read_file:1"]
     assert [m["tool_call_id"] for m in tool_messages(server.requests[3])] == ids
+    # a history put in place of an agent's (as resume does) is read afresh, not trusted to be known
+    other = agent_in(tmp_path, llm)
+    server.add("hello", "hello again", kimi, "third")
+    other.chat("hi")
+    other.chat("hi again")
+    other.messages = agent.messages[:5]  # the first turn, with functions.read_file:0
+    other.chat("three")
+    ids = [c["id"] for m in server.requests[-1]["messages"] for c in m.get("tool_calls") or ()]
+    assert ids == ["functions.read_file:0", "functions.read_file:1"]
 
 
 @pytest.mark.parametrize("usage_in", ["final", "every", "choice", "none"])
