@@ -130,7 +130,7 @@ class LLM:
             raise LLMError(self._explain_status(e.status_code, message)) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as e:
             if parts.started:  # the SDK retries only before the first byte; after it, we do
-                raise _Dropped(f"the stream broke off ({_cause(e)})") from None
+                raise _Dropped(f"the stream broke off ({_cause(e)})", parts) from None
             if isinstance(e, openai.APITimeoutError):
                 raise LLMError(f"{self.base_url} did not answer within {self.timeout:.0f} s "
                                f"(NANOCODER_TIMEOUT)") from None
@@ -138,7 +138,7 @@ class LLM:
         except openai.APIError as e:  # an error object inside the stream
             raise LLMError(f"the provider reported an error mid-stream: {_error_message(e)}") from None
         if parts.finish_reason is None:
-            raise _Dropped("the stream ended before the reply was complete")
+            raise _Dropped("the stream ended before the reply was complete", parts)
         return parts.reply()
 
     def complete(self, messages: list[dict]) -> str:
@@ -163,7 +163,10 @@ class LLM:
 
 
 class _Dropped(Exception):
-    """The stream broke off mid-way: worth asking again."""
+    """A stream that broke off after it began: asked again, as the SDK only retries before."""
+    def __init__(self, why: str, parts):
+        # Text already on the screen stays there; the line says it does not count.
+        super().__init__(why + ("; the text shown above is discarded" if parts.text or parts.thought else ""))
 
 
 def _client_class():

@@ -159,7 +159,7 @@ def test_a_stream_cut_mid_call_never_runs_it_and_is_asked_again(server, tmp_path
     agent = Agent(llm=llm, tools=[Record()], cwd=tmp_path)
     agent.callbacks.retry = lines.append
     assert agent.chat("time?") == "noon"
-    assert ran == [1] and len(lines) == 1 and "broke off" in lines[0]
+    assert ran == [1] and len(lines) == 1 and "broke off" in lines[0] and "shown above is discarded" in lines[0]
 
 
 def test_a_stream_cut_with_no_retries_left_is_a_clear_error_and_a_valid_history(server, llm, tmp_path):
