@@ -148,7 +148,9 @@ class LLM:
     def _retrying(self, delay: float, retry: int, answered: bool) -> None:
         on_retry = getattr(self._local, "on_retry", None)
         if on_retry:
-            why = "the provider answered with an error" if answered else f"no answer from {self.base_url}"
+            status = getattr(self._local, "status", None)
+            why = (f"the provider answered {status or 'with an error'}" if answered
+                   else f"no answer from {self.base_url}")
             on_retry(f"{why}; retrying in {delay:.1f} s (retry {retry} of {self.max_retries})")
 
     def _explain_status(self, status: int, message: str) -> str:
@@ -177,6 +179,11 @@ def _client_class():
         def __init__(self, llm, **kwargs):
             super().__init__(**kwargs)
             self._llm = llm
+
+        def _sleep_for_retry(self, *, response=None, **kwargs):
+            # The one hook that sees the failed response: its status goes into the retry line.
+            self._llm._local.status = response.status_code if response is not None else None
+            return super()._sleep_for_retry(response=response, **kwargs)
 
         def _calculate_retry_timeout(self, remaining_retries, *args, **kwargs):
             delay = super()._calculate_retry_timeout(remaining_retries, *args, **kwargs)

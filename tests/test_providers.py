@@ -133,6 +133,7 @@ def test_transient_faults_are_retried_visibly(server, fault):
     start = time.monotonic()
     assert llm.stream([{"role": "user", "content": "hi"}], on_retry=lines.append).content == "made it"
     assert len(lines) == 1 and "retrying in" in lines[0], lines
+    assert f"answered {fault['status']};" in lines[0] if "status" in fault else "no answer from" in lines[0]
     if "Retry-After" in fault.get("headers", {}):
         assert "retrying in 1.0 s" in lines[0] and time.monotonic() - start >= 1  # honoured
 
