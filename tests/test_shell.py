@@ -23,6 +23,14 @@ DESTRUCTIVE = [
     "rsync -a --delete empty/ ~/", "rsync -a --delete-after x/ /", "chmod -R 777 /", "chmod -R 000 ~",
     "chown -R me /", "chgrp -R staff /usr", "mkfs.ext4 /dev/sda1", "mkfs -t ext4 /dev/sdb", "mke2fs /dev/sdb1",
     "dd if=/dev/zero of=/dev/sda bs=1M", "cat image.iso > /dev/sdb", ":(){ :|:& };:", "bomb(){ bomb|bomb& };bomb",
+    # found by a red-team review: line continuations read both ways, ~user, //, ${HOME:?}, globs,
+    # abbreviated long options, find's leading options, long wrapper options, more devices and bombs
+    "echo \\\\\nrm -rf ~", "# note \\\nrm -rf ~", "rm -rf ~dev", "rm -rf ~+", "rm -rf //home/dev", "rm -rf //usr",
+    "rm -rf ${HOME:?}", "rm -rf ${HOME%/}", "rm -rf /home/de?", "rm -rf /h*/dev", "rm --rec ~", "rm --r ~",
+    "find -L / -delete", "find -D tree ~ -delete", "timeout --signal KILL 5 rm -rf /", "nice --adjustment 5 rm -rf /",
+    "busybox rm -rf /", "rsync -a --del empty/ ~/", "chmod -R -w ~", "chmod --rec 000 ~", "dd if=/dev/zero of=//dev/sda",
+    "cat x > //dev/sda", "cp image.iso /dev/sda", "tee /dev/sda < x", "mkswap /dev/sda1", "blkdiscard /dev/sda",
+    "function f { f | f & }; f", "x(){ x & x; }; x",
 ]
 BENIGN = [
     'echo "rm -rf /"', "echo 'rm -rf ~'", 'grep -r "rm -rf" .', "grep -rn 'rm -rf /' docs", "rm -rf ./build",
@@ -33,6 +41,9 @@ BENIGN = [
     "dd if=a of=b", "dd if=/dev/zero of=/dev/null count=1", "cd /tmp && rm -rf x", "cd build && rm -rf *",
     'git commit -m "rm -rf ~"', "echo rm -rf / > notes.txt", "man rm", "rsync -a src/ backup/",
     "rsync -a --delete src/ ./mirror/", "python -c 'print(\"rm -rf /\")'", "alias rmrf='rm -rf'",
+    "find ~ -name '*.md' -exec grep -l TODO {} +", "find / -name 'libssl*' -exec ls -l {} ;", "echo x > /dev/shm/cache",
+    "dd if=/dev/zero of=/dev/shm/test bs=1M count=1", "cat > cleanup.sh <<'EOF'\nrm -rf ~/tmp\nEOF",
+    "git commit -F - <<'EOF'\nremove the rm -rf / example\nEOF", "cp /dev/sda disk.img", "cat /dev/sda | head -c 512",
 ]
 READ_ONLY_COMMANDS = [
     "ls -la", "ls", "pwd", "git status", "git diff HEAD~1", "git log --oneline | head", "git show HEAD:README.md",
@@ -41,7 +52,8 @@ READ_ONLY_COMMANDS = [
     "head -50 app.py", "tail -n 20 log.txt", "wc -l *.py", "tree -L 2", "du -sh .", "stat setup.py",
     "sed -n '1,20p' f", "ls 2>/dev/null", "ls -la 2>&1 | head", "echo done", "which python", "diff a b",
     "sort names.txt | uniq -c", "echo x | xargs grep foo", "cd src && ls", "git stash list", "command -v python3",
-    "fd -e py", "date -Iseconds", "sort -rn f", "git grep -n foo",
+    "fd -e py", "date -u +%F", "sort -rn f", "git grep -n foo", "grep -n '#include' f.c", "cat <<'EOF'\nhello\nEOF",
+    "LANG=C sort f", "/usr/bin/grep x f", "env | grep PATH", "find -L . -name x", "git reflog", "git stash show -p",
 ]
 ASK_COMMANDS = [
     "pytest", "python -m pytest -q", "make", "npm install", "echo hi > out.txt", "echo hi >> log",
@@ -53,6 +65,17 @@ ASK_COMMANDS = [
     "sort -ro out in", "sort --compress-program=sh f", "tree -o out", "rg --pre sh x", "fd -x rm", "fd -X rm",
     "find . -fprint out", "file -C -m x", "date -s 2020-01-01", "git grep -O foo", "git stash",
     "git -c core.fsmonitor='rm -rf ~' status", "sudo ls", "sudo -u x cat f",
+    # found by a red-team review: each of these wrote a file or ran a program while it read as read-only
+    "'#' || touch x", "\\# || touch x", "> important.txt", "{ echo evil; } > ~/.bashrc", "(echo evil) > f",
+    "if true; then echo evil; fi > f", "ls;>f", "echo hi |>f", "echo evil > 1", "exec > ~/.bashrc; echo evil",
+    "env > env.txt", "env -S 'touch x'", "echo x | xargs env", "echo '. -delete' | xargs find", "sudo -s",
+    "/usr/bin/time -o ~/.bashrc ls", "./ls", "src/grep foo", "PATH=.:$PATH ls", "LD_PRELOAD=./x.so cat f",
+    "GIT_EXTERNAL_DIFF='touch x;' git diff", "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.fsmonitor git status",
+    "x=\\$\\(touch\\ x\\); echo ${x@P}", "test -v a[\\$\\(touch\\ x\\)]", "printf -v a[1] x", "sed -ni 1p f",
+    "sed -n --in 1p f", "sed -n -e 1p -e '1e touch x' f", "uniq - out.txt", "sort --outp=out in", "sort --compress=./prog in",
+    "sort {-o,out} in", "find . {-delete,-true}", "date -us 2020-01-01", "git grep --open-files='touch x;' a",
+    "git grep -nO'touch x;' a", "git reflog expire --expire=now --all", "git stash show -p --output=F",
+    "git config -- alias.x --list", "file --comp -m x",
 ]
 
 
@@ -90,9 +113,10 @@ def test_reasons_name_what_would_be_lost():
 
 
 def test_simple_commands_look_through_wrappers():
-    # sudo stays as a command of its own, as a nested shell does, so that it always asks
+    # sudo and a variable set for the command stay as commands of their own, as a nested shell
+    # does, so that they always ask
     assert simple_commands("sudo -u root env A=1 nice -n 5 rm -rf x && ls | wc -l", WORK, HOME) == [
-        ["sudo"], ["rm", "-rf", "x"], ["ls"], ["wc", "-l"]]
+        ["sudo"], ["A=1"], ["rm", "-rf", "x"], ["ls"], ["wc", "-l"]]
     assert simple_commands("ls 'open", WORK, HOME) is None
 
 

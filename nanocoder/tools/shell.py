@@ -7,49 +7,76 @@ looked through, `cd` is followed, and each simple command's own arguments are ju
 - forbidden: never run, even with --yes (recursive deletion of /, the home folder, a folder
   directly under either, or the workspace or any folder holding it; mkfs; writing onto a disk
   device; fork bombs; recursive chmod/chown of those folders);
-- read-only: every command is known to only read, and nothing is redirected into a file;
-- ask: everything else, including $(...), backticks and whatever cannot be parsed.
+- read-only: every command is a known reader from the system's folders, given no option that
+  makes it write or run something, with no variable set for it and nothing redirected into a file;
+- ask: everything else, including $(...), backticks, brace expansion and whatever cannot be parsed.
+Where a spelling could be read two ways (a backslash before a newline), the worse reading counts.
 """
+import fnmatch
 import os
+import pwd
 import re
 import shlex
 from pathlib import Path
 
 FORBIDDEN, READ_ONLY, ASK = "forbidden", "read-only", "ask"
-SEPARATORS = frozenset({";", "&&", "||", "|", "|&", "&", ";;", "\n"})
+SEPARATORS = frozenset({";", "&&", "||", "|", "|&", "&", ";;"})
 REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<", "<<", "<<<", "<&", "<>"})
 KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done", "esac"})
 COMPLEX = frozenset({"for", "case", "select", "function", "coproc"})
-# wrapper: its options that take a value (the command it runs comes after its options)
-WRAPPERS = {"sudo": "ugpChUrtD", "doas": "uC", "env": "uCS", "nice": "n", "ionice": "cnp", "timeout": "sk",
-            "command": "", "exec": "a", "nohup": "", "time": "fo", "stdbuf": "ioe", "xargs": "aEdILnPs",
-            "chronic": "", "setsid": ""}
+ASSIGNMENT = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=.*", re.S)
+HARMLESS_VARIABLE = re.compile(r"(LANG|LC_\w+|TZ|NO_COLOR|FORCE_COLOR|TERM|COLUMNS|LINES)=")
+# wrapper: (its short options that take a value, how many words come before the command it runs)
+WRAPPERS = {"sudo": ("ugpChUrtD", 0), "doas": ("uC", 0), "env": ("u", 0), "nice": ("n", 0), "ionice": ("cnp", 0),
+            "timeout": ("sk", 1), "command": ("", 0), "exec": ("a", 0), "nohup": ("", 0), "time": ("f", 0),
+            "stdbuf": ("ioe", 0), "xargs": ("aEdILnPs", 0), "chronic": ("", 0), "setsid": ("", 0),
+            "busybox": ("", 0)}
+VALUED_LONG = frozenset("--signal --kill-after --adjustment --user --group --input --output --error --max-args "
+                        "--max-lines --max-procs --delimiter --arg-file --unset --format".split())
+# Wrapper options that change what runs or write a file: the wrapper is then judged as itself (it asks)
+OPAQUE = {"env": ("-S", "--split-string", "-C", "--chdir"), "time": ("-o", "-a", "--output", "--append"),
+          "sudo": ("-s", "-i", "-e", "--shell", "--login", "--edit")}
+AS_ANOTHER_USER = frozenset({"sudo", "doas", "su", "pkexec"})
 SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 READERS = frozenset("""ls cat head tail wc pwd echo printf grep egrep fgrep rg ag tree stat file du df which
     type whereis date whoami id uname printenv basename dirname realpath readlink diff cmp comm
     cut tr nl rev column jq true false test [ md5sum sha1sum sha256sum od hexdump strings tac seq sleep
-    cd pushd popd env fd sort find""".split())
+    cd pushd popd fd sort find""".split())
+SYSTEM_BIN = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 # Readers that write a file or run a program when given one of these: a letter is a short option,
-# possibly bundled (`sort -ro out`); a word is matched at the start of an argument (`--pre=sh`).
+# even bundled (`sort -ro out`); `--word` also matches its abbreviations (`--outp`); `-word` an
+# argument it begins (`-execdir`).
 ACTIVE_OPTIONS = {"sort": ("o", "--output", "--compress-program"), "tree": ("o",), "rg": ("--pre",),
-                  "fd": ("x", "X", "--exec"), "ag": ("--pager",), "file": ("C", "--compile"),
-                  "date": ("-s", "--set"), "find": ("-delete", "-exec", "-ok", "-fprint", "-fls")}
-AS_ANOTHER_USER = frozenset({"sudo", "doas", "su", "pkexec"})
+                  "fd": ("x", "X", "--exec", "--exec-batch"), "ag": ("--pager",), "file": ("C", "--compile"),
+                  "date": ("s", "--set"), "find": ("-delete", "-exec", "-ok", "-fprint", "-fls"),
+                  "test": ("-v",), "[": ("-v",), "printf": ("-v",)}
 GIT_READERS = frozenset("status diff log show blame rev-parse ls-files ls-tree grep shortlog describe "
-                        "cat-file reflog whatchanged".split())
+                        "cat-file whatchanged".split())
 SAFE_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/random",
-                "/dev/urandom", "/dev/fd/")
+                "/dev/urandom", "/dev/full", "/dev/fd/", "/dev/shm/", "/dev/pts/")
+DISK_ERASERS = ("mkfs", "mke2fs", "mkswap", "wipefs", "blkdiscard")
+DELETERS = frozenset({"rm", "shred", "srm", "unlink", "rmdir"})
 WITH_SUBCOMMAND = frozenset("git npm pnpm yarn npx cargo go pip pip3 uv poetry docker kubectl make "
                             "bundle rake dotnet mvn gradle".split())
-FORK_BOMB = re.compile(r"(\S+)\s*\(\)\s*\{[^}]*\1\s*\|\s*\1\s*&")
+# A function that calls itself in the background or into a pipe: :(){ :|:& };: and its spellings
+FORK_BOMB = re.compile(r"(?:function\s+([\w:.-]+)|([\w:.-]+)\s*\(\s*\))\s*\{(?:[^}]*[;|&])?\s*(?:\1|\2)\s*[&|]")
+EXPANSION = re.compile(r"\$\(|`|<\(|>\(|\$\{[^}]*@|\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
 
 
 def classify(command: str, cwd: Path, home: Path | None = None, root: Path | None = None) -> tuple[str, str]:
     """(FORBIDDEN, why), (READ_ONLY, ""), or (ASK, why)."""
     home, root = Path(home or Path.home()), Path(root or cwd)
+    readings = [command]
+    if "\\\n" in command:  # joins the lines, unless that backslash is escaped or in a comment
+        readings.append(command.replace("\\\n", "\\ \n"))
+    verdicts = [_classify(c, Path(cwd), home, root) for c in readings]
+    return min(verdicts, key=lambda v: (FORBIDDEN, ASK, READ_ONLY).index(v[0]))
+
+
+def _classify(command, cwd, home, root):
     if FORK_BOMB.search(command):
         return FORBIDDEN, "this is a fork bomb"
-    parsed = _parse(command, Path(cwd), home)
+    parsed = _parse(command, cwd, home)
     if parsed is None:
         return ASK, "the command cannot be parsed"
     for argv, where, writes in parsed:
@@ -57,11 +84,13 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
             (f"it writes onto the device {t}" for t in writes if _is_device(t)), None)
         if why:
             return FORBIDDEN, why
-    if re.search(r"\$\(|`|<\(|>\(", command):
-        return ASK, "it runs a command substitution"
+    if EXPANSION.search(command):
+        return ASK, "it runs a command substitution or expands words"
     for argv, _, writes in parsed:
         if [t for t in writes if not t.startswith(SAFE_DEVICES)]:
             return ASK, "it writes to a file"
+        if ASSIGNMENT.fullmatch(argv[0]):
+            return ASK, f"it sets {argv[0].split('=')[0]}"
         if not _reads_only(argv):
             return ASK, f"it runs `{' '.join(argv[:2])[:60]}`"
     return READ_ONLY, ""
@@ -82,7 +111,8 @@ def prefix(command: str) -> str | None:
         words = shlex.split(command)
     except ValueError:
         return None
-    if not words or words[0] in WRAPPERS or words[0] in SHELLS or words[0] in ("eval", "cd"):
+    if not words or words[0] in WRAPPERS or words[0] in SHELLS or words[0] in ("eval", "cd") \
+            or ASSIGNMENT.fullmatch(words[0]):
         return None
     name = os.path.basename(words[0])
     if name.startswith("python") and words[1:2] == ["-m"] and len(words) > 2:
@@ -94,6 +124,7 @@ def prefix(command: str) -> str | None:
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
     """[(argv, the folder it runs in or None if unknown, files it redirects into)], or None."""
+    command = _without_heredocs(command)
     try:  # newlines separate commands as ; does (bash reads a quoted newline as text: harmless here)
         lexer = shlex.shlex(command.replace("\\\n", " ").replace("\n", ";"), posix=True,
                             punctuation_chars=";&|()<>")
@@ -106,22 +137,26 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
     fed = []  # what `echo a b |` feeds to a following xargs
     while i < len(tokens):
         token = tokens[i]
-        if token.startswith("#") and not argv:  # a comment, up to the end of its line
+        if token.startswith("#") and not argv:  # a comment: up to the next ; or newline, to be safe
+            if re.search(r"['\"\\]#", command):
+                return None  # unless it was a quoted `#`: shlex no longer shows the quotes
             while tokens[i] != ";":
                 i += 1
             continue
         if token in REDIRECTS:
             target = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if (">" in token or token == "<>") and not re.fullmatch(r"\d*-?|/dev/(null|stdout|stderr)", target):
+            if (">" in token or token == "<>") and not (token.endswith("&") and re.fullmatch(r"\d*-?", target)):
                 writes.append(_expand(target, where, home) or target)  # 2>&1 names no file
             i += 2
             continue
+        if token and set(token) <= set(";&|()<>") and token not in SEPARATORS | {"(", ")"}:
+            return None  # `ls;>f` arrives as one token `;>`: not something to guess about
         if token in SEPARATORS or token in ("(", ")") or (not argv and token in KEYWORDS):
-            if argv:
-                if os.path.basename(argv[0]) == "xargs":
+            if argv or writes:  # `> f` and `{ ...; } > f` write with no command of their own
+                if argv and os.path.basename(argv[0]) == "xargs":
                     argv = argv + fed  # `echo / | xargs rm -rf` is `rm -rf /`
-                fed = argv[1:] if token == "|" and os.path.basename(argv[0]) in ("echo", "printf") else []
-                where = _add(out, argv, where, writes, home, depth)
+                fed = argv[1:] if token == "|" and argv and os.path.basename(argv[0]) in ("echo", "printf") else []
+                where = _add(out, argv or [">"], where, writes, home, depth)
                 if where is False:
                     return None
             argv, writes = [], []
@@ -132,26 +167,34 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
         elif not argv and token in COMPLEX:
             out.append(([token], where, []))  # loops and functions are not followed: they ask
             argv = ["#"]
-        elif not (argv == [] and re.fullmatch(r"[A-Za-z_]\w*=.*", token)):  # leading VAR=value
+        else:
             argv.append(token)
         i += 1
     return out
 
 
+def _without_heredocs(command: str) -> str:
+    """A here-document's body is text, not commands (one with $(...) in it asks all the same)."""
+    return re.sub(r"((?<!<)<<-?(?!<)\s*(['\"]?)(\w+)\2[^\n]*\n)(.*?\n)?[ \t]*\3[ \t]*(?=\n|$)", r"\1", command, flags=re.S)
+
+
 def _add(out, argv, where, writes, home, depth):
     """Look through wrappers and shells; follow cd. Returns the folder later commands run in."""
-    before, argv = argv, _unwrap(argv)
-    if not argv:
+    argv, passed = _unwrap(argv)
+    name = os.path.basename(argv[0]) if argv else ""
+    for word in passed:  # what was looked through may itself make the command more than a read
+        if (ASSIGNMENT.fullmatch(word) and not HARMLESS_VARIABLE.match(word)) or word in AS_ANOTHER_USER or (
+                word == "xargs" and (name in ACTIVE_OPTIONS or name in ("git", "sed", "uniq"))):
+            out.append(([word], where, []))  # it asks
+    if not argv:  # `exec > f`, `sudo -s`: the wrapper itself is the command; a bare `env` only prints
+        out.append((["printenv"] if passed == ["env"] else passed[-1:] or [">"], where, writes))
         return where
-    name = os.path.basename(argv[0])
     flag = next((n for n, a in enumerate(argv) if n and re.fullmatch(r"-[a-z]*c[a-z]*", a)), None)
     if name in SHELLS and flag:  # bash -c 'SCRIPT', sh -lc "SCRIPT"
         script = next((a for a in argv[flag + 1:] if not a.startswith("-")), "")
         return _nested(out, script, where, home, depth, argv)
     if name == "eval":
         return _nested(out, " ".join(argv[1:]), where, home, depth, argv)
-    if os.path.basename(before[0]) in AS_ANOTHER_USER:
-        out.append((before[:1], where, []))  # what another user runs is never merely read: it asks
     out.append((argv, where, writes))
     if name in ("cd", "pushd"):
         target = next((a for a in argv[1:] if not a.startswith("-")), "~")
@@ -171,29 +214,40 @@ def _nested(out, script, where, home, depth, argv):
     return where
 
 
-def _unwrap(argv: list[str]) -> list[str]:
-    """sudo -u root env X=1 nice -n 5 timeout 10 rm -rf / -> rm -rf /."""
-    while argv and os.path.basename(argv[0]) in WRAPPERS:
-        name, rest = os.path.basename(argv[0]), argv[1:]
-        valued = WRAPPERS[name]
-        while rest and (rest[0].startswith("-") or (name == "env" and "=" in rest[0])):
+def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
+    """sudo -u root env X=1 nice -n 5 timeout 10 rm -rf / -> rm -rf /, and the words passed:
+    the wrappers' names and the variables set."""
+    passed = []
+    while argv:
+        name = os.path.basename(argv[0])
+        if ASSIGNMENT.fullmatch(argv[0]):  # X=1 cmd, or env X=1 cmd
+            passed.append(argv[0])
+            argv = argv[1:]
+            continue
+        if name not in WRAPPERS:
+            break
+        valued, skip = WRAPPERS[name]
+        rest = argv[1:]
+        while rest and rest[0].startswith("-"):
             option = rest.pop(0)
             if option == "--":
                 break
+            if option.startswith(OPAQUE.get(name, ())):
+                return argv, passed
             if name == "command" and option in ("-v", "-V"):
-                return ["type"] + rest  # a lookup, not a run
-            if option.startswith("-") and not option.startswith("--") and option[-1] in valued and rest:
+                return ["type"] + rest, passed  # a lookup, not a run
+            if rest and (option in VALUED_LONG or (option[1:2] != "-" and option[-1] in valued)):
                 rest.pop(0)  # the option's value
-        if name == "timeout" and rest:
-            rest.pop(0)  # the duration
-        argv = rest
-    return argv
+        passed.append(name)
+        argv = rest[skip:]
+    return argv, passed
 
 
 def _expand(word: str, where: Path | None, home: Path) -> str:
     """The absolute, normalised path a word names, or "" when it depends on what we cannot know."""
-    word = re.sub(r"^(\$HOME|\$\{HOME\}|~)(?=/|$)", str(home), word)
-    word = re.sub(r"^(\$PWD|\$\{PWD\})(?=/|$)", str(where) if where else "$PWD", word)
+    word = re.sub(r"^(\$HOME|\$\{HOME(:[?-][^}]*|%/*)?\}|~)(?=/|$)", lambda _: str(home), word)
+    word = re.sub(r"^(\$PWD|\$\{PWD\}|~\+)(?=/|$)", lambda _: str(where) if where else "$PWD", word)
+    word = re.sub(r"^~([\w.-]+)(?=/|$)", lambda m: _home_of(m.group(1), home), word)
     if "$" in word or word.startswith("~"):
         return ""
     if not word.startswith("/"):
@@ -201,12 +255,24 @@ def _expand(word: str, where: Path | None, home: Path) -> str:
             return ""
         word = f"{where}/{word}"
     word = re.sub(r"(/\*)+$", "", word) or "/"  # `dir/*` takes everything in dir
-    return os.path.normpath(word) if word != "/" else "/"
+    return re.sub(r"^/+", "/", os.path.normpath(word))  # `//usr` is /usr
+
+
+def _home_of(user: str, home: Path) -> str:
+    if user == home.name:
+        return str(home)
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError:
+        return f"~{user}"  # bash leaves it as it is too
 
 
 def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | None:
     if not path:
         return None
+    if re.search(r"[*?[]", path):  # a pattern: judged by the folders it could name
+        hit = next((p for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)), None)
+        path = str(hit) if hit else path
     p = Path(path)
     if p == Path("/"):
         return "/, the whole system"
@@ -223,31 +289,41 @@ def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | N
 
 def _destroys(argv, where, home, root) -> str | None:
     name, args = os.path.basename(argv[0]), argv[1:]
-    if name.startswith("mkfs") or name in ("mke2fs", "wipefs"):
+    if name.startswith(DISK_ERASERS):
         return f"`{name}` erases a disk"
-    if name == "dd":
-        target = next((a[3:] for a in args if a.startswith("of=")), "")
-        return f"`dd` would overwrite the device {target}" if _is_device(target) else None
     options, operands = _split(args)
     short = "".join(o[1:] for o in options if not o.startswith("--"))
+    written = {"dd": [a[3:] for a in args if a.startswith("of=")], "tee": operands, "cp": operands[-1:],
+               "mv": operands[-1:], "install": operands[-1:]}.get(name, [])
+    device = next((d for d in written if _is_device(d)), None)
+    if device:
+        return f"`{name}` would overwrite the device {device}"
+    recursive = "r" in short.lower() or _long(options, "--recursive")
     targets = []
-    if name == "rm" and ("r" in short.lower() or "--recursive" in options):
+    if name in ("rm", "shred", "srm") and recursive:
         targets = operands
-    elif name in ("chmod", "chown", "chgrp") and ("R" in short or "--recursive" in options):
-        targets = operands[1:]
-    elif name == "rsync" and any(o.startswith("--delete") for o in options):
+    elif name in ("chmod", "chown", "chgrp") and ("R" in short or _long(options, "--recursive")):
+        targets = operands + [o for o in options if re.fullmatch(r"-[ugoa]*[rwxXst]+", o)]  # `-w` is a mode
+    elif name == "rsync" and any(o.startswith("--del") for o in options):
         targets = operands[-1:]
-    elif name == "find" and any(a in ("-delete", "-exec", "-execdir", "-ok", "-okdir") for a in args):
-        starts = [a for a in args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))]]
+    elif name == "find" and ("-delete" in args or any(
+            a in ("-exec", "-execdir", "-ok", "-okdir") and os.path.basename(b) in DELETERS for a, b in zip(args, args[1:]))):
+        while args and re.fullmatch(r"-[HLP]|-O\d*|-D", args[0]):  # options before the starting points
+            args = args[2:] if args[0] == "-D" else args[1:]
+        starts = args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))]
         targets = starts or ["."]
-    elif name in ("shred", "srm") and ("r" in short or "--recursive" in options):
-        targets = operands
     for target in targets:  # `find . -name x -delete` and `chmod -R` in the workspace only ask
         why = _critical(_expand(target, where, home), home, root, workspace_too=name in ("rm", "shred", "srm"))
         if why:
-            verb = {"rm": "delete", "find": "delete in", "rsync": "delete in"}.get(name, "change everything in")
+            verb = ("delete in" if name in ("find", "rsync") else "delete" if name in ("rm", "shred", "srm")
+                    else "change everything in")
             return f"`{name}` would recursively {verb} {why}"
     return None
+
+
+def _long(options, word) -> bool:
+    """Whether a long option, or an abbreviation GNU tools accept (`--rec`), is given."""
+    return any(len(o.split("=")[0]) > 2 and word.startswith(o.split("=")[0]) for o in options if o.startswith("--"))
 
 
 def _split(args):
@@ -259,26 +335,33 @@ def _split(args):
 
 
 def _is_device(path: str) -> bool:
+    path = re.sub(r"^/+", "/", path)
     return path.startswith("/dev/") and not path.startswith(SAFE_DEVICES)
 
 
 def _reads_only(argv) -> bool:
-    name, args = os.path.basename(argv[0]), argv[1:]
-    if name == "sed":
-        script = [a for a in args if not a.startswith("-")][:1]
-        return not any(a.startswith(("-i", "--in-place")) for a in args) and bool(
-            script and re.fullmatch(r"\s*\d*(,\s*(\d+|\$))?\s*p\s*", script[0]))
-    if name == "uniq":
-        return len([a for a in args if not a.startswith("-")]) <= 1
+    program, args = argv[0], argv[1:]
+    name = os.path.basename(program)
+    if "/" in program and not program.startswith(SYSTEM_BIN):
+        return False  # `./ls` is whatever the workspace says it is
+    if name == "sed":  # `sed -n 5p`, `sed -n '1,20p' file`, nothing else
+        options, operands = _split(args)
+        return all(re.fullmatch(r"-[nErsz]+|--(quiet|silent|regexp-extended|separate|null-data)", o)
+                   for o in options) and bool(operands) and bool(
+            re.fullmatch(r"\s*\d*(,\s*(\d+|\$))?\s*p\s*", operands[0]))
+    if name == "uniq":  # `uniq IN OUT` writes OUT
+        return len(_split(args)[1]) <= 1
     if name == "git":
         return _git_reads_only(args)
     return name in READERS and not _active(ACTIVE_OPTIONS.get(name, ()), args)
 
 
 def _active(options, args) -> bool:
-    words = tuple(o for o in options if o.startswith("-"))
+    longs = [o for o in options if o.startswith("--")]
+    words = tuple(o for o in options if o.startswith("-") and not o.startswith("--"))
     letters = {o for o in options if not o.startswith("-")}
-    return any(a.startswith(words) or (a[:1] == "-" and a[1:2] != "-" and letters & set(a[1:])) for a in args)
+    return any(any(_long([a], o) or a.startswith(o) for o in longs) if a.startswith("--")
+               else a.startswith(words) or (a[:1] == "-" and bool(letters & set(a[1:]))) for a in args)
 
 
 def _git_reads_only(args) -> bool:
@@ -288,14 +371,15 @@ def _git_reads_only(args) -> bool:
     if not args:
         return False
     sub, rest = args[0], args[1:]
-    if sub in GIT_READERS:  # `git grep -O` opens a program on the files found
-        return not _active(("--output", "-O", "--open-files-in-pager"), rest)
-    if sub == "stash":
-        return rest[:1] in (["list"], ["show"])
+    writes = _active(("--output", "O", "--open-files-in-pager", "--ext-diff"), rest)  # `git grep -O` runs a program
+    if sub in GIT_READERS or (sub == "stash" and rest[:1] in (["list"], ["show"])):
+        return not writes
+    if sub == "reflog":
+        return rest[:1] in ([], ["show"]) and not writes
     listing = {"branch": {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"},
                "tag": {"-l", "--list", "-n"}, "remote": {"-v", "--verbose"}}
     if sub in listing:
         return all(a in listing[sub] for a in rest)
     if sub == "config":
-        return any(a in ("--get", "--get-all", "--list", "-l", "--get-regexp") for a in rest)
+        return "--" not in rest and any(a in ("--get", "--get-all", "--list", "-l", "--get-regexp") for a in rest)
     return False
