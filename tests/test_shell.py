@@ -30,7 +30,7 @@ DESTRUCTIVE = [
     "find -L / -delete", "find -D tree ~ -delete", "timeout --signal KILL 5 rm -rf /", "nice --adjustment 5 rm -rf /",
     "busybox rm -rf /", "rsync -a --del empty/ ~/", "chmod -R -w ~", "chmod --rec 000 ~", "dd if=/dev/zero of=//dev/sda",
     "cat x > //dev/sda", "cp image.iso /dev/sda", "tee /dev/sda < x", "mkswap /dev/sda1", "blkdiscard /dev/sda",
-    "function f { f | f & }; f", "x(){ x & x; }; x",
+    "function f { f | f & }; f", "x(){ x & x; }; x", "rm $'-rf' ~", "ls # it's\nrm -rf ~",
 ]
 BENIGN = [
     'echo "rm -rf /"', "echo 'rm -rf ~'", 'grep -r "rm -rf" .', "grep -rn 'rm -rf /' docs", "rm -rf ./build",
@@ -42,7 +42,7 @@ BENIGN = [
     'git commit -m "rm -rf ~"', "echo rm -rf / > notes.txt", "man rm", "rsync -a src/ backup/",
     "rsync -a --delete src/ ./mirror/", "python -c 'print(\"rm -rf /\")'", "alias rmrf='rm -rf'",
     "find ~ -name '*.md' -exec grep -l TODO {} +", "find / -name 'libssl*' -exec ls -l {} ;", "echo x > /dev/shm/cache",
-    "dd if=/dev/zero of=/dev/shm/test bs=1M count=1", "cat > cleanup.sh <<'EOF'\nrm -rf ~/tmp\nEOF",
+    "dd if=/dev/zero of=/dev/shm/test bs=1M count=1",
     "git commit -F - <<'EOF'\nremove the rm -rf / example\nEOF", "cp /dev/sda disk.img", "cat /dev/sda | head -c 512",
 ]
 READ_ONLY_COMMANDS = [
@@ -52,8 +52,10 @@ READ_ONLY_COMMANDS = [
     "head -50 app.py", "tail -n 20 log.txt", "wc -l *.py", "tree -L 2", "du -sh .", "stat setup.py",
     "sed -n '1,20p' f", "ls 2>/dev/null", "ls -la 2>&1 | head", "echo done", "which python", "diff a b",
     "sort names.txt | uniq -c", "echo x | xargs grep foo", "cd src && ls", "git stash list", "command -v python3",
-    "fd -e py", "date -u +%F", "sort -rn f", "git grep -n foo", "grep -n '#include' f.c", "cat <<'EOF'\nhello\nEOF",
-    "LANG=C sort f", "/usr/bin/grep x f", "env | grep PATH", "find -L . -name x", "git reflog", "git stash show -p",
+    "fd -e py", "date -u +%F", "sort -rn f", "git grep -n foo", "grep -n '#include' f.c", "ls # it's here",
+    "LANG=C sort f", "/usr/bin/grep x f", "env | grep PATH", "git config user.name", "git tag -l 'v*'",
+    "git reflog -10", "git remote get-url origin", "git rev-list --count HEAD", "git log -SOpen", "ps aux",
+    "rg --pre-glob '*.gz' x", "find -L . -name x", "git reflog", "git stash show -p",
 ]
 ASK_COMMANDS = [
     "pytest", "python -m pytest -q", "make", "npm install", "echo hi > out.txt", "echo hi >> log",
@@ -76,6 +78,12 @@ ASK_COMMANDS = [
     "sort {-o,out} in", "find . {-delete,-true}", "date -us 2020-01-01", "git grep --open-files='touch x;' a",
     "git grep -nO'touch x;' a", "git reflog expire --expire=now --all", "git stash show -p --output=F",
     "git config -- alias.x --list", "file --comp -m x",
+    # and a second review: each of these ran a program, wrote or deleted while it read as read-only
+    "echo '<<ls'\ntouch x\nls", "echo # it's\ntouch x\n# '", "find w $'-exec' touch x ';'", "sed -n 1p $'-i' f",
+    "git diff $'--output'=f", "echo ${x:=a[1]} $[x]", "env --split='touch x'", "env -vS'touch x'",
+    "/usr/bin/time --outp=f ls", "echo f | xargs --max-lines rm cat", "/usr/bin/../../tmp/ls",
+    "echo x > /dev/shm/$9/../../tmp/f", "tree -R -H . -L 1", "git config user.name x", "git tag v1",
+    "git reflog expire --all", "env -a cat touch x",
 ]
 
 

@@ -10,7 +10,8 @@ looked through, `cd` is followed, and each simple command's own arguments are ju
 - read-only: every command is a known reader from the system's folders, given no option that
   makes it write or run something, with no variable set for it and nothing redirected into a file;
 - ask: everything else, including $(...), backticks, brace expansion and whatever cannot be parsed.
-Where a spelling could be read two ways (a backslash before a newline), the worse reading counts.
+Comments and continued lines are found first, as bash finds them (shlex forgets quotes); a
+here-document's body is judged as commands too, which errs on the side of asking.
 """
 import fnmatch
 import os
@@ -27,31 +28,33 @@ COMPLEX = frozenset({"for", "case", "select", "function", "coproc"})
 ASSIGNMENT = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=.*", re.S)
 HARMLESS_VARIABLE = re.compile(r"(LANG|LC_\w+|TZ|NO_COLOR|FORCE_COLOR|TERM|COLUMNS|LINES)=")
 # wrapper: (its short options that take a value, how many words come before the command it runs)
-WRAPPERS = {"sudo": ("ugpChUrtD", 0), "doas": ("uC", 0), "env": ("u", 0), "nice": ("n", 0), "ionice": ("cnp", 0),
+WRAPPERS = {"sudo": ("ugpChUrtD", 0), "doas": ("uC", 0), "env": ("ua", 0), "nice": ("n", 0), "ionice": ("cnp", 0),
             "timeout": ("sk", 1), "command": ("", 0), "exec": ("a", 0), "nohup": ("", 0), "time": ("f", 0),
             "stdbuf": ("ioe", 0), "xargs": ("aEdILnPs", 0), "chronic": ("", 0), "setsid": ("", 0),
             "busybox": ("", 0)}
+# Long wrapper options whose value may be the next word (xargs --max-lines takes it only after =)
 VALUED_LONG = frozenset("--signal --kill-after --adjustment --user --group --input --output --error --max-args "
-                        "--max-lines --max-procs --delimiter --arg-file --unset --format".split())
-# Wrapper options that change what runs or write a file: the wrapper is then judged as itself (it asks)
-OPAQUE = {"env": ("-S", "--split-string", "-C", "--chdir"), "time": ("-o", "-a", "--output", "--append"),
-          "sudo": ("-s", "-i", "-e", "--shell", "--login", "--edit")}
+                        "--max-procs --delimiter --arg-file --unset --format".split())
+# Wrapper options (as ACTIVE_OPTIONS spells them) that change what runs or write a file: the
+# wrapper is then judged as itself, and asks
+OPAQUE = {"env": ("S", "C", "--split-string", "--chdir"), "time": ("o", "a", "--output", "--append"),
+          "sudo": ("s", "i", "e", "--shell", "--login", "--edit")}
 AS_ANOTHER_USER = frozenset({"sudo", "doas", "su", "pkexec"})
 SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 READERS = frozenset("""ls cat head tail wc pwd echo printf grep egrep fgrep rg ag tree stat file du df which
     type whereis date whoami id uname printenv basename dirname realpath readlink diff cmp comm
     cut tr nl rev column jq true false test [ md5sum sha1sum sha256sum od hexdump strings tac seq sleep
-    cd pushd popd fd sort find""".split())
+    cd pushd popd fd sort find ps free nproc""".split())
 SYSTEM_BIN = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 # Readers that write a file or run a program when given one of these: a letter is a short option,
 # even bundled (`sort -ro out`); `--word` also matches its abbreviations (`--outp`); `-word` an
 # argument it begins (`-execdir`).
-ACTIVE_OPTIONS = {"sort": ("o", "--output", "--compress-program"), "tree": ("o",), "rg": ("--pre",),
+ACTIVE_OPTIONS = {"sort": ("o", "--output", "--compress-program"), "tree": ("o", "R"), "rg": ("--pre",),
                   "fd": ("x", "X", "--exec", "--exec-batch"), "ag": ("--pager",), "file": ("C", "--compile"),
                   "date": ("s", "--set"), "find": ("-delete", "-exec", "-ok", "-fprint", "-fls"),
                   "test": ("-v",), "[": ("-v",), "printf": ("-v",)}
 GIT_READERS = frozenset("status diff log show blame rev-parse ls-files ls-tree grep shortlog describe "
-                        "cat-file whatchanged".split())
+                        "cat-file whatchanged rev-list show-ref".split())
 SAFE_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/random",
                 "/dev/urandom", "/dev/full", "/dev/fd/", "/dev/shm/", "/dev/pts/")
 DISK_ERASERS = ("mkfs", "mke2fs", "mkswap", "wipefs", "blkdiscard")
@@ -60,20 +63,13 @@ WITH_SUBCOMMAND = frozenset("git npm pnpm yarn npx cargo go pip pip3 uv poetry d
                             "bundle rake dotnet mvn gradle".split())
 # A function that calls itself in the background or into a pipe: :(){ :|:& };: and its spellings
 FORK_BOMB = re.compile(r"(?:function\s+([\w:.-]+)|([\w:.-]+)\s*\(\s*\))\s*\{(?:[^}]*[;|&])?\s*(?:\1|\2)\s*[&|]")
-EXPANSION = re.compile(r"\$\(|`|<\(|>\(|\$\{[^}]*@|\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
+# $(...), `...`, <(...), $'...', $[...], any ${...} but a plain ${NAME}, {a,b} and {1..9}
+EXPANSION = re.compile(r"\$\(|`|<\(|>\(|\$['\"\[]|\$\{(?!\w+\})|\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
 
 
 def classify(command: str, cwd: Path, home: Path | None = None, root: Path | None = None) -> tuple[str, str]:
     """(FORBIDDEN, why), (READ_ONLY, ""), or (ASK, why)."""
-    home, root = Path(home or Path.home()), Path(root or cwd)
-    readings = [command]
-    if "\\\n" in command:  # joins the lines, unless that backslash is escaped or in a comment
-        readings.append(command.replace("\\\n", "\\ \n"))
-    verdicts = [_classify(c, Path(cwd), home, root) for c in readings]
-    return min(verdicts, key=lambda v: (FORBIDDEN, ASK, READ_ONLY).index(v[0]))
-
-
-def _classify(command, cwd, home, root):
+    home, root, cwd = Path(home or Path.home()), Path(root or cwd), Path(cwd)
     if FORK_BOMB.search(command):
         return FORBIDDEN, "this is a fork bomb"
     parsed = _parse(command, cwd, home)
@@ -124,12 +120,12 @@ def prefix(command: str) -> str | None:
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
     """[(argv, the folder it runs in or None if unknown, files it redirects into)], or None."""
-    command = _without_heredocs(command)
+    command = _bare(command)
+    if command is None:
+        return None
     try:  # newlines separate commands as ; does (bash reads a quoted newline as text: harmless here)
-        lexer = shlex.shlex(command.replace("\\\n", " ").replace("\n", ";"), posix=True,
-                            punctuation_chars=";&|()<>")
-        # Comments are found below: shlex would also start one in the middle of a word (`a#`).
-        lexer.whitespace_split, lexer.commenters = True, ""
+        lexer = shlex.shlex(command.replace("\n", ";"), posix=True, punctuation_chars=";&|()<>")
+        lexer.whitespace_split, lexer.commenters = True, ""  # _bare took the comments out
         tokens = list(lexer) + [";"]
     except ValueError:
         return None
@@ -137,16 +133,10 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
     fed = []  # what `echo a b |` feeds to a following xargs
     while i < len(tokens):
         token = tokens[i]
-        if token.startswith("#") and not argv:  # a comment: up to the next ; or newline, to be safe
-            if re.search(r"['\"\\]#", command):
-                return None  # unless it was a quoted `#`: shlex no longer shows the quotes
-            while tokens[i] != ";":
-                i += 1
-            continue
         if token in REDIRECTS:
             target = tokens[i + 1] if i + 1 < len(tokens) else ""
             if (">" in token or token == "<>") and not (token.endswith("&") and re.fullmatch(r"\d*-?", target)):
-                writes.append(_expand(target, where, home) or target)  # 2>&1 names no file
+                writes.append(_expand(target, where, home) or f"an unknown file {target}")  # 2>&1 names none
             i += 2
             continue
         if token and set(token) <= set(";&|()<>") and token not in SEPARATORS | {"(", ")"}:
@@ -173,9 +163,31 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
     return out
 
 
-def _without_heredocs(command: str) -> str:
-    """A here-document's body is text, not commands (one with $(...) in it asks all the same)."""
-    return re.sub(r"((?<!<)<<-?(?!<)\s*(['\"]?)(\w+)\2[^\n]*\n)(.*?\n)?[ \t]*\3[ \t]*(?=\n|$)", r"\1", command, flags=re.S)
+def _bare(command: str) -> str | None:
+    """The command without its comments and line continuations, found as bash finds them: a `#`
+    at the start of an unquoted word begins a comment, and a backslash before a newline joins the
+    lines unless it is quoted or escaped itself. $'...' and $"..." become plain quotes (they ask
+    anyway). None if a quote is left open."""
+    out, quote, i = [], "", 0
+    while i < len(command):
+        c = command[i]
+        if c == "\\" and quote != "'":
+            out.append(command[i:i + 2] if command[i + 1:i + 2] != "\n" else "")
+            i += 2
+            continue
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "$" and command[i + 1:i + 2] in ("'", '"'):
+            i += 1
+            continue
+        elif c == "#" and (i == 0 or command[i - 1] in " \t\n;&|()<>"):
+            i = command.find("\n", i) % (len(command) + 1)  # to the end of the line
+            continue
+        out.append(c)
+        i += 1
+    return None if quote else "".join(out)
 
 
 def _add(out, argv, where, writes, home, depth):
@@ -232,7 +244,7 @@ def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
             option = rest.pop(0)
             if option == "--":
                 break
-            if option.startswith(OPAQUE.get(name, ())):
+            if _active(OPAQUE.get(name, ()), [option]):
                 return argv, passed
             if name == "command" and option in ("-v", "-V"):
                 return ["type"] + rest, passed  # a lookup, not a run
@@ -342,7 +354,7 @@ def _is_device(path: str) -> bool:
 def _reads_only(argv) -> bool:
     program, args = argv[0], argv[1:]
     name = os.path.basename(program)
-    if "/" in program and not program.startswith(SYSTEM_BIN):
+    if "/" in program and not os.path.normpath(program).startswith(SYSTEM_BIN):
         return False  # `./ls` is whatever the workspace says it is
     if name == "sed":  # `sed -n 5p`, `sed -n '1,20p' file`, nothing else
         options, operands = _split(args)
@@ -360,7 +372,7 @@ def _active(options, args) -> bool:
     longs = [o for o in options if o.startswith("--")]
     words = tuple(o for o in options if o.startswith("-") and not o.startswith("--"))
     letters = {o for o in options if not o.startswith("-")}
-    return any(any(_long([a], o) or a.startswith(o) for o in longs) if a.startswith("--")
+    return any(any(_long([a], o) for o in longs) if a.startswith("--")
                else a.startswith(words) or (a[:1] == "-" and bool(letters & set(a[1:]))) for a in args)
 
 
@@ -371,15 +383,22 @@ def _git_reads_only(args) -> bool:
     if not args:
         return False
     sub, rest = args[0], args[1:]
-    writes = _active(("--output", "O", "--open-files-in-pager", "--ext-diff"), rest)  # `git grep -O` runs a program
+    # options that write a file or run a program: `git grep -O` opens the files found in one
+    active = ("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ())
+    if _active(active, rest):
+        return False
     if sub in GIT_READERS or (sub == "stash" and rest[:1] in (["list"], ["show"])):
-        return not writes
-    if sub == "reflog":
-        return rest[:1] in ([], ["show"]) and not writes
+        return True
+    if sub == "reflog":  # `git reflog -10` is `git reflog show -10`; expire and delete change it
+        return rest[:1] in ([], ["show"]) or rest[0].startswith("-")
+    if sub == "tag":  # `git tag -l 'v*'` lists; `git tag v1` makes one
+        return all(a in ("-l", "--list", "-n") for a in rest) or (rest[:1] in (["-l"], ["--list"]) and
+                                                                  not any(a.startswith("-") for a in rest[1:]))
     listing = {"branch": {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"},
-               "tag": {"-l", "--list", "-n"}, "remote": {"-v", "--verbose"}}
+               "remote": {"-v", "--verbose"}}
     if sub in listing:
-        return all(a in listing[sub] for a in rest)
-    if sub == "config":
-        return "--" not in rest and any(a in ("--get", "--get-all", "--list", "-l", "--get-regexp") for a in rest)
+        return all(a in listing[sub] for a in rest) or (sub == "remote" and rest[:1] == ["get-url"])
+    if sub == "config":  # `git config user.name` reads; `git config user.name x` writes
+        return "--" not in rest and (any(a in ("--get", "--get-all", "--list", "-l", "--get-regexp") for a in rest)
+                                     or (len(rest) == 1 and not rest[0].startswith("-")))
     return False
