@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from nanocoder.tools.shell import ASK, FORBIDDEN, READ_ONLY, classify, prefix, simple_commands
+from nanocoder.tools.shell import ASK, FORBIDDEN, READ_ONLY, classify, prefix
 
 HOME = Path("/home/dev")
 WORK = HOME / "src" / "app"  # the workspace: rm -rf of it, or of anything holding it, is forbidden
@@ -120,12 +120,11 @@ def test_reasons_name_what_would_be_lost():
     assert "substitution" in classify("echo $(date)", WORK, HOME)[1]
 
 
-def test_simple_commands_look_through_wrappers():
-    # sudo and a variable set for the command stay as commands of their own, as a nested shell
-    # does, so that they always ask
-    assert simple_commands("sudo -u root env A=1 nice -n 5 rm -rf x && ls | wc -l", WORK, HOME) == [
-        ["sudo"], ["A=1"], ["rm", "-rf", "x"], ["ls"], ["wc", "-l"]]
-    assert simple_commands("ls 'open", WORK, HOME) is None
+def test_what_wrappers_and_variables_hide_still_counts():
+    # the rm under them is judged; sudo, or a variable set for a reader, makes it ask
+    assert classify("sudo -u root env A=1 nice -n 5 rm -rf / && ls", WORK, HOME)[0] == FORBIDDEN
+    assert classify("sudo -u root ls", WORK, HOME) == (ASK, "it runs `sudo`")
+    assert classify("env A=1 nice -n 5 ls | wc -l", WORK, HOME) == (ASK, "it sets A")
 
 
 @pytest.mark.parametrize("command, expected", [

@@ -1,21 +1,16 @@
 """What a shell command would do, read the way bash splits it: forbidden, read-only, or ask.
 
-A regex blocklist misses spellings (`/bin/rm -r -f ~`, `sudo env X=1 rm -rf "$HOME"`) and blocks
-harmless text (`echo "rm -rf /"`). So the command is split into its simple commands across
-; && || | & newlines and subshells, wrappers (sudo, env, timeout, xargs, bash -c, eval...) are
-looked through, `cd` is followed, and each simple command's own arguments are judged:
-- forbidden: never run, even with --yes (recursive deletion of /, the home folder, a folder
-  directly under either, or the workspace or any folder holding it; mkfs; writing onto a disk
-  device; fork bombs; recursive chmod/chown of those folders);
-- read-only: every command is a known reader from the system's folders, given no option that
-  makes it write or run something, with no variable set for it and nothing redirected into a file;
-- ask: everything else, including $(...), backticks, brace expansion and whatever cannot be parsed.
-Comments and continued lines are found first, as bash finds them (shlex forgets quotes); a
-here-document's body is judged as commands too, which errs on the side of asking.
+A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`).
+So the command is split into simple commands, wrappers (sudo, env, xargs, bash -c...) are looked
+through, `cd` is followed, and each simple command's own arguments are judged:
+- forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly
+  under either, or what holds the workspace; mkfs; writing onto a disk; fork bombs;
+- read-only: known readers only, with no option that writes or runs, no variable set for them
+  and nothing redirected into a file;
+- ask: everything else, including $(...), backticks and whatever cannot be parsed.
 """
 import fnmatch
 import os
-import pwd
 import re
 import shlex
 from pathlib import Path
@@ -90,12 +85,6 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
         if not _reads_only(argv):
             return ASK, f"it runs `{' '.join(argv[:2])[:60]}`"
     return READ_ONLY, ""
-
-
-def simple_commands(command: str, cwd: Path | None = None, home: Path | None = None) -> list[list[str]] | None:
-    """The argv of each simple command, wrappers looked through; None if it cannot be parsed."""
-    parsed = _parse(command, Path(cwd or "/"), Path(home or Path.home()))
-    return None if parsed is None else [argv for argv, _, _ in parsed]
 
 
 def prefix(command: str) -> str | None:
@@ -259,7 +248,8 @@ def _expand(word: str, where: Path | None, home: Path) -> str:
     """The absolute, normalised path a word names, or "" when it depends on what we cannot know."""
     word = re.sub(r"^(\$HOME|\$\{HOME(:[?-][^}]*|%/*)?\}|~)(?=/|$)", lambda _: str(home), word)
     word = re.sub(r"^(\$PWD|\$\{PWD\}|~\+)(?=/|$)", lambda _: str(where) if where else "$PWD", word)
-    word = re.sub(r"^~([\w.-]+)(?=/|$)", lambda m: _home_of(m.group(1), home), word)
+    word = re.sub(r"^~[\w.-]+(?=/|$)", lambda m: str(home) if m[0] == f"~{home.name}"
+                  else os.path.expanduser(m[0]), word)  # ~user; an unknown user stays as it is
     if "$" in word or word.startswith("~"):
         return ""
     if not word.startswith("/"):
@@ -268,15 +258,6 @@ def _expand(word: str, where: Path | None, home: Path) -> str:
         word = f"{where}/{word}"
     word = re.sub(r"(/\*)+$", "", word) or "/"  # `dir/*` takes everything in dir
     return re.sub(r"^/+", "/", os.path.normpath(word))  # `//usr` is /usr
-
-
-def _home_of(user: str, home: Path) -> str:
-    if user == home.name:
-        return str(home)
-    try:
-        return pwd.getpwnam(user).pw_dir
-    except KeyError:
-        return f"~{user}"  # bash leaves it as it is too
 
 
 def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | None:
@@ -318,8 +299,8 @@ def _destroys(argv, where, home, root) -> str | None:
         targets = operands + [o for o in options if re.fullmatch(r"-[ugoa]*[rwxXst]+", o)]  # `-w` is a mode
     elif name == "rsync" and any(o.startswith("--del") for o in options):
         targets = operands[-1:]
-    elif name == "find" and ("-delete" in args or any(
-            a in ("-exec", "-execdir", "-ok", "-okdir") and os.path.basename(b) in DELETERS for a, b in zip(args, args[1:]))):
+    elif name == "find" and ("-delete" in args or any(  # -exec rm, -execdir shred, -ok unlink...
+            a.startswith(("-exec", "-ok")) and os.path.basename(b) in DELETERS for a, b in zip(args, args[1:]))):
         while args and re.fullmatch(r"-[HLP]|-O\d*|-D", args[0]):  # options before the starting points
             args = args[2:] if args[0] == "-D" else args[1:]
         starts = args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))]
@@ -340,10 +321,9 @@ def _long(options, word) -> bool:
 
 def _split(args):
     """Options and operands; after `--` everything is an operand."""
-    if "--" in args:
-        cut = args.index("--")
-        return [a for a in args[:cut] if a.startswith("-")], [a for a in args[:cut] if not a.startswith("-")] + args[cut + 1:]
-    return [a for a in args if a.startswith("-") and a != "-"], [a for a in args if not a.startswith("-") or a == "-"]
+    cut = args.index("--") if "--" in args else len(args)
+    options = [a for a in args[:cut] if a.startswith("-") and a != "-"]
+    return options, [a for a in args[:cut] if a not in options] + args[cut + 1:]
 
 
 def _is_device(path: str) -> bool:
@@ -392,13 +372,13 @@ def _git_reads_only(args) -> bool:
     if sub == "reflog":  # `git reflog -10` is `git reflog show -10`; expire and delete change it
         return rest[:1] in ([], ["show"]) or rest[0].startswith("-")
     if sub == "tag":  # `git tag -l 'v*'` lists; `git tag v1` makes one
-        return all(a in ("-l", "--list", "-n") for a in rest) or (rest[:1] in (["-l"], ["--list"]) and
-                                                                  not any(a.startswith("-") for a in rest[1:]))
+        options, names = _split(rest)
+        return all(o in ("-l", "--list", "-n") for o in options) and (bool(options) or not names)
     listing = {"branch": {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"},
                "remote": {"-v", "--verbose"}}
     if sub in listing:
         return all(a in listing[sub] for a in rest) or (sub == "remote" and rest[:1] == ["get-url"])
     if sub == "config":  # `git config user.name` reads; `git config user.name x` writes
-        return "--" not in rest and (any(a in ("--get", "--get-all", "--list", "-l", "--get-regexp") for a in rest)
-                                     or (len(rest) == 1 and not rest[0].startswith("-")))
+        reads = {"--get", "--get-all", "--list", "-l", "--get-regexp"}
+        return "--" not in rest and (bool(reads & set(rest)) or (len(rest) == 1 and rest[0][:1] != "-"))
     return False
