@@ -96,9 +96,8 @@ class Agent:
                     raise
 
     def _used_ids(self) -> set:
-        """Call ids in the history, read on from where the last round stopped: walking the whole
-        history each round made a round's cost grow with the conversation. A replaced history is
-        read afresh; ids that compression dropped stay in the set, which only costs a rename."""
+        """Call ids in the history, read on from where the last round stopped (a walk of it all made
+        each round slower); a replaced history is read afresh. Ids compressed away cost a rename."""
         seen, read, ids = self._ids
         if seen is not self.messages or read > len(self.messages):
             read, ids = 0, set()

@@ -6,12 +6,13 @@ prompt_toolkit are imported only when something is drawn, so --version and --hel
 import argparse
 import sys
 import threading
+from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError
 from .llm import LLMError
 from .permissions import MODES
-from .session import Session, SessionError
+from .session import Session, SessionError, home, latest, list_sessions, private_dir, sessions_dir
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
@@ -54,8 +55,6 @@ def main(argv=None) -> int:
                               "(try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None
         if args.cont:
-            from pathlib import Path
-            from .session import latest
             session = latest(Path.cwd().resolve())
         if session and not args.model:  # a resumed session keeps its model unless -m says otherwise
             config.model = session.model
@@ -114,7 +113,6 @@ def repl(config, mode, session) -> int:
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings
     from rich.console import Console
-    from .session import home, private_dir
     console = Console(highlight=False)
     view = View(console, interactive=True)
     agent, session = make_agent(config, view, session, mode)
@@ -161,7 +159,6 @@ def repl(config, mode, session) -> int:
         elif line:
             run_turn(agent, line, view, console)
             save(agent, session, config, view)
-    from .session import sessions_dir
     if (sessions_dir() / f"{session.id}.json").exists():  # no turn yet, or no save: nothing to resume
         console.print(f"[dim]session {session.id} saved · resume with: nanocoder -r {session.id}[/]")
     return 0
@@ -171,8 +168,7 @@ def run_turn(agent, line, view, console):
     try:
         agent.chat(line)
     except KeyboardInterrupt:
-        view.end()
-        console.print("[yellow]interrupted[/]")
+        view.notice("interrupted")
     except LLMError as e:
         view.end()
         console.print(f"[red]error:[/] {e}")
@@ -207,12 +203,11 @@ def command(line, agent, session, config, view):
         console.print(f"prompt tokens: {u.prompt_tokens:,} · completion tokens: {u.completion_tokens:,} · "
                       f"context now: ~{estimate(agent.messages):,} of {agent.context.window:,}")
     elif name == "/save":
-        path = save(agent, session, config, view)
-        if path:
+        if path := save(agent, session, config, view):
             console.print(f"saved to {path}")
     elif name == "/sessions":
         table = Table("id", "date", "first prompt", "messages", "size")
-        for row in _sessions():
+        for row in list_sessions():
             table.add_row(row["id"], row["date"], row["prompt"], str(row["messages"]), f"{row['bytes']:,} B")
         console.print(table if table.rows else "no saved sessions yet")
     elif name == "/reset":
@@ -222,11 +217,6 @@ def command(line, agent, session, config, view):
     else:
         console.print(f"unknown command {name}; /help lists them")
     return session
-
-
-def _sessions():
-    from .session import list_sessions
-    return list_sessions()
 
 
 class View:
@@ -317,11 +307,9 @@ class MarkdownStream:
 
     def feed(self, chunk):
         self.tail += chunk
-        if "\n" in chunk:
-            cut = self._finished()
-            if cut:
-                done, self.tail, self.scanned = self.tail[:cut], self.tail[cut:], self.scanned - cut
-                self._show(done)
+        if "\n" in chunk and (cut := self._finished()):
+            done, self.tail, self.scanned = self.tail[:cut], self.tail[cut:], self.scanned - cut
+            self._show(done)
         if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
             from rich.live import Live
             self.live = Live(self, console=self.console, refresh_per_second=12, vertical_overflow="visible")
@@ -359,11 +347,8 @@ class MarkdownStream:
 
 
 def _format_args(args: dict, width: int = 60) -> str:
-    parts = []
-    for key, value in args.items():
-        text = repr(value)
-        parts.append(f"{key}={_escape(text if len(text) <= width else text[:width] + '…')}")
-    return ", ".join(parts)
+    texts = {key: repr(value) for key, value in args.items()}
+    return ", ".join(f"{key}={_escape(t if len(t) <= width else t[:width] + '…')}" for key, t in texts.items())
 
 
 def _escape(text: str) -> str:
@@ -375,7 +360,6 @@ def demo() -> int:
     """A scripted session against the project's own local server: no key, no network."""
     import os
     import tempfile
-    from pathlib import Path
     from rich.console import Console
     from . import demo as script
     from .agent import Agent

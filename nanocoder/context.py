@@ -1,10 +1,8 @@
 """Keep the conversation inside the model's context window, in three layers.
 
 1. snip: old tool outputs become their head and tail (cheap, loses little);
-2. summarise: older messages are replaced by a summary that the model writes in one plain
-   request that sends no tools;
-3. collapse: as a last resort keep only the system prompt, the summary and the most recent
-   messages that fit.
+2. summarise: older messages become a summary the model writes in one plain request (no tools);
+3. collapse: at worst keep only the system prompt, the summary and the newest messages that fit.
 History is only ever cut before a user or assistant message, so an assistant's tool_calls
 never lose their tool results.
 """
@@ -30,8 +28,7 @@ def estimate(messages) -> int:
 def _chars(messages) -> int:
     chars = 0
     for m in messages:
-        content = m.get("content") or ""
-        chars += 16 + (len(content) if isinstance(content, str) else len(json.dumps(content)))
+        chars += 16 + len(_text(m))
         for call in m.get("tool_calls") or ():
             chars += 16 + len(call["function"]["name"]) + len(call["function"]["arguments"])
     return chars
@@ -67,8 +64,7 @@ class Context:
             return None
         self._counted = (0, None, 0)  # compression changes messages in place: count afresh next time
         done = []
-        snipped = snip(messages)
-        if snipped:
+        if snipped := snip(messages):
             done.append(f"snipped {snipped} old tool outputs")
         if force or estimate(messages) > budget * 0.75:
             done.append(self.summarise(messages, llm, keep=0 if force else budget // 3))
@@ -134,12 +130,13 @@ def collapse(messages, budget: int) -> str:
     return f"dropped {dropped} older messages to fit the window"
 
 
+def _text(m) -> str:
+    content = m.get("content") or ""
+    return content if isinstance(content, str) else json.dumps(content)
+
+
 def _render(m) -> str:
-    text = m.get("content") or ""
-    if not isinstance(text, str):
-        text = json.dumps(text)
-    if m["role"] == "tool":
-        text = head_tail(text, 600)
+    text = head_tail(_text(m), 600) if m["role"] == "tool" else _text(m)
     calls = "".join(f"\n-> {c['function']['name']}({head_tail(c['function']['arguments'], 300)})"
                     for c in m.get("tool_calls") or ())
     return f"{m['role'].upper()}: {text}{calls}"

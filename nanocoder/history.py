@@ -6,6 +6,7 @@ whole request, JSON-object arguments, and exactly one tool message answering it,
 assistant message that made it; no tool message answers anything else; content is null only
 beside tool calls.
 """
+import itertools
 import json
 import re
 
@@ -86,10 +87,7 @@ def fresh_id(call_id: str, used: set) -> str:
     number gets the next free number, so it keeps the provider's own form."""
     if call_id in used:
         stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
-        n = int(number or 0) + 1
-        while f"{stem}{n}" in used:
-            n += 1
-        call_id = f"{stem}{n}"
+        call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1) if f"{stem}{n}" not in used)
     used.add(call_id)
     return call_id
 

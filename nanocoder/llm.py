@@ -230,8 +230,8 @@ class _Assembler:
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
 
     def _show(self, piece: str) -> None:
-        """Text reaches the screen as it comes, but from a `<tool_call>` on it waits for reply():
-        a call written as text is run, not shown. A tail that may begin the tag waits too."""
+        """Text goes to the screen as it comes, but from a `<tool_call>` (or what may begin one)
+        on it waits for reply(): a call written as text is run, not shown."""
         self.unshown += piece
         if self.hiding:
             return

@@ -19,6 +19,7 @@ A reply is a string (text), a dict, or a callable(request_body) -> string or dic
 Server options: reject=("stream_options",) answers 400 to any request carrying those fields.
 Stdlib only; importing this module starts nothing.
 """
+import itertools
 import json
 import socket
 import sys
@@ -44,7 +45,7 @@ class ScriptedServer:
         self.replies, self.requests, self.reject = list(replies), [], set(reject)
         self.chunk_size, self.port = max(1, chunk_size), port
         self._lock = threading.Lock()
-        self._calls = 0
+        self._ids = itertools.count(1)  # tool call ids the replies leave out: call_1, call_2, ...
         self._httpd = self._thread = None
 
     def add(self, *replies):
@@ -88,11 +89,6 @@ class ScriptedServer:
                 reply = {"status": 400, "error": f"scripted server: reply raised {type(e).__name__}: {e}"}
         return {"content": reply} if isinstance(reply, str) else dict(reply)
 
-    def new_call_id(self) -> str:
-        with self._lock:
-            self._calls += 1
-            return f"call_{self._calls}"
-
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a slow scripted stream must never hold up stop() or interpreter exit
@@ -122,8 +118,8 @@ def _handler(server: ScriptedServer):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 return self._json(404, _error(404, f"no route {self.path}"))
             body = json.loads(raw or b"{}")
-            rejected = server.reject & body.keys()
-            if rejected:  # a provider that knows fewer fields: the request is refused, no reply used
+            # a provider that knows fewer fields: the request is refused, no reply used
+            if rejected := server.reject & body.keys():
                 with server._lock:
                     server.requests.append(body)
                 return self._json(400, _error(400, f"Unrecognized request argument supplied: {', '.join(rejected)}"))
@@ -133,7 +129,7 @@ def _handler(server: ScriptedServer):
             if "status" in reply:
                 error = _error(reply["status"], reply.get("error", "scripted error"))
                 return self._json(reply["status"], error, reply.get("headers"))
-            calls = [{**c, "id": c.get("id") or server.new_call_id()} for c in reply.get("tool_calls") or []]
+            calls = [{**c, "id": c.get("id") or f"call_{next(server._ids)}"} for c in reply.get("tool_calls") or []]
             for c in calls:
                 if isinstance(c.get("arguments"), dict):
                     c["arguments"] = json.dumps(c["arguments"])
@@ -202,8 +198,7 @@ def _events(body, reply, content, calls, usage, finish, size):
     usage_in = reply.get("usage_in", "final")
     if not (body.get("stream_options") or {}).get("include_usage") and usage_in == "final":
         usage_in = "none"  # like OpenAI: usage only when asked for
-    deltas = list(_deltas(reply, content, calls, size))
-    chunks = [_chunk(body, d) for d in deltas] + [_chunk(body, {}, finish)]
+    chunks = [_chunk(body, d) for d in _deltas(reply, content, calls, size)] + [_chunk(body, {}, finish)]
     if usage_in == "every":  # running totals on every chunk
         for n, c in enumerate(chunks, 1):
             c["usage"] = {k: v * n // len(chunks) for k, v in usage.items()}
@@ -234,9 +229,8 @@ def _deltas(reply, content, calls, size):
         index = {"same_index": 0, "index_from_1": n + 1}.get(dialect, n)
         extra = {k: v for k, v in call.items() if k not in ("id", "name", "arguments")}
         head = {"index": index, "id": call["id"], "type": "function", **extra}
-        function = {"name": call["name"]}
-        if "arguments" in call:  # missing, null or "" for a call without parameters
-            function["arguments"] = call["arguments"]
+        # arguments may be missing, null or "" for a call without parameters: sent as they are
+        function = {k: call[k] for k in ("name", "arguments") if k in call}
         args = call.get("arguments") or ""
         if dialect == "whole" or not args:
             yield {"tool_calls": [{**head, "function": function}]}

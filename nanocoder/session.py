@@ -57,8 +57,7 @@ class Session:
 
 def latest(cwd) -> Session:
     """The session last saved in this folder (for --continue)."""
-    paths = sorted(sessions_dir().glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in paths:
+    for path in sorted(sessions_dir().glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             if json.loads(path.read_text(encoding="utf-8")).get("cwd") == str(cwd):
                 return Session.load(path.stem)
@@ -75,8 +74,7 @@ def list_sessions() -> list[dict]:
             data = json.loads(path.read_text(encoding="utf-8"))
             first = next((m["content"] for m in data["messages"] if m.get("role") == "user"), "")
         except (OSError, ValueError, KeyError, TypeError):
-            first = "(unreadable)"
-            data = {}
+            first, data = "(unreadable)", {}
         rows.append({"id": path.stem, "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)),
                      "prompt": " ".join(str(first).split())[:60], "messages": len(data.get("messages", [])),
                      "bytes": path.stat().st_size})

@@ -47,7 +47,8 @@ class Tool:
             return f"unknown argument(s): {', '.join(unknown)}; expected: {', '.join(props)}"
         for key, value in args.items():
             want = props.get(key, {}).get("type")
-            if want and not _is_type(value, want):
+            bool_as_number = isinstance(value, bool) and want in ("integer", "number")
+            if want and (bool_as_number or not isinstance(value, _JSON_TYPES.get(want, object))):
                 return f"argument {key!r} must be {want}, got {type(value).__name__}"
         return None
 
@@ -61,12 +62,6 @@ class WorkspaceTool(Tool):
 
 _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
                "array": list, "object": dict}
-
-
-def _is_type(value, want) -> bool:
-    if isinstance(value, bool) and want in ("integer", "number"):
-        return False
-    return isinstance(value, _JSON_TYPES.get(want, object))
 
 
 class Workspace:
@@ -117,8 +112,7 @@ def head_tail(text: str, limit: int, what: str = "characters") -> str:
     if len(text) <= limit:
         return text
     half = limit // 2
-    cut = len(text) - 2 * half
-    return f"{text[:half]}\n\n[... {cut} {what} cut ...]\n\n{text[-half:]}"
+    return f"{text[:half]}\n\n[... {len(text) - 2 * half} {what} cut ...]\n\n{text[-half:]}"
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:

@@ -100,9 +100,7 @@ class ReadFileTool(WorkspaceTool):
         text = decode(data).text
         if not text:
             return f"{file_path} is empty."
-        lines = text.split("\n")
-        if text.endswith("\n"):
-            lines.pop()
+        lines = text.removesuffix("\n").split("\n")
         first = max(1, offset or 1)
         if first > len(lines):
             return f"Error: offset {first} is past the end; {file_path} has {len(lines)} lines."
@@ -119,8 +117,7 @@ class ReadFileTool(WorkspaceTool):
             out.append(row)
             size += len(row) + 1
         if last < len(lines):
-            out.append(f"[Showed lines {first}-{last} of {len(lines)}. "
-                       f"Read on with offset={last + 1}.]")
+            out.append(f"[Showed lines {first}-{last} of {len(lines)}. Read on with offset={last + 1}.]")
         return "\n".join(out)
 
 
@@ -160,8 +157,7 @@ class WriteFileTool(FileWriter):
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            error = save_or_explain(path, content, like, file_path)
-            if error:
+            if error := save_or_explain(path, content, like, file_path):
                 return error
             self.workspace.remember(path)
         self.workspace.changed_files.add(str(path))

@@ -21,7 +21,6 @@ MAX_RESULTS = 200        # lines in an answer
 LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
 MAX_LINE = 300           # characters of a matching line shown
 MAX_FILE = 2_000_000     # grep skips larger files
-CR = "\r"                # f-strings cannot hold a backslash before Python 3.12
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"})
 
 
@@ -118,15 +117,14 @@ class GrepTool(WorkspaceTool):
             text = decode(data).text
             if whole and not whole.search(text):
                 continue
-            rows = [f"{n}:{line}" for n, line in enumerate(text.split("\n"), 1) if regex.search(line)]
             file = self.workspace.show(folder / name)
-            yield from ((file, row) for row in rows)
+            yield from ((file, f"{n}:{line}") for n, line in enumerate(text.split("\n"), 1) if regex.search(line))
 
 
 def show_match(match: tuple) -> str:
     file, row = match
     n, _, text = row.partition(":")
-    return f"{file}:{n}:{text.rstrip(CR)[:MAX_LINE]}"
+    return f"{file}:{n}:" + text.rstrip("\r")[:MAX_LINE]
 
 
 def capped(found: list, show=str) -> str:
@@ -164,8 +162,7 @@ def walk(root: Path):
 
 def ignore_rules(root: Path):
     """ignored(path, name): hidden, or named by a plain pattern of the root .gitignore (one with
-    a '/' matches the path, others the name). Negations (!) and nested .gitignore files are not
-    supported."""
+    a '/' matches the path, others the name). No negations (!), no nested .gitignore files."""
     try:
         lines = (root / ".gitignore").read_text(errors="replace").splitlines()
     except OSError:
@@ -180,16 +177,13 @@ def glob_regex(pattern: str) -> re.Pattern:
     """gitignore-style globs, as ripgrep reads them: ** spans folders, * and ? do not cross '/'."""
     if "/" not in pattern.rstrip("/"):
         pattern = "**/" + pattern
+    wildcards = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
     regex = ""
     for part in re.split(r"(\*\*/|\*\*|\*|\?|\[[^]]+\]|\{[^}]*\})", pattern.lstrip("/")):
-        if part == "**/":
-            regex += "(?:.*/)?"
-        elif part in ("**", "*", "?"):
-            regex += {"**": ".*", "*": "[^/]*", "?": "[^/]"}[part]
-        elif part.startswith("[") and part.endswith("]") and len(part) > 2:
+        if part.startswith("[") and part.endswith("]") and len(part) > 2:
             regex += "[" + ("^" + part[2:-1] if part[1] == "!" else part[1:-1]) + "]"
         elif part.startswith("{"):
             regex += "(?:" + "|".join(map(re.escape, part[1:-1].split(","))) + ")"
         else:
-            regex += re.escape(part)
+            regex += wildcards.get(part) or re.escape(part)
     return re.compile(regex + r"\Z")

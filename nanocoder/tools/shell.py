@@ -153,10 +153,9 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
 
 
 def _bare(command: str) -> str | None:
-    """The command without its comments and line continuations, found as bash finds them: a `#`
-    at the start of an unquoted word begins a comment, and a backslash before a newline joins the
-    lines unless it is quoted or escaped itself. $'...' and $"..." become plain quotes (they ask
-    anyway). None if a quote is left open."""
+    """The command without comments and line continuations, found as bash finds them (an unquoted
+    `#` at a word's start; an unescaped, unquoted backslash before a newline), $'...' and $"..."
+    as plain quotes (they ask anyway). None if a quote is left open."""
     out, quote, i = [], "", 0
     while i < len(command):
         c = command[i]
@@ -205,9 +204,7 @@ def _add(out, argv, where, writes, home, depth):
 
 
 def _nested(out, script, where, home, depth, argv):
-    if depth > 3:
-        return False
-    inner = _parse(script, where, home, depth + 1)
+    inner = _parse(script, where, home, depth + 1) if depth <= 3 else None
     if inner is None:
         return False
     out.extend(inner)
