@@ -204,7 +204,7 @@ class _Assembler:
         self.text, self.thought, self.calls, self.open = [], [], [], {}
         self.reasoning_field, self.finish_reason, self.started = "reasoning_content", None, False
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0}
-        self.unshown, self.hiding = "", False  # text held back: it may be a call written as text
+        self.unshown, self.shown, self.hiding = "", 0, False  # text held back: it may be a call
 
     def add(self, chunk) -> None:
         self.started = True
@@ -232,15 +232,18 @@ class _Assembler:
     def _show(self, piece: str) -> None:
         """Text goes to the screen as it comes, but from a `<tool_call>` (or what may begin one)
         on it waits for reply(): a call written as text is run, not shown."""
-        self.unshown += piece
         if self.hiding:
             return
+        self.unshown += piece
         at = self.unshown.find(TAG)
         if at >= 0:
             self.hiding = True
-        else:
+        elif "<" in self.unshown:  # a tail that may begin the tag waits for the next piece
             at = len(self.unshown) - next((n for n in range(len(TAG) - 1, 0, -1) if self.unshown.endswith(TAG[:n])), 0)
+        else:
+            at = len(self.unshown)
         shown, self.unshown = self.unshown[:at], self.unshown[at:]
+        self.shown += len(shown)
         shown and self.on_text and self.on_text(shown)
 
     def _usage(self, usage) -> None:
@@ -275,7 +278,7 @@ class _Assembler:
             call.arguments = "".join(call.arguments) or "{}"  # "", null or missing: no parameters
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
         reply.tool_calls = [c for c in self.calls if c.name]
-        held = self.unshown
+        held = reply.content[self.shown:]  # what _show held back
         if not reply.tool_calls and TAG in reply.content:
             reply.content, reply.tool_calls = _text_calls(reply.content)
             held = TEXT_CALL.sub("", held) if reply.tool_calls else held
