@@ -13,7 +13,7 @@ from .llm import ContextTooLong
 from .permissions import Permissions
 from .prompt import system_prompt
 from .tools import builtin_tools
-from .tools.base import Workspace
+from .tools.base import ToolError, Workspace
 
 
 class Cancelled(Exception):
@@ -166,6 +166,8 @@ class Agent:
         try:
             result = tool.execute(**args)
             result = result if isinstance(result, str) else str(result)  # providers want text
+        except ToolError as e:
+            result = f"Error: {e}"
         except Exception as e:  # a tool's bug must not end the session; the model can adapt
             result = f"Error: {tool.name} failed: {type(e).__name__}: {e}"
         self.callbacks.tool_end(tool.name, args, result)

@@ -8,7 +8,6 @@ never lose their tool results.
 """
 import json
 
-from .tools.base import head_tail
 
 DEFAULT_WINDOW = 128_000
 SNIP_OVER, SNIP_TO = 2_000, 1_000  # characters of one old tool output
@@ -128,6 +127,14 @@ def collapse(messages, budget: int) -> str:
         if isinstance(m.get("content"), str) and len(m["content"]) > share:
             m["content"] = head_tail(m["content"], share)
     return f"dropped {dropped} older messages to fit the window"
+
+
+def head_tail(text: str, limit: int, what: str = "characters") -> str:
+    """Cut text longer than limit to its head and tail: errors tend to sit at the end."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n\n[... {len(text) - 2 * half} {what} cut ...]\n\n{text[-half:]}"
 
 
 def _text(m) -> str:

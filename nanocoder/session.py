@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .tools.base import atomic_write
+from .atomic import atomic_write
 
 
 class SessionError(Exception):

@@ -9,6 +9,15 @@ import threading
 from pathlib import Path
 
 
+class ToolError(Exception):
+    """A failure the model should read and act on (a missing file, a bad pattern). The agent
+    reports it as an error result: the model reads "Error: " + the message."""
+
+    def __init__(self, message: str, *, rerun=None, question: str = ""):
+        super().__init__(message)
+        self.rerun, self.question = rerun, question  # rerun() -> str: the call again, if the user agrees
+
+
 class Tool:
     name: str = ""
     description: str = ""
@@ -105,36 +114,3 @@ def _stamp(path: Path) -> tuple:
         return st.st_mtime_ns, st.st_size
     except OSError:
         return ()
-
-
-def head_tail(text: str, limit: int, what: str = "characters") -> str:
-    """Cut text longer than limit to its head and tail: errors tend to sit at the end."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n\n[... {len(text) - 2 * half} {what} cut ...]\n\n{text[-half:]}"
-
-
-def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write via a temp file in the same folder and rename, so a crash or a full disk never
-    leaves a half-written file. The file keeps its mode (or gets `mode`); a new one the umask's."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            pass
-    tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
-    # Created with the final mode (the kernel applies umask), so it is never briefly readable.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode & 0o777)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from ..permissions import FORBIDDEN, READ, RUN
-from .base import WorkspaceTool, head_tail
+from ..context import head_tail
+from .base import WorkspaceTool
 from .shell import READ_ONLY, classify, prefix
 
 MAX_OUTPUT = 30_000           # characters shown to the model

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..permissions import EDIT, path_kind
-from .base import WorkspaceTool, atomic_write
+from ..atomic import atomic_write
+from .base import WorkspaceTool
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer

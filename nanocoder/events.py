@@ -1,0 +1,79 @@
+"""What an agent reports while it works: small dataclasses passed to one callable, on_event(event).
+
+The terminal view, the JSON writers, hooks and session saving all consume the same stream; the
+agent never draws. depth is 0 for the agent the user talks to and 1 for its sub-agents.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Event:
+    depth: int = field(default=0, kw_only=True)
+
+
+@dataclass
+class TurnStarted(Event):
+    prompt: str
+
+
+@dataclass
+class Text(Event):
+    text: str  # a streamed piece of the answer
+
+
+@dataclass
+class Reasoning(Event):
+    text: str  # a streamed piece of a thinking model's reasoning
+
+
+@dataclass
+class ToolStarted(Event):
+    call_id: str
+    name: str
+    args: dict
+
+
+@dataclass
+class ToolFinished(Event):
+    call_id: str
+    name: str
+    args: dict
+    result: str  # what the model reads
+    is_error: bool = False
+    duration: float = 0.0  # seconds
+    diff: str = ""  # what an edit changed, as a unified diff, for a view to show
+
+
+@dataclass
+class Notice(Event):
+    message: str  # e.g. "context: snipped 3 old tool outputs"
+
+
+@dataclass
+class Retry(Event):
+    message: str  # e.g. "the provider answered 503; retrying in 2.0 s (retry 1 of 3)"
+
+
+@dataclass
+class Usage(Event):
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+
+@dataclass
+class RoundEnded(Event):
+    messages: list  # the history, valid at this point: what a saver saves
+
+
+@dataclass
+class TurnEnded(Event):
+    answer: str
+    reason: str  # "success", "max_turns", "loop", "interrupted", "error"
+    messages: list
+
+
+def fan_out(*consumers):
+    """One on_event that hands each event to every consumer in turn (None ones skipped)."""
+    consumers = [c for c in consumers if c]
+    return lambda event: [consume(event) for consume in consumers] and None
