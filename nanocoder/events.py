@@ -52,6 +52,7 @@ class Notice(Event):
 @dataclass
 class Retry(Event):
     message: str  # e.g. "the provider answered 503; retrying in 2.0 s (retry 1 of 3)"
+    discarded: bool = False  # a broken stream's text already streamed does not count
 
 
 @dataclass
