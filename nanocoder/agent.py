@@ -1,99 +1,158 @@
 """The agent loop: ask the model, run the tools it calls (in parallel), repeat until it answers.
 
-Everything the loop wants to show a person goes to a Callbacks object; as a library,
-Agent.chat() prints nothing.
+What happens is reported as events (nanocoder.events) to one callable, on_event; questions for
+the user go to another, approve. As a library, Agent.chat() prints nothing.
 """
+import itertools
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+from . import events as ev
 from .context import Context
 from .history import INTERRUPTED, fresh_id, used_ids
-from .llm import ContextTooLong
+from .llm import ContextTooLong, LLMError
 from .permissions import Permissions
-from .prompt import system_prompt
+from .prompt import environment, system_prompt
 from .tools import builtin_tools
 from .tools.base import ToolError, Workspace
+
+REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
+ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_TOKENS)",
+           "content_filter": "the provider withheld the answer (content filter)",
+           "empty": "the model gave an empty answer"}
 
 
 class Cancelled(Exception):
     """Raised in an agent's own thread after cancel() was called from another."""
 
 
-class Callbacks:
-    """What the agent reports while it works. The CLI overrides these; by default all are silent."""
-    def text(self, chunk: str): pass
-    def reasoning(self, chunk: str): pass
-    def tool_start(self, name: str, args: dict, depth: int = 0): pass  # depth 1: a sub-agent's
-    def tool_end(self, name: str, args: dict, result: str, depth: int = 0): pass
-    def notice(self, message: str): pass  # e.g. "compressed the context"
-    def retry(self, message: str): pass  # e.g. "the request failed; retrying in 2.0 s"
-    def approve(self, name: str, args: dict, why: str = "", preview: str = ""):
-        """Asked when the permission mode says to ask: True, False, or "always" (for the session)."""
-        return True
-
-
 class Usage:
     def __init__(self):
-        self.prompt_tokens = self.completion_tokens = 0
         self._lock = threading.Lock()  # sub-agents in pool threads add to their parent's
+        self.reset()
 
-    def add(self, prompt: int, completion: int):
+    def reset(self):
+        self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
+
+    def add(self, prompt: int, completion: int, cached: int = 0):
         with self._lock:
             self.prompt_tokens += prompt
             self.completion_tokens += completion
+            self.cached_tokens += cached
 
 
 class Agent:
-    def __init__(self, llm, tools=None, *, callbacks=None, cwd=None, max_context=None,
-                 max_rounds=100, sub_agents=True, usage=None, permissions=None):
-        self.llm, self.max_rounds = llm, max_rounds
-        self.callbacks = callbacks or Callbacks()
+    def __init__(self, llm, tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
+                 max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0):
+        """approve(name, args, why, preview) -> True, False, "always" or a reason to say no;
+        gate(name, args) -> None, or why a hook blocks the call."""
+        self.llm, self.max_turns, self.depth = llm, max_turns, depth
+        self.on_event, self.gate = on_event or (lambda event: None), gate
+        self.approve = approve or (lambda name, args, why="", preview="": True)
         self.workspace = Workspace(cwd)
         self.usage = usage or Usage()
         self.permissions = permissions or Permissions()
         self.context = Context(max_context, self.usage)
-        found = builtin_tools(self.workspace, parent=self if sub_agents else None) + list(tools or [])
+        found = builtin_tools(self.workspace, self.spawn if sub_agents else None) + list(tools or [])
         self.tools = {t.name: t for t in found}  # a custom tool may replace a built-in of its name
+        self.schemas = [t.schema() for t in self.tools.values()]  # never change: the provider caches them
         self.messages = [{"role": "system", "content": ""}]
         self._cancelled = threading.Event()
         self._ids = (None, 0, set())  # (the history list, how much of it was read, its call ids)
+        self._env = None  # the environment the model was last told about
+
+    def emit(self, event: ev.Event) -> None:
+        event.depth = self.depth
+        self.on_event(event)
+
+    def spawn(self) -> "Agent":
+        """A sub-agent: fresh context, same model, permissions, usage and workspace root; its events
+        reach this agent's consumers one level deeper."""
+        sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
+                    cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
+                    sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
+        sub.workspace.root = self.workspace.root  # the parent's `cd` does not move what counts as inside
+        return sub
 
     def chat(self, prompt: str) -> str:
         """Run one user turn to its end and return the final answer. History is kept."""
-        # Rebuilt every turn: the working directory, git status and date move on.
-        self.messages[0] = {"role": "system", "content": system_prompt(self.workspace.cwd, self.tools)}
-        self.messages.append({"role": "user", "content": prompt})
-        schemas = [t.schema() for t in self.tools.values()]
         self._cancelled.clear()
-        for _ in range(self.max_rounds):
-            if self._cancelled.is_set():  # checked before each request and before each tool run
-                raise Cancelled("stopped by the user")
-            reply = self._ask(schemas)
-            self.usage.add(reply.prompt_tokens, reply.completion_tokens)
-            if self._cancelled.is_set():
-                raise Cancelled("stopped by the user")
+        env = environment(self.workspace.cwd)
+        if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
+            self.messages[0] = {"role": "system", "content": system_prompt(self.workspace.cwd, self.tools, env)}
+        elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
+            # what moved on (folder, date, git status) comes as a note, never as a rewrite
+            prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
+        self._env = env
+        self.messages.append({"role": "user", "content": prompt})
+        self.emit(ev.TurnStarted(prompt))
+        answer, reason = "", "error"
+        try:
+            answer, reason = self._loop()
+            return answer
+        except (KeyboardInterrupt, Cancelled):
+            reason = "interrupted"  # the model is told next turn why its work stopped
+            self.messages.append({"role": "user", "content": "[The user interrupted this turn.]"})
+            raise
+        except LLMError as e:
+            answer = str(e)
+            raise
+        finally:
+            self.emit(ev.TurnEnded(answer, reason, self.messages))
+
+    def _loop(self) -> tuple[str, str]:
+        repeats, last = 0, None
+        for turn in itertools.count(1):
+            if self.max_turns and turn > self.max_turns:
+                return f"Stopped after {self.max_turns} rounds (--max-turns) without a final answer.", "max_turns"
+            reply = self._ask()
             used = self._used_ids()
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
                 call.id = fresh_id(call.id, used)
             self.messages.append(reply.message())
-            if not reply.tool_calls:
-                return reply.content
-            self._run_tools(reply.tool_calls)
-        return f"Stopped after {self.max_rounds} rounds of tool calls without a final answer."
+            ending = "empty" if not (reply.content.strip() or reply.tool_calls) else reply.finish_reason
+            if not reply.tool_calls or ending == "content_filter":
+                self.emit(ev.RoundEnded(self.messages))
+                if ending in ENDINGS:
+                    return (reply.content + "\n\n" if reply.content.strip() else "") + f"[{ENDINGS[ending]}]", ending
+                return reply.content, "success"
+            calls = [(c.name, c.arguments) for c in reply.tool_calls]
+            repeats, last = (repeats + 1 if calls == last else 1), calls
+            self._run_tools(reply.tool_calls, cut=ending == "length", repeated=repeats >= REPEATS)
+            self.emit(ev.RoundEnded(self.messages))
+            if repeats >= 2 * REPEATS:
+                return f"Stopped: the model made the same calls {repeats} times in a row.", "loop"
 
-    def _ask(self, schemas):
+    def _ask(self):
         """One request; if the provider says the history is too long after all, compress and retry once."""
-        for force in (False, True):
-            note = self.context.fit(self.messages, self.llm, schemas, force=force)
+        force = False
+        while True:
+            self._check()
+            before = self.context.tokens(self.messages)
+            note = self.context.fit(self.messages, self.llm, self.schemas, force=force)
             if note:
-                self.callbacks.notice(note)
+                self.emit(ev.Notice(note))
+            if force and self.context.tokens(self.messages) >= before:  # the same request would fail again
+                raise LLMError("the conversation does not fit the model's window and compressing freed nothing; "
+                               "try /compact, a larger NANOCODER_MAX_CONTEXT, or a model with a larger window")
             try:
-                return self.llm.stream(self.messages, schemas, self.callbacks.text,
-                                       self.callbacks.reasoning, self.callbacks.retry)
-            except ContextTooLong:
+                reply = self.llm.stream(self.messages, self.schemas, self.emit)
+            except ContextTooLong as e:
                 if force:
-                    raise
+                    raise LLMError(f"{e}, even after compressing; try a larger NANOCODER_MAX_CONTEXT "
+                                   "or a model with a larger window") from None
+                force = True
+                continue
+            self._check()
+            self.usage.add(reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens)
+            self.emit(ev.Usage(reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens))
+            return reply
+
+    def _check(self):
+        if self._cancelled.is_set():  # checked before and after each request and before each tool run
+            raise Cancelled("stopped by the user")
 
     def _used_ids(self) -> set:
         """Call ids in the history, read on from where the last round stopped (a walk of it all made
@@ -105,83 +164,121 @@ class Agent:
         self._ids = (self.messages, len(self.messages), ids)
         return ids
 
-    def _run_tools(self, calls) -> None:
-        """Run one turn's tool calls concurrently and append their results in the calls' order."""
-        results = [None] * len(calls)
+    def _run_tools(self, calls, cut=False, repeated=False) -> None:
+        """Run one round's calls concurrently; every call gets exactly one result, in the calls' order,
+        even when interrupted, so the history stays valid."""
+        results, jobs = [None] * len(calls), []
+        parsed = [_arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
-        futures = {}
         try:
-            jobs = []
-            for i, call in enumerate(calls):  # approvals first, one at a time, on this thread
-                tool, args, error = self._prepare(call)
-                results[i] = error or self._permit(tool, args)
-                if results[i] is None:
-                    jobs.append((i, tool, args))
-            futures = {i: pool.submit(self._run_one, tool, args) for i, tool, args in jobs}
-            for i, future in futures.items():
-                results[i] = future.result()
+            for i, (call, args) in enumerate(zip(calls, parsed)):  # approvals first, one at a time, here
+                self.emit(ev.ToolStarted(call.id, call.name, args if isinstance(args, dict) else {}))
+                try:
+                    if cut:
+                        raise ToolError("this call was cut off by the token limit and not run; send a smaller one")
+                    tool, kind = self._permit(call.name, args)
+                    jobs.append((i, pool.submit(self._run_one, tool, args, kind)))
+                except ToolError as e:
+                    results[i] = f"Error: {e}", True, 0.0, None
+            for i, future in jobs:
+                results[i] = self._offer_rerun(calls[i].name, parsed[i], future.result())
         except KeyboardInterrupt:
             self.cancel()
-            for i, future in futures.items():  # keep what did finish
-                if future.done() and not future.cancelled():
+            for i, future in jobs:  # keep what did finish
+                if future.done() and not future.cancelled() and results[i] is None:
                     results[i] = future.result()
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            # Every call gets exactly one answer, even when interrupted: the history stays valid.
-            self.messages.extend(
-                {"role": "tool", "tool_call_id": c.id, "content": r if r is not None else INTERRUPTED}
-                for c, r in zip(calls, results))
+            for call, args, outcome in zip(calls, parsed, results):
+                result, is_error, took, _ = outcome or (INTERRUPTED, True, 0.0, None)
+                diff = getattr(result, "diff", "")
+                if repeated:
+                    result += "\n[You made these same calls in the previous rounds too; try something else.]"
+                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                self.emit(ev.ToolFinished(call.id, call.name, args if isinstance(args, dict) else {},
+                                          result, is_error, took, diff))
 
-    def _prepare(self, call):
-        tool = self.tools.get(call.name)
+    def _permit(self, name, args):
+        """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
+        tool = self.tools.get(name)
         if tool is None:
-            return None, None, f"Error: unknown tool {call.name!r}. Available tools: {', '.join(self.tools)}."
-        try:
-            args = json.loads(call.arguments) if call.arguments.strip() else {}
-        except json.JSONDecodeError as e:
-            return None, None, (f"Error: the arguments are not valid JSON ({e}). Send one JSON object "
-                                f"matching this schema: {json.dumps(tool.parameters)}")
-        problem = tool.check_args(args)
-        if problem:
-            return None, None, f"Error: {problem}. The schema is: {json.dumps(tool.parameters)}"
-        return tool, args, None
-
-    def _permit(self, tool, args) -> str | None:
-        """None if the call may run, else the result that tells the model why not."""
+            raise ToolError(f"unknown tool {name!r}. Available tools: {', '.join(self.tools)}.")
+        if not isinstance(args, dict):
+            raise ToolError(f"the arguments are {args}. Send one JSON object matching this schema: "
+                            f"{json.dumps(tool.parameters)}")
+        if problem := tool.check_args(args):
+            raise ToolError(f"{problem}. The schema is: {json.dumps(tool.parameters)}")
         kind, key, why = tool.permission(args)
         verdict = self.permissions.check(kind, key)
         if verdict == "deny":
-            return f"Error: refused: {why}. This is never run, whatever the permission mode."
+            raise ToolError(f"refused: {why}. This is never run, whatever the permission mode.")
+        if self.gate and (blocked := self.gate(name, args)):
+            raise ToolError(f"blocked by a PreToolUse hook: {blocked}")
         if verdict == "ask":
-            answer = self.callbacks.approve(tool.name, args, why, tool.preview(args))
+            answer = self.approve(name, args, why, tool.preview(args))
             if answer == "always":
                 self.permissions.always.add(key)
-            elif not answer:
-                return "The user declined to run this tool call. Ask them how to proceed."
-        return None
+            elif answer is not True:
+                raise ToolError("the user declined to run this call" + (
+                    f", saying: {answer}" if isinstance(answer, str) and answer else ". Ask them how to proceed."))
+        return tool, kind
 
-    def _run_one(self, tool, args) -> str:
-        self.callbacks.tool_start(tool.name, args)
+    def _run_one(self, tool, args, kind):
+        """(result, is_error, seconds, the ToolError if it offers a rerun), on a pool thread."""
+        start = time.monotonic()
         try:
+            now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
+            if now[0] != kind and self.permissions.check(now[0], now[1]) != "allow":
+                raise ToolError(f"not run: the call now means something else ({now[2]}); ask again")
             result = tool.execute(**args)
-            result = result if isinstance(result, str) else str(result)  # providers want text
+            outcome = (result if isinstance(result, str) else str(result)), False, None  # providers want text
         except ToolError as e:
-            result = f"Error: {e}"
+            outcome = f"Error: {e}", True, e
         except Exception as e:  # a tool's bug must not end the session; the model can adapt
-            result = f"Error: {tool.name} failed: {type(e).__name__}: {e}"
-        self.callbacks.tool_end(tool.name, args, result)
-        return result
+            outcome = f"Error: {tool.name} failed: {type(e).__name__}: {e}", True, None
+        text, is_error, error = outcome
+        # Lone surrogates (undecodable names, bytes) would break the JSON encoder and the save.
+        return text.encode("utf-8", "backslashreplace").decode(), is_error, time.monotonic() - start, error
+
+    def _offer_rerun(self, name, args, outcome):
+        """A call the sandbox stopped may run again outside it, if the user says so (ask mode only)."""
+        error = outcome[3]
+        if error is not None and error.rerun and self.permissions.mode == "ask" and \
+                self.approve(name, args, error.question) is True:
+            return self._run_one(_Rerun(name, error.rerun), {}, "run")
+        return outcome
 
     def cancel(self):
-        """Stop from another thread: running tools now, the loop before its next tools."""
+        """Stop from another thread: running tools now, the loop before its next request or tools."""
         self._cancelled.set()
         for tool in self.tools.values():
             tool.cancel()
 
     def compact(self) -> str | None:
         """Compress the history now (the /compact command)."""
-        return self.context.fit(self.messages, self.llm, [t.schema() for t in self.tools.values()], force=True)
+        return self.context.fit(self.messages, self.llm, self.schemas, force=True)
 
     def reset(self):
-        self.messages = self.messages[:1]
+        """A new conversation: the system prompt is built again; "always" answers and usage are forgotten."""
+        self.messages, self._env = [{"role": "system", "content": ""}], None
+        self.permissions.always.clear()
+        self.usage.reset()
+
+
+class _Rerun:
+    """A call run again as the user allowed, outside the sandbox."""
+    def __init__(self, name, run):
+        self.name, self.execute = name, lambda: run()
+
+    def permission(self, args):
+        return "run", self.name, ""
+
+
+def _arguments(text: str):
+    """The model's JSON arguments as a dict, or the reason they are not one."""
+    try:
+        args = json.loads(text) if text.strip() else {}
+    except (ValueError, RecursionError) as e:  # RecursionError: arguments nested thousands deep
+        return f"not valid JSON ({str(e)[:200]})"
+    return args if isinstance(args, dict) else f"not a JSON object but a JSON {type(args).__name__}"

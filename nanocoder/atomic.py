@@ -1,28 +1,56 @@
-"""Files written whole or not at all."""
+"""Files written whole or not at all, and nothing left behind when the process is killed."""
 import os
+import time
 from pathlib import Path
+
+TMP = ".nanocoder-"  # the prefix of our temp names, so a sweep finds only its own
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write via a temp file in the same folder and rename, so a crash or a full disk never
-    leaves a half-written file. The file keeps its mode (or gets `mode`); a new one the umask's."""
+    """Write a temp file in the same folder and rename it over the file, so a crash or a full disk
+    never leaves a half-written file. The file keeps its mode (or gets `mode`); a new one the umask's.
+    The temp file has no name until its data is written (O_TMPFILE, where the file system has it),
+    so a kill at any moment leaves nothing behind but in the instant between link and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         try:
             mode = path.stat().st_mode & 0o7777
         except FileNotFoundError:
             pass
-    tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
-    # Created with the final mode (the kernel applies umask), so it is never briefly readable.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode & 0o777)
+    tmp = path.parent / f"{TMP}{path.name}.{os.urandom(4).hex()}.tmp"
+    perm = 0o666 if mode is None else mode & 0o777  # the kernel applies umask: never briefly readable
+    try:
+        fd, named = os.open(path.parent, os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC, perm), False
+    except OSError:  # no O_TMPFILE here (macOS, some file systems): a named temp file
+        fd, named = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, perm), True
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            if not named:  # a dir_fd makes Python call linkat(), which can follow the /proc link
+                folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.link(f"/proc/self/fd/{f.fileno()}", tmp.name, dst_dir_fd=folder)
+                finally:
+                    os.close(folder)
+                named = True
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if named:
+            tmp.unlink(missing_ok=True)
         raise
+
+
+def sweep(folder: Path, age: float = 60) -> None:
+    """Remove temp files that a killed process of ours left in folder (older than age seconds:
+    a younger one may be another process's, about to be renamed)."""
+    try:
+        for entry in os.scandir(folder):
+            if entry.name.startswith(TMP) and entry.name.endswith(".tmp") and \
+                    time.time() - entry.stat().st_mtime > age:
+                os.unlink(entry.path)
+    except OSError:
+        pass

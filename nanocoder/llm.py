@@ -43,6 +43,7 @@ class Reply:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     def message(self) -> dict:
         """The assistant message to append to the history."""
@@ -82,8 +83,13 @@ class LLM:
                                            timeout=self.timeout, max_retries=self.max_retries)
         return self._client
 
-    def stream(self, messages: list[dict], tools: list[dict] | None = None,
-               on_text=None, on_reasoning=None, on_retry=None) -> Reply:
+    def stream(self, messages: list[dict], tools: list[dict] | None = None, on_event=None) -> Reply:
+        from . import events as ev
+        emit = on_event or (lambda e: None)
+        return self._stream(messages, tools, lambda t: emit(ev.Text(t)), lambda t: emit(ev.Reasoning(t)),
+                            lambda m: emit(ev.Retry(m)))
+
+    def _stream(self, messages, tools=None, on_text=None, on_reasoning=None, on_retry=None) -> Reply:
         """Send one request and stream the answer; the callbacks get each new piece, and a line
         for every retry. A stream that breaks off is asked again: its half-received tool calls
         never reach the caller."""

@@ -1,4 +1,6 @@
-"""The system prompt, rebuilt every turn from where the agent is: folder, OS, date, git, rules."""
+"""The system prompt, built once per session, and the environment (folder, date, git status),
+which is sent again only as a short note when it has moved on: an unchanged prefix is what lets
+a provider's prompt cache serve the history at a fraction of the price."""
 import os
 import platform
 import subprocess
@@ -7,6 +9,10 @@ from pathlib import Path
 
 INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
 INSTRUCTIONS_CAP = 8_000  # characters: a huge file must not eat the context window
+# A downloaded repository's .git/config must not run anything when we only look (fsmonitor,
+# hooks, submodules' own configs, filter drivers; those are switched off per name below).
+INERT = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "diff.external=",
+         "--no-optional-locks"]
 
 BASE = """You are nanocoder, a coding agent working in the user's terminal, in their repository.
 Solve the task with the tools, then answer briefly.
@@ -17,38 +23,46 @@ Solve the task with the tools, then answer briefly.
 - Never run destructive commands the user did not ask for."""
 
 
-def system_prompt(cwd: Path, tools) -> str:
+def system_prompt(cwd: Path, tools, env: str) -> str:
     parts = [BASE, "# Environment",
-             f"- Working directory: {cwd}",
              f"- OS: {platform.system()} {platform.release()}; shell: {os.environ.get('SHELL', '/bin/sh')}",
-             f"- Date: {date.today().isoformat()}",
-             f"- Tools: {', '.join(tools)}"]
-    git = _git_summary(cwd)
-    if git:
-        parts.append(git)
+             f"- Tools: {', '.join(tools)}", env]
     instructions = _instructions(cwd)
     if instructions:
         parts.append(instructions)
     return "\n".join(parts)
 
 
-def _git(cwd, *args) -> str | None:
+def environment(cwd: Path) -> str:
+    """What moves on during a session: the folder, the date and git's view of it."""
+    return "\n".join(filter(None, [f"- Working directory: {cwd}", f"- Date: {date.today().isoformat()}",
+                                   _git_summary(cwd)]))
+
+
+def git(cwd, *args) -> str | None:
+    """Run git inertly: stdout, or None if it failed (not a repository, no git)."""
     try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=3)
+        filters = _run(cwd, "config", "-z", "--name-only", "--get-regexp", r"^filter\..*\.(clean|smudge|process)$")
+        off = [x for name in (filters or "").split("\0") if name for x in ("-c", f"{name}=")]
+        return _run(cwd, *off, *args)
     except (OSError, subprocess.TimeoutExpired):
         return None
+
+
+def _run(cwd, *args) -> str | None:
+    out = subprocess.run(["git", *INERT, *args], cwd=cwd, capture_output=True, text=True, errors="replace",
+                         timeout=3, stdin=subprocess.DEVNULL)
     return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _git_summary(cwd) -> str | None:
-    branch = _git(cwd, "branch", "--show-current")  # works before the first commit, too
+    branch = git(cwd, "branch", "--show-current")  # works before the first commit, too
     if branch is None:
         return None
-    branch = branch or "(detached HEAD)"
-    status = (_git(cwd, "status", "--short") or "").splitlines()
+    status = (git(cwd, "status", "--porcelain", "--ignore-submodules=all") or "").splitlines()
     shown = "\n".join(f"  {line}" for line in status[:20])
     more = f"\n  ... and {len(status) - 20} more" if len(status) > 20 else ""
-    return f"- Git branch: {branch}; {len(status) or 'no'} changed files\n{shown}{more}".rstrip()
+    return f"- Git branch: {branch or '(detached HEAD)'}; {len(status) or 'no'} changed files\n{shown}{more}".rstrip()
 
 
 def _instructions(cwd: Path) -> str | None:

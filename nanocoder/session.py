@@ -1,12 +1,14 @@
-"""Sessions: one JSON file per conversation under ~/.nanocoder/sessions/, written atomically
-and readable only by the user. The API key is never stored."""
+"""Sessions: one JSON file per conversation under ~/.nanocoder/sessions/, written atomically,
+readable only by the user, and stored as the conversation was (the API key never reaches a
+command's environment, so tool output does not carry it)."""
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .atomic import atomic_write
+from . import events as ev
+from .atomic import atomic_write, sweep
 
 
 class SessionError(Exception):
@@ -22,9 +24,15 @@ def sessions_dir() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    """path, made if needed, with it and each folder up to ~/.nanocoder readable only by the user."""
+    for folder in [p for p in (path, *path.parents) if p.is_relative_to(home())][::-1]:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
     return path
+
+
+def _new_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
 
 
 @dataclass
@@ -32,50 +40,84 @@ class Session:
     model: str
     cwd: str
     messages: list = field(default_factory=list)
-    id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex())
+    id: str = field(default_factory=_new_id)
     created: float = field(default_factory=time.time)
 
-    def save(self, secret: str | None = None) -> Path:
-        data = json.dumps(asdict(self), ensure_ascii=False, indent=1)
-        if secret:  # a tool's output (say `env`) may have shown the key; it must not reach disk
-            data = data.replace(secret, "[redacted]")
-        path = private_dir(sessions_dir()) / f"{self.id}.json"
-        atomic_write(path, data.encode(), mode=0o600)
+    def __post_init__(self):
+        self.forked_from = None  # set when another process saved this session meanwhile
+        self._stamp = None  # the file as we last wrote or read it
+
+    def save(self) -> Path:
+        folder = private_dir(sessions_dir())
+        path = folder / f"{self.id}.json"
+        if self._stamp is not None and _stamp(path) != self._stamp:  # two processes on one session:
+            self.forked_from, self.id, self.created = self.id, _new_id(), time.time()  # neither loses a turn
+            path = folder / f"{self.id}.json"
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy the history
+        atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1).encode(), mode=0o600)
+        self._stamp = _stamp(path)
         return path
+
+    def restart(self) -> None:
+        """A new conversation in this object (/reset): a new id; the old file stays as it was."""
+        self.id, self.created, self.messages, self._stamp = _new_id(), time.time(), [], None
+
+    def record(self, event) -> None:
+        """An on_event consumer: saves after every round and at the end of every turn."""
+        if isinstance(event, (ev.RoundEnded, ev.TurnEnded)) and event.depth == 0:
+            self.messages = event.messages
+            self.save()
 
     @classmethod
     def load(cls, session_id: str) -> "Session":
         path = sessions_dir() / f"{Path(session_id).name.removesuffix('.json')}.json"
+        if not path.exists():
+            raise SessionError(f"no session {session_id!r} in {sessions_dir()}; /sessions lists them")
+        session = cls(**{k: v for k, v in _read(path).items() if k in ("model", "cwd", "messages", "id", "created")})
+        session.id, session._stamp = path.stem, _stamp(path)
+        return session
+
+
+def _stamp(path: Path):
+    try:
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size, st.st_ino
+    except OSError:
+        return None
+
+
+def _read(path: Path) -> dict:
+    """A session file's fields, checked for the shape the agent needs, or SessionError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SessionError(f"session {path.stem!r} is unreadable ({type(e).__name__}: {e})") from None
+    if not (isinstance(data, dict) and isinstance(data.get("messages"), list)
+            and all(isinstance(m, dict) for m in data["messages"])
+            and isinstance(data.get("model"), str) and isinstance(data.get("cwd"), str)):
+        raise SessionError(f"session {path.stem!r} is not a nanocoder session")
+    return data
+
+
+def list_sessions(cwd=None) -> list[dict]:
+    """Readable sessions, this folder's first, then newest first: id, date, folder, first prompt, size."""
+    sweep(sessions_dir())  # temp files of a process killed mid-save
+    rows = []
+    for path in sessions_dir().glob("*.json"):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**{k: data[k] for k in ("model", "cwd", "messages", "id", "created")})
-        except FileNotFoundError:
-            raise SessionError(f"no session {session_id!r} in {sessions_dir()}; /sessions lists them") from None
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise SessionError(f"session {session_id!r} is unreadable ({type(e).__name__}: {e})") from None
+            data, st = _read(path), path.stat()
+        except (SessionError, OSError):
+            continue  # a broken or dangling file is not the end of the list
+        first = next((m.get("content") for m in data["messages"] if m.get("role") == "user"), "")
+        rows.append({"id": path.stem, "mtime": st.st_mtime, "cwd": data["cwd"], "bytes": st.st_size,
+                     "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),
+                     "prompt": " ".join(str(first).split())[:60], "messages": len(data["messages"])})
+    return sorted(rows, key=lambda r: (r["cwd"] != str(cwd), -r["mtime"]))
 
 
 def latest(cwd) -> Session:
     """The session last saved in this folder (for --continue)."""
-    for path in sorted(sessions_dir().glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-        try:
-            if json.loads(path.read_text(encoding="utf-8")).get("cwd") == str(cwd):
-                return Session.load(path.stem)
-        except (OSError, ValueError, AttributeError, SessionError):
-            continue  # an unreadable session is skipped, not the end of --continue
+    for row in list_sessions(cwd):
+        if row["cwd"] == str(cwd):
+            return Session.load(row["id"])
     raise SessionError(f"no saved session for {cwd}; start one with nanocoder, or list them with /sessions")
-
-
-def list_sessions() -> list[dict]:
-    """Newest first: id, date, first prompt, size."""
-    rows = []
-    for path in sorted(sessions_dir().glob("*.json"), reverse=True):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            first = next((m["content"] for m in data["messages"] if m.get("role") == "user"), "")
-        except (OSError, ValueError, KeyError, TypeError):
-            first, data = "(unreadable)", {}
-        rows.append({"id": path.stem, "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)),
-                     "prompt": " ".join(str(first).split())[:60], "messages": len(data.get("messages", [])),
-                     "bytes": path.stat().st_size})
-    return rows

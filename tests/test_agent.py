@@ -7,7 +7,7 @@ import time
 import pytest
 
 from nanocoder import Agent
-from nanocoder.agent import Callbacks
+from nanocoder import events as ev
 from nanocoder.tools.base import Tool
 from conftest import assert_valid_history
 
@@ -16,14 +16,16 @@ def call(name, **arguments):
     return {"name": name, "arguments": arguments}
 
 
-class Recorder(Callbacks):
+class Recorder:
+    """An on_event consumer that keeps every event, and an approve() that answers `allow`."""
     def __init__(self, allow=True):
         self.events, self.allow = [], allow
 
-    def text(self, chunk): self.events.append(("text", chunk))
-    def tool_start(self, name, args, depth=0): self.events.append(("start", name))
-    def tool_end(self, name, args, result, depth=0): self.events.append(("end", name))
+    def __call__(self, event): self.events.append(event)
     def approve(self, name, args, why="", preview=""): return self.allow
+
+    def of(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]
 
 
 class Rendezvous(Tool):
@@ -118,20 +120,107 @@ def test_tool_exception_is_reported_not_raised(server, llm, tmp_path):
 def test_declined_tool_does_not_run(server, llm, tmp_path):
     server.add({"tool_calls": [call("write_file", file_path="x.txt", content="hi")]}, "ok")
     rec = Recorder(allow=False)
-    Agent(llm=llm, callbacks=rec, cwd=tmp_path).chat("write")
+    Agent(llm=llm, on_event=rec, approve=rec.approve, cwd=tmp_path).chat("write")
     assert not (tmp_path / "x.txt").exists()
     assert "declined" in server.requests[1]["messages"][-1]["content"]
-    assert ("start", "write_file") not in rec.events
+    [done] = rec.of(ev.ToolFinished)  # shown as a call that did not run, marked as an error
+    assert done.name == "write_file" and done.is_error and "declined" in done.result
 
 
-def test_events_reach_callbacks(server, llm, tmp_path):
+def test_every_event_kind_in_order(server, llm, tmp_path):
     (tmp_path / "a.txt").write_text("A\n")
-    server.add({"content": "Reading.", "tool_calls": [call("read_file", file_path="a.txt")]}, "It says A.")
+    server.add({"content": "Reading.", "reasoning": "hmm", "tool_calls": [call("read_file", file_path="a.txt")]},
+               "It says A.")
     rec = Recorder()
-    Agent(llm=llm, callbacks=rec, cwd=tmp_path).chat("read a.txt")
-    text = "".join(c for kind, c in rec.events if kind == "text")
-    assert text == "Reading.It says A."
-    assert ("start", "read_file") in rec.events and ("end", "read_file") in rec.events
+    Agent(llm=llm, on_event=rec, cwd=tmp_path).chat("read a.txt")
+    kinds = [type(e).__name__ for e in rec.events]
+    collapsed = [k for i, k in enumerate(kinds) if not i or k != kinds[i - 1]]
+    assert collapsed == ["TurnStarted", "Reasoning", "Text", "Usage", "ToolStarted", "ToolFinished", "RoundEnded",
+                         "Text", "Usage", "RoundEnded", "TurnEnded"]
+    assert "".join(e.text for e in rec.of(ev.Text)) == "Reading.It says A."
+    [start], [done] = rec.of(ev.ToolStarted), rec.of(ev.ToolFinished)
+    assert start.call_id == done.call_id and done.args == {"file_path": "a.txt"} and not done.is_error
+    assert "A" in done.result and done.duration >= 0
+    assert rec.of(ev.Usage)[0].prompt_tokens > 0
+    [end] = rec.of(ev.TurnEnded)
+    assert (end.answer, end.reason, end.messages[-1]["content"]) == ("It says A.", "success", "It says A.")
+
+
+def test_parallel_results_pair_with_their_calls_by_id(server, llm, tmp_path):
+    for name in "abcd":
+        (tmp_path / name).write_text(f"content {name}\n")
+    server.add({"tool_calls": [call("read_file", file_path=n) for n in "abcd"] + [call("read_file", file_path="zz")]},
+               "done")
+    rec = Recorder()
+    Agent(llm=llm, on_event=rec, cwd=tmp_path).chat("read all")
+    started = {e.call_id: e.args["file_path"] for e in rec.of(ev.ToolStarted)}
+    finished = {e.call_id: e for e in rec.of(ev.ToolFinished)}
+    assert len(started) == 5 and started.keys() == finished.keys()
+    for call_id, name in started.items():
+        assert finished[call_id].is_error == (name == "zz")
+        assert name == "zz" or f"content {name}" in finished[call_id].result
+
+
+def test_a_tool_error_is_an_error_result_the_model_reads(server, llm, tmp_path):
+    from nanocoder.tools.base import ToolError
+
+    class Picky(Tool):
+        name, read_only = "picky", True
+
+        def execute(self):
+            raise ToolError("pick something else")
+
+    server.add({"tool_calls": [call("picky")]}, "ok")
+    rec = Recorder()
+    Agent(llm=llm, tools=[Picky()], on_event=rec, cwd=tmp_path).chat("go")
+    [done] = rec.of(ev.ToolFinished)
+    assert done.is_error and done.result == "Error: pick something else"
+    assert server.requests[1]["messages"][-1]["content"] == "Error: pick something else"
+
+
+def test_a_long_task_of_150_rounds_finishes(server, llm, tmp_path):
+    server.add(*[{"tool_calls": [call("glob", pattern=f"*.{n}")]} for n in range(150)], "finished")
+    agent = Agent(llm=llm, cwd=tmp_path)
+    assert agent.chat("work long") == "finished"
+    assert len(server.requests) == 151
+
+
+def test_max_turns_stops_the_turn_with_its_reason(server, llm, tmp_path):
+    server.add(*[{"tool_calls": [call("glob", pattern=f"*.{n}")]} for n in range(5)])
+    rec = Recorder()
+    answer = Agent(llm=llm, on_event=rec, cwd=tmp_path, max_turns=3).chat("work")
+    assert "3 rounds" in answer and len(server.requests) == 3
+    assert rec.of(ev.TurnEnded)[0].reason == "max_turns"
+    assert_valid_history(rec.of(ev.TurnEnded)[0].messages)
+
+
+def test_a_looping_model_is_warned_then_stopped(server, llm, tmp_path):
+    server.add(*[{"tool_calls": [call("glob", pattern="*.py")]}] * 10)
+    rec = Recorder()
+    answer = Agent(llm=llm, on_event=rec, cwd=tmp_path).chat("loop")
+    assert rec.of(ev.TurnEnded)[0].reason == "loop" and "same calls" in answer
+    assert len(server.requests) == 6  # warned from the third round on, stopped after the sixth
+    warned = [m["content"] for m in server.requests[3]["messages"] if m["role"] == "tool"]
+    assert "same calls" in warned[-1] and "same calls" not in warned[0]
+
+
+def test_a_gate_blocks_a_call_and_the_model_reads_why(server, llm, tmp_path):
+    server.add({"tool_calls": [call("bash", command="rm -f x"), call("glob", pattern="*")]}, "ok")
+    (tmp_path / "x").write_text("keep")
+    gate = lambda name, args: "no rm here" if "rm" in args.get("command", "") else None
+    Agent(llm=llm, cwd=tmp_path, gate=gate).chat("clean")
+    assert (tmp_path / "x").exists()
+    results = [m["content"] for m in server.requests[1]["messages"] if m["role"] == "tool"]
+    assert "blocked by a PreToolUse hook: no rm here" in results[0] and "x" in results[1]
+
+
+def test_sub_agent_events_come_one_level_deeper(server, llm, tmp_path):
+    server.add({"tool_calls": [call("agent", task="look")]}, {"tool_calls": [call("glob", pattern="*")]},
+               "sub done", "parent done")
+    rec = Recorder()
+    Agent(llm=llm, on_event=rec, cwd=tmp_path).chat("delegate")
+    depths = [(type(e).__name__, e.depth) for e in rec.events if isinstance(e, (ev.ToolStarted, ev.TurnEnded))]
+    assert depths == [("ToolStarted", 0), ("ToolStarted", 1), ("TurnEnded", 1), ("TurnEnded", 0)]
 
 
 def test_ctrl_c_during_tools_kills_them_and_keeps_history_valid(server, llm, tmp_path):
@@ -186,7 +275,7 @@ def test_odd_replies_and_results_still_make_a_valid_history(server, llm, tmp_pat
 
     server.add({"tool_calls": [call("count")]}, {"content": ""}, "fine")
     agent = Agent(llm=llm, tools=[Counter()], cwd=tmp_path)
-    assert agent.chat("count") == ""  # the model said nothing at all
+    assert agent.chat("count") == "[the model gave an empty answer]"  # it said nothing at all
     agent.chat("again")
     sent = server.requests[-1]["messages"]
     assert_valid_history(sent)

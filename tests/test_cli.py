@@ -183,15 +183,19 @@ def test_session_is_valid_json_after_a_tool_turn(env, workspace):
     assert saved["model"] and saved["cwd"] == str(workspace.resolve())
 
 
-def test_a_key_shown_by_a_tool_is_redacted_in_the_saved_session(env, workspace):
-    show = {"name": "bash", "arguments": {"command": "echo key=$OPENAI_API_KEY"}}
-    with ScriptedServer([{"tool_calls": [show]}, "Done."]) as server:
-        result = run(["-p", "show the key", "-y", "--base-url", server.url], {**env, "OPENAI_API_KEY": KEY},
-                     workspace)
+@pytest.mark.parametrize("key", ["ollama", "x"])
+def test_commands_never_see_the_key_and_sessions_are_stored_as_said(env, workspace, key):
+    show = {"name": "bash", "arguments": {"command": "echo key=$OPENAI_API_KEY; env | grep -ci -e token -e secret"}}
+    with ScriptedServer([{"tool_calls": [show]}, "Configure ollama, then x."]) as server:
+        result = run(["-p", "configure ollama with x", "-y", "--base-url", server.url],
+                     {**env, "OPENAI_API_KEY": key, "GITHUB_TOKEN": "t0k3n", "MY_SECRET": "s3cr3t"}, workspace)
     assert result.returncode == 0, result.stderr
-    assert KEY in server.requests[1]["messages"][-1]["content"]  # the tool really printed it
-    text = sessions(env)[0].read_text()
-    assert KEY not in text and "key=[redacted]" in text
+    output = server.requests[1]["messages"][-1]["content"]
+    assert output.startswith("key=\n0\n")  # neither the key nor anything named like a secret
+    saved = json.loads(sessions(env)[0].read_text())  # stored as the conversation was: nothing rewritten
+    assert saved["messages"][1:] == server.requests[1]["messages"][1:] + [
+        {"role": "assistant", "content": "Configure ollama, then x."}]
+    assert stat.S_IMODE((Path(env["HOME"]) / ".nanocoder").stat().st_mode) == 0o700
 
 
 def test_unwritable_home_warns_but_keeps_the_answer(env, workspace, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nanocoder import Agent
+from nanocoder import events as ev
 from nanocoder.context import SUMMARY_PROMPT, estimate
 from nanocoder.history import problems, repair
 from nanocoder.llm import LLM, LLMError
@@ -79,21 +80,14 @@ turn = st.fixed_dictionaries({
 
 
 class Screen:
-    """The agent's callbacks; Ctrl+C on the first streamed text when asked to."""
+    """The agent's on_event; Ctrl+C on the first streamed text when asked to."""
     def __init__(self):
         self.ctrl_c = False
 
-    def text(self, chunk):
-        if self.ctrl_c:
+    def __call__(self, event):
+        if isinstance(event, ev.Text) and self.ctrl_c:
             self.ctrl_c = False
             raise KeyboardInterrupt
-
-    def reasoning(self, chunk): pass
-    def tool_start(self, *a, **k): pass
-    def tool_end(self, *a, **k): pass
-    def notice(self, message): pass
-    def retry(self, message): pass
-    def approve(self, name, args, why="", preview=""): return True
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -116,7 +110,7 @@ def test_every_request_is_valid_and_fits_the_window(turns, tmp_path, monkeypatch
     with ScriptedServer([model] * 200) as server:
         llm = LLM("scripted", api_key="k", base_url=server.url, max_retries=0)
         screen = Screen()
-        agent = Agent(llm=llm, tools=[Big(), CtrlC()], callbacks=screen, cwd=tmp_path, max_context=WINDOW)
+        agent = Agent(llm=llm, tools=[Big(), CtrlC()], on_event=screen, cwd=tmp_path, max_context=WINDOW)
         session = Session(model="scripted", cwd=str(tmp_path))
         for n, t in enumerate(turns):
             plan[:] = t["rounds"]
@@ -131,7 +125,7 @@ def test_every_request_is_valid_and_fits_the_window(turns, tmp_path, monkeypatch
                 RAN["resumes"] += 1
                 session.messages = agent.messages
                 session.save()
-                agent = Agent(llm=llm, tools=[Big(), CtrlC()], callbacks=screen, cwd=tmp_path, max_context=WINDOW)
+                agent = Agent(llm=llm, tools=[Big(), CtrlC()], on_event=screen, cwd=tmp_path, max_context=WINDOW)
                 agent.messages = repair(Session.load(session.id).messages)
         requests = list(server.requests)
     RAN["examples"] += 1

@@ -65,7 +65,7 @@ def test_edits_mode_writes_inside_without_asking_and_asks_outside(server, llm, t
     work, outside = tmp_path / "work", tmp_path / "outside.txt"
     work.mkdir()
     asked = Asked(False)
-    agent = Agent(llm=llm, cwd=work, callbacks=asked, permissions=Permissions("edits"))
+    agent = Agent(llm=llm, cwd=work, approve=asked.approve, permissions=Permissions("edits"))
     server.add({"tool_calls": [write(work / "in.txt"), write(outside)]}, "done")
     agent.chat("write both")
     assert (work / "in.txt").read_text() == "new\n" and not outside.exists()
@@ -76,7 +76,7 @@ def test_edits_mode_writes_inside_without_asking_and_asks_outside(server, llm, t
 
 def test_always_is_remembered_for_the_session_and_shared_with_sub_agents(server, llm, tmp_path):
     asked = Asked("always")
-    agent = Agent(llm=llm, cwd=tmp_path, callbacks=asked)
+    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve)
     server.add({"tool_calls": [write(tmp_path / "a.txt")]}, {"tool_calls": [write(tmp_path / "b.txt")]}, "ok")
     agent.chat("write")
     assert len(asked.asked) == 1 and (tmp_path / "b.txt").exists()
@@ -86,7 +86,7 @@ def test_always_is_remembered_for_the_session_and_shared_with_sub_agents(server,
 def test_a_protected_file_asks_even_with_yes(server, llm, tmp_path):
     (tmp_path / ".git").mkdir()
     asked = Asked(False)
-    agent = Agent(llm=llm, cwd=tmp_path, callbacks=asked, permissions=Permissions("yes"))
+    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve, permissions=Permissions("yes"))
     server.add({"tool_calls": [write(tmp_path / ".git" / "config", "[core]\n")]}, "ok")
     agent.chat("change git config")
     assert not (tmp_path / ".git" / "config").exists() and "inside a .git folder" in asked.asked[0][1]
@@ -95,7 +95,7 @@ def test_a_protected_file_asks_even_with_yes(server, llm, tmp_path):
 def test_the_edit_diff_is_shown_before_it_is_made(server, llm, tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     asked = Asked(True)
-    agent = Agent(llm=llm, cwd=tmp_path, callbacks=asked)
+    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve)
     server.add({"tool_calls": [{"name": "edit_file", "arguments": {
         "file_path": "a.py", "old_string": "x = 1", "new_string": "x = 2"}}]}, "ok")
     agent.chat("edit")
@@ -123,11 +123,11 @@ def test_bash_kinds_and_what_always_covers(tmp_path):
 
 def test_forbidden_is_refused_even_in_yes_mode_and_read_only_never_asks(server, llm, tmp_path):
     asked = Asked()
-    agent = Agent(llm=llm, cwd=tmp_path, callbacks=asked, permissions=Permissions("yes"))
+    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve, permissions=Permissions("yes"))
     server.add({"tool_calls": [{"name": "bash", "arguments": {"command": "touch ran && rm -rf ~"}}]}, "ok")
     agent.chat("clean up")
     assert "refused" in server.requests[1]["messages"][-1]["content"] and not (tmp_path / "ran").exists()
-    agent = Agent(llm=llm, cwd=tmp_path, callbacks=asked, permissions=Permissions("ask"))
+    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve, permissions=Permissions("ask"))
     server.add({"tool_calls": [{"name": "bash", "arguments": {"command": "ls -la | wc -l"}}]}, "ok")
     agent.chat("count")
     assert asked.asked == [] and "[exit code: 0]" in server.requests[-1]["messages"][-1]["content"]
@@ -137,7 +137,7 @@ def test_always_for_workspace_edits_does_not_cover_writes_outside(server, llm, t
     work = tmp_path / "work"
     work.mkdir()
     asked = Asked("always", False)
-    agent = Agent(llm=llm, cwd=work, callbacks=asked)
+    agent = Agent(llm=llm, cwd=work, approve=asked.approve)
     server.add({"tool_calls": [write(work / "a.txt")]}, {"tool_calls": [write(tmp_path / "out.txt")]}, "ok")
     agent.chat("write")
     assert len(asked.asked) == 2 and "outside" in asked.asked[1][1] and not (tmp_path / "out.txt").exists()

@@ -3,7 +3,7 @@ import io
 
 from rich.console import Console
 
-from nanocoder.cli import MarkdownStream
+from nanocoder.view import MarkdownStream
 
 
 def stream():

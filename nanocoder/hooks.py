@@ -1,0 +1,80 @@
+"""Command hooks in Claude Code's shape, read from ~/.nanocoder/settings.json:
+
+  {"hooks": {"PreToolUse": [{"matcher": "Bash|write_file", "hooks": [{"type": "command", "command": "..."}]}],
+             "PostToolUse": [...], "UserPromptSubmit": [...], "Stop": [...]}}
+
+Each command gets the event as JSON on stdin (session_id, cwd, hook_event_name, tool_name,
+tool_input, tool_response, prompt). Exit 2 from a PreToolUse hook blocks the call and its stderr
+goes to the model; other hooks only watch. Tool names are Claude Code's where one exists (Bash,
+Read, Write, Edit, Glob, Grep, Task), so existing hooks work; a matcher may use either name.
+A project's own settings file is never read: it would let a cloned repository run code.
+"""
+import json
+import re
+import subprocess
+
+from . import events as ev
+
+CLAUDE_NAMES = {"bash": "Bash", "read_file": "Read", "write_file": "Write", "edit_file": "Edit",
+                "glob": "Glob", "grep": "Grep", "agent": "Task"}
+TIMEOUT = 60
+
+
+class HookError(Exception):
+    """A settings file that cannot be used, said in one line."""
+
+
+class Hooks:
+    def __init__(self, settings: dict, session_id: str, cwd):
+        self.hooks, self.session_id, self.cwd = settings.get("hooks") or {}, session_id, str(cwd)
+        if not isinstance(self.hooks, dict):
+            raise HookError("settings.json: \"hooks\" must be an object")
+
+    @classmethod
+    def load(cls, path, session_id, cwd) -> "Hooks | None":
+        try:
+            settings = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError) as e:
+            raise HookError(f"{path} is unreadable ({e})") from None
+        return cls(settings if isinstance(settings, dict) else {}, session_id, cwd) if settings else None
+
+    def gate(self, name: str, args: dict) -> str | None:
+        """The agent's gate: why a PreToolUse hook blocks this call, or None."""
+        blocked = [err for code, err in self._run("PreToolUse", name, tool_input=args) if code == 2]
+        return "; ".join(e.strip() or "(no reason given)" for e in blocked) or None
+
+    def __call__(self, event) -> None:
+        """An on_event consumer for the hooks that only watch."""
+        if isinstance(event, ev.ToolFinished):
+            self._run("PostToolUse", event.name, tool_input=event.args,
+                      tool_response={"result": event.result, "is_error": event.is_error})
+        elif isinstance(event, ev.TurnStarted) and not event.depth:
+            self._run("UserPromptSubmit", prompt=event.prompt)
+        elif isinstance(event, ev.TurnEnded) and not event.depth:
+            self._run("Stop", stop_hook_active=False, reason=event.reason)
+
+    def _run(self, kind: str, tool: str | None = None, **fields) -> list[tuple[int, str]]:
+        payload = {"session_id": self.session_id, "cwd": self.cwd, "hook_event_name": kind, **fields}
+        if tool:
+            payload["tool_name"] = CLAUDE_NAMES.get(tool, tool)
+        outcomes = []
+        for group in self.hooks.get(kind) or []:
+            if tool and not _matches(str(group.get("matcher") or ""), tool, payload["tool_name"]):
+                continue
+            for hook in group.get("hooks") or []:
+                try:
+                    run = subprocess.run(hook["command"], shell=True, input=json.dumps(payload), text=True,
+                                         capture_output=True, cwd=self.cwd, timeout=hook.get("timeout", TIMEOUT))
+                    outcomes.append((run.returncode, run.stderr))
+                except (OSError, KeyError, TypeError, subprocess.TimeoutExpired) as e:
+                    outcomes.append((1, f"hook failed: {e}"))
+        return outcomes
+
+
+def _matches(matcher: str, *names) -> bool:
+    try:
+        return matcher in ("", "*") or any(re.fullmatch(matcher, n, re.I) for n in names)
+    except re.error:  # a broken pattern matches nothing, as a typo in a name would
+        return False

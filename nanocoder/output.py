@@ -1,0 +1,55 @@
+"""Machine-readable output for `-p --output-format json|stream-json`, in Claude Code's shapes:
+json is one result object at the end; stream-json is one JSON object a line as things happen
+(init, assistant text, tool use, tool result, result)."""
+import json
+import sys
+import time
+
+from . import events as ev
+
+SUBTYPES = {"success": "success", "max_turns": "error_max_turns"}
+
+
+class JsonOutput:
+    def __init__(self, stream: bool, session_id: str, model: str, cwd, tools, out=None):
+        self.stream, self.session_id, self.out = stream, session_id, out or sys.stdout
+        self.start, self.turns, self.text = time.monotonic(), 0, []
+        self._line({"type": "system", "subtype": "init", "session_id": session_id, "model": model,
+                    "cwd": str(cwd), "tools": list(tools)})
+
+    def __call__(self, event) -> None:
+        if event.depth:  # a sub-agent's work is part of its tool's result
+            return
+        if isinstance(event, ev.Text):
+            self.text.append(event.text)
+        elif isinstance(event, ev.Usage):
+            self.turns += 1
+        elif isinstance(event, (ev.ToolStarted, ev.RoundEnded, ev.TurnEnded)):
+            self._flush_text()
+            if isinstance(event, ev.ToolStarted):
+                self._line({"type": "assistant", "message": {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args}]}})
+        if isinstance(event, ev.ToolFinished):
+            self._line({"type": "user", "message": {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": event.call_id, "content": event.result,
+                 "is_error": event.is_error}]}})
+
+    def _flush_text(self):
+        if self.text:
+            self._line({"type": "assistant", "message": {"role": "assistant", "content": [
+                {"type": "text", "text": "".join(self.text)}]}})
+            self.text = []
+
+    def _line(self, obj):
+        if self.stream:
+            print(json.dumps(obj, ensure_ascii=False), file=self.out, flush=True)
+
+    def result(self, answer: str, reason: str, usage) -> None:
+        """The final object, in both formats; reason is the agent's ("success", "max_turns", ...)."""
+        result = {"type": "result", "subtype": SUBTYPES.get(reason, "error_during_execution"),
+                  "is_error": reason != "success", "result": answer, "stop_reason": reason,
+                  "session_id": self.session_id, "num_turns": self.turns,
+                  "duration_ms": round((time.monotonic() - self.start) * 1000),
+                  "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+                            "cached_input_tokens": usage.cached_tokens}}
+        print(json.dumps(result, ensure_ascii=False), file=self.out, flush=True)
