@@ -50,8 +50,8 @@ class Permissions:
 def path_kind(path: Path, root: Path, home: Path | None = None) -> tuple[str, str]:
     """What writing this (resolved) path means: (EDIT, "") inside the workspace, else why not."""
     home = (home or Path.home()).resolve()
-    if ".git" in path.parts[:-1]:
-        return PROTECTED, "it is inside a .git folder"
+    if ".git" in (part.lower() for part in path.parts):  # .git/config, a .git file, .GIT on macOS
+        return PROTECTED, f"{path} is git's own data (hooks and config there run programs)"
     if path.is_relative_to(home / ".ssh") or path in [home / name for name in SHELL_FILES]:
         return PROTECTED, f"{path} is a shell start-up file or SSH key material"
     if not path.is_relative_to(root):

@@ -40,6 +40,7 @@ def test_paths_resolve_symlinks_and_know_protected_places(tmp_path):
     assert kind(root / "link" / "a.py") == OUTSIDE  # a symlink out of the workspace is outside
     assert kind(root / ".." / "other.py") == OUTSIDE
     assert kind(root / ".git" / "config") == kind(root / ".git" / "hooks" / "pre-commit") == PROTECTED
+    assert kind(root / ".git") == kind(root / "sub" / ".GIT" / "config") == kind(root / ".Git") == PROTECTED
     assert kind(home / ".ssh" / "authorized_keys") == kind(home / ".bashrc") == kind(home / ".zshrc") == PROTECTED
     assert kind(root / ".gitignore") == kind(root / ".bashrc") == EDIT  # only the home's start-up files
 
@@ -89,7 +90,7 @@ def test_a_protected_file_asks_even_with_yes(server, llm, tmp_path):
     agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve, permissions=Permissions("yes"))
     server.add({"tool_calls": [write(tmp_path / ".git" / "config", "[core]\n")]}, "ok")
     agent.chat("change git config")
-    assert not (tmp_path / ".git" / "config").exists() and "inside a .git folder" in asked.asked[0][1]
+    assert not (tmp_path / ".git" / "config").exists() and "git's own data" in asked.asked[0][1]
 
 
 def test_the_edit_diff_is_shown_before_it_is_made(server, llm, tmp_path):
@@ -141,3 +142,17 @@ def test_always_for_workspace_edits_does_not_cover_writes_outside(server, llm, t
     server.add({"tool_calls": [write(work / "a.txt")]}, {"tool_calls": [write(tmp_path / "out.txt")]}, "ok")
     agent.chat("write")
     assert len(asked.asked) == 2 and "outside" in asked.asked[1][1] and not (tmp_path / "out.txt").exists()
+
+
+def test_a_file_call_is_judged_again_as_its_path_resolves_when_it_runs(llm, tmp_path, monkeypatch):
+    """The race a parallel `cd ~` made: judged with one folder, run in another."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    agent = Agent(llm=llm, cwd=work, permissions=Permissions("edits"))
+    args = {"file_path": ".bashrc", "content": "evil\n"}
+    tool, kind = agent._permit("write_file", args)  # judged in the workspace: an edit, allowed
+    agent.workspace.cwd = home.resolve()  # what `cd ~` in a parallel bash call does meanwhile
+    result, is_error, _, _ = agent._run_one(tool, args, kind)
+    assert is_error and "not run" in result and not (home / ".bashrc").exists()
