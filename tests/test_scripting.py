@@ -1,0 +1,118 @@
+"""nanocoder in scripts and CI: JSON output, exit codes, piped input, hooks, SIGTERM. Through the
+installed command against the scripted server."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nanocoder.scripted import ScriptedServer
+from test_cli import NANOCODER, env, run, sessions, workspace  # noqa: F401 (fixtures)
+
+
+def call(name, **arguments):
+    return {"name": name, "arguments": arguments}
+
+
+def nanocoder(server, *args, env, cwd, stdin=subprocess.DEVNULL, input=None):
+    return subprocess.run([str(NANOCODER), *args, "--base-url", server.url, "--api-key", "k"], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60, stdin=None if input is not None else stdin,
+                          input=input)
+
+
+def test_json_output_is_one_result_object(env, workspace):
+    (workspace / "a.txt").write_text("alpha\n")
+    with ScriptedServer([{"tool_calls": [call("read_file", file_path="a.txt")], "cached_tokens": 3}, "It says alpha."]) as s:
+        result = nanocoder(s, "-p", "read a.txt", "--output-format", "json", env=env, cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["type"] == "result" and out["subtype"] == "success" and out["is_error"] is False
+    assert out["result"] == "It says alpha." and out["num_turns"] == 2
+    assert out["session_id"] == sessions(env)[0].stem and out["duration_ms"] >= 0
+    assert out["usage"]["input_tokens"] > 0 and out["usage"]["output_tokens"] > 0
+
+
+def test_stream_json_is_one_event_a_line(env, workspace):
+    (workspace / "a.txt").write_text("alpha\n")
+    with ScriptedServer([{"content": "Reading.", "tool_calls": [call("read_file", file_path="a.txt")]},
+                         "It says alpha."]) as s:
+        result = nanocoder(s, "-p", "read a.txt", "--output-format", "stream-json", env=env, cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [(x["type"], x.get("subtype") or x.get("message", {}).get("content", [{}])[0].get("type")) for x in lines]
+    assert kinds == [("system", "init"), ("assistant", "text"), ("assistant", "tool_use"), ("user", "tool_result"),
+                     ("assistant", "text"), ("result", "success")]
+    use, res = lines[2]["message"]["content"][0], lines[3]["message"]["content"][0]
+    assert use["name"] == "read_file" and use["input"] == {"file_path": "a.txt"} and res["tool_use_id"] == use["id"]
+    assert "alpha" in res["content"] and res["is_error"] is False
+    assert lines[-1]["result"] == "It says alpha."
+
+
+def test_max_turns_exits_non_zero_with_its_subtype(env, workspace):
+    with ScriptedServer([{"tool_calls": [call("glob", pattern=f"*.{n}")]} for n in range(5)]) as s:
+        result = nanocoder(s, "-p", "go", "--max-turns", "3", "--output-format", "json", env=env, cwd=workspace)
+    assert result.returncode == 1
+    out = json.loads(result.stdout)
+    assert out["subtype"] == "error_max_turns" and out["is_error"] and len(s.requests) == 3
+    assert "--max-turns" in result.stderr.splitlines()[-1]
+
+
+def test_piped_text_is_added_to_the_prompt_and_dash_reads_it_all(env, workspace):
+    with ScriptedServer(["one", "two"]) as s:
+        first = nanocoder(s, "-p", "explain", env=env, cwd=workspace, input="ERROR: disk full\n")
+        second = nanocoder(s, "-p", "-", env=env, cwd=workspace, input="what is 2+2?")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert s.requests[0]["messages"][-1]["content"] == "explain\n\nERROR: disk full\n"
+    assert s.requests[1]["messages"][-1]["content"] == "what is 2+2?"
+
+
+@pytest.mark.parametrize("args", [["-p", ""], ["-p", "   "], ["-p", "-"]])
+def test_an_empty_prompt_is_a_usage_error_and_costs_nothing(env, workspace, args):
+    with ScriptedServer(["unused"]) as s:
+        result = nanocoder(s, *args, env=env, cwd=workspace, input="")
+    assert result.returncode == 2 and "empty" in result.stderr and s.requests == []
+
+
+def test_hooks_block_a_call_and_watch_every_call(env, workspace, tmp_path):
+    log = tmp_path / "calls.log"
+    block = (f"{sys.executable} -c \"import json,sys; e=json.load(sys.stdin); "
+             "c=e['tool_input'].get('command',''); sys.stderr.write('no rm, please'); sys.exit(2 if 'rm' in c else 0)\"")
+    watch = f"{sys.executable} -c \"import json,sys; e=json.load(sys.stdin); open('{log}','a').write(e['hook_event_name']+' '+e.get('tool_name','')+'\\n')\""
+    settings = {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": block}]}],
+                          "PostToolUse": [{"hooks": [{"type": "command", "command": watch}]}],
+                          "Stop": [{"hooks": [{"type": "command", "command": watch}]}]}}
+    (workspace / "keep.txt").write_text("keep")
+    folder = os.path.join(env["HOME"], ".nanocoder")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "settings.json"), "w") as f:
+        json.dump(settings, f)
+    with ScriptedServer([{"tool_calls": [call("bash", command="rm keep.txt"), call("glob", pattern="*")]},
+                         "done"]) as s:
+        result = nanocoder(s, "-p", "clean up", "-y", env=env, cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert (workspace / "keep.txt").exists()
+    results = [m["content"] for m in s.requests[1]["messages"] if m["role"] == "tool"]
+    assert "blocked by a PreToolUse hook: no rm, please" in results[0]
+    assert log.read_text().splitlines() == ["PostToolUse Bash", "PostToolUse Glob", "Stop "]
+
+
+def test_sigterm_stops_the_command_saves_the_turn_and_exits(env, workspace):
+    with ScriptedServer([{"tool_calls": [call("bash", command="echo $$ > pid; sleep 60")]}]) as s:
+        proc = subprocess.Popen([str(NANOCODER), "-p", "wait", "-y", "--base-url", s.url, "--api-key", "k"],
+                                env=env, cwd=workspace, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        pid_file = workspace / "pid"
+        for _ in range(400):  # until the command runs (a bound on a wait, not an assert on speed)
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and "Traceback" not in err
+    pid = int(pid_file.read_text())
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    saved = json.loads(sessions(env)[0].read_text())
+    assert saved["messages"][1]["content"] == "wait" and saved["messages"][-2]["role"] == "tool"
