@@ -2,15 +2,19 @@
 
 1. snip: old tool outputs become their head and tail (cheap, loses little);
 2. summarise: older messages become a summary the model writes in one plain request (no tools);
-3. collapse: at worst keep only the system prompt, the summary and the newest messages that fit.
-History is only ever cut before a user or assistant message, so an assistant's tool_calls
-never lose their tool results.
+3. collapse: at worst keep only the system prompt, the summary and the newest messages that fit,
+   cutting even one message (or one call's arguments) that alone is larger than the window.
+Nothing is done until the history reaches a high-water mark; then it is brought down to a
+low-water mark in one step. Between two such steps every request repeats the previous one's
+prefix, which a provider's prompt cache bills at a fraction of the price. History is only ever
+cut before a user or assistant message, so an assistant's tool_calls never lose their results.
 """
 import json
 
 
 DEFAULT_WINDOW = 128_000
 SNIP_OVER, SNIP_TO = 2_000, 1_000  # characters of one old tool output
+HIGH, LOW = 0.85, 0.5  # of the budget: when to compress, and down to where
 SUMMARY_TAG = "[Summary of the conversation so far]"
 ACK = "Understood. I will continue from this summary."
 SUMMARY_PROMPT = """You compress a coding session so that work can go on without it.
@@ -59,14 +63,14 @@ class Context:
         """Compress messages in place if needed; return a note of what was done, or None."""
         budget = self.budget(llm, tools)
         before = self.tokens(messages)
-        if before <= budget * 0.6 and not force:
+        if before <= budget * HIGH and not force:
             return None
         self._counted = (0, None, 0)  # compression changes messages in place: count afresh next time
         done = []
         if snipped := snip(messages):
             done.append(f"snipped {snipped} old tool outputs")
-        if force or estimate(messages) > budget * 0.75:
-            done.append(self.summarise(messages, llm, keep=0 if force else budget // 3))
+        if force or estimate(messages) > budget * LOW:
+            done.append(self.summarise(messages, llm, keep=0 if force else budget // 4))
         if estimate(messages) > budget:
             done.append(collapse(messages, budget))
         return f"context: {'; '.join(done)} ({before:,} → {estimate(messages):,} tokens)" if done else None
@@ -126,6 +130,11 @@ def collapse(messages, budget: int) -> str:
         share = max(200, budget * 4 // max(1, len(messages)))
         if isinstance(m.get("content"), str) and len(m["content"]) > share:
             m["content"] = head_tail(m["content"], share)
+        for call in m.get("tool_calls") or ():  # a 10 MB write_file: its arguments, cut, stay a JSON object
+            if len(call["function"]["arguments"]) > share:
+                args = json.loads(call["function"]["arguments"])
+                call["function"]["arguments"] = json.dumps(
+                    {k: head_tail(v, share // max(1, len(args))) if isinstance(v, str) else v for k, v in args.items()})
     return f"dropped {dropped} older messages to fit the window"
 
 

@@ -129,3 +129,26 @@ def test_incremental_token_count_matches_a_full_count():
         else:
             msgs = [dict(m) for m in msgs]  # a resumed session: equal messages, new objects
         assert ctx.tokens(msgs) == estimate(msgs), f"step {step}"
+
+
+def test_one_call_larger_than_the_window_is_cut_to_fit(server, llm, tmp_path):
+    huge = "y" * 2_000_000  # a write_file carrying 2 MB, against an 8,000-token window
+    answer = lambda req: "A big file was written." if is_summary_request(req) else "written"
+    server.add({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "big.txt", "content": huge}}]},
+               *[answer] * 3)
+    agent = Agent(llm=llm, cwd=tmp_path, max_context=WINDOW)
+    assert agent.chat("write it") == "written"
+    assert (tmp_path / "big.txt").read_text() == huge  # the tool got it whole; only what is re-sent is cut
+    sent = [r for r in server.requests if not is_summary_request(r)][-1]
+    assert estimate(sent["messages"]) + len(json.dumps(sent["tools"])) // 4 <= WINDOW
+    [args] = [json.loads(c["function"]["arguments"]) for m in sent["messages"] for c in m.get("tool_calls") or ()]
+    assert "characters cut" in args["content"] and args["file_path"] == "big.txt"
+
+
+def test_compression_waits_for_the_high_water_mark_then_goes_low(server, llm, tmp_path):
+    """Between two compressions every request extends the one before it: the cached prefix holds."""
+    server.add(*[model(45)] * 80)  # the issue's workload: 45 rounds of 6 KB outputs under a 16,000-token window
+    Agent(llm=llm, tools=[Big()], cwd=tmp_path, max_context=16_000).chat("go")
+    requests = [r["messages"] for r in server.requests if not is_summary_request(r)]
+    breaks = [i for i in range(1, len(requests)) if requests[i][:len(requests[i - 1])] != requests[i - 1]]
+    assert 1 <= len(breaks) <= len(requests) // 5, breaks  # a few one-step compressions, not one a round
