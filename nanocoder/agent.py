@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import events as ev
+from .checkpoints import Checkpoints
 from .context import Context
 from .history import INTERRUPTED, fresh_id, used_ids
 from .llm import ContextTooLong, LLMError
@@ -52,6 +53,7 @@ class Agent:
         self.on_event, self.gate = on_event or (lambda event: None), gate
         self.approve = approve or (lambda name, args, why="", preview="": True)
         self.workspace = Workspace(cwd)
+        self.workspace.checkpoints = Checkpoints()  # a sub-agent's changes go into its parent's (spawn)
         self.usage = usage or Usage()
         self.permissions = permissions or Permissions()
         self.context = Context(max_context, self.usage)
@@ -74,6 +76,7 @@ class Agent:
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
         sub.workspace.root = self.workspace.root  # the parent's `cd` does not move what counts as inside
+        sub.workspace.checkpoints = self.workspace.checkpoints
         return sub
 
     def chat(self, prompt: str) -> str:
@@ -87,6 +90,8 @@ class Agent:
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
         self._env = env
         self.messages.append({"role": "user", "content": prompt})
+        if not self.depth:
+            self.workspace.checkpoints.begin()
         self.emit(ev.TurnStarted(prompt))
         answer, reason = "", "error"
         try:
@@ -231,6 +236,8 @@ class Agent:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
             if now[0] != kind and self.permissions.check(now[0], now[1]) != "allow":
                 raise ToolError(f"not run: the call now means something else ({now[2]}); ask again")
+            if not (tool.read_only or getattr(tool, "checkpointed", False)):
+                self.workspace.checkpoints.ran(tool.name)  # it may change files /undo cannot see
             result = tool.execute(**args)
             outcome = (result if isinstance(result, str) else str(result)), False, None  # providers want text
         except ToolError as e:

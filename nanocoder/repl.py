@@ -1,9 +1,19 @@
-"""The REPL: read a line, run a turn or a /command, repeat; the session is saved as it goes."""
+"""The REPL: read a line (or several), run a turn, a /command or a !command, repeat; the session
+is saved as it goes. Only imported when the REPL starts, so prompt_toolkit loads only then."""
+import re
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings
+
 from . import __version__
 from .cli import Hangup, make_agent
 from .llm import LLMError
 from .permissions import MODES
 from .session import home, list_sessions, private_dir, sessions_dir
+from .tools.base import ToolError
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
@@ -11,52 +21,44 @@ HELP = """Commands:
                   run), yes (all but forbidden commands run); no mode: show it
   /compact        compress the conversation now
   /tokens         tokens used and the current context size
+  /diff           what this session changed in files
+  /undo           put back the files the last turn changed
+  /init           ask the model to write AGENTS.md for this project
   /save           save the session now (it is also saved after every round)
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
-  /reset          start a new conversation
+  /reset, /clear  start a new conversation
   /help           this help
-  quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn"""
+  quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
+Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
+  @path attaches a file · !command runs a shell command, its output joins the conversation
+  "n <reason>" at a question tells the model why not"""
+COMMANDS = ("/model", "/mode", "/compact", "/tokens", "/diff", "/undo", "/init", "/save", "/sessions",
+            "/reset", "/clear", "/help", "quit")
+INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
+        "and what to watch out for. Read the project first; keep it short and specific.")
+MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
 def repl(config, mode, session, first=None) -> int:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.history import FileHistory
-    from prompt_toolkit.key_binding import KeyBindings
     from rich.console import Console
     from .view import View
     console = Console(highlight=False)
     view = View(console, interactive=True)
     agent, session = make_agent(config, view, session, mode)
-    keys = KeyBindings()
-
-    @keys.add("c-c")
-    def _(event):  # Ctrl+C on a typed line clears it, as in a shell; on an empty line it counts to quit
-        if event.current_buffer.text:
-            event.current_buffer.reset()
-        else:
-            event.app.exit(exception=KeyboardInterrupt)
-    try:
-        history = private_dir(home()) / "history"
-        history.touch(mode=0o600)
-        history.chmod(0o600)
-        prompt = PromptSession(history=FileHistory(str(history)), key_bindings=keys)
-    except OSError:  # an unwritable home: history lasts for this run only
-        prompt = PromptSession(key_bindings=keys)
+    prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
+                           complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
     console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd} · "
-                  f"permissions: {mode}\n"
-                  f"[dim]/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
+                  f"permissions: {mode}\n[dim]/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
     if len(agent.messages) > 1:
-        console.print(f"[dim]resumed session {session.id} ({len(agent.messages)} messages)[/]")
+        _recap(agent, session, view)
     interrupted = False  # Ctrl+C at an empty prompt twice in a row quits
     try:
         while True:
             try:
                 line = first.strip() if first else prompt.prompt("› ").strip()
                 first = None
-            except Hangup:
-                break
-            except KeyboardInterrupt:
-                if interrupted:
+            except KeyboardInterrupt as e:
+                if interrupted or isinstance(e, Hangup):
                     break
                 interrupted = True
                 console.print("[dim]Ctrl+C again to quit[/]")
@@ -68,8 +70,10 @@ def repl(config, mode, session, first=None) -> int:
                 break
             if line.startswith("/"):
                 command(line, agent, session, view)
+            elif line.startswith("!"):
+                shell(line[1:].strip(), agent, session, view)
             elif line:
-                run_turn(agent, line, view)
+                run_turn(agent, attach(line, agent, view), view)
     except Hangup:  # the turn was stopped and saved; nobody is left to read a goodbye
         return 0
     if (sessions_dir() / f"{session.id}.json").exists():  # no turn yet, or no save: nothing to resume
@@ -91,6 +95,35 @@ def run_turn(agent, line, view):
     view.end()
 
 
+def attach(line: str, agent, view) -> str:
+    """The line, with each @path that names a file attached (bounded as read_file bounds it)."""
+    files = []
+    for path in dict.fromkeys(MENTION.findall(line)):
+        try:
+            files.append(f'<file path="{path}">\n{agent.tools["read_file"].execute(file_path=path)}\n</file>')
+        except ToolError as e:
+            view.notice(f"@{path} not attached: {e}")
+    return "\n\n".join([line, *files])
+
+
+def shell(cmd: str, agent, session, view):
+    """!cmd: the user's own command, under the same sandbox; its output joins the conversation."""
+    try:
+        output = agent.tools["bash"].execute(command=cmd)
+    except ToolError as e:
+        output = f"Error: {e}"
+    except KeyboardInterrupt:
+        agent.tools["bash"].cancel()
+        output = "[interrupted]"
+    view.console.print(output, markup=False, highlight=False)
+    agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
+    session.messages = agent.messages
+    try:
+        session.save()
+    except OSError as e:
+        view.notice(f"could not save the session: {e.strerror or e}")
+
+
 def command(line, agent, session, view):
     from rich.table import Table
     from .context import estimate
@@ -98,7 +131,7 @@ def command(line, agent, session, view):
     name, _, arg = line.partition(" ")
     arg = arg.strip()
     if name == "/help":
-        console.print(HELP)
+        console.print(HELP, markup=False)
     elif name == "/model":
         if arg:
             agent.llm.model = arg
@@ -110,14 +143,27 @@ def command(line, agent, session, view):
             console.print(f"unknown mode {arg!r}; choose one of {', '.join(MODES)}")
         console.print(f"permissions: {agent.permissions.mode}")
     elif name == "/compact":
+        view.spin("compacting the conversation")
         try:
-            console.print(agent.compact() or "nothing to compact")
+            note = agent.compact()
+            view.end()
+            console.print(note or "nothing to compact")
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
+            view.notice("interrupted")
     elif name == "/tokens":
         u = agent.usage
-        console.print(f"prompt tokens: {u.prompt_tokens:,} · completion tokens: {u.completion_tokens:,} · "
-                      f"context now: ~{estimate(agent.messages):,} of {agent.context.window:,}")
+        console.print(f"input tokens: {u.prompt_tokens:,} ({u.cached_tokens:,} cached) · output tokens: "
+                      f"{u.completion_tokens:,} · context now: ~{estimate(agent.messages):,} of {agent.context.window:,}")
+    elif name == "/diff":
+        changes = agent.workspace.checkpoints.diff(agent.workspace.show)
+        view.diff(changes) if changes else console.print("no file changed in this session (by the file tools)")
+    elif name == "/undo":
+        done, others = agent.workspace.checkpoints.undo()
+        console.print("\n".join(done) or "nothing to undo", markup=False)
+        if others:
+            view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
+    elif name == "/init":
+        run_turn(agent, INIT, view)
     elif name == "/save":
         session.messages, session.model = agent.messages, agent.llm.model
         try:
@@ -129,9 +175,92 @@ def command(line, agent, session, view):
         for row in list_sessions(agent.workspace.root):
             table.add_row(row["id"], row["date"], row["cwd"], row["prompt"], str(row["messages"]))
         console.print(table if table.rows else "no saved sessions yet")
-    elif name == "/reset":
+    elif name in ("/reset", "/clear"):
         agent.reset()
         session.restart()
         console.print("new conversation")
     else:
         console.print(f"unknown command {name}; /help lists them")
+
+
+def _recap(agent, session, view):
+    """On resume: which session, a warning if it was another folder's, and its last exchange."""
+    view.console.print(f"[dim]resumed session {session.id} ({len(agent.messages)} messages)[/]")
+    if session.cwd != str(agent.workspace.cwd):
+        view.notice(f"this session was started in {session.cwd}; you are in {agent.workspace.cwd}")
+    said = [m for m in agent.messages if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+            and m["content"].strip()]
+    for m in said[-2:]:
+        who = "›" if m["role"] == "user" else "nanocoder:"
+        view.console.print(f"[dim]{who} {view_text(m['content'])}[/]")
+
+
+def view_text(text: str, limit: int = 300) -> str:
+    from .view import escape
+    text = " ".join(text.split())
+    return escape(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _status(agent) -> str:
+    used = agent.context.tokens(agent.messages) * 100 // agent.context.window
+    tokens = agent.usage.prompt_tokens + agent.usage.completion_tokens
+    return (f" {agent.llm.model} · permissions: {agent.permissions.mode} · context {used}% · "
+            f"{tokens:,} tokens")
+
+
+def _history(view):
+    class History(FileHistory):
+        def store_string(self, string):  # a full or read-only disk: one warning, not a traceback a line
+            try:
+                super().store_string(string)
+            except OSError as e:
+                view.notice(f"the prompt history cannot be saved ({e.strerror or e}); it lasts for this run")
+                self.store_string = lambda string: None
+    try:
+        path = private_dir(home()) / "history"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        return History(str(path))
+    except OSError:  # an unwritable home: history lasts for this run only
+        return InMemoryHistory()
+
+
+def _keys():
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _(event):  # Ctrl+C on a typed line clears it, as in a shell; on an empty line it counts to quit
+        if event.current_buffer.text:
+            event.current_buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt)
+
+    @keys.add("escape", "enter")  # Esc+Enter, and Alt+Enter (terminals send it as Esc, Enter)
+    def _(event):
+        event.current_buffer.insert_text("\n")
+
+    @keys.add("enter")
+    def _(event):  # a line ending in a backslash goes on, as in a shell
+        buffer = event.current_buffer
+        if buffer.document.text_before_cursor.endswith("\\") and buffer.document.is_cursor_at_the_end:
+            buffer.delete_before_cursor(1)
+            buffer.insert_text("\n")
+        else:
+            buffer.validate_and_handle()
+    return keys
+
+
+class _Complete(Completer):
+    """Tab completes /commands at the start of the line, and paths after @."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.paths = PathCompleter(expanduser=True, get_paths=lambda: [str(agent.workspace.cwd)])
+
+    def get_completions(self, document, complete_event):
+        text = document.text_before_cursor
+        if text.startswith("/") and " " not in text:
+            yield from (Completion(c, -len(text)) for c in COMMANDS if c.startswith(text))
+        word = text.split()[-1] if text.strip() and not text[-1].isspace() else ""
+        if word.startswith("@"):
+            yield from self.paths.get_completions(Document(word[1:]), complete_event)

@@ -1,8 +1,10 @@
-"""The terminal view: draws the agent's events (streamed markdown, tool calls and their results,
-diffs, notices) and asks the user for approval. With cli.py and repl.py, the only code that draws.
-It decides what to show from the events' fields, never from a tool's name or result text.
+"""The terminal view: draws the agent's events (streamed markdown, each tool call with its result
+under it, diffs, notices, a spinner while nothing else moves) and asks the user for approval.
+With cli.py and repl.py, the only code that draws. It decides what to show from the events'
+fields, never from a tool's name or result text.
 """
 import threading
+import time
 
 from . import events as ev
 
@@ -11,8 +13,11 @@ class View:
     def __init__(self, console, interactive=True, stream_text=True):
         self.console, self.interactive, self.stream_text = console, interactive, stream_text
         self.lock = threading.RLock()  # tool events arrive from pool threads
-        self.md = MarkdownStream(console)
-        self.thinking = False
+        self.md = Stream(console, markdown=True)
+        self.thought = Stream(console, markdown=False)
+        self.spinner = Spinner(console) if interactive else None
+        self.calls: dict[int, list] = {}  # depth -> calls not yet shown with their result, in call order
+        self.shown, self.previewed = set(), set()  # call ids whose line is up; whose diff the user saw
 
     def __call__(self, event: ev.Event) -> None:
         with self.lock:
@@ -20,30 +25,59 @@ class View:
             if draw:
                 draw(event)
 
+    def _TurnStarted(self, e):
+        self.spin("waiting for the model")
+
     def _Text(self, e):
         if self.stream_text and not e.depth:  # a sub-agent's text stays its own
-            self._end_thinking()
+            self.spin(None)
+            self.thought.end()
             self.md.feed(e.text)
 
     def _Reasoning(self, e):
         if self.stream_text and not e.depth:
-            self.thinking = True
-            self.console.print(e.text, style="dim italic", end="", markup=False)
+            self.spin(None)
+            self.thought.feed(e.text)
 
     def _ToolStarted(self, e):
         self.end()
-        self.console.print(f"{'  ' * e.depth}[cyan]> {e.name}[/]({format_args(e.args)})")
+        queue = self.calls.setdefault(e.depth, [])
+        queue.append([e, None])
+        if len(queue) == 1:
+            self._call_line(e)
+        self.spin(f"running {e.name}")
 
     def _ToolFinished(self, e):
+        queue = self.calls.get(e.depth, [])
+        for item in queue:
+            if item[0].call_id == e.call_id:
+                item[1] = e
+        while queue and queue[0][1]:  # results in call order, each under its call
+            call, result = queue.pop(0)
+            self._call_line(call)
+            self._result(result)
+            if queue:
+                self._call_line(queue[0][0])
+
+    def _call_line(self, e):
+        if e.call_id not in self.shown:
+            self.shown.add(e.call_id)
+            self.console.print(f"{'  ' * e.depth}[cyan]> {e.name}[/]({format_args(e.args)})")
+
+    def _result(self, e):
         pad = "  " * e.depth + "  "
         if e.is_error:
-            self.console.print(f"{pad}[red]{escape(e.result.splitlines()[0][:300] if e.result else '')}[/]")
-        elif e.diff and not e.depth:
+            self.console.print(f"{pad}[red]{escape(e.result.strip() or '(error)')[:500]}[/]")
+        elif e.diff and not e.depth and e.call_id not in self.previewed:
             self.diff(e.diff)
         else:
             lines = e.result.strip().splitlines()
-            more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+            more = f" (+{len(lines) - 1} line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
             self.console.print(f"{pad}[dim]⎿ {escape(lines[0][:100]) if lines else '(no output)'}{more}[/]")
+
+    def _RoundEnded(self, e):
+        if not e.depth:
+            self.spin("waiting for the model")
 
     def _Notice(self, e):
         self.notice(f"sub-agent: {e.message}" if e.depth else e.message)
@@ -53,7 +87,14 @@ class View:
         self.notice(e.message + ("; the text shown above is discarded" if shown else ""))
 
     def _TurnEnded(self, e):
-        self.end()
+        if not e.depth:
+            self.calls.clear()
+            self.end()
+
+    def spin(self, label):
+        """Show a sign of life with this label (None: stop), when nothing else is live."""
+        if self.spinner:
+            self.spinner.show(label if self.md.live is None and self.thought.live is None else None)
 
     def notice(self, message):
         with self.lock:
@@ -64,14 +105,11 @@ class View:
         from rich.syntax import Syntax
         self.console.print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
 
-    def _end_thinking(self):
-        if self.thinking:
-            self.thinking = False
-            self.console.print()
-
     def end(self):
+        """Finish what streams: the text drawn so far stays on screen once."""
         with self.lock:
-            self._end_thinking()
+            self.spin(None)
+            self.thought.end()
             self.md.end()
 
     def approve(self, name, args, why="", preview=""):
@@ -87,12 +125,16 @@ class View:
                 self.console.print(f"[yellow]  {escape(why)}[/]")
             if preview:
                 self.diff(preview)
+                self.previewed.update(c[0].call_id for q in self.calls.values() for c in q[-1:])
             try:
                 answer = self.console.input("[bold]y[/]es / [bold]n[/]o (a reason may follow) / "
                                             "[bold]a[/]lways: ").strip()
             except EOFError:  # Ctrl+D at the question is a no, not a traceback that loses the turn
-                self.console.print()
                 answer = "n"
+                self.console.print()
+            except KeyboardInterrupt:
+                self.console.print()
+                raise
         word, _, reason = answer.partition(" ")
         if word.lower() in ("a", "always"):
             return "always"
@@ -101,13 +143,20 @@ class View:
         return reason.strip() if word.lower() in ("n", "no") and reason.strip() else False
 
 
-class MarkdownStream:
-    """Streams markdown: finished blocks are drawn once and left alone; only the unfinished tail
-    is redrawn, so a long answer costs time in proportion to its length, not its square."""
+class Stream:
+    """Streams markdown (or plain reasoning text): finished blocks are printed once, into the
+    scrollback; only the unfinished tail is live, cropped to the window's height and erased when
+    it is printed for good, so a block taller than the window is never drawn twice. A long answer
+    costs time in proportion to its length, not its square."""
 
-    def __init__(self, console):
-        self.console, self.tail, self.live = console, "", None
+    def __init__(self, console, markdown=True):
+        self.console, self.markdown, self.tail, self.live = console, markdown, "", None
         self.scanned, self.fenced = 0, False  # how far the tail's lines were read; inside ``` ?
+
+    def render(self, text):
+        from rich.markdown import Markdown
+        from rich.text import Text
+        return Markdown(text) if self.markdown else Text(text, style="dim italic")
 
     def feed(self, chunk):
         self.tail += chunk
@@ -116,13 +165,17 @@ class MarkdownStream:
             self._show(done)
         if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
             from rich.live import Live
-            self.live = Live(self, console=self.console, refresh_per_second=12, vertical_overflow="visible")
+            self.live = Live(self, console=self.console, refresh_per_second=12, transient=True)
             self.live.start()
 
     def __rich_console__(self, console, options):
         # Live draws the tail as it is at each refresh: no markdown parse per chunk.
-        from rich.markdown import Markdown
-        yield Markdown(self.tail)
+        from rich.segment import Segment
+        lines = console.render_lines(self.render(self.tail), options, pad=False)
+        yield Segment.line()  # the blank line that will stand before the block when it is printed
+        for line in lines[-max(1, console.height - 4):]:
+            yield from line
+            yield Segment.line()
 
     def _finished(self) -> int:
         """Where the last finished block ends: after a blank line outside any code fence. Reads
@@ -142,12 +195,38 @@ class MarkdownStream:
         self.tail, self.scanned, self.fenced = "", 0, False
 
     def _show(self, text):
-        from rich.markdown import Markdown
+        if self.live is not None:  # transient: the live tail is erased, then printed once for good
+            self.live.stop()
+            self.live = None
+        if text.strip():  # one blank line before each block: headings never glued, no piles after code
+            self.console.print()
+            self.console.print(self.render(text.strip("\n")))
+
+
+class Spinner:
+    """A sign of life: '⠋ waiting for the model · 4 s · Ctrl+C to stop'."""
+
+    def __init__(self, console):
+        self.console, self.live, self.label, self.since = console, None, "", 0.0
+
+    def show(self, label):
+        if label is None or not self.console.is_terminal:
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
+            return
+        if label != self.label or self.live is None:
+            self.label, self.since = label, time.monotonic()
         if self.live is None:
-            return self.console.print(Markdown(text))
-        self.live.update(Markdown(text), refresh=True)  # the block stays on screen as last drawn
-        self.live.stop()
-        self.live = None
+            from rich.live import Live
+            from rich.spinner import Spinner as Dots
+            self.dots = Dots("dots")
+            self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
+            self.live.start()
+
+    def __rich_console__(self, console, options):
+        self.dots.text = f"{self.label} · {time.monotonic() - self.since:.0f} s · Ctrl+C to stop"
+        yield self.dots
 
 
 def format_args(args: dict, width: int = 60) -> str:

@@ -67,7 +67,7 @@ def test_prompt_streams_answer_tokens_and_quit(repl, server):
     server.add({"content": "The **answer** is forty-two.", "delay": 0.02})
     turn(repl, "what is the answer?", "forty-two")
     assert server.requests[-1]["messages"][-1] == {"role": "user", "content": "what is the answer?"}
-    tokens = turn(repl, "/tokens", r"prompt tokens: ([\d,]+)")
+    tokens = turn(repl, "/tokens", r"input tokens: ([\d,]+)")
     assert int(tokens.group(1).replace(",", "")) > 0
     repl.sendline("quit")
     repl.expect(rf"nanocoder -r {ID}")

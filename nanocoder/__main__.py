@@ -1,0 +1,4 @@
+"""python -m nanocoder: the same as the nanocoder command."""
+from .cli import main
+
+raise SystemExit(main())
