@@ -8,6 +8,8 @@ import time
 
 from . import events as ev
 
+FENCES = ("```", "~~~")
+
 
 class View:
     def __init__(self, console, interactive=True, stream_text=True):
@@ -152,6 +154,7 @@ class Stream:
     def __init__(self, console, markdown=True):
         self.console, self.markdown, self.tail, self.live = console, markdown, "", None
         self.scanned, self.fenced = 0, False  # how far the tail's lines were read; inside ``` ?
+        self.after_code = False  # a code block brings its own blank line (rich pads it)
 
     def render(self, text):
         from rich.markdown import Markdown
@@ -172,7 +175,8 @@ class Stream:
         # Live draws the tail as it is at each refresh: no markdown parse per chunk.
         from rich.segment import Segment
         lines = console.render_lines(self.render(self.tail), options, pad=False)
-        yield Segment.line()  # the blank line that will stand before the block when it is printed
+        if self._gap(self.tail):  # the blank line that will stand before the block when it is printed
+            yield Segment.line()
         for line in lines[-max(1, console.height - 4):]:
             yield from line
             yield Segment.line()
@@ -183,7 +187,7 @@ class Stream:
         cut, end = 0, self.tail.rfind("\n") + 1
         for line in self.tail[self.scanned:end].splitlines(keepends=True):
             self.scanned += len(line)
-            if line.lstrip().startswith(("```", "~~~")):
+            if line.lstrip().startswith(FENCES):
                 self.fenced = not self.fenced
             elif not line.strip() and not self.fenced:
                 cut = self.scanned
@@ -199,8 +203,13 @@ class Stream:
             self.live.stop()
             self.live = None
         if text.strip():  # one blank line before each block: headings never glued, no piles after code
-            self.console.print()
+            if self._gap(text):
+                self.console.print()
             self.console.print(self.render(text.strip("\n")))
+            self.after_code = self.markdown and text.rstrip().endswith(FENCES)
+
+    def _gap(self, text) -> bool:
+        return not (self.after_code or self.markdown and text.lstrip().startswith(FENCES))
 
 
 class Spinner:

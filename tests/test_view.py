@@ -1,14 +1,14 @@
-"""cli.MarkdownStream: finished blocks are drawn once, never split inside a code fence."""
+"""view.Stream: finished blocks are drawn once, never split inside a code fence."""
 import io
 
 from rich.console import Console
 
-from nanocoder.view import MarkdownStream
+from nanocoder.view import Stream
 
 
 def stream():
     out = io.StringIO()
-    return MarkdownStream(Console(file=out, width=80, force_terminal=False)), out
+    return Stream(Console(file=out, width=80, force_terminal=False)), out
 
 
 def test_blank_line_inside_a_fence_does_not_end_the_block():
