@@ -117,7 +117,9 @@ class Agent:
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
                 call.id = fresh_id(call.id, used)
             self.messages.append(reply.message())
-            ending = "empty" if not (reply.content.strip() or reply.tool_calls) else reply.finish_reason
+            ending = reply.finish_reason
+            if ending not in ENDINGS and not (reply.content.strip() or reply.tool_calls):
+                ending = "empty"
             if not reply.tool_calls or ending == "content_filter":
                 self.emit(ev.RoundEnded(self.messages))
                 if ending in ENDINGS:

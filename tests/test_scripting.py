@@ -116,3 +116,27 @@ def test_sigterm_stops_the_command_saves_the_turn_and_exits(env, workspace):
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     saved = json.loads(sessions(env)[0].read_text())
     assert saved["messages"][1]["content"] == "wait" and saved["messages"][-2]["role"] == "tool"
+
+
+@pytest.mark.parametrize("reply, says", [
+    ({"content": "The fix is to change the", "finish_reason": "length"}, "token limit (NANOCODER_MAX_TOKENS)"),
+    ({"content": "", "finish_reason": "content_filter"}, "withheld the answer"),
+    ({"content": ""}, "empty answer"),
+])
+def test_a_cut_withheld_or_empty_answer_is_not_a_success(env, workspace, reply, says):
+    with ScriptedServer([reply]) as s:
+        text = nanocoder(s, "-p", "fix it", env=env, cwd=workspace)
+        data = nanocoder(s.__class__([reply]).start(), "-p", "fix it", "--output-format", "json", env=env, cwd=workspace)
+    assert text.returncode == 1 and says in text.stderr and "Traceback" not in text.stderr
+    out = json.loads(data.stdout)
+    assert data.returncode == 1 and out["is_error"] and out["subtype"] == "error_during_execution"
+    assert out["stop_reason"] == (reply.get("finish_reason") or "empty")
+
+
+def test_a_call_cut_by_the_token_limit_is_never_run(env, workspace):
+    cut = {"tool_calls": [{"name": "write_file", "arguments": {"file_path": "x.txt", "content": "half"}}],
+           "finish_reason": "length"}
+    with ScriptedServer([cut, "I will send a smaller one."]) as s:
+        result = nanocoder(s, "-p", "write", "-y", env=env, cwd=workspace)
+    assert result.returncode == 0 and not (workspace / "x.txt").exists()
+    assert "cut off by the token limit" in s.requests[1]["messages"][-1]["content"]
