@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError
+from .config import Config, ConfigError, cost
 from .events import RoundEnded, TurnEnded, fan_out
 from .hooks import HookError, Hooks
 from .llm import LLMError
@@ -31,7 +31,8 @@ environment:
   NANOCODER_MODEL (default gpt-4o), NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE,
   NANOCODER_MAX_CONTEXT (the window in tokens, default 128000), NANOCODER_TIMEOUT (seconds of
   silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
-  NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see)
+  NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see),
+  NANOCODER_PRICE=input,cached,output (USD per million tokens, for the cost shown)
 
 sessions are saved after every round in ~/.nanocoder/sessions/; hooks are read from
 ~/.nanocoder/settings.json. exit codes: 0 success, 1 error, 2 usage, 130 interrupted."""
@@ -180,7 +181,7 @@ def one_shot(config, prompt, mode, session, output_format) -> int:
         raise
     reason = ended[-1].reason if ended else "success"
     if out:
-        out.result(answer, reason, agent.usage)
+        out.result(answer, reason, agent.usage, cost(agent.usage, agent.llm.model, config.price))
     else:
         print(answer)
     if reason != "success":

@@ -4,6 +4,10 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_MODEL = "gpt-4o"
+# USD per million tokens: (input, cached input, output), as the providers listed them in 2025.
+# Prices move: NANOCODER_PRICE="input,cached,output" overrides, and unknown models show no cost.
+PRICES = {"gpt-4o": (2.5, 1.25, 10), "gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-4.1": (2, 0.5, 8),
+          "gpt-4.1-mini": (0.4, 0.1, 1.6), "deepseek-chat": (0.28, 0.028, 0.42), "kimi-k2": (0.6, 0.15, 2.5)}
 
 
 class ConfigError(Exception):
@@ -20,6 +24,7 @@ class Config:
     max_context: int | None = None
     timeout: float | None = None  # seconds a provider may stay silent, mid-stream too
     max_turns: int | None = None  # rounds of tool calls in one turn; None: no cap
+    price: tuple | None = None  # from NANOCODER_PRICE; else PRICES by model name
 
     @classmethod
     def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None) -> "Config":
@@ -33,7 +38,29 @@ class Config:
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int, low=2000),
             timeout=_number(env, "NANOCODER_TIMEOUT", float),
             max_turns=max_turns or _number(env, "NANOCODER_MAX_TURNS", int),
+            price=_price(env.get("NANOCODER_PRICE", "")),
         )
+
+
+def cost(usage, model: str, price=None) -> float | None:
+    """What the tokens so far cost in USD, if a price is known for the model."""
+    price = price or PRICES.get(model.rsplit("/", 1)[-1])  # "openai/gpt-4o" on OpenRouter
+    if not price:
+        return None
+    fresh = usage.prompt_tokens - usage.cached_tokens
+    return (fresh * price[0] + usage.cached_tokens * price[1] + usage.completion_tokens * price[2]) / 1e6
+
+
+def _price(raw: str):
+    if not raw.strip():
+        return None
+    try:
+        price = tuple(float(x) for x in raw.split(","))
+    except ValueError:
+        price = ()
+    if len(price) != 3 or not all(math.isfinite(x) and x >= 0 for x in price):
+        raise ConfigError(f"NANOCODER_PRICE={raw!r} must be three numbers: input,cached,output (USD per million)")
+    return price
 
 
 def _number(env, name, kind, low=None):

@@ -44,7 +44,7 @@ class JsonOutput:
         if self.stream:
             print(json.dumps(obj, ensure_ascii=False), file=self.out, flush=True)
 
-    def result(self, answer: str, reason: str, usage) -> None:
+    def result(self, answer: str, reason: str, usage, cost=None) -> None:
         """The final object, in both formats; reason is the agent's ("success", "max_turns", ...)."""
         result = {"type": "result", "subtype": SUBTYPES.get(reason, "error_during_execution"),
                   "is_error": reason != "success", "result": answer, "stop_reason": reason,
@@ -52,4 +52,6 @@ class JsonOutput:
                   "duration_ms": round((time.monotonic() - self.start) * 1000),
                   "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
                             "cached_input_tokens": usage.cached_tokens}}
+        if cost is not None:
+            result["total_cost_usd"] = round(cost, 6)
         print(json.dumps(result, ensure_ascii=False), file=self.out, flush=True)

@@ -10,6 +10,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from . import __version__
 from .cli import Hangup, make_agent
+from .config import cost
 from .llm import LLMError
 from .permissions import MODES
 from .session import home, list_sessions, private_dir, sessions_dir
@@ -20,7 +21,7 @@ HELP = """Commands:
   /mode <mode>    permissions: ask (before edits and commands), edits (edits in this folder
                   run), yes (all but forbidden commands run); no mode: show it
   /compact        compress the conversation now
-  /tokens         tokens used and the current context size
+  /tokens         tokens used (cached too), the context size, and the cost if a price is known
   /diff           what this session changed in files
   /undo           put back the files the last turn changed
   /init           ask the model to write AGENTS.md for this project
@@ -69,7 +70,7 @@ def repl(config, mode, session, first=None) -> int:
             if line in ("quit", "exit", "/quit", "/exit"):
                 break
             if line.startswith("/"):
-                command(line, agent, session, view)
+                command(line, agent, session, view, config)
             elif line.startswith("!"):
                 shell(line[1:].strip(), agent, session, view)
             elif line:
@@ -124,7 +125,7 @@ def shell(cmd: str, agent, session, view):
         view.notice(f"could not save the session: {e.strerror or e}")
 
 
-def command(line, agent, session, view):
+def command(line, agent, session, view, config):
     from rich.table import Table
     from .context import estimate
     console = view.console
@@ -151,9 +152,10 @@ def command(line, agent, session, view):
         except KeyboardInterrupt:
             view.notice("interrupted")
     elif name == "/tokens":
-        u = agent.usage
+        u, spent = agent.usage, cost(agent.usage, agent.llm.model, config.price)
         console.print(f"input tokens: {u.prompt_tokens:,} ({u.cached_tokens:,} cached) · output tokens: "
-                      f"{u.completion_tokens:,} · context now: ~{estimate(agent.messages):,} of {agent.context.window:,}")
+                      f"{u.completion_tokens:,} · context now: ~{estimate(agent.messages):,} of "
+                      f"{agent.context.window:,}" + (f" · cost: ~${spent:.4f}" if spent is not None else ""))
     elif name == "/diff":
         changes = agent.workspace.checkpoints.diff(agent.workspace.show)
         view.diff(changes) if changes else console.print("no file changed in this session (by the file tools)")
