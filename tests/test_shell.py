@@ -37,6 +37,8 @@ DESTRUCTIVE = [
     "cat <<EOF\necho it's\nEOF\nrm -rf ~ # '", "cat <<-EOF\n\techo it's\n\tEOF\nrm -rf ~ # '",
     "cat <<'EOF'\necho it's\nEOF\nrm -rf ~ # '", "cat <<A <<\"B\"\nA\necho it's\nB\nrm -rf ~ # '",
     "echo a\\ #; rm -rf ~", "echo a\\\n#; rm -rf ~",
+    # bash runs the lines before one it cannot read; `((` is arithmetic
+    "rm -rf ~\necho '", "((1))\nrm -rf ~", "coproc rm -rf ~",
 ]
 BENIGN = [
     'echo "rm -rf /"', "echo 'rm -rf ~'", 'grep -r "rm -rf" .', "grep -rn 'rm -rf /' docs", "rm -rf ./build",
@@ -65,6 +67,7 @@ READ_ONLY_COMMANDS = [
     "rg --pre-glob '*.gz' x", "find -L . -name x", "git reflog", "git stash show -p",
     "cat <<'EOF' | wc -l\nit's\nEOF", "cat <<A <<-B\nA\n\t'\n\tB\nls", "echo a \\\n# ; rm -rf ~",
     "grep -n TODO src/*.py", "ls -la ~/*", "cat $HOME/notes", "sort '*.txt'", "echo hi >&2",
+    "ls 2>&1>/dev/null",
 ]
 ASK_COMMANDS = [
     "pytest", "python -m pytest -q", "make", "npm install", "echo hi > out.txt", "echo hi >> log",
