@@ -1,4 +1,6 @@
 """Command analysis: destructive spellings are forbidden, look-alikes are not, reading never asks."""
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,12 @@ DESTRUCTIVE = [
     "busybox rm -rf /", "rsync -a --del empty/ ~/", "chmod -R -w ~", "chmod --rec 000 ~", "dd if=/dev/zero of=//dev/sda",
     "cat x > //dev/sda", "cp image.iso /dev/sda", "tee /dev/sda < x", "mkswap /dev/sda1", "blkdiscard /dev/sda",
     "function f { f | f & }; f", "x(){ x & x; }; x", "rm $'-rf' ~", "ls # it's\nrm -rf ~",
+    # a third review: a quote in a here-document's body, `#` inside a word
+    "cat <<EOF\necho it's\nEOF\nrm -rf ~ # '", "cat <<-EOF\n\techo it's\n\tEOF\nrm -rf ~ # '",
+    "cat <<'EOF'\necho it's\nEOF\nrm -rf ~ # '", "cat <<A <<\"B\"\nA\necho it's\nB\nrm -rf ~ # '",
+    "echo a\\ #; rm -rf ~", "echo a\\\n#; rm -rf ~",
+    # bash runs the lines before one it cannot read; `((` is arithmetic
+    "rm -rf ~\necho '", "((1))\nrm -rf ~", "coproc rm -rf ~",
 ]
 BENIGN = [
     'echo "rm -rf /"', "echo 'rm -rf ~'", 'grep -r "rm -rf" .', "grep -rn 'rm -rf /' docs", "rm -rf ./build",
@@ -44,6 +52,7 @@ BENIGN = [
     "find ~ -name '*.md' -exec grep -l TODO {} +", "find / -name 'libssl*' -exec ls -l {} ;", "echo x > /dev/shm/cache",
     "dd if=/dev/zero of=/dev/shm/test bs=1M count=1",
     "git commit -F - <<'EOF'\nremove the rm -rf / example\nEOF", "cp /dev/sda disk.img", "cat /dev/sda | head -c 512",
+    "cat <<EOF\nls \\\nEOF\nrm -rf ~\nEOF",  # bash joins `\` + newline in the body: rm is text
 ]
 READ_ONLY_COMMANDS = [
     "ls -la", "ls", "pwd", "git status", "git diff HEAD~1", "git log --oneline | head", "git show HEAD:README.md",
@@ -56,6 +65,9 @@ READ_ONLY_COMMANDS = [
     "LANG=C sort f", "/usr/bin/grep x f", "env | grep PATH", "git config user.name", "git tag -l 'v*'",
     "git reflog -10", "git remote get-url origin", "git rev-list --count HEAD", "git log -SOpen", "ps aux",
     "rg --pre-glob '*.gz' x", "find -L . -name x", "git reflog", "git stash show -p",
+    "cat <<'EOF' | wc -l\nit's\nEOF", "cat <<A <<-B\nA\n\t'\n\tB\nls", "echo a \\\n# ; rm -rf ~",
+    "grep -n TODO src/*.py", "ls -la ~/*", "cat $HOME/notes", "sort '*.txt'", "echo hi >&2",
+    "ls 2>&1>/dev/null",
 ]
 ASK_COMMANDS = [
     "pytest", "python -m pytest -q", "make", "npm install", "echo hi > out.txt", "echo hi >> log",
@@ -84,6 +96,9 @@ ASK_COMMANDS = [
     "/usr/bin/time --outp=f ls", "echo f | xargs --max-lines rm cat", "/usr/bin/../../tmp/ls",
     "echo x > /dev/shm/$9/../../tmp/f", "tree -R -H . -L 1", "git config user.name x", "git tag v1",
     "git reflog expire --all", "env -a cat touch x",
+    # and a third: file descriptors reopened by path, words that expand into options or operands
+    "echo x >/dev/shm/f", "echo x >/dev/stderr 2<f", "{ echo x >/dev/fd/3; } 3<f", "timeout * ls",
+    "find * -name x", "git diff $_", "printf %s *", "sort \"$_\" f",
 ]
 
 
@@ -134,3 +149,34 @@ def test_what_wrappers_and_variables_hide_still_counts():
     ("sudo make install", None), ("bash -c 'ls'", None)])
 def test_what_always_may_cover(command, expected):
     assert prefix(command) == expected
+
+
+# (command, files in its folder, whether bash writes): each is run in bash, so the list is true
+AGAINST_BASH = [
+    ("cat <<EOF\necho it's\nEOF\ntouch x # '", {}, True), ("echo a\\ #; touch x", {}, True),
+    ("echo a\\\n#; touch x", {}, True), ("echo x 3<f >/dev/fd/3", {"f": "f"}, True),
+    ("echo x 1<f >/dev/stdout", {"f": "f"}, True), ("echo x {fd}<f >/dev/fd/10", {"f": "f"}, True),
+    ("uniq *.txt", {"a.txt": "a", "b.txt": "b"}, True), ("sort *.txt", {"--output=b.txt": "", "a.txt": "a"}, True),
+    ("sed -n 1p *", {"-i": "", "a.txt": "1\n2\n"}, True), ("echo --output=b >/dev/null; sort a $_", {"a": "a"}, True),
+    # a duplicate of an fd opened for reading cannot write; a comment after an unescaped blank is one
+    ("echo x 3<f >&3", {"f": "f"}, False), ("echo a \\\n#; touch x", {}, False),
+    ("cat <<'EOF'\nit's\nEOF\nls", {}, False), ("wc -c *", {"--output=b": "", "-i": ""}, False),
+]
+
+
+@pytest.mark.parametrize("command, files, writes", AGAINST_BASH)
+def test_read_only_is_what_bash_runs_without_writing(command, files, writes, tmp_path):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    verdict = classify(command, tmp_path, HOME)[0]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, timeout=10)
+    assert ({p.name: p.read_bytes() for p in tmp_path.iterdir()} != before) == writes
+    assert verdict == (ASK if writes else READ_ONLY)
+
+
+def test_a_home_reached_through_a_link_is_still_home(tmp_path):
+    (tmp_path / "real" / "src" / "app").mkdir(parents=True)
+    os.symlink(tmp_path / "real", tmp_path / "link")  # HOME=link, the workspace found resolved
+    for command in ("rm -rf ../../.ssh", f"rm -rf {tmp_path}/link/.ssh", "rm -rf ../.."):
+        assert classify(command, tmp_path / "real" / "src" / "app", tmp_path / "link")[0] == FORBIDDEN, command

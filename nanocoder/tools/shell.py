@@ -1,32 +1,40 @@
-"""What a shell command would do, read the way bash splits it: forbidden, read-only, or ask.
+"""What a shell command would do, read the way bash reads it: forbidden, read-only, or ask.
 
 A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`).
-So the command is split into simple commands, wrappers (sudo, env, xargs, bash -c...) are looked
-through, `cd` is followed, and each simple command's own arguments are judged:
+So the command is split as bash splits it (quotes, comments, here-documents), wrappers (sudo, env,
+xargs, bash -c...) are looked through, `cd` is followed, and each simple command's words are judged:
 - forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly
-  under either, or what holds the workspace; mkfs; writing onto a disk; fork bombs;
-- read-only: known readers only, with no option that writes or runs, no variable set for them
-  and nothing redirected into a file;
+  under either, or what holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs;
+- read-only: known readers only, with no option that writes or runs, no variable set for them,
+  nothing redirected but to /dev/null, and words that bash expands (`*`, `$_`) only for readers
+  that write and run nothing whatever their arguments;
 - ask: everything else, including $(...), backticks and whatever cannot be parsed.
 """
 import fnmatch
 import os
 import re
-import shlex
 from pathlib import Path
 
 FORBIDDEN, READ_ONLY, ASK = "forbidden", "read-only", "ask"
-SEPARATORS = frozenset({";", "&&", "||", "|", "|&", "&", ";;"})
-REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<", "<<", "<<<", "<&", "<>"})
+SEPARATORS = frozenset({";", "&&", "||", "|", "|&", "&", ";;", "\n", "(", ")"})
+REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<", "<<", "<<-", "<<<", "<&", "<>"})
+# One token as bash reads it: blanks, a comment (only where a word may start), a redirection
+# (its fd, `2>` or `{fd}<`, dropped), another operator, or a word with its quotes
+TOKEN = re.compile(r"""[ \t]+ | \\\n | \#[^\n]*
+    | (?P<fd>\d+|\{\w+\})? (?P<redirect><<<|<<-|<<|<>|<&|>&|>>|>\||&>>|&>|<|>) | (?P<op>\(\(|;;|&&|\|\||\|&|[;&|()\n])
+    | (?P<word>(?:\\.|\$'(?:[^'\\]|\\.)*'|'[^']*'|\$?"(?:[^"\\]|\\.)*"|[^ \t\n;&|()<>'"\\])+)""", re.S | re.X)
+# A word's parts: \x, '...', $'...', "..." and unquoted text
+PART = re.compile(r"""\\\n | \\(.) | '([^']*)' | \$'((?:[^'\\]|\\.)*)' | \$?"((?:[^"\\]|\\.)*)"
+    | ((?:[^\\'"$]|\$(?!['"]))+)""", re.S | re.X)
+LINE, CONTINUED_LINE = re.compile(r"[^\n]*"), re.compile(r"(?:\\.|[^\\\n])*", re.S)
 KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done", "esac"})
-COMPLEX = frozenset({"for", "case", "select", "function", "coproc"})
 ASSIGNMENT = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=.*", re.S)
 HARMLESS_VARIABLE = re.compile(r"(LANG|LC_\w+|TZ|NO_COLOR|FORCE_COLOR|TERM|COLUMNS|LINES)=")
 # wrapper: (its short options that take a value, how many words come before the command it runs)
 WRAPPERS = {"sudo": ("ugpChUrtD", 0), "doas": ("uC", 0), "env": ("ua", 0), "nice": ("n", 0), "ionice": ("cnp", 0),
             "timeout": ("sk", 1), "command": ("", 0), "exec": ("a", 0), "nohup": ("", 0), "time": ("f", 0),
             "stdbuf": ("ioe", 0), "xargs": ("aEdILnPs", 0), "chronic": ("", 0), "setsid": ("", 0),
-            "busybox": ("", 0)}
+            "busybox": ("", 0), "coproc": ("", 0)}
 # Long wrapper options whose value may be the next word (xargs --max-lines takes it only after =)
 VALUED_LONG = frozenset("--signal --kill-after --adjustment --user --group --input --output --error --max-args "
                         "--max-procs --delimiter --arg-file --unset --format".split())
@@ -48,6 +56,9 @@ ACTIVE_OPTIONS = {"sort": ("o", "--output", "--compress-program"), "tree": ("o",
                   "fd": ("x", "X", "--exec", "--exec-batch"), "ag": ("--pager",), "file": ("C", "--compile"),
                   "date": ("s", "--set"), "find": ("-delete", "-exec", "-ok", "-fprint", "-fls"),
                   "test": ("-v",), "[": ("-v",), "printf": ("-v",)}
+# Readers that write nothing and run nothing whatever their arguments: they alone may be given
+# words bash expands (`uniq *.txt` overwrites its second file; `sort *` may meet `--output=x`)
+ANY_ARGUMENTS = READERS - set(ACTIVE_OPTIONS)
 GIT_READERS = frozenset("status diff log show blame rev-parse ls-files ls-tree grep shortlog describe "
                         "cat-file whatchanged rev-list show-ref".split())
 SAFE_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/random",
@@ -64,12 +75,10 @@ EXPANSION = re.compile(r"\$\(|`|<\(|>\(|\$['\"\[]|\$\{(?!\w+\})|\{[^{}\s]*(,|\.\
 
 def classify(command: str, cwd: Path, home: Path | None = None, root: Path | None = None) -> tuple[str, str]:
     """(FORBIDDEN, why), (READ_ONLY, ""), or (ASK, why)."""
-    home, root, cwd = Path(home or Path.home()), Path(root or cwd), Path(cwd)
+    home, root, cwd = Path(os.path.realpath(home or Path.home())), Path(os.path.realpath(root or cwd)), Path(cwd)
     if FORK_BOMB.search(command):
         return FORBIDDEN, "this is a fork bomb"
     parsed = _parse(command, cwd, home)
-    if parsed is None:
-        return ASK, "the command cannot be parsed"
     for argv, where, writes in parsed:
         why = _destroys(argv, where, home, root) or next(
             (f"it writes onto the device {t}" for t in writes if _is_device(t)), None)
@@ -78,7 +87,9 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
     if EXPANSION.search(command):
         return ASK, "it runs a command substitution or expands words"
     for argv, _, writes in parsed:
-        if [t for t in writes if not t.startswith(SAFE_DEVICES)]:
+        if argv == ["?"]:
+            return ASK, "the command cannot be parsed"
+        if [t for t in writes if t != "/dev/null"]:  # /dev/stdout, /dev/fd/N reopen files `N<f` opened
             return ASK, "it writes to a file"
         if ASSIGNMENT.fullmatch(argv[0]):
             return ASK, f"it sets {argv[0].split('=')[0]}"
@@ -90,12 +101,10 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
 def prefix(command: str) -> str | None:
     """What "always" may cover: `pytest`, `git commit`, `python -m pytest` for one plain command;
     None for anything compound, substituted, redirected or wrapped (only its exact text is kept)."""
-    if re.search(r"[;&|<>`\n]|\$\(", command):
+    tokens = _tokens(command)
+    if not tokens or any(op for op, _ in tokens) or EXPANSION.search(command):
         return None
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
+    words = [_word(word) for _, word in tokens]
     if not words or words[0] in WRAPPERS or words[0] in SHELLS or words[0] in ("eval", "cd") \
             or ASSIGNMENT.fullmatch(words[0]):
         return None
@@ -108,74 +117,76 @@ def prefix(command: str) -> str | None:
 
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
-    """[(argv, the folder it runs in or None if unknown, files it redirects into)], or None."""
-    command = _bare(command)
-    if command is None:
-        return None
-    try:  # newlines separate commands as ; does (bash reads a quoted newline as text: harmless here)
-        lexer = shlex.shlex(command.replace("\n", ";"), posix=True, punctuation_chars=";&|()<>")
-        lexer.whitespace_split, lexer.commenters = True, ""  # _bare took the comments out
-        tokens = list(lexer) + [";"]
-    except ValueError:
-        return None
+    """[(argv, the folder it runs in or None if unknown, files it redirects into)]; argv ["?"]
+    where bash's reading cannot be followed (what comes before is still judged)."""
+    tokens = _tokens(command) + [(";", "")]
     out, argv, writes, stack, where, i = [], [], [], [], cwd, 0
     fed = []  # what `echo a b |` feeds to a following xargs
     while i < len(tokens):
-        token = tokens[i]
-        if token in REDIRECTS:
-            target = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if (">" in token or token == "<>") and not (token.endswith("&") and re.fullmatch(r"\d*-?", target)):
+        op, raw = tokens[i]
+        if op in REDIRECTS and not tokens[i + 1][0]:
+            target = _word(tokens[i + 1][1])
+            if (">" in op or op == "<>") and not (op.endswith("&") and re.fullmatch(r"\d*-?", target)):
                 writes.append(_expand(target, where, home) or f"an unknown file {target}")  # 2>&1 names none
             i += 2
             continue
-        if token and set(token) <= set(";&|()<>") and token not in SEPARATORS | {"(", ")"}:
-            return None  # `ls;>f` arrives as one token `;>`: not something to guess about
-        if token in SEPARATORS or token in ("(", ")") or (not argv and token in KEYWORDS):
+        if op or (not argv and raw in KEYWORDS):
             if argv or writes:  # `> f` and `{ ...; } > f` write with no command of their own
                 if argv and os.path.basename(argv[0]) == "xargs":
                     argv = argv + fed  # `echo / | xargs rm -rf` is `rm -rf /`
-                fed = argv[1:] if token == "|" and argv and os.path.basename(argv[0]) in ("echo", "printf") else []
+                fed = argv[1:] if op == "|" and argv and os.path.basename(argv[0]) in ("echo", "printf") else []
                 where = _add(out, argv or [">"], where, writes, home, depth)
-                if where is False:
-                    return None
+            if op and op not in SEPARATORS:  # `((`, `> ;`, or where _tokens stopped
+                out.append((["?"], where, []))
             argv, writes = [], []
-            if token == "(":
+            if op == "(":
                 stack.append(where)
-            elif token == ")" and stack:
+            elif op == ")" and stack:
                 where = stack.pop()
-        elif not argv and token in COMPLEX:
-            out.append(([token], where, []))  # loops and functions are not followed: they ask
-            argv = ["#"]
-        else:
-            argv.append(token)
+        else:  # `for`, `case`, `function` are not followed: they are no readers, so they ask
+            argv.append(_word(raw))
         i += 1
     return out
 
 
-def _bare(command: str) -> str | None:
-    """The command without comments and line continuations, found as bash finds them (an unquoted
-    `#` at a word's start; an unescaped, unquoted backslash before a newline), $'...' and $"..."
-    as plain quotes (they ask anyway). None if a quote is left open."""
-    out, quote, i = [], "", 0
-    while i < len(command):
-        c = command[i]
-        if c == "\\" and quote != "'":
-            out.append(command[i:i + 2] if command[i + 1:i + 2] != "\n" else "")
-            i += 2
-            continue
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c == "$" and command[i + 1:i + 2] in ("'", '"'):
-            i += 1
-            continue
-        elif c == "#" and (i == 0 or command[i - 1] in " \t\n;&|()<>"):
-            i = command.find("\n", i) % (len(command) + 1)  # to the end of the line
-            continue
-        out.append(c)
-        i += 1
-    return None if quote else "".join(out)
+def _tokens(command: str) -> list[tuple[str, str]]:
+    """bash's tokens, each (operator, "") or ("", word as written). Here-document bodies are
+    skipped as bash skips them. An open quote or an unplain delimiter ends them with ("?", "")."""
+    tokens, bodies, pos = [], [], 0
+    while pos < len(command):
+        m = TOKEN.match(command, pos)
+        if not m:  # bash runs the lines before an open quote, then stops
+            return tokens + [("?", "")]
+        pos, op, word = m.end(), m["redirect"] or m["op"] or "", m["word"] or ""
+        if m["fd"] and tokens and tokens[-1][0] in REDIRECTS:  # `2>&1>f`: 1 is the first one's target
+            pos, op, word = m.start("redirect"), "", m["fd"]
+        if word and tokens and tokens[-1][0] in ("<<", "<<-"):  # its delimiter
+            if re.search(r"[$`]", word):
+                return tokens + [("?", "")]
+            bodies.append((_word(word), tokens[-1][0] == "<<-", bool(re.search(r"[\\'\"]", word))))
+        if op == "\n":  # the bodies start on the next line; unquoted, a line ending in `\` goes on
+            for delimiter, dash, quoted in bodies:
+                while pos < len(command):
+                    line = (LINE if quoted else CONTINUED_LINE).match(command, pos)
+                    pos = line.end() + 1
+                    if line[0].replace("\\\n", "").lstrip("\t" if dash else "") == delimiter:
+                        break
+            bodies = []
+        if op or word:
+            tokens.append((op, word))
+    return tokens
+
+
+def _word(raw: str) -> str:
+    """A word after quote removal; Unseen when bash expands it into words we cannot see."""
+    parts = PART.findall(raw)
+    value = "".join(e + s + a + re.sub(r'\\(?:\n|([$`"\\]))', r"\1", d) + p for e, s, a, d, p in parts)
+    unseen = re.search(r"[*?[$]", "".join(p for *_, p in parts)) or "$" in "".join(d for *_, d, _ in parts)
+    return Unseen(value) if unseen else value
+
+
+class Unseen(str):
+    """A word with an unquoted *, ? or [, or a $: the words it becomes may look like options."""
 
 
 def _add(out, argv, where, writes, home, depth):
@@ -184,31 +195,21 @@ def _add(out, argv, where, writes, home, depth):
     name = os.path.basename(argv[0]) if argv else ""
     for word in passed:  # what was looked through may itself make the command more than a read
         if (ASSIGNMENT.fullmatch(word) and not HARMLESS_VARIABLE.match(word)) or word in AS_ANOTHER_USER or (
-                word == "xargs" and (name in ACTIVE_OPTIONS or name in ("git", "sed", "uniq"))):
+                word == "xargs" and name not in ANY_ARGUMENTS):
             out.append(([word], where, []))  # it asks
     if not argv:  # `exec > f`, `sudo -s`: the wrapper itself is the command; a bare `env` only prints
         out.append((["printenv"] if passed == ["env"] else passed[-1:] or [">"], where, writes))
         return where
     flag = next((n for n, a in enumerate(argv) if n and re.fullmatch(r"-[a-z]*c[a-z]*", a)), None)
-    if name in SHELLS and flag:  # bash -c 'SCRIPT', sh -lc "SCRIPT"
-        script = next((a for a in argv[flag + 1:] if not a.startswith("-")), "")
-        return _nested(out, script, where, home, depth, argv)
-    if name == "eval":
-        return _nested(out, " ".join(argv[1:]), where, home, depth, argv)
+    if name == "eval" or (name in SHELLS and flag):  # eval WORDS, bash -c 'SCRIPT', sh -lc "SCRIPT"
+        script = " ".join(argv[1:]) if name == "eval" else next((a for a in argv[flag + 1:] if a[:1] != "-"), "")
+        out.extend(_parse(script, where, home, depth + 1) if depth <= 3 else [(["?"], where, [])])
+        argv = argv[:1]  # the shell itself asks; what it runs is judged above
     out.append((argv, where, writes))
     if name in ("cd", "pushd"):
         target = next((a for a in argv[1:] if not a.startswith("-")), "~")
         path = _expand(target, where, home)
         return Path(path) if path else None  # `cd -` or `cd $X`: later relative paths are unknown
-    return where
-
-
-def _nested(out, script, where, home, depth, argv):
-    inner = _parse(script, where, home, depth + 1) if depth <= 3 else None
-    if inner is None:
-        return False
-    out.extend(inner)
-    out.append((argv[:1], where, []))  # the shell itself asks; what it runs is judged above
     return where
 
 
@@ -236,6 +237,8 @@ def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
                 return ["type"] + rest, passed  # a lookup, not a run
             if rest and (option in VALUED_LONG or (option[1:2] != "-" and option[-1] in valued)):
                 rest.pop(0)  # the option's value
+        if any(isinstance(w, Unseen) for w in argv[:len(argv) - len(rest) + skip]):
+            return argv, passed  # `timeout * ls`: what runs would depend on file names
         passed.append(name)
         argv = rest[skip:]
     return argv, passed
@@ -263,7 +266,7 @@ def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | N
     if re.search(r"[*?[]", path):  # a pattern: judged by the folders it could name
         hit = next((p for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)), None)
         path = str(hit) if hit else path
-    p = Path(path)
+    p = Path(os.path.realpath(path))  # as home and root are: a link to either is either
     if p == Path("/"):
         return "/, the whole system"
     if p == home:
@@ -333,6 +336,8 @@ def _reads_only(argv) -> bool:
     name = os.path.basename(program)
     if "/" in program and not os.path.normpath(program).startswith(SYSTEM_BIN):
         return False  # `./ls` is whatever the workspace says it is
+    if name not in ANY_ARGUMENTS and any(isinstance(a, Unseen) for a in args):
+        return False
     if name == "sed":  # `sed -n 5p`, `sed -n '1,20p' file`, nothing else
         options, operands = _split(args)
         return all(re.fullmatch(r"-[nErsz]+|--(quiet|silent|regexp-extended|separate|null-data)", o)
