@@ -16,7 +16,7 @@ from .events import RoundEnded, TurnEnded, fan_out
 from .hooks import HookError, Hooks
 from .llm import LLMError
 from .permissions import MODES
-from .session import Session, SessionError, home, latest
+from .session import Session, SessionError, home, latest, list_sessions
 
 EPILOG = """examples:
   nanocoder                                  the REPL in this folder (/help lists its commands)
@@ -56,6 +56,7 @@ def parse_args(argv):
     p.add_argument("-r", "--resume", metavar="ID", help="resume a saved session")
     p.add_argument("-c", "--continue", dest="cont", action="store_true",
                    help="resume the most recent session of this folder")
+    p.add_argument("--sessions", action="store_true", help="list saved sessions, this folder's first, and exit")
     p.add_argument("-y", "--yes", action="store_true", help="run tools without asking (--permission-mode yes)")
     p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), "
                    "let edits inside the folder run (edits), or run everything that is not forbidden (yes)")
@@ -71,6 +72,10 @@ def main(argv=None) -> int:
     try:
         if args.demo:
             return demo()
+        if args.sessions:
+            for row in list_sessions(Path.cwd().resolve()):
+                print(f"{row['id']}  {row['date']}  {row['messages']:>4} msgs  {row['cwd']}  {row['prompt']}")
+            return 0
         prompt = _prompt(args.prompt)
         if prompt is not None and not prompt.strip():
             print("nanocoder: the prompt is empty; nothing was sent", file=sys.stderr)

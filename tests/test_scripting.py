@@ -140,3 +140,15 @@ def test_a_call_cut_by_the_token_limit_is_never_run(env, workspace):
         result = nanocoder(s, "-p", "write", "-y", env=env, cwd=workspace)
     assert result.returncode == 0 and not (workspace / "x.txt").exists()
     assert "cut off by the token limit" in s.requests[1]["messages"][-1]["content"]
+
+
+def test_sessions_are_listed_from_the_shell_this_folders_first(env, workspace, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    with ScriptedServer(["a", "b"]) as s:
+        nanocoder(s, "-p", "here first", env=env, cwd=workspace)
+        nanocoder(s, "-p", "elsewhere later", env=env, cwd=other)
+    listed = subprocess.run([str(NANOCODER), "--sessions"], env=env, cwd=workspace, capture_output=True, text=True)
+    lines = listed.stdout.splitlines()
+    assert listed.returncode == 0 and len(lines) == 2
+    assert "here first" in lines[0] and str(workspace) in lines[0] and "elsewhere later" in lines[1]
