@@ -4,10 +4,9 @@ Asking for a string that occurs exactly once makes the model say precisely where
 The file goes through load_text/save_text, so its encoding and line endings stay as they were.
 """
 import difflib
-import re
 from pathlib import Path
 
-from .files import FileWriter, load_text, save_or_explain
+from .files import FileWriter, diff, load_text, save_or_explain
 
 
 class EditFileTool(FileWriter):
@@ -68,20 +67,6 @@ class EditFileTool(FileWriter):
             return (f"Error: old_string occurs {count} times in {file_path}; it must occur exactly "
                     "once. Include more surrounding lines to make it unique.")
         return file, file.text.replace(old_string, new_string, 1)
-
-
-def diff(shown: str, before: str, after: str) -> str:
-    """A unified diff, as `git diff` shows it."""
-    a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
-    lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
-    # A last line without a newline would run into the next one; mark it as `diff` does.
-    no_eol = "\n\\ No newline at end of file\n"
-    return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
-
-
-def lines(text: str) -> list[str]:
-    """Lines with their ends; unlike str.splitlines, splits only at "\\n"."""
-    return re.findall(r"[^\n]*\n|[^\n]+", text)
 
 
 def similar_lines(text: str, old_string: str) -> str:

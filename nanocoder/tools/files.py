@@ -1,4 +1,4 @@
-"""read_file and write_file, and the text codec they share with edit_file.
+"""read_file and write_file, and the text codec and diff they share with edit_file.
 
 A file is loaded as text with "\\n" newlines and saved back in its own encoding, line endings
 and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was.
@@ -6,6 +6,7 @@ and mode, so changing one line of a CRLF or latin-1 file leaves every other byte
 import codecs
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,20 @@ def save_or_explain(path: Path, text: str, like: TextFile | None, shown: str) ->
     except OSError as e:
         return f"Error: cannot write {shown}: {e.strerror or e}; the file was not changed."
     return None
+
+
+def diff(shown: str, before: str, after: str) -> str:
+    """A unified diff, as `git diff` shows it."""
+    a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
+    lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
+    # A last line without a newline would run into the next one; mark it as `diff` does.
+    no_eol = "\n\\ No newline at end of file\n"
+    return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
+
+
+def lines(text: str) -> list[str]:
+    """Lines with their ends; unlike str.splitlines, splits only at "\\n"."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)
 
 
 def similar_names(path: Path, shown: str) -> str:
@@ -166,7 +181,6 @@ class WriteFileTool(FileWriter):
         return f"{'Overwrote' if existed else 'Created'} {self.workspace.show(path)} ({lines} lines)"
 
     def preview(self, args: dict) -> str:
-        from .edit import diff
         path = self.workspace.path(args["file_path"])
         try:
             before = load_text(path).text
