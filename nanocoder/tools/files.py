@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..permissions import EDIT, path_kind
 from ..atomic import atomic_write
-from .base import WorkspaceTool
+from .base import ToolError, WorkspaceTool
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer
@@ -55,15 +55,15 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
 
 
-def save_or_explain(path: Path, text: str, like: TextFile | None, shown: str) -> str | None:
-    """save_text, with a failure said as the model's error text (the file left unchanged)."""
+def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str) -> None:
+    """save_text, with a failure raised as a ToolError for the model (the file left unchanged)."""
     try:
         save_text(path, text, like)
     except UnicodeEncodeError as e:
-        return f"Error: {shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; the file was not changed."
+        raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
+                        "the file was not changed.") from None
     except OSError as e:
-        return f"Error: cannot write {shown}: {e.strerror or e}; the file was not changed."
-    return None
+        raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
 
 
 def diff(shown: str, before: str, after: str) -> str:
@@ -103,13 +103,13 @@ class ReadFileTool(WorkspaceTool):
     def execute(self, file_path: str, offset: int | None = None, limit: int | None = None) -> str:
         path = self.workspace.path(file_path)
         if path.is_dir():
-            return f"Error: {file_path} is a directory, not a file; use glob to list its files."
+            raise ToolError(f"{file_path} is a directory, not a file; use glob to list its files.")
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return f"Error: file not found: {file_path}.{similar_names(path, file_path)}"
+            raise ToolError(f"file not found: {file_path}.{similar_names(path, file_path)}") from None
         except OSError as e:
-            return f"Error: cannot read {file_path}: {e.strerror or e}"
+            raise ToolError(f"cannot read {file_path}: {e.strerror or e}") from None
         self.workspace.remember(path)
         if is_binary(data):
             return f"Binary file {file_path} ({len(data):,} bytes); not shown."
@@ -119,7 +119,7 @@ class ReadFileTool(WorkspaceTool):
         lines = text.removesuffix("\n").split("\n")
         first = max(1, offset or 1)
         if first > len(lines):
-            return f"Error: offset {first} is past the end; {file_path} has {len(lines)} lines."
+            raise ToolError(f"offset {first} is past the end; {file_path} has {len(lines)} lines.")
         last = min(len(lines), first - 1 + max(1, limit or 2000))
         out, size = [], 0
         for n in range(first, last + 1):
@@ -159,22 +159,21 @@ class WriteFileTool(FileWriter):
     def execute(self, file_path: str, content: str) -> str:
         path = self.workspace.path(file_path)
         if path.is_dir():
-            return f"Error: {file_path} is a directory."
+            raise ToolError(f"{file_path} is a directory.")
         with self.workspace.file_lock(path):
             existed = path.exists()
             if self.workspace.stale(path):
-                return (f"Error: {file_path} changed on disk since you last read it; read it again "
-                        "so that nothing new is lost. The file was not changed.")
+                raise ToolError(f"{file_path} changed on disk since you last read it; read it again "
+                                "so that nothing new is lost. The file was not changed.")
             try:
                 like = load_text(path) if existed else None
             except OSError as e:
-                return f"Error: cannot read {file_path}: {e.strerror or e}"
+                raise ToolError(f"cannot read {file_path}: {e.strerror or e}") from None
             if like and "\0" in like.text:
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            if error := save_or_explain(path, content, like, file_path):
-                return error
+            save_or_raise(path, content, like, file_path)
             self.workspace.remember(path)
         self.workspace.changed_files.add(str(path))
         lines = content.count("\n") + (not content.endswith("\n") and content != "")

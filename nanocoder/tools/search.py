@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase, translate
 from itertools import islice
 from pathlib import Path
 
-from .base import WorkspaceTool
+from .base import ToolError, WorkspaceTool
 from .files import decode, is_binary
 
 MAX_RESULTS = 200        # lines in an answer
@@ -37,11 +37,11 @@ class GlobTool(WorkspaceTool):
     def execute(self, pattern: str, path: str | None = None) -> str:
         root = self.workspace.path(path or ".")
         if not root.is_dir():
-            return f"Error: {'not a folder' if root.exists() else 'path not found'}: {path}"
+            raise ToolError(f"{'not a folder' if root.exists() else 'path not found'}: {path}")
         if shutil.which("rg"):
             run = subprocess.run(["rg", "--files", "--glob", pattern], cwd=root, capture_output=True)
             if run.returncode == 2 and not run.stdout:
-                return f"Error: invalid pattern {pattern!r}: {run.stderr.decode(errors='replace')}".strip()
+                raise ToolError(f"invalid pattern {pattern!r}: {run.stderr.decode(errors='replace').strip()}")
             found = sorted(run.stdout.decode(errors="replace").split("\n")[:-1], key=path_order)[:LIMIT]
         else:
             found = list(islice(filter(glob_regex(pattern).match, walk(root)), LIMIT))
@@ -65,16 +65,14 @@ class GrepTool(WorkspaceTool):
     def execute(self, pattern: str, path: str | None = None, include: str | None = None) -> str:
         root = self.workspace.path(path or ".")
         if not root.exists():
-            return f"Error: path not found: {path}"
+            raise ToolError(f"path not found: {path}")
         if shutil.which("rg"):
             matches = self._ripgrep(pattern, root, include)
-            if isinstance(matches, str):
-                return matches
         else:
             try:
                 regex = re.compile(pattern)
             except re.error as e:
-                return f"Error: invalid regex {pattern!r}: {e}"
+                raise ToolError(f"invalid regex {pattern!r}: {e}") from None
             matches = self._python(regex, root, include)
         matches = list(islice(matches, LIMIT))
         if not matches:
@@ -90,7 +88,7 @@ class GrepTool(WorkspaceTool):
                              cwd=self.workspace.cwd, capture_output=True)
         if run.returncode == 2 and not run.stdout:
             error = run.stderr.decode(errors="replace").strip()
-            return f"Error: invalid regex {pattern!r} (or unreadable path): {error}"
+            raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
         files = [group.partition("\0") for group in run.stdout.decode(errors="replace").split("\n\n")]
         files.sort(key=lambda f: path_order(f[0]))
         return ((file.removeprefix("./"), row) for file, _, rows in files if rows
