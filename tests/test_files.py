@@ -211,10 +211,6 @@ def test_glob_caps_results(tmp_path, no_rg):
     assert len(result) == 201 and result[-1] == "[5 more not shown; narrow the pattern]"
 
 
-def test_grep_skips_large_files(tmp_path, no_rg):
-    (tmp_path / "big.txt").write_text("needle\n" + "x" * 2_100_000)
-    (tmp_path / "small.txt").write_text("needle\n")
-    assert GrepTool(Workspace(tmp_path)).execute(pattern="needle") == "small.txt:1:needle"
 
 
 # --- ripgrep, when installed, agrees with the fallback ---
