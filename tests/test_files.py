@@ -60,6 +60,13 @@ def test_read_crlf_shows_no_carriage_returns(tmp_path):
     assert read(tmp_path, file_path="w.txt") == "     1\ta\n     2\tb"
 
 
+def test_read_shows_bom_and_latin1_files_as_text(tmp_path):
+    (tmp_path / "b.txt").write_bytes(b"\xef\xbb\xbfh\xc3\xa9\r\nx\r\n")
+    (tmp_path / "l.txt").write_bytes(b"ok\ncaf\xe9\n")
+    assert read(tmp_path, file_path="b.txt") == "     1\th\u00e9\n     2\tx"
+    assert read(tmp_path, file_path="l.txt") == "     1\tok\n     2\tcaf\u00e9"
+
+
 def test_read_binary_is_described(tmp_path):
     (tmp_path / "x.png").write_bytes(b"\x89PNG\0\0" + bytes(12339))
     assert read(tmp_path, file_path="x.png") == "Binary file x.png (12,345 bytes); not shown."

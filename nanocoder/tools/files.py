@@ -96,7 +96,7 @@ def similar_names(path: Path, shown: str) -> str:
     return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?") if close else ""
 
 
-def open_file(path: Path, shown: str):
+def open_file(path, shown: str):
     """path opened to read, if it is a file (FileNotFoundError if missing). A directory, FIFO,
     socket or device is a ToolError at once: reading one could wait for a writer or never end."""
     try:

@@ -2,9 +2,9 @@
 
 ripgrep does the work when installed (fast, in parallel, honours every .gitignore); otherwise a
 Python walk skips hidden and generated folders, the root .gitignore's names and binary files,
-and reads big files a block at a time. Both take the first LIMIT results in path order (the walk stops there) and answer in
-the same order (glob: newest first, grep: by path), with paths relative to the working
-directory, as the model uses them in other tools.
+and reads big files a block at a time. Both take the first LIMIT results in path order (the
+walk stops there) and answer in the same order (glob: newest first, grep: by path), with paths
+relative to the working directory, as the model uses them in other tools.
 """
 import os
 import re
@@ -103,7 +103,7 @@ class GrepTool(WorkspaceTool):
                 continue
             file = os.path.join(folder, name)
             try:
-                with open_file(Path(file), file) as f:  # FIFOs and devices are skipped, never opened
+                with open_file(file, file) as f:  # FIFOs and devices are skipped, never opened
                     for first, text in blocks(f):
                         if not whole or whole.search(text):
                             yield from ((file, f"{n}:{line}") for n, line in
