@@ -70,7 +70,6 @@ class WorkspaceTool(Tool):
         self.workspace = workspace
 
 
-ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() showed as \xNN
 _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
                "array": list, "object": dict}
 
@@ -87,9 +86,9 @@ class Workspace:
         self._guard = threading.Lock()
 
     def path(self, file_path: str) -> Path:
-        """The path the model means. A name shown with \\xNN escapes (see printable) is read back
-        as those bytes when no file has the literal name: either the file, or for a new file its
-        folder, exists with the bytes."""
+        """The path the model means. A \\xNN that printable() wrote for a byte is read back as that
+        byte when no file has the literal name and the bytes name one (or, for a new file, its
+        folder): the literal name wins, so a name really spelt with "\\x" stays reachable."""
         if "\0" in file_path:
             raise ToolError(f"not a valid path: {file_path!r} holds a NUL byte (\\0), which no file name can.")
         try:
@@ -121,6 +120,9 @@ class Workspace:
         """One lock per file, so parallel edits of one file happen one after the other."""
         with self._guard:
             return self._file_locks.setdefault(path, threading.Lock())
+
+
+ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() showed as \xNN
 
 
 def printable(text: str) -> str:
