@@ -5,8 +5,8 @@ The exceptions say "absolute": the targets that are absolute themselves (ms per 
 seconds for parallel tools, ms for the compression decision, MB for a bounded read) and
 figures only reported (time to the REPL prompt, memory). Stdlib and the project only; run it
 with the Python that nanocoder is installed in. The ripgrep rows need `rg` on PATH or beside
-this Python (`pip install ripgrep`); without it they say "rg not installed".
-`python benchmarks/run.py search harness` runs only those sections.
+this Python (`pip install ripgrep==14.1.0`; 15.x is source only); without it they say "rg not
+installed". `python benchmarks/run.py search harness` runs only those sections.
 """
 import io
 import json
