@@ -2,11 +2,11 @@
 
 Each figure is a ratio of two things timed in this same run, because these machines are noisy.
 The exceptions say "absolute": the targets that are absolute themselves (ms per agent round,
-seconds for parallel tools, ms for the compression decision) and figures only reported (time to
-the REPL prompt, memory). Stdlib and the project only; run it with the Python that nanocoder is
-installed in. The ripgrep rows need `rg` on PATH or beside this Python (`pip install ripgrep`);
-without it they say "rg not installed". `python benchmarks/run.py search harness` runs only
-those sections.
+seconds for parallel tools, ms for the compression decision, MB for a bounded read) and
+figures only reported (time to the REPL prompt, memory). Stdlib and the project only; run it
+with the Python that nanocoder is installed in. The ripgrep rows need `rg` on PATH or beside
+this Python (`pip install ripgrep==14.1.0`; 15.x is source only); without it they say "rg not
+installed". `python benchmarks/run.py search harness` runs only those sections.
 """
 import io
 import json
@@ -315,6 +315,32 @@ def search():
         shutil.rmtree(root, ignore_errors=True)
 
 
+# --- bounded reads --------------------------------------------------------------------------
+
+def reads():
+    """read_file's peak memory on a 1 GB log, measured in a child process: a read holds only
+    what was asked for, not the file."""
+    # VmHWM, the peak RSS of this process image: ru_maxrss would count the forking parent's too.
+    probe = ("import sys\n"
+             "from nanocoder.tools.base import Workspace\nfrom nanocoder.tools.files import ReadFileTool\n"
+             "peak = lambda: [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+             "before = peak()\n"
+             "answer = ReadFileTool(Workspace(sys.argv[1])).execute(file_path='big.log', limit=10)\n"
+             "assert answer.count('\\n') == 10, answer\n"
+             "print(before, peak())")  # kB
+    block = b"".join(b"2026-01-01 12:00:%02d INFO GET /api/items/%06d 200 served in 3 ms\n" % (i % 60, i)
+                     for i in range(16_000))  # ~1 MB of log lines
+    with tempfile.TemporaryDirectory() as folder:
+        with open(Path(folder, "big.log"), "wb") as f:
+            for _ in range((1 << 30) // len(block)):
+                f.write(block)
+        run = subprocess.run([PY, "-c", probe, folder], capture_output=True, text=True, check=True)
+    before, peak = (int(kb) / 1024 for kb in run.stdout.split())
+    row("reads: read_file(limit=10) of a 1 GB log: peak RSS of the process (absolute)", f"{peak:.1f} MB",
+        "< 50 MB", peak < 50)
+    row("reads: read_file(limit=10) of a 1 GB log: RSS added by the read (absolute)", f"{(peak - before) * 1024:.0f} kB")
+
+
 # --- parallel tools -------------------------------------------------------------------------
 
 def parallel():
@@ -375,7 +401,7 @@ def safety():
 
 
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
-            "parallel": parallel, "compression": compression, "safety": safety}
+            "reads": reads, "parallel": parallel, "compression": compression, "safety": safety}
 
 
 def main(only=()) -> int:

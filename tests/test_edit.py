@@ -3,12 +3,19 @@ import threading
 
 import pytest
 
-from nanocoder.tools.base import Workspace
+from nanocoder.tools.base import ToolError, Workspace
 from nanocoder.tools.edit import EditFileTool
 
 
 def edit(tmp_path, **kwargs):
     return EditFileTool(Workspace(tmp_path)).execute(**kwargs)
+
+
+def refused(tmp_path, **kwargs) -> str:
+    """The ToolError message of an edit that must fail."""
+    with pytest.raises(ToolError) as error:
+        edit(tmp_path, **kwargs)
+    return str(error.value)
 
 
 def test_unique_replace_changes_only_that_spot_and_returns_diff(tmp_path):
@@ -23,22 +30,22 @@ def test_unique_replace_changes_only_that_spot_and_returns_diff(tmp_path):
 
 def test_zero_matches_suggests_similar_lines(tmp_path):
     (tmp_path / "m.py").write_text("x = 1\ndef compute(a, b):\n    return a + b\n")
-    result = edit(tmp_path, file_path="m.py", old_string="def compute(a,b):\n  return a+b", new_string="pass")
-    assert result.startswith("Error: old_string not found in m.py.")
+    result = refused(tmp_path, file_path="m.py", old_string="def compute(a,b):\n  return a+b", new_string="pass")
+    assert result.startswith("old_string not found in m.py.")
     assert "The most similar lines are:\n2: def compute(a, b):" in result
     assert (tmp_path / "m.py").read_text() == "x = 1\ndef compute(a, b):\n    return a + b\n"
 
 
 def test_zero_matches_without_similar_lines_has_no_hint(tmp_path):
     (tmp_path / "m.py").write_text("x = 1\n")
-    result = edit(tmp_path, file_path="m.py", old_string="completely different", new_string="y")
-    assert result == "Error: old_string not found in m.py."
+    result = refused(tmp_path, file_path="m.py", old_string="completely different", new_string="y")
+    assert result == "old_string not found in m.py."
 
 
 def test_multiple_matches_gives_count(tmp_path):
     (tmp_path / "m.py").write_text("a = 1\nb = 1\nc = 1\n")
-    result = edit(tmp_path, file_path="m.py", old_string="= 1", new_string="= 2")
-    assert result.startswith("Error: old_string occurs 3 times in m.py")
+    result = refused(tmp_path, file_path="m.py", old_string="= 1", new_string="= 2")
+    assert result.startswith("old_string occurs 3 times in m.py")
     assert "surrounding" in result
     assert (tmp_path / "m.py").read_text() == "a = 1\nb = 1\nc = 1\n"
 
@@ -46,8 +53,7 @@ def test_multiple_matches_gives_count(tmp_path):
 def test_crlf_file_matches_lf_old_string_and_stays_crlf(tmp_path):
     original = b"one\r\ntwo\r\nthree\r\nfour\r\n"
     (tmp_path / "w.txt").write_bytes(original)
-    result = edit(tmp_path, file_path="w.txt", old_string="two\nthree", new_string="2\n3")
-    assert not result.startswith("Error"), result
+    edit(tmp_path, file_path="w.txt", old_string="two\nthree", new_string="2\n3")
     assert (tmp_path / "w.txt").read_bytes() == b"one\r\n2\r\n3\r\nfour\r\n"
 
 
@@ -57,15 +63,14 @@ def test_crlf_file_matches_lf_old_string_and_stays_crlf(tmp_path):
 ])
 def test_non_utf8_file_keeps_every_other_byte(tmp_path, head, newline):
     (tmp_path / "l.txt").write_bytes(head + newline + b"x = 1" + newline)
-    result = edit(tmp_path, file_path="l.txt", old_string="x = 1", new_string="x = 2")
-    assert not result.startswith("Error"), result
+    edit(tmp_path, file_path="l.txt", old_string="x = 1", new_string="x = 2")
     assert (tmp_path / "l.txt").read_bytes() == head + newline + b"x = 2" + newline
 
 
 def test_character_the_encoding_cannot_hold_is_refused(tmp_path):
     (tmp_path / "l.txt").write_bytes(b"caf\xe9\nx = 1\n")
-    result = edit(tmp_path, file_path="l.txt", old_string="x = 1", new_string="x = \u4e2d")
-    assert result.startswith("Error: l.txt is latin-1")
+    result = refused(tmp_path, file_path="l.txt", old_string="x = 1", new_string="x = \u4e2d")
+    assert result.startswith("l.txt is latin-1")
     assert (tmp_path / "l.txt").read_bytes() == b"caf\xe9\nx = 1\n"
 
 
@@ -94,25 +99,25 @@ def test_file_mode_kept(tmp_path):
 def test_no_temp_files_left_behind(tmp_path):
     (tmp_path / "f.txt").write_text("a\n")
     edit(tmp_path, file_path="f.txt", old_string="a", new_string="b")
-    edit(tmp_path, file_path="f.txt", old_string="zzz", new_string="b")
+    refused(tmp_path, file_path="f.txt", old_string="zzz", new_string="b")
     assert sorted(os.listdir(tmp_path)) == ["f.txt"]
 
 
 def test_empty_old_string_points_to_write_file(tmp_path):
     (tmp_path / "f.txt").write_text("a\n")
-    result = edit(tmp_path, file_path="f.txt", old_string="", new_string="b")
-    assert result.startswith("Error: old_string is empty") and "write_file" in result
+    result = refused(tmp_path, file_path="f.txt", old_string="", new_string="b")
+    assert result.startswith("old_string is empty") and "write_file" in result
 
 
 def test_identical_strings_refused(tmp_path):
     (tmp_path / "f.txt").write_text("a\n")
-    result = edit(tmp_path, file_path="f.txt", old_string="a", new_string="a")
-    assert result.startswith("Error: old_string and new_string are the same")
+    result = refused(tmp_path, file_path="f.txt", old_string="a", new_string="a")
+    assert result.startswith("old_string and new_string are the same")
 
 
 def test_missing_file(tmp_path):
-    result = edit(tmp_path, file_path="nope.py", old_string="a", new_string="b")
-    assert result.startswith("Error: file not found: nope.py")
+    result = refused(tmp_path, file_path="nope.py", old_string="a", new_string="b")
+    assert result.startswith("file not found: nope.py")
     assert not (tmp_path / "nope.py").exists()
 
 
@@ -136,7 +141,7 @@ def test_parallel_edits_of_one_file_all_land(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert not [r for r in results if r.startswith("Error")]
+    assert len(results) == 40  # a refused edit would have raised, and appended nothing
     assert (tmp_path / "big.py").read_text() == "".join(f"line {i} = changed\n" for i in range(40))
 
 
@@ -147,13 +152,13 @@ def test_an_edit_to_a_file_changed_since_it_was_read_is_refused(tmp_path):
     ReadFileTool(ws).execute(file_path="a.py")
     (tmp_path / "a.py").write_text("x = 1\ny = 1\nz = 1  # added by the user\n")
     tool = EditFileTool(ws)
-    result = tool.execute(file_path="a.py", old_string="x = 1", new_string="x = 2")
-    assert "changed on disk since you last read it" in result and "read it again" in result
-    overwrite = WriteFileTool(ws).execute(file_path="a.py", content="x = 2\n")
-    assert "changed on disk" in overwrite
+    with pytest.raises(ToolError, match="changed on disk since you last read it; read it again"):
+        tool.execute(file_path="a.py", old_string="x = 1", new_string="x = 2")
+    with pytest.raises(ToolError, match="changed on disk"):
+        WriteFileTool(ws).execute(file_path="a.py", content="x = 2\n")
     assert "added by the user" in (tmp_path / "a.py").read_text()  # nothing was lost
     ReadFileTool(ws).execute(file_path="a.py")
-    assert not tool.execute(file_path="a.py", old_string="x = 1", new_string="x = 2").startswith("Error")
+    tool.execute(file_path="a.py", old_string="x = 1", new_string="x = 2")
     # its own edits do not make the file stale: a second edit goes through
-    assert not tool.execute(file_path="a.py", old_string="y = 1", new_string="y = 2").startswith("Error")
+    tool.execute(file_path="a.py", old_string="y = 1", new_string="y = 2")
     assert (tmp_path / "a.py").read_text() == "x = 2\ny = 2\nz = 1  # added by the user\n"

@@ -5,6 +5,7 @@ directory, what was read, running processes) lives on a Workspace owned by one A
 agents in one process never see each other's `cd`.
 """
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -85,14 +86,27 @@ class Workspace:
         self._guard = threading.Lock()
 
     def path(self, file_path: str) -> Path:
-        return (self.cwd / Path(file_path).expanduser()).resolve()
+        """The path the model means. A \\xNN that printable() wrote for a byte is read back as that
+        byte when no file has the literal name and the bytes name one (or, for a new file, its
+        folder): the literal name wins, so a name really spelt with "\\x" stays reachable."""
+        if "\0" in file_path:
+            raise ToolError(f"not a valid path: {file_path!r} holds a NUL byte (\\0), which no file name can.")
+        try:
+            path = (self.cwd / Path(file_path).expanduser()).resolve()
+            raw = ESCAPED.sub(lambda m: chr(0xDC00 + int(m[1], 16)), file_path)
+            if raw == file_path or os.path.lexists(path):
+                return path
+            other = (self.cwd / Path(raw).expanduser()).resolve()
+        except ValueError:  # a lone surrogate that os.fsdecode never makes: no file has that name
+            raise ToolError(f"not a valid path: {file_path!r}") from None
+        return other if os.path.lexists(other) or (other.parent.is_dir() and not path.parent.is_dir()) else path
 
     def show(self, path: Path) -> str:
-        """How to name a path to the model: relative to cwd when inside it, else absolute."""
+        """How to name a path to the model: relative to cwd when inside it, else absolute; printable."""
         try:
-            return str(path.relative_to(self.cwd))
+            return printable(str(path.relative_to(self.cwd)))
         except ValueError:
-            return str(path)
+            return printable(str(path))
 
     def remember(self, path: Path) -> None:
         """The model now knows this file as it is on disk."""
@@ -106,6 +120,17 @@ class Workspace:
         """One lock per file, so parallel edits of one file happen one after the other."""
         with self._guard:
             return self._file_locks.setdefault(path, threading.Lock())
+
+
+ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() showed as \xNN
+
+
+def printable(text: str) -> str:
+    """text that JSON, the provider and the session can carry: each byte of a name that is not
+    UTF-8 (os.fsdecode makes it a lone surrogate, U+DC80-U+DCFF) becomes the four characters \\xNN,
+    which Workspace.path reads back. Other lone surrogates name nothing; they become U+FFFD."""
+    byte = lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}" if "\udc80" <= m[0] <= "\udcff" else "\ufffd"
+    return re.sub("[\ud800-\udfff]", byte, text)
 
 
 def _stamp(path: Path) -> tuple:

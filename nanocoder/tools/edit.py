@@ -4,10 +4,10 @@ Asking for a string that occurs exactly once makes the model say precisely where
 The file goes through load_text/save_text, so its encoding and line endings stay as they were.
 """
 import difflib
-import re
 from pathlib import Path
 
-from .files import FileWriter, load_text, save_or_explain
+from .base import ToolError, printable
+from .files import FileWriter, diff, load_text, save_or_raise
 
 
 class EditFileTool(FileWriter):
@@ -22,66 +22,50 @@ class EditFileTool(FileWriter):
         "required": ["file_path", "old_string", "new_string"]}
 
     def execute(self, file_path: str, old_string: str, new_string: str) -> str:
-        path = self.workspace.path(file_path)
+        path, name = self.workspace.path(file_path), printable(file_path)
         # Held from read to write, so parallel edits of one file each see the last one's result.
         with self.workspace.file_lock(path):
-            planned = self._plan(path, file_path, old_string, new_string)
-            if isinstance(planned, str):
-                return planned
-            file, text = planned
-            error = save_or_explain(path, text, file, file_path)
-            if error:
-                return error
+            file, text = self._plan(path, name, old_string, new_string)
+            save_or_raise(path, text, file, name)
             self.workspace.remember(path)
         self.workspace.changed_files.add(str(path))
         return diff(self.workspace.show(path), file.text, text)
 
     def preview(self, args: dict) -> str:
-        path = self.workspace.path(args["file_path"])
-        planned = self._plan(path, args["file_path"], args["old_string"], args["new_string"])
-        return "" if isinstance(planned, str) else diff(self.workspace.show(path), planned[0].text, planned[1])
-
-    def _plan(self, path: Path, file_path: str, old_string: str, new_string: str):
-        """(the file, its new text), or the error that stops the edit."""
-        if not old_string:
-            return "Error: old_string is empty. To create a file or replace all of it, use write_file."
-        if old_string == new_string:
-            return "Error: old_string and new_string are the same; nothing would change."
         try:
-            file = load_text(path)
+            path = self.workspace.path(args["file_path"])
+            file, text = self._plan(path, printable(args["file_path"]), args["old_string"], args["new_string"])
+        except ToolError:
+            return ""  # the call will fail and say why
+        return diff(self.workspace.show(path), file.text, text)
+
+    def _plan(self, path: Path, name: str, old_string: str, new_string: str):
+        """(the file, its new text); a ToolError says what stops the edit."""
+        if not old_string:
+            raise ToolError("old_string is empty. To create a file or replace all of it, use write_file.")
+        if old_string == new_string:
+            raise ToolError("old_string and new_string are the same; nothing would change.")
+        try:
+            file = load_text(path, name)
         except FileNotFoundError:
-            return f"Error: file not found: {file_path}. To create a file, use write_file."
+            raise ToolError(f"file not found: {name}. To create a file, use write_file.") from None
         except OSError as e:
-            return f"Error: cannot read {file_path}: {e.strerror or e}"
+            raise ToolError(f"cannot read {name}: {e.strerror or e}") from None
         if "\0" in file.text:
-            return f"Error: {file_path} is a binary file; edit_file only changes text."
+            raise ToolError(f"{name} is a binary file; edit_file only changes text.")
         if self.workspace.stale(path):
-            return (f"Error: {file_path} changed on disk since you last read it; read it again, "
-                    "then edit. The file was not changed.")
+            raise ToolError(f"{name} changed on disk since you last read it; read it again, "
+                            "then edit. The file was not changed.")
         if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
             old_string = old_string.replace("\r\n", "\n")
             new_string = new_string.replace("\r\n", "\n")
         count = file.text.count(old_string)
         if count == 0:
-            return f"Error: old_string not found in {file_path}.{similar_lines(file.text, old_string)}"
+            raise ToolError(f"old_string not found in {name}.{similar_lines(file.text, old_string)}")
         if count > 1:
-            return (f"Error: old_string occurs {count} times in {file_path}; it must occur exactly "
-                    "once. Include more surrounding lines to make it unique.")
+            raise ToolError(f"old_string occurs {count} times in {name}; it must occur exactly "
+                            "once. Include more surrounding lines to make it unique.")
         return file, file.text.replace(old_string, new_string, 1)
-
-
-def diff(shown: str, before: str, after: str) -> str:
-    """A unified diff, as `git diff` shows it."""
-    a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
-    lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
-    # A last line without a newline would run into the next one; mark it as `diff` does.
-    no_eol = "\n\\ No newline at end of file\n"
-    return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
-
-
-def lines(text: str) -> list[str]:
-    """Lines with their ends; unlike str.splitlines, splits only at "\\n"."""
-    return re.findall(r"[^\n]*\n|[^\n]+", text)
 
 
 def similar_lines(text: str, old_string: str) -> str:

@@ -1,4 +1,4 @@
-"""read_file and write_file, and the text codec they share with edit_file.
+"""read_file and write_file, and the text codec and diff they share with edit_file.
 
 A file is loaded as text with "\\n" newlines and saved back in its own encoding, line endings
 and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was.
@@ -6,16 +6,22 @@ and mode, so changing one line of a CRLF or latin-1 file leaves every other byte
 import codecs
 import difflib
 import os
+import re
+import stat
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
-from ..permissions import EDIT, path_kind
+from ..permissions import EDIT, READ, path_kind
 from ..atomic import atomic_write
-from .base import WorkspaceTool
+from .base import ToolError, WorkspaceTool, printable
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer
 SNIFF = 8192             # a NUL byte in this many leading bytes means binary
+LINE_BYTES = 4 * MAX_LINE + 3  # bytes read of a line: MAX_LINE characters of up to 4 bytes, and "\r\n"
+CHUNK = 1 << 20          # bytes read at a time where whole lines are not needed
+SCAN = 64 << 20          # read_file counts the lines after those shown only up to this many bytes
 
 
 @dataclass
@@ -43,8 +49,10 @@ def decode(data: bytes) -> TextFile:
     return TextFile(text, encoding, "\n", bom)
 
 
-def load_text(path: Path) -> TextFile:
-    return decode(path.read_bytes())
+def load_text(path: Path, shown: str = "") -> TextFile:
+    """The whole file (FileNotFoundError if missing; a ToolError if it is no file, see open_file)."""
+    with open_file(path, shown or printable(str(path))) as f:
+        return decode(f.read())
 
 
 def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
@@ -54,15 +62,29 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
 
 
-def save_or_explain(path: Path, text: str, like: TextFile | None, shown: str) -> str | None:
-    """save_text, with a failure said as the model's error text (the file left unchanged)."""
+def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str) -> None:
+    """save_text, with a failure raised as a ToolError for the model (the file left unchanged)."""
     try:
         save_text(path, text, like)
     except UnicodeEncodeError as e:
-        return f"Error: {shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; the file was not changed."
+        raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
+                        "the file was not changed.") from None
     except OSError as e:
-        return f"Error: cannot write {shown}: {e.strerror or e}; the file was not changed."
-    return None
+        raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
+
+
+def diff(shown: str, before: str, after: str) -> str:
+    """A unified diff, as `git diff` shows it."""
+    a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
+    lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
+    # A last line without a newline would run into the next one; mark it as `diff` does.
+    no_eol = "\n\\ No newline at end of file\n"
+    return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
+
+
+def lines(text: str) -> list[str]:
+    """Lines with their ends; unlike str.splitlines, splits only at "\\n"."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)
 
 
 def similar_names(path: Path, shown: str) -> str:
@@ -71,7 +93,45 @@ def similar_names(path: Path, shown: str) -> str:
     except OSError:
         return ""
     close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
-    return f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?" if close else ""
+    return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?") if close else ""
+
+
+def open_file(path, shown: str):
+    """path opened to read, if it is a file (FileNotFoundError if missing). A directory, FIFO,
+    socket or device is a ToolError at once: reading one could wait for a writer or never end."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise ToolError(f"{shown} is a directory, not a file; use glob to list its files.")
+        if not stat.S_ISREG(mode):
+            kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+            raise ToolError(f"{shown} is a {kind}, not a file; reading it could block or never end.")
+        # O_NONBLOCK: should a FIFO take the file's place meanwhile, opening it still does not wait.
+        return open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise ToolError(f"cannot read {shown}: {e.strerror or e}") from None
+
+
+def read_lines(f):
+    """(line, cut) for each line of a binary file: at most LINE_BYTES of it, cut when longer (the
+    rest is skipped unread into memory), so no line costs more than that."""
+    while line := f.readline(LINE_BYTES):
+        cut = len(line) == LINE_BYTES and not line.endswith(b"\n")
+        while cut and (rest := f.readline(CHUNK)) and not rest.endswith(b"\n"):
+            pass
+        yield line, cut
+
+
+def count_lines(f, size: int) -> int | None:
+    """Lines from f's position to the end, or None when that is over SCAN bytes away."""
+    if size - f.tell() > SCAN:
+        return None
+    count, end = 0, b"\n"
+    for chunk in islice(iter(lambda: f.read(CHUNK), b""), SCAN // CHUNK):  # a file may grow meanwhile
+        count, end = count + chunk.count(b"\n"), chunk[-1:]
+    return None if f.read(1) else count + (end != b"\n")
 
 
 class ReadFileTool(WorkspaceTool):
@@ -86,39 +146,51 @@ class ReadFileTool(WorkspaceTool):
     read_only = True
 
     def execute(self, file_path: str, offset: int | None = None, limit: int | None = None) -> str:
-        path = self.workspace.path(file_path)
-        if path.is_dir():
-            return f"Error: {file_path} is a directory, not a file; use glob to list its files."
+        path, name = self.workspace.path(file_path), printable(file_path)
         try:
-            data = path.read_bytes()
+            f = open_file(path, name)
         except FileNotFoundError:
-            return f"Error: file not found: {file_path}.{similar_names(path, file_path)}"
-        except OSError as e:
-            return f"Error: cannot read {file_path}: {e.strerror or e}"
-        self.workspace.remember(path)
-        if is_binary(data):
-            return f"Binary file {file_path} ({len(data):,} bytes); not shown."
-        text = decode(data).text
-        if not text:
-            return f"{file_path} is empty."
-        lines = text.removesuffix("\n").split("\n")
-        first = max(1, offset or 1)
-        if first > len(lines):
-            return f"Error: offset {first} is past the end; {file_path} has {len(lines)} lines."
-        last = min(len(lines), first - 1 + max(1, limit or 2000))
-        out, size = [], 0
-        for n in range(first, last + 1):
-            line = lines[n - 1].rstrip("\r")
-            if len(line) > MAX_LINE:
-                line = line[:MAX_LINE] + " [... line cut]"
-            row = f"{n:>6}\t{line}"
-            if out and size + len(row) > MAX_OUTPUT:
-                last = n - 1
+            raise ToolError(f"file not found: {name}.{similar_names(path, name)}") from None
+        # Streamed: only the lines asked for (and their bytes, up to the caps) are ever held.
+        with f:
+            self.workspace.remember(path)
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(SNIFF)
+            if is_binary(head):
+                return f"Binary file {name} ({size:,} bytes); not shown."
+            if not head:
+                return f"{name} is empty."
+            f.seek(0)
+            first, picked, n, held = max(1, offset or 1), [], 0, 0
+            for n, (line, cut) in enumerate(read_lines(f), 1):
+                if n >= first:
+                    picked.append((line.removeprefix(codecs.BOM_UTF8) if n == 1 else line, cut))
+                    held += len(line)
+                    if len(picked) == max(1, limit or 2000) or held > 4 * MAX_OUTPUT:
+                        break
+            if not picked:
+                raise ToolError(f"offset {first} is past the end; {name} has {n} lines.")
+            more = count_lines(f, size)
+        try:  # UTF-8 if every line shown is, else latin-1, as decode() judges a whole file
+            texts = [codecs.utf_8_decode(line, "strict", not cut)[0] for line, cut in picked]
+        except UnicodeDecodeError:  # (a cut line may end inside a character: not final)
+            texts = [line.decode("latin-1") for line, _ in picked]
+        out, chars = [], 0
+        for text, (_, cut) in zip(texts, picked):
+            text = text.removesuffix("\n").rstrip("\r")
+            if cut or len(text) > MAX_LINE:
+                text = text[:MAX_LINE] + " [... line cut]"
+            row = f"{first + len(out):>6}\t{text}"
+            if out and chars + len(row) > MAX_OUTPUT:
                 break
             out.append(row)
-            size += len(row) + 1
-        if last < len(lines):
-            out.append(f"[Showed lines {first}-{last} of {len(lines)}. Read on with offset={last + 1}.]")
+            chars += len(row) + 1
+        last = first + len(out) - 1
+        if more is None:
+            out.append(f"[Showed lines {first}-{last} of a {size:,}-byte file, too long to count its "
+                       f"lines. Read on with offset={last + 1}.]")
+        elif last < n + more:
+            out.append(f"[Showed lines {first}-{last} of {n + more}. Read on with offset={last + 1}.]")
         return "\n".join(out)
 
 
@@ -126,9 +198,13 @@ class FileWriter(WorkspaceTool):
     """A tool that writes the file at args["file_path"]: asking depends on where that is."""
 
     def permission(self, args: dict) -> tuple[str, str, str]:
-        kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root)
+        try:
+            path = self.workspace.path(args.get("file_path", ""))
+        except ToolError:  # no file can have that name: the call can only fail, and say why
+            return READ, self.name, ""
+        kind, reason = path_kind(path, self.workspace.root)
         # "always" for edits in the workspace does not stretch to files outside it
-        return kind, self.name if kind == EDIT else f"{self.name} ({kind})", reason
+        return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
 
 
 class WriteFileTool(FileWriter):
@@ -142,34 +218,32 @@ class WriteFileTool(FileWriter):
         "required": ["file_path", "content"]}
 
     def execute(self, file_path: str, content: str) -> str:
-        path = self.workspace.path(file_path)
-        if path.is_dir():
-            return f"Error: {file_path} is a directory."
+        path, name = self.workspace.path(file_path), printable(file_path)
         with self.workspace.file_lock(path):
-            existed = path.exists()
             if self.workspace.stale(path):
-                return (f"Error: {file_path} changed on disk since you last read it; read it again "
-                        "so that nothing new is lost. The file was not changed.")
+                raise ToolError(f"{name} changed on disk since you last read it; read it again "
+                                "so that nothing new is lost. The file was not changed.")
             try:
-                like = load_text(path) if existed else None
-            except OSError as e:
-                return f"Error: cannot read {file_path}: {e.strerror or e}"
+                like = load_text(path, name)
+            except FileNotFoundError:
+                like = None
+            existed = like is not None
             if like and "\0" in like.text:
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            if error := save_or_explain(path, content, like, file_path):
-                return error
+            save_or_raise(path, content, like, name)
             self.workspace.remember(path)
         self.workspace.changed_files.add(str(path))
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         return f"{'Overwrote' if existed else 'Created'} {self.workspace.show(path)} ({lines} lines)"
 
     def preview(self, args: dict) -> str:
-        from .edit import diff
-        path = self.workspace.path(args["file_path"])
         try:
+            path = self.workspace.path(args["file_path"])
             before = load_text(path).text
-        except OSError:
+        except FileNotFoundError:
             before = ""
+        except (ToolError, OSError):
+            return ""  # the call will fail, and say why
         return diff(self.workspace.show(path), before, args["content"].replace("\r\n", "\n"))

@@ -1,10 +1,10 @@
 """glob and grep: find files by name and lines by regex.
 
 ripgrep does the work when installed (fast, in parallel, honours every .gitignore); otherwise a
-Python walk skips hidden and generated folders, the root .gitignore's names, binary and very
-large files. Both take the first LIMIT results in path order (the walk stops there) and answer in
-the same order (glob: newest first, grep: by path), with paths relative to the working
-directory, as the model uses them in other tools.
+Python walk skips hidden and generated folders, the root .gitignore's names and binary files,
+and reads big files a block at a time. Both take the first LIMIT results in path order (the
+walk stops there) and answer in the same order (glob: newest first, grep: by path), with paths
+relative to the working directory, as the model uses them in other tools.
 """
 import os
 import re
@@ -14,13 +14,12 @@ from fnmatch import fnmatchcase, translate
 from itertools import islice
 from pathlib import Path
 
-from .base import WorkspaceTool
-from .files import decode, is_binary
+from .base import ToolError, WorkspaceTool, printable
+from .files import CHUNK, decode, is_binary, open_file
 
 MAX_RESULTS = 200        # lines in an answer
 LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
 MAX_LINE = 300           # characters of a matching line shown
-MAX_FILE = 2_000_000     # grep skips larger files
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"})
 
 
@@ -37,16 +36,16 @@ class GlobTool(WorkspaceTool):
     def execute(self, pattern: str, path: str | None = None) -> str:
         root = self.workspace.path(path or ".")
         if not root.is_dir():
-            return f"Error: {'not a folder' if root.exists() else 'path not found'}: {path}"
+            raise ToolError(f"{'not a folder' if root.exists() else 'path not found'}: {printable(path)}")
         if shutil.which("rg"):
             run = subprocess.run(["rg", "--files", "--glob", pattern], cwd=root, capture_output=True)
             if run.returncode == 2 and not run.stdout:
-                return f"Error: invalid pattern {pattern!r}: {run.stderr.decode(errors='replace')}".strip()
-            found = sorted(run.stdout.decode(errors="replace").split("\n")[:-1], key=path_order)[:LIMIT]
+                raise ToolError(f"invalid pattern {pattern!r}: {run.stderr.decode(errors='replace').strip()}")
+            found = sorted(os.fsdecode(run.stdout).split("\n")[:-1], key=path_order)[:LIMIT]
         else:
             found = list(islice(filter(glob_regex(pattern).match, walk(root)), LIMIT))
         if not found:
-            return f"No files match {pattern} in {self.workspace.show(root)}."
+            return f"No files match {printable(pattern)} in {self.workspace.show(root)}."
         found.sort(key=lambda f: mtime(os.path.join(root, f)), reverse=True)  # stable: ties keep path order
         return capped(found, lambda f: self.workspace.show(root / f))
 
@@ -64,37 +63,34 @@ class GrepTool(WorkspaceTool):
 
     def execute(self, pattern: str, path: str | None = None, include: str | None = None) -> str:
         root = self.workspace.path(path or ".")
-        if not root.exists():
-            return f"Error: path not found: {path}"
+        if not root.is_dir() and not root.is_file():  # a FIFO or device could block the search
+            raise ToolError(f"{'not a file or folder' if root.exists() else 'path not found'}: {printable(path)}")
         if shutil.which("rg"):
             matches = self._ripgrep(pattern, root, include)
-            if isinstance(matches, str):
-                return matches
         else:
             try:
                 regex = re.compile(pattern)
             except re.error as e:
-                return f"Error: invalid regex {pattern!r}: {e}"
+                raise ToolError(f"invalid regex {pattern!r}: {e}") from None
             matches = self._python(regex, root, include)
         matches = list(islice(matches, LIMIT))
         if not matches:
             return f"No matches for {pattern!r} in {self.workspace.show(root)}."
-        return capped(matches, show_match)
+        return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1]))
 
     def _ripgrep(self, pattern: str, root: Path, include: str | None):
         # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a
         # blank line. rg searches files in parallel and prints them in any order: sorted here.
         args = ["rg", "--line-number", "--with-filename", "--heading", "--null", "--color", "never"]
         args += ["--glob", include] if include else []
-        run = subprocess.run(args + ["-e", pattern, "--", self.workspace.show(root)],
-                             cwd=self.workspace.cwd, capture_output=True)
+        run = subprocess.run(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd, capture_output=True)
         if run.returncode == 2 and not run.stdout:
             error = run.stderr.decode(errors="replace").strip()
-            return f"Error: invalid regex {pattern!r} (or unreadable path): {error}"
-        files = [group.partition("\0") for group in run.stdout.decode(errors="replace").split("\n\n")]
+            raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
+        # Names and lines as bytes (surrogates where not UTF-8): printable() shows them losslessly.
+        files = [group.partition("\0") for group in os.fsdecode(run.stdout).split("\n\n")]
         files.sort(key=lambda f: path_order(f[0]))
-        return ((file.removeprefix("./"), row) for file, _, rows in files if rows
-                for row in rows.rstrip("\n").split("\n"))
+        return ((file, row) for file, _, rows in files if rows for row in rows.rstrip("\n").split("\n"))
 
     def _python(self, regex: re.Pattern, root: Path, include: str | None):
         """(file, "line:text") for each match, file by file in path order."""
@@ -105,26 +101,37 @@ class GrepTool(WorkspaceTool):
         for name in names:
             if include and not fnmatchcase(name.rpartition("/")[2], include):
                 continue
+            file = os.path.join(folder, name)
             try:
-                with open(os.path.join(folder, name), "rb") as f:
-                    if os.fstat(f.fileno()).st_size > MAX_FILE:
-                        continue
-                    data = f.read()
-            except OSError:
+                with open_file(file, file) as f:  # FIFOs and devices are skipped, never opened
+                    for first, text in blocks(f):
+                        if not whole or whole.search(text):
+                            yield from ((file, f"{n}:{line}") for n, line in
+                                        enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
+            except (OSError, ToolError):
                 continue
-            if is_binary(data):
-                continue
-            text = decode(data).text
-            if whole and not whole.search(text):
-                continue
-            file = self.workspace.show(folder / name)
-            yield from ((file, f"{n}:{line}") for n, line in enumerate(text.split("\n"), 1) if regex.search(line))
 
 
-def show_match(match: tuple) -> str:
-    file, row = match
+def blocks(f):
+    """(number of its first line, text) for each piece of a text file, pieces of about CHUNK
+    bytes that end at a line's end (a longer line is split), so a file of any size is searched
+    in bounded memory. Nothing for a binary file."""
+    n, rest = 1, b""
+    for i, chunk in enumerate(iter(lambda: f.read(CHUNK), b"")):
+        if i == 0 and is_binary(chunk):
+            return
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1 or len(data)
+        data, rest = data[:cut], data[cut:]
+        yield n, decode(data).text
+        n += data.count(b"\n")
+    if rest:
+        yield n, decode(rest).text
+
+
+def show_match(file: str, row: str) -> str:
     n, _, text = row.partition(":")
-    return f"{file}:{n}:" + text.rstrip("\r")[:MAX_LINE]
+    return f"{file}:{n}:" + printable(text.rstrip("\r")[:MAX_LINE])
 
 
 def capped(found: list, show=str) -> str:
