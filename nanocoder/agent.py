@@ -10,14 +10,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import events as ev
-from .checkpoints import Checkpoints
 from .context import Context
 from .history import INTERRUPTED, fresh_id, used_ids
 from .llm import ContextTooLong, LLMError
 from .permissions import Permissions
 from .prompt import environment, system_prompt
 from .tools import builtin_tools
-from .tools.base import ToolError, Workspace
+from .tools.base import Changed, ToolError, Workspace, printable
 
 REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
 ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_TOKENS)",
@@ -53,7 +52,6 @@ class Agent:
         self.on_event, self.gate = on_event or (lambda event: None), gate
         self.approve = approve or (lambda name, args, why="", preview="": True)
         self.workspace = Workspace(cwd)
-        self.workspace.checkpoints = Checkpoints()  # a sub-agent's changes go into its parent's (spawn)
         self.usage = usage or Usage()
         self.permissions = permissions or Permissions()
         self.context = Context(max_context, self.usage)
@@ -76,7 +74,7 @@ class Agent:
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
         sub.workspace.root = self.workspace.root  # the parent's `cd` does not move what counts as inside
-        sub.workspace.checkpoints = self.workspace.checkpoints
+        sub.workspace.checkpoints = self.workspace.checkpoints  # its changes are its parent's turn's
         return sub
 
     def chat(self, prompt: str) -> str:
@@ -247,8 +245,8 @@ class Agent:
         except Exception as e:  # a tool's bug must not end the session; the model can adapt
             outcome = f"Error: {tool.name} failed: {type(e).__name__}: {e}", True, None
         text, is_error, error = outcome
-        # Lone surrogates (undecodable names, bytes) would break the JSON encoder and the save.
-        return text.encode("utf-8", "backslashreplace").decode(), is_error, time.monotonic() - start, error
+        # printable: lone surrogates (undecodable bytes) would break the JSON encoder and the save
+        return Changed(printable(text), getattr(text, "diff", "")), is_error, time.monotonic() - start, error
 
     def _offer_rerun(self, name, args, outcome):
         """A call the sandbox stopped may run again outside it, if the user says so (ask mode only)."""

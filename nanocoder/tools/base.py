@@ -9,6 +9,17 @@ import re
 import threading
 from pathlib import Path
 
+from ..checkpoints import Checkpoints
+
+
+class Changed(str):
+    """A result that changed a file: the text the model reads, and the diff a view may show."""
+
+    def __new__(cls, text: str, diff: str = ""):
+        self = super().__new__(cls, text)
+        self.diff = diff
+        return self
+
 
 class ToolError(Exception):
     """A failure the model should read and act on (a missing file, a bad pattern). The agent
@@ -80,7 +91,7 @@ class Workspace:
     def __init__(self, cwd=None):
         self.cwd = Path(cwd or os.getcwd()).resolve()
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
-        self.changed_files: set[str] = set()
+        self.checkpoints = Checkpoints()  # each turn's file changes, for /undo and /diff
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()

@@ -6,7 +6,7 @@ The file goes through load_text/save_text, so its encoding and line endings stay
 import difflib
 from pathlib import Path
 
-from .base import ToolError, printable
+from .base import Changed, ToolError, printable
 from .files import FileWriter, diff, load_text, save_or_raise
 
 
@@ -26,10 +26,10 @@ class EditFileTool(FileWriter):
         # Held from read to write, so parallel edits of one file each see the last one's result.
         with self.workspace.file_lock(path):
             file, text = self._plan(path, name, old_string, new_string)
-            save_or_raise(path, text, file, name)
+            save_or_raise(path, text, file, name, self.workspace.checkpoints)
             self.workspace.remember(path)
-        self.workspace.changed_files.add(str(path))
-        return diff(self.workspace.show(path), file.text, text)
+        changes = diff(self.workspace.show(path), file.text, text)
+        return Changed(changes, changes)
 
     def preview(self, args: dict) -> str:
         try:

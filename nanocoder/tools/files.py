@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..permissions import EDIT, READ, path_kind
 from ..atomic import atomic_write
-from .base import ToolError, WorkspaceTool, printable
+from .base import Changed, ToolError, WorkspaceTool, printable
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer
@@ -62,9 +62,11 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
 
 
-def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str) -> None:
-    """save_text, with a failure raised as a ToolError for the model (the file left unchanged)."""
+def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str, checkpoints) -> None:
+    """save_text, recorded first for /undo, with a failure raised as a ToolError for the model
+    (the file left unchanged)."""
     try:
+        checkpoints.record(path)
         save_text(path, text, like)
     except UnicodeEncodeError as e:
         raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
@@ -73,9 +75,10 @@ def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str) -> N
         raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
 
 
-def diff(shown: str, before: str, after: str) -> str:
-    """A unified diff, as `git diff` shows it."""
+def diff(shown: str, before: str, after: str, new: bool = False) -> str:
+    """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
     a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
+    a = "/dev/null" if new else a
     lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
     # A last line without a newline would run into the next one; mark it as `diff` does.
     no_eol = "\n\\ No newline at end of file\n"
@@ -196,6 +199,7 @@ class ReadFileTool(WorkspaceTool):
 
 class FileWriter(WorkspaceTool):
     """A tool that writes the file at args["file_path"]: asking depends on where that is."""
+    checkpointed = True  # it records each file before changing it: /undo can put it back
 
     def permission(self, args: dict) -> tuple[str, str, str]:
         try:
@@ -232,11 +236,13 @@ class WriteFileTool(FileWriter):
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            save_or_raise(path, content, like, name)
+            before = like.text if like else ""
+            save_or_raise(path, content, like, name, self.workspace.checkpoints)
             self.workspace.remember(path)
-        self.workspace.changed_files.add(str(path))
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
-        return f"{'Overwrote' if existed else 'Created'} {self.workspace.show(path)} ({lines} lines)"
+        shown = self.workspace.show(path)
+        changes = diff(shown, before, content, new=not existed) if len(content) < MAX_OUTPUT else ""
+        return Changed(f"{'Overwrote' if existed else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
 
     def preview(self, args: dict) -> str:
         try:
@@ -246,4 +252,4 @@ class WriteFileTool(FileWriter):
             before = ""
         except (ToolError, OSError):
             return ""  # the call will fail, and say why
-        return diff(self.workspace.show(path), before, args["content"].replace("\r\n", "\n"))
+        return diff(self.workspace.show(path), before, args["content"].replace("\r\n", "\n"), new=not path.exists())
