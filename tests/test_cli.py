@@ -186,8 +186,9 @@ def test_session_is_valid_json_after_a_tool_turn(env, workspace):
 def test_a_key_shown_by_a_tool_is_redacted_in_the_saved_session(env, workspace):
     show = {"name": "bash", "arguments": {"command": "echo key=$OPENAI_API_KEY"}}
     with ScriptedServer([{"tool_calls": [show]}, "Done."]) as server:
-        result = run(["-p", "show the key", "-y", "--base-url", server.url], {**env, "OPENAI_API_KEY": KEY},
-                     workspace)
+        # commands lack the key unless passed through on purpose
+        result = run(["-p", "show the key", "-y", "--base-url", server.url],
+                     {**env, "OPENAI_API_KEY": KEY, "NANOCODER_PASS_ENV": "OPENAI_API_KEY"}, workspace)
     assert result.returncode == 0, result.stderr
     assert KEY in server.requests[1]["messages"][-1]["content"]  # the tool really printed it
     text = sessions(env)[0].read_text()

@@ -8,6 +8,8 @@ import os
 import threading
 from pathlib import Path
 
+from ..sandbox import Sandbox
+
 
 class ToolError(Exception):
     """A failure the model should read and act on (a missing file, a bad pattern). The agent
@@ -79,6 +81,8 @@ class Workspace:
     def __init__(self, cwd=None):
         self.cwd = Path(cwd or os.getcwd()).resolve()
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
+        self.sandbox, self.sandbox_policy = Sandbox(), "workspace-write"  # for commands: nanocoder/sandbox.py
+        self.secrets: set[str] = set()  # values kept out of commands' environment (the API key in use)
         self.changed_files: set[str] = set()
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
