@@ -15,9 +15,7 @@ Policies (Codex's names):
   off              no sandbox.
 Not covered by Landlock: named unix sockets (docker.sock, a tmux or systemd socket), UDP, reads.
 """
-import ctypes
 import os
-import signal
 import stat
 import struct
 import sys
@@ -29,11 +27,14 @@ CREATE_RULESET, ADD_RULE, RESTRICT_SELF, NO_NEW_PRIVS = 444, 445, 446, 38
 WRITE = 0x1FF2  # ABI 1: write_file, remove_dir/file, make_char/dir/reg/sock/fifo/block/sym
 LATER = {2: 1 << 13, 3: 1 << 14, 5: 1 << 15}  # refer, truncate, ioctl_dev: from the ABI that has them
 ON_FILES = 1 << 1 | 1 << 14 | 1 << 15  # the write rights a rule on a file (not a folder) may carry
-NEWNS, NEWUSER, REC, PRIVATE, BIND, REMOUNT, RDONLY = 0x20000, 0x10000000, 0x4000, 1 << 18, 4096, 32, 1
+NEWNS, NEWUSER, REC, PRIVATE, BIND, RDONLY, RECURSIVE = 0x20000, 0x10000000, 0x4000, 1 << 18, 4096, 1, 0x8000
+MOUNT_SETATTR, CAPBSET_READ, CAPBSET_DROP = 442, 23, 24
+KEEP_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)  # Docker's default set: no sys_admin, module...
 
 
 def _c(function, *args) -> int:
     """Call a libc function, ints passed as C longs; raise OSError when it fails."""
+    import ctypes  # here, so that importing nanocoder stays light
     call = getattr(ctypes.CDLL(None, use_errno=True), function)
     call.restype = ctypes.c_long
     if (result := call(*(ctypes.c_long(a) if isinstance(a, int) else a for a in args))) < 0:
@@ -41,15 +42,14 @@ def _c(function, *args) -> int:
     return result
 
 
-def _mount(source, target, flags):
-    if flags & REMOUNT:  # a bind mount keeps nosuid, nodev, noexec: a user namespace may not drop them
-        flags |= os.statvfs(target).f_flag & 14
-    _c("mount", source and source.encode(), target.encode(), None, flags, None)
+def _read_only(path: bytes, yes: bool, flags=0):
+    _c("syscall", MOUNT_SETATTR, -100, path, flags, struct.pack("=4Q", yes, not yes, 0, 0), 32)
 
 
-def private_mounts(pins, readonly) -> bool:
-    """Enter a private mount namespace; bind each pin onto itself (a mount point cannot be renamed
-    or removed) and each readonly path read-only. False if no namespace can be made here."""
+def private_mounts(writable, pins, readonly) -> bool:
+    """Enter a private mount namespace where all is read-only (chmod, chown and times too, which
+    Landlock leaves alone) but `writable` and `pins`; a pin is a mount point, which cannot be renamed
+    or removed; `readonly` paths stay read-only inside writable ones. False if none can be made here."""
     uid, gid = os.getuid(), os.getgid()
     try:
         try:
@@ -59,15 +59,25 @@ def private_mounts(pins, readonly) -> bool:
             for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
                 with open(f"/proc/self/{name}", "w") as f:
                     f.write(line)
-        _mount(None, "/", REC | PRIVATE)
+        _c("mount", None, b"/", None, REC | PRIVATE, None)
     except OSError:  # e.g. Ubuntu lets the namespace be made but not used
         return False
-    for path in pins + readonly:
-        _mount(path, path, BIND)
-    for path in readonly:
-        _mount(None, path, BIND | REMOUNT | RDONLY)
+    _read_only(b"/", True, RECURSIVE)
+    for path, yes in [(p, False) for p in writable + pins] + [(p, True) for p in readonly]:
+        _c("mount", path.encode(), path.encode(), None, BIND | REC, None)
+        _read_only(path.encode(), yes)
     os.chdir(os.getcwd())  # a cwd inside a new mount point would still be the folder beneath it
     return True
+
+
+def drop_capabilities():
+    """Root keeps only Docker's default capabilities: without CAP_SYS_ADMIN a command cannot undo the
+    mounts (mount_setattr escapes Landlock), and it cannot load modules, use BPF, reboot..."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in set(range(last + 1)) - set(KEEP_CAPS):
+        if _c("prctl", CAPBSET_READ, cap, 0, 0, 0):
+            _c("prctl", CAPBSET_DROP, cap, 0, 0, 0)
 
 
 def restrict(policy, writable):
@@ -119,9 +129,9 @@ class Sandbox:
 
     @cached_property
     def mounts(self) -> bool:
-        """Whether a private mount namespace can be made here (to protect .git); costs one process."""
+        """Whether a private mount namespace can be made here (read-only mounts, .git kept); costs a process."""
         import subprocess
-        return subprocess.run([sys.executable, "-I", "-S", __file__, "--probe"]).returncode == 0
+        return subprocess.run([sys.executable, "-I", "-S", __file__, "--probe"], stderr=subprocess.DEVNULL).returncode == 0
 
     def writable(self, root) -> list[str]:
         import tempfile
@@ -135,12 +145,12 @@ class Sandbox:
             return "sandbox off: commands run with your full rights"
         if self.support():
             return self.support()
-        if policy == "read-only":
-            what = "commands write nothing (but /dev/null) and open no TCP connections"
-        else:
-            what = f"commands write only in {', '.join(self.writable(root))}; " + (
-                ".git/hooks, .git/config, ~/.ssh and shell start-up files stay read-only" if self.mounts
-                else ".git is NOT protected here (no private mount namespace)")
+        what = "commands write nothing (but /dev/null) and open no TCP connections" if policy == "read-only" \
+            else f"commands write only in {', '.join(self.writable(root))}; .git/hooks, .git/config, ~/.ssh " \
+                 "and shell start-up files stay read-only"
+        if not self.mounts:
+            what += "; but chmod, chown and file times are not restricted, nor .git protected, here (no " \
+                    "private mount namespace)"
         gaps = [gap for since, gap in ((3, "truncate"), (4, "TCP"), (6, "signals")) if self.abi < since]
         return f"sandbox {policy} (Landlock ABI {self.abi}): {what}" + (
             f"; this kernel cannot restrict {', '.join(gaps)}" if gaps else "")
@@ -166,17 +176,20 @@ class Sandbox:
 def main(args):
     try:
         if args == ["--probe"]:
-            sys.exit(0 if private_mounts([os.path.dirname(__file__)], [os.path.dirname(__file__)]) else 1)
+            here = os.path.dirname(__file__)
+            sys.exit(0 if private_mounts([here], [], [here + "/__init__.py"]) else 1)
         split = args.index("--")
         pairs, argv = list(zip(args[1:split:2], args[2:split:2])), args[split + 1:]
         pick = lambda flag: [path for f, path in pairs if f == flag and os.path.lexists(path)]
         if args[0] not in POLICIES[:2] or not argv:
             raise ValueError(f"usage: sandbox.py {'|'.join(POLICIES[:2])} [-w|-p|-r PATH]... -- CMD...")
-        if args[0] == "workspace-write":
-            private_mounts(pick("-p"), pick("-r"))
-        restrict(args[0], pick("-w") if args[0] == "workspace-write" else [])
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # as subprocess does: Python ignored them
-            signal.signal(sig, signal.SIG_DFL)
+        writable = pick("-w") if args[0] == "workspace-write" else []
+        private_mounts(writable, pick("-p"), pick("-r"))
+        if os.geteuid() == 0:
+            drop_capabilities()
+        restrict(args[0], writable)
+        for sig in (13, 25):  # SIGPIPE, SIGXFSZ: Python ignored them; reset as subprocess does
+            _c("signal", sig, 0)  # (via libc: the signal module costs a third of the start-up)
         os.execvp(argv[0], argv)
     except Exception as e:
         print(f"nanocoder sandbox: {e}", file=sys.stderr)

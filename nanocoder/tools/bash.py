@@ -89,12 +89,14 @@ class BashTool(WorkspaceTool):
         capture = Capture()
         reader = threading.Thread(target=capture.read, args=(proc.stdout,), daemon=True)
         reader.start()
+        # A timer, not wait(timeout=...): that polls with sleeps of up to 50 ms, so a 15 ms command took 30.
+        timed_out = threading.Event()
+        timer = threading.Timer(timeout, lambda: timed_out.set() or kill_group(proc))
+        timer.start()
         try:
-            code, timed_out = proc.wait(timeout=timeout), False
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            code, timed_out = proc.wait(), True
+            code = proc.wait()
         finally:
+            timer.cancel()
             with self._lock:
                 self._running.discard(proc)
         # A background process may keep the pipe open; it keeps running but is not waited for.
@@ -103,7 +105,7 @@ class BashTool(WorkspaceTool):
         out = [capture.text() or "(no output)"]
         if reader.is_alive():
             out.append("[background processes still hold the output; what they print later is not shown]")
-        if timed_out:
+        if timed_out.is_set():
             out.append(f"[Command timed out after {timeout} s and was stopped]")
         name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
         return "\n".join(out + [f"[exit code: {code}{name}]"]), code
