@@ -1,19 +1,17 @@
 """A Landlock sandbox (Linux >= 5.13) for the commands nanocoder runs. Stdlib only.
 
-nanocoder never restricts itself. It spawns `python -I -S sandbox.py POLICY [-w DIR]... [-p PATH]...
-[-r PATH]... -- CMD...`; this script, in the child only, restricts itself and then execs CMD. If any
-step fails it prints one line and exits 126: a command never runs unsandboxed by accident.
-
-Policies (Codex's names):
-  read-only        nothing is written anywhere but /dev/null and /dev/tty; no TCP connect or bind
-                   (ABI >= 4); no signals to, and no abstract unix sockets of, processes outside (ABI >= 6).
-  workspace-write  writes only under the -w folders: the workspace root, the temp folder, /dev/shm and
-                   the tool caches of CACHES that exist; network on; no signals outside (ABI >= 6). Where a
-                   private mount namespace can be made, -p paths (.git) become mount points, which cannot
-                   be renamed or removed, and -r paths (.git/hooks, .git/config, ~/.ssh and shell
-                   start-up files under a writable folder) are mounted read-only.
+nanocoder never restricts itself: it spawns `python -I -S sandbox.py POLICY [-w DIR]... [-r PATH]... -- CMD...`,
+and this script restricts itself and execs CMD. If a step fails it prints one line and exits 126: a command
+never runs unsandboxed by accident. Policies (Codex's names):
+  read-only        nothing is written but /dev/null; no TCP (Landlock ABI >= 4); no signals to, nor abstract
+                   unix sockets of, processes outside (ABI >= 6).
+  workspace-write  writes only under the -w folders (workspace, temp folder, /dev/shm, the CACHES that exist);
+                   network on; no signals outside (ABI >= 6).
   off              no sandbox.
-Not covered by Landlock: named unix sockets (docker.sock, a tmux or systemd socket), UDP, reads.
+Where a private mount namespace can be made, all but the -w folders is mounted read-only (modes, owners, times
+too, which Landlock leaves alone), -r paths inside them too, and each -w folder is a mount point (so .git cannot
+be renamed); root keeps only Docker's default capabilities. Not covered: named unix sockets (docker.sock, a
+tmux or systemd socket), UDP, reading.
 """
 import os
 import stat
@@ -46,24 +44,23 @@ def _read_only(path: bytes, yes: bool, flags=0):
     _c("syscall", MOUNT_SETATTR, -100, path, flags, struct.pack("=4Q", yes, not yes, 0, 0), 32)
 
 
-def private_mounts(writable, pins, readonly) -> bool:
-    """Enter a private mount namespace where all is read-only (chmod, chown and times too, which
-    Landlock leaves alone) but `writable` and `pins`; a pin is a mount point, which cannot be renamed
-    or removed; `readonly` paths stay read-only inside writable ones. False if none can be made here."""
+def private_mounts(writable, readonly) -> bool:
+    """Enter a private mount namespace where all is read-only but `writable` (each bound onto itself: a mount
+    point cannot be renamed or removed); `readonly` paths inside them too. False if none can be made here."""
     uid, gid = os.getuid(), os.getgid()
     try:
         try:
             _c("unshare", NEWNS)
         except OSError:  # without CAP_SYS_ADMIN: in a user namespace of one's own, as oneself
             _c("unshare", NEWNS | NEWUSER)
-            for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            for name, line in ("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1"):
                 with open(f"/proc/self/{name}", "w") as f:
                     f.write(line)
         _c("mount", None, b"/", None, REC | PRIVATE, None)
     except OSError:  # e.g. Ubuntu lets the namespace be made but not used
         return False
     _read_only(b"/", True, RECURSIVE)
-    for path, yes in [(p, False) for p in writable + pins] + [(p, True) for p in readonly]:
+    for path, yes in [(p, False) for p in writable] + [(p, True) for p in readonly]:
         _c("mount", path.encode(), path.encode(), None, BIND | REC, None)
         _read_only(path.encode(), yes)
     os.chdir(os.getcwd())  # a cwd inside a new mount point would still be the folder beneath it
@@ -71,8 +68,8 @@ def private_mounts(writable, pins, readonly) -> bool:
 
 
 def drop_capabilities():
-    """Root keeps only Docker's default capabilities: without CAP_SYS_ADMIN a command cannot undo the
-    mounts (mount_setattr escapes Landlock), and it cannot load modules, use BPF, reboot..."""
+    """Without CAP_SYS_ADMIN root cannot undo the mounts (Landlock does not stop mount_setattr), nor load
+    modules, use BPF, reboot..."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last = int(f.read())
     for cap in set(range(last + 1)) - set(KEEP_CAPS):
@@ -114,8 +111,8 @@ class Sandbox:
         try:
             return _c("syscall", CREATE_RULESET, None, 0, 1), None  # the ABI version
         except OSError as e:
-            return 0, {38: "the kernel is too old for Landlock (5.13+)", 95: "Landlock is not enabled in "
-                       "this kernel"}.get(e.errno, f"Landlock is blocked here ({e.strerror})")
+            return 0, {38: "the kernel is too old for Landlock (5.13+)", 95: "Landlock is off in this kernel"
+                       }.get(e.errno, f"Landlock is blocked here ({e.strerror})")
 
     @property
     def abi(self) -> int:
@@ -129,9 +126,10 @@ class Sandbox:
 
     @cached_property
     def mounts(self) -> bool:
-        """Whether a private mount namespace can be made here (read-only mounts, .git kept); costs a process."""
+        """Whether a private mount namespace can be made here (see above); costs a process."""
         import subprocess
-        return subprocess.run([sys.executable, "-I", "-S", __file__, "--probe"], stderr=subprocess.DEVNULL).returncode == 0
+        probe = [sys.executable, "-I", "-S", __file__, "--probe"]
+        return subprocess.run(probe, stderr=subprocess.DEVNULL).returncode == 0
 
     def writable(self, root) -> list[str]:
         import tempfile
@@ -149,8 +147,8 @@ class Sandbox:
             else f"commands write only in {', '.join(self.writable(root))}; .git/hooks, .git/config, ~/.ssh " \
                  "and shell start-up files stay read-only"
         if not self.mounts:
-            what += "; but chmod, chown and file times are not restricted, nor .git protected, here (no " \
-                    "private mount namespace)"
+            what += "; but modes, owners, times and attributes are not restricted, nor .git protected, here " \
+                    "(no private mount namespace)"
         gaps = [gap for since, gap in ((3, "truncate"), (4, "TCP"), (6, "signals")) if self.abi < since]
         return f"sandbox {policy} (Landlock ABI {self.abi}): {what}" + (
             f"; this kernel cannot restrict {', '.join(gaps)}" if gaps else "")
@@ -166,9 +164,9 @@ class Sandbox:
             private = [os.path.join(home, name) for name in (".ssh", *SHELL_FILES)]
             readonly = [git + "/hooks", git + "/config"] + [
                 p for p in private if any(p.startswith(w.rstrip("/") + "/") for w in writable)]
-            pins = [] if os.path.isfile(git) else [git]
-            readonly += [] if pins else [git]  # a .git file points elsewhere: keep it pointing there
-            for flag, paths in (("-w", writable), ("-p", pins), ("-r", readonly)):
+            if os.path.isfile(git):  # a .git file points elsewhere: keep it pointing there
+                readonly.append(git)
+            for flag, paths in (("-w", writable + [git] * os.path.isdir(git)), ("-r", readonly)):
                 args += [a for path in paths for a in (flag, path)]
         return args + ["--", *argv]
 
@@ -177,14 +175,14 @@ def main(args):
     try:
         if args == ["--probe"]:
             here = os.path.dirname(__file__)
-            sys.exit(0 if private_mounts([here], [], [here + "/__init__.py"]) else 1)
+            sys.exit(0 if private_mounts([here], [here + "/__init__.py"]) else 1)
         split = args.index("--")
         pairs, argv = list(zip(args[1:split:2], args[2:split:2])), args[split + 1:]
         pick = lambda flag: [path for f, path in pairs if f == flag and os.path.lexists(path)]
         if args[0] not in POLICIES[:2] or not argv:
-            raise ValueError(f"usage: sandbox.py {'|'.join(POLICIES[:2])} [-w|-p|-r PATH]... -- CMD...")
+            raise ValueError(f"usage: sandbox.py {'|'.join(POLICIES[:2])} [-w|-r PATH]... -- CMD...")
         writable = pick("-w") if args[0] == "workspace-write" else []
-        private_mounts(writable, pick("-p"), pick("-r"))
+        private_mounts(writable, pick("-r"))
         if os.geteuid() == 0:
             drop_capabilities()
         restrict(args[0], writable)

@@ -27,7 +27,8 @@ DEFAULT_TIMEOUT, MAX_TIMEOUT = 120, 600
 GRACE = 2                     # seconds between SIGTERM and SIGKILL
 QUIET = {"GIT_EDITOR": "true", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 SECRET = re.compile("KEY|SECRET|TOKEN|PASSWORD", re.I)
-DENIED = ("Permission denied", "Read-only file system", "Operation not permitted", "resource busy")  # EBUSY: .git
+DENIED = ("Permission denied", "Read-only file system", "Operation not permitted", "resource busy",  # .git
+          "Invalid cross-device link")  # a link or rename out of where writes are allowed
 
 
 class BashTool(WorkspaceTool):
@@ -65,8 +66,8 @@ class BashTool(WorkspaceTool):
             return result
         judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
         raise ToolError(f"{result}\n[The sandbox may have denied this{judged}. {sandbox.describe(policy, root)}.]",
-                        rerun=lambda: self._run(command, timeout, "off")[0],
-                        question=f"the sandbox ({policy}) may have denied `{command}`; run it again outside the sandbox?")
+                        rerun=lambda: self._run(command, timeout, "off")[0], question=f"the sandbox ({policy}) "
+                        f"may have denied `{command}`; run it again outside the sandbox?")
 
     def _run(self, command: str, timeout: int | None, policy: str) -> tuple[str, int]:
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
