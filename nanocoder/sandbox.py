@@ -174,8 +174,7 @@ class Sandbox:
 def main(args):
     try:
         if args == ["--probe"]:
-            here = os.path.dirname(__file__)
-            sys.exit(0 if private_mounts([here], [here + "/__init__.py"]) else 1)
+            sys.exit(0 if private_mounts([os.path.dirname(__file__)], [__file__]) else 1)
         split = args.index("--")
         pairs, argv = list(zip(args[1:split:2], args[2:split:2])), args[split + 1:]
         pick = lambda flag: [path for f, path in pairs if f == flag and os.path.lexists(path)]

@@ -72,9 +72,10 @@ class BashTool(WorkspaceTool):
     def _run(self, command: str, timeout: int | None, policy: str) -> tuple[str, int]:
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
         cwd_read, cwd_write = os.pipe()
-        script = f"exec 99>&{cwd_write} {cwd_write}>&-; trap 'pwd -P >&99' EXIT\n{command}"
-        argv = self.workspace.sandbox.command([shutil.which("bash") or "/bin/sh", "-c", script],
-                                              policy, self.workspace.root)
+        bash = shutil.which("bash")  # it moves the pipe to fd 99, out of the way of a script's own fds
+        script = (f"exec 99>&{cwd_write} {cwd_write}>&-; trap 'pwd -P >&99' EXIT\n" if bash else
+                  f"trap 'pwd -P >/dev/fd/{cwd_write}' EXIT\n") + command  # sh: fds 0-9 only
+        argv = self.workspace.sandbox.command([bash or "/bin/sh", "-c", script], policy, self.workspace.root)
         try:
             proc = subprocess.Popen(
                 argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -113,7 +114,7 @@ class BashTool(WorkspaceTool):
 
     def _environment(self) -> dict:
         passed = os.environ.get("NANOCODER_PASS_ENV", "").split(",")
-        secrets = self.workspace.secrets | {os.environ.get("OPENAI_API_KEY")} - {None, ""}
+        secrets = (self.workspace.secrets | {os.environ.get("OPENAI_API_KEY")}) - {None, ""}
         return {name: value for name, value in os.environ.items()
                 if name in passed or not (SECRET.search(name) or value in secrets)} | QUIET
 
