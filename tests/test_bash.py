@@ -114,3 +114,13 @@ def test_refused_command_is_not_run(tmp_path):
     result = BashTool(Workspace(tmp_path)).execute(command="touch ran; rm -rf ~")
     assert result.startswith("Error: refused:") and "home folder" in result and "not run" in result
     assert not (tmp_path / "ran").exists()
+
+
+def test_cd_carries_over_under_plain_sh_too(tmp_path, monkeypatch):
+    """Without bash the command runs under /bin/sh (dash allows file descriptors 0-9 only)."""
+    import nanocoder.tools.bash as bash
+    monkeypatch.setattr(bash.shutil, "which", lambda name: None)
+    (tmp_path / "sub").mkdir()
+    workspace = Workspace(tmp_path)
+    assert BashTool(workspace).execute(command="exec 3>&1; echo $0 >&3; cd sub") == "/bin/sh\n[exit code: 0]"
+    assert workspace.cwd == tmp_path / "sub"

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from ..checkpoints import Checkpoints
+from ..sandbox import Sandbox
 
 
 class Changed(str):
@@ -92,6 +93,8 @@ class Workspace:
         self.cwd = Path(cwd or os.getcwd()).resolve()
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
         self.checkpoints = Checkpoints()  # each turn's file changes, for /undo and /diff
+        self.sandbox, self.sandbox_policy = Sandbox(), "workspace-write"  # for commands: nanocoder/sandbox.py
+        self.secrets: set[str] = set()  # values kept out of commands' environment (the API key in use)
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()

@@ -1,21 +1,24 @@
 """bash: run a shell command in the workspace's folder and answer with its output.
 
 Each command gets its own process group, so a timeout or Ctrl+C stops everything it started.
-An EXIT trap writes the final folder to a temp file: that is how `cd` carries over to the next call.
+An EXIT trap writes the final folder to an inherited pipe: that is how `cd` carries over.
+Where Landlock works, every command runs in the sandbox (nanocoder/sandbox.py): under `read-only`
+when the analysis judges it read-only, else under the workspace's policy (`workspace-write`).
+Its environment lacks the API key and every variable named like *KEY*, *SECRET*, *TOKEN* or
+*PASSWORD*, except those named in NANOCODER_PASS_ENV (NAME,NAME).
 """
 import os
-import shlex
+import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from ..permissions import FORBIDDEN, READ, RUN
 from ..context import head_tail
-from .base import WorkspaceTool
+from .base import ToolError, WorkspaceTool
 from .shell import READ_ONLY, classify, prefix
 
 MAX_OUTPUT = 30_000           # characters shown to the model
@@ -23,6 +26,9 @@ KEEP = 1_000_000              # bytes kept of each end of the output; the middle
 DEFAULT_TIMEOUT, MAX_TIMEOUT = 120, 600
 GRACE = 2                     # seconds between SIGTERM and SIGKILL
 QUIET = {"GIT_EDITOR": "true", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+SECRET = re.compile("KEY|SECRET|TOKEN|PASSWORD", re.I)
+DENIED = ("Permission denied", "Read-only file system", "Operation not permitted", "resource busy",  # .git
+          "Invalid cross-device link")  # a link or rename out of where writes are allowed
 
 
 class BashTool(WorkspaceTool):
@@ -51,47 +57,76 @@ class BashTool(WorkspaceTool):
         verdict, why = classify(command, self.workspace.cwd, root=self.workspace.root)
         if verdict == FORBIDDEN:  # checked here too: a library user's own permission policy may allow all
             return f"Error: refused: {why}. The command was not run."
+        sandbox, root = self.workspace.sandbox, self.workspace.root
+        policy = "off" if sandbox.support() else self.workspace.sandbox_policy
+        if verdict == READ_ONLY and policy == "workspace-write":
+            policy = "read-only"  # a misjudged "read-only" command can then do no harm
+        result, code = self._run(command, timeout, policy)
+        if policy == "off" or code <= 0 or not any(word in result for word in DENIED):
+            return result
+        judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
+        raise ToolError(f"{result}\n[The sandbox may have denied this{judged}. {sandbox.describe(policy, root)}.]",
+                        rerun=lambda: self._run(command, timeout, "off")[0], question=f"the sandbox ({policy}) "
+                        f"may have denied `{command}`; run it again outside the sandbox?")
+
+    def _run(self, command: str, timeout: int | None, policy: str) -> tuple[str, int]:
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
-        fd, cwd_file = tempfile.mkstemp(prefix="nanocoder-cwd-")
-        os.close(fd)
-        trap = shlex.quote(f"pwd -P > {shlex.quote(cwd_file)}")
+        cwd_read, cwd_write = os.pipe()
+        bash = shutil.which("bash")  # it moves the pipe to fd 99, out of the way of a script's own fds
+        script = (f"exec 99>&{cwd_write} {cwd_write}>&-; trap 'pwd -P >&99' EXIT\n" if bash else
+                  f"trap 'pwd -P >/dev/fd/{cwd_write}' EXIT\n") + command  # sh: fds 0-9 only
+        argv = self.workspace.sandbox.command([bash or "/bin/sh", "-c", script], policy, self.workspace.root)
         try:
             proc = subprocess.Popen(
-                [shutil.which("bash") or "/bin/sh", "-c", f"trap {trap} EXIT\n{command}"],
-                cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **QUIET})
+                argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True, env=self._environment(),
+                pass_fds=(cwd_write,))
         except OSError as e:
-            os.unlink(cwd_file)
-            return f"Error: cannot run the command in {self.workspace.cwd}: {e.strerror or e}"
+            os.close(cwd_read)
+            return f"Error: cannot run the command in {self.workspace.cwd}: {e.strerror or e}", 127
+        finally:
+            os.close(cwd_write)
         with self._lock:
             self._running.add(proc)
         capture = Capture()
         reader = threading.Thread(target=capture.read, args=(proc.stdout,), daemon=True)
         reader.start()
+        # A timer, not wait(timeout=...): that polls with sleeps of up to 50 ms, so a 15 ms command took 30.
+        timed_out = threading.Event()
+        timer = threading.Timer(timeout, lambda: timed_out.set() or kill_group(proc))
+        timer.start()
         try:
-            code, timed_out = proc.wait(timeout=timeout), False
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            code, timed_out = proc.wait(), True
+            code = proc.wait()
         finally:
+            timer.cancel()
             with self._lock:
                 self._running.discard(proc)
         # A background process may keep the pipe open; it keeps running but is not waited for.
         reader.join(timeout=1)
-        self._follow_cd(cwd_file)
+        self._follow_cd(cwd_read)
         out = [capture.text() or "(no output)"]
         if reader.is_alive():
             out.append("[background processes still hold the output; what they print later is not shown]")
-        if timed_out:
+        if timed_out.is_set():
             out.append(f"[Command timed out after {timeout} s and was stopped]")
         name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
-        return "\n".join(out + [f"[exit code: {code}{name}]"])
+        return "\n".join(out + [f"[exit code: {code}{name}]"]), code
 
-    def _follow_cd(self, cwd_file: str) -> None:
+    def _environment(self) -> dict:
+        passed = os.environ.get("NANOCODER_PASS_ENV", "").split(",")
+        secrets = (self.workspace.secrets | {os.environ.get("OPENAI_API_KEY")}) - {None, ""}
+        return {name: value for name, value in os.environ.items()
+                if name in passed or not (SECRET.search(name) or value in secrets)} | QUIET
+
+    def _follow_cd(self, cwd_read: int) -> None:
+        """Read what the EXIT trap wrote; without waiting, as a background process may hold the pipe."""
+        os.set_blocking(cwd_read, False)
         try:
-            cwd = Path(Path(cwd_file).read_text().strip())
+            cwd = Path(os.read(cwd_read, 65536).decode(errors="replace").strip())
+        except BlockingIOError:
+            return
         finally:
-            os.unlink(cwd_file)
+            os.close(cwd_read)
         if cwd.is_absolute() and cwd.is_dir():
             self.workspace.cwd = cwd
 
