@@ -73,8 +73,8 @@ class Agent:
         sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
-        sub.workspace.root = self.workspace.root  # the parent's `cd` does not move what counts as inside
-        sub.workspace.checkpoints = self.workspace.checkpoints  # its changes are its parent's turn's
+        for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "secrets"):  # not its cwd
+            setattr(sub.workspace, shared, getattr(self.workspace, shared))
         return sub
 
     def chat(self, prompt: str) -> str:

@@ -60,6 +60,9 @@ def parse_args(argv):
     p.add_argument("-y", "--yes", action="store_true", help="run tools without asking (--permission-mode yes)")
     p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), "
                    "let edits inside the folder run (edits), or run everything that is not forbidden (yes)")
+    p.add_argument("--sandbox", choices=("read-only", "workspace-write", "off"), default="workspace-write",
+                   help="what commands may write (Linux, Landlock): nothing, the folder and temp (default), "
+                   "or anything (off); commands judged read-only always run read-only")
     p.add_argument("--demo", action="store_true", help="a short scripted session, offline, no key needed")
     p.add_argument("--version", action="version", version=f"nanocoder {__version__}")
     return p.parse_args(argv)
@@ -91,9 +94,9 @@ def main(argv=None) -> int:
             config.model = session.model
         mode = "yes" if args.yes else args.permission_mode or "ask"
         if prompt is not None:
-            return one_shot(config, prompt, mode, session, args.output_format)
+            return one_shot(config, prompt, mode, session, args.output_format, args.sandbox)
         from .repl import repl
-        return repl(config, mode, session, args.first)
+        return repl(config, mode, session, args.first, args.sandbox)
     except Hangup as e:
         return 128 + e.args[0]
     except KeyboardInterrupt:  # Ctrl+C between two prompts, or before the first: a quiet exit
@@ -122,7 +125,7 @@ def _prompt(prompt: str | None) -> str | None:
     return text if prompt == "-" else f"{prompt}\n\n{text}" if text.strip() else prompt
 
 
-def make_agent(config, view, session, mode, *consumers):
+def make_agent(config, view, session, mode, sandbox, *consumers):
     """The agent, wired: the view draws, the session saves after every round, hooks run."""
     from .agent import Agent
     from .history import repair
@@ -134,6 +137,8 @@ def make_agent(config, view, session, mode, *consumers):
     hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd())
     agent = Agent(llm, approve=view.approve, gate=hooks and hooks.gate, max_context=config.max_context,
                   max_turns=config.max_turns, permissions=Permissions(mode))
+    agent.workspace.sandbox_policy = sandbox
+    agent.workspace.secrets.add(config.api_key)  # kept out of every command's environment
     if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
         agent.messages = repair(session.messages)
     agent.on_event = fan_out(view, *consumers, Saver(session, agent, view), hooks)
@@ -163,14 +168,16 @@ class Saver:
             self.session.forked_from = None
 
 
-def one_shot(config, prompt, mode, session, output_format) -> int:
+def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:
     from rich.console import Console
     from .output import JsonOutput
     from .view import View
     view = View(Console(stderr=True, highlight=False), interactive=False, stream_text=False)
     ended = []
-    agent, session = make_agent(config, view, session, mode,
+    agent, session = make_agent(config, view, session, mode, sandbox,
                                 lambda e: isinstance(e, TurnEnded) and not e.depth and ended.append(e))
+    if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
+        view.notice(missing)  # never claim a protection the platform lacks
     out = None
     if output_format != "text":
         out = JsonOutput(output_format == "stream-json", session.id, agent.llm.model, agent.workspace.cwd, agent.tools)

@@ -13,6 +13,7 @@ from .cli import Hangup, make_agent
 from .config import cost
 from .llm import LLMError
 from .permissions import MODES
+from .sandbox import POLICIES as SANDBOX
 from .session import home, list_sessions, private_dir, sessions_dir
 from .tools.base import ToolError
 
@@ -20,6 +21,7 @@ HELP = """Commands:
   /model <name>   switch model (no name: show it)
   /mode <mode>    permissions: ask (before edits and commands), edits (edits in this folder
                   run), yes (all but forbidden commands run); no mode: show it
+  /sandbox <p>    what commands may write: read-only, workspace-write, off; no policy: show it
   /compact        compress the conversation now
   /tokens         tokens used (cached too), the context size, and the cost if a price is known
   /diff           what this session changed in files
@@ -33,23 +35,25 @@ HELP = """Commands:
 Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
   @path attaches a file · !command runs a shell command, its output joins the conversation
   "n <reason>" at a question tells the model why not"""
-COMMANDS = ("/model", "/mode", "/compact", "/tokens", "/diff", "/undo", "/init", "/save", "/sessions",
+COMMANDS = ("/model", "/mode", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init", "/save", "/sessions",
             "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
-def repl(config, mode, session, first=None) -> int:
+def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
     from rich.console import Console
     from .view import View
+    _quiet_half_built_loops()
     console = Console(highlight=False)
     view = View(console, interactive=True)
-    agent, session = make_agent(config, view, session, mode)
+    agent, session = make_agent(config, view, session, mode, sandbox)
     prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
     console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd} · "
-                  f"permissions: {mode}\n[dim]/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
+                  f"permissions: {mode}\n[dim]{view_text(_sandbox(agent), 1000)}\n"
+                  f"/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
     if len(agent.messages) > 1:
         _recap(agent, session, view)
     interrupted = False  # Ctrl+C at an empty prompt twice in a row quits
@@ -143,6 +147,12 @@ def command(line, agent, session, view, config):
         elif arg:
             console.print(f"unknown mode {arg!r}; choose one of {', '.join(MODES)}")
         console.print(f"permissions: {agent.permissions.mode}")
+    elif name == "/sandbox":
+        if arg in SANDBOX:
+            agent.workspace.sandbox_policy = arg
+        elif arg:
+            console.print(f"unknown sandbox {arg!r}; choose one of {', '.join(SANDBOX)}")
+        console.print(_sandbox(agent), markup=False)
     elif name == "/compact":
         view.spin("compacting the conversation")
         try:
@@ -203,11 +213,28 @@ def view_text(text: str, limit: int = 300) -> str:
     return escape(text if len(text) <= limit else text[:limit] + "…")
 
 
+def _quiet_half_built_loops():
+    """A Ctrl+C that lands while prompt_toolkit builds its event loop (between two prompts) leaves
+    half a loop whose finaliser fails: the user pressed Ctrl+C; they need no traceback for it."""
+    import asyncio
+    import sys
+    import warnings
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: None if isinstance(u.object, asyncio.AbstractEventLoop) or \
+        getattr(u.object, "__qualname__", "") == "BaseEventLoop.__del__" else hook(u)
+
+
+def _sandbox(agent) -> str:
+    return agent.workspace.sandbox.describe(agent.workspace.sandbox_policy, agent.workspace.root)
+
+
 def _status(agent) -> str:
     used = agent.context.tokens(agent.messages) * 100 // agent.context.window
     tokens = agent.usage.prompt_tokens + agent.usage.completion_tokens
-    return (f" {agent.llm.model} · permissions: {agent.permissions.mode} · context {used}% · "
-            f"{tokens:,} tokens")
+    sandbox = "none" if agent.workspace.sandbox.support() else agent.workspace.sandbox_policy
+    return (f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
+            f"context {used}% · {tokens:,} tokens")
 
 
 def _history(view):

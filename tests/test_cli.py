@@ -85,7 +85,7 @@ def test_demo_runs_offline_without_a_key(env, workspace, tmp_path):
     assert "+from textutils import slugify" in result.stdout  # the edit's diff
     assert "-from text_utils import slugify" in result.stdout
     assert "hello-nanocoder-world" in result.stdout  # the real program's output, after the fix
-    assert "> edit_file" in result.stdout and result.stdout.index("+from textutils") < result.stdout.index("> bash")
+    assert "> edit_file" in result.stdout and result.stdout.index("+from textutils") < result.stdout.rindex("> bash")
     assert list(workspace.iterdir()) == []  # the demo works in its own temporary folder...
     assert list(temp.iterdir()) == []  # ...and leaves nothing behind
 

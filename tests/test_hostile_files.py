@@ -61,7 +61,7 @@ def test_escaped_names_are_accepted_back(odd_names):
     assert open(bytes(odd_names) + b"/caf\xe9.txt", "rb").read() == b"bye\n"
     # a new file goes into the folder that exists with those bytes
     assert carried(WriteFileTool(workspace).execute(file_path="d\\xff/new.txt", content="n\n")) == (
-        "Created d\\xff/new.txt (1 lines)")
+        "Created d\\xff/new.txt (1 line)")
     assert open(bytes(odd_names) + b"/d\xff/new.txt", "rb").read() == b"n\n"
     # a file literally named with a backslash is found first
     (odd_names / "caf\\xe9.txt").write_text("literal\n")

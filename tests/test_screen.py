@@ -163,3 +163,11 @@ def test_tab_completes_a_command(term):
     t.expect("pact")
     t.child.send("\r")
     t.expect("nothing old enough to summarise")
+
+
+def test_the_sandbox_is_shown_at_start_and_switched_with_a_command(term):
+    t = term()
+    start = "\n".join(t.lines())
+    assert "sandbox workspace-write" in start or "no sandbox" in start  # never silent about it
+    t.turn("/sandbox off", "commands run with your full rights")
+    t.turn("/sandbox read-only", "read-only")

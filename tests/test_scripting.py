@@ -152,3 +152,17 @@ def test_sessions_are_listed_from_the_shell_this_folders_first(env, workspace, t
     lines = listed.stdout.splitlines()
     assert listed.returncode == 0 and len(lines) == 2
     assert "here first" in lines[0] and str(workspace) in lines[0] and "elsewhere later" in lines[1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Landlock is Linux's")
+def test_sandbox_flag_read_only_stops_an_approved_write(env, workspace):
+    from nanocoder.sandbox import Sandbox
+    if Sandbox().support():
+        pytest.skip(Sandbox().support())
+    touch = {"tool_calls": [call("bash", command="touch made.txt")]}
+    with ScriptedServer([touch, "tried", touch, "done"]) as s:
+        denied = nanocoder(s, "-p", "make it", "-y", "--sandbox", "read-only", env=env, cwd=workspace)
+        assert not (workspace / "made.txt").exists()
+        allowed = nanocoder(s, "-p", "make it", "-y", env=env, cwd=workspace)
+    assert denied.returncode == allowed.returncode == 0
+    assert "sandbox" in s.requests[1]["messages"][-1]["content"] and (workspace / "made.txt").exists()
