@@ -250,10 +250,10 @@ class Agent:
 
     def _offer_rerun(self, name, args, outcome):
         """A call the sandbox stopped may run again outside it, if the user says so (ask mode only)."""
-        error = outcome[3]
+        error, start = outcome[3], time.monotonic()
         if error is not None and error.rerun and self.permissions.mode == "ask" and \
                 self.approve(name, args, error.question) is True:
-            return self._run_one(_Rerun(name, error.rerun), {}, "run")
+            return printable(error.rerun()), False, time.monotonic() - start, None
         return outcome
 
     def cancel(self):
@@ -271,15 +271,6 @@ class Agent:
         self.messages, self._env = [{"role": "system", "content": ""}], None
         self.permissions.always.clear()
         self.usage.reset()
-
-
-class _Rerun:
-    """A call run again as the user allowed, outside the sandbox."""
-    def __init__(self, name, run):
-        self.name, self.execute = name, lambda: run()
-
-    def permission(self, args):
-        return "run", self.name, ""
 
 
 def _arguments(text: str):
