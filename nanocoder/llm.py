@@ -12,6 +12,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .history import is_json_object
+
 CONTEXT_ERRORS = re.compile(r"context.length|context.window|maximum context|too many tokens|"
                             r"prompt is too long|reduce the length|input is too long", re.I)
 TAG = "<tool_call>"
@@ -54,7 +56,7 @@ class Reply:
             msg["tool_calls"] = [
                 {**c.extra, "id": c.id, "type": "function",
                  # arguments that are not a JSON object get an error result; the history keeps {}
-                 "function": {"name": c.name, "arguments": c.arguments if _json_object(c.arguments) else "{}"}}
+                 "function": {"name": c.name, "arguments": c.arguments if is_json_object(c.arguments) else "{}"}}
                 for c in self.tool_calls]
         return msg
 
@@ -140,10 +142,6 @@ class LLM:
         if parts.finish_reason is None:
             raise _Dropped("the stream ended before the reply was complete", parts)
         return parts.reply()
-
-    def complete(self, messages: list[dict]) -> str:
-        """A plain completion with no tools, e.g. to summarise a conversation."""
-        return self.stream(messages).content
 
     def _retrying(self, delay: float, retry: int, answered: bool) -> None:
         on_retry = getattr(self._local, "on_retry", None)
@@ -265,7 +263,7 @@ class _Assembler:
         if isinstance(arguments, dict):
             arguments = json.dumps(arguments)
         if isinstance(arguments, str) and arguments:
-            if call.arguments and arguments[:1] == "{" and _json_object(arguments) and _json_object("".join(call.arguments)):
+            if call.arguments and arguments[:1] == "{" and is_json_object(arguments) and is_json_object("".join(call.arguments)):
                 call.arguments = []  # a last chunk re-sent the complete arguments
             call.arguments.append(arguments)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})
@@ -304,13 +302,6 @@ def _text(content) -> str:
     if isinstance(content, list):  # a list of parts: [{"type": "text", "text": ...}]
         return "".join(p.get("text") or "" for p in content if isinstance(p, dict))
     return content if isinstance(content, str) else ""
-
-
-def _json_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
 
 
 def _error_message(e) -> str:
