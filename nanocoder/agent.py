@@ -7,6 +7,7 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from . import events
 from .context import Context
 from .history import INTERRUPTED, fresh_id, used_ids
 from .llm import ContextTooLong
@@ -89,11 +90,17 @@ class Agent:
             if note:
                 self.callbacks.notice(note)
             try:
-                return self.llm.stream(self.messages, schemas, self.callbacks.text,
-                                       self.callbacks.reasoning, self.callbacks.retry)
+                return self.llm.stream(self.messages, schemas, self._relay)
             except ContextTooLong:
                 if force:
                     raise
+
+    def _relay(self, event):
+        """The client's events to the callbacks, until the agent reports in events itself."""
+        if isinstance(event, events.Retry):
+            self.callbacks.retry(event.message + ("; the text shown above is discarded" if event.discarded else ""))
+        else:
+            (self.callbacks.text if isinstance(event, events.Text) else self.callbacks.reasoning)(event.text)
 
     def _used_ids(self) -> set:
         """Call ids in the history, read on from where the last round stopped (a walk of it all made
