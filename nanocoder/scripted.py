@@ -149,8 +149,10 @@ def _handler(server: ScriptedServer):
                      "completion_tokens": len(content + "".join(c.get("arguments") or "" for c in calls)) // 4}
             usage.update(reply.get("usage") or {})  # a copy: a reply reused twice stays as written
             if cached := reply.get("cached_tokens"):
-                usage.update({"prompt_cache_hit_tokens": cached, "prompt_cache_miss_tokens": usage["prompt_tokens"] - cached}
-                             if reply.get("cache_dialect") == "deepseek" else {"prompt_tokens_details": {"cached_tokens": cached}})
+                if reply.get("cache_dialect") == "deepseek":
+                    usage.update(prompt_cache_hit_tokens=cached, prompt_cache_miss_tokens=usage["prompt_tokens"] - cached)
+                else:
+                    usage["prompt_tokens_details"] = {"cached_tokens": cached}
             usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
             finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
             if not body.get("stream"):
@@ -215,7 +217,7 @@ def _events(body, reply, content, calls, usage, finish, size):
     chunks = [_chunk(body, d) for d in _deltas(reply, content, calls, size)] + [_chunk(body, {}, finish)]
     if usage_in == "every":  # running totals on every chunk
         for n, c in enumerate(chunks, 1):
-            c["usage"] = {k: v * n // len(chunks) for k, v in usage.items()}
+            c["usage"] = {k: v * n // len(chunks) if isinstance(v, int) else v for k, v in usage.items()}
     elif usage_in == "choice":
         chunks[-1]["choices"][0]["usage"] = usage
     elif usage_in == "final":

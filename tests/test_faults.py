@@ -39,7 +39,7 @@ def delta(d):
 
 
 CORRUPT = {  # a chunk as llmock, fakellm and mock-myna sent it, and what the line calls it
-    "unterminated JSON in text": ('data: {"id": "x", "choices": [{"index": 0, "delta": {"content": "hel\n\n', "not JSON"),
+    "unterminated JSON in text": ('data: {"choices": [{"index": 0, "delta": {"content": "hel\n\n', "not JSON"),
     "unterminated JSON in a call": (
         'data: {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\\"a\n\n',
         "not JSON"),
@@ -50,7 +50,7 @@ CORRUPT = {  # a chunk as llmock, fakellm and mock-myna sent it, and what the li
     "tool_calls as a string": (sse(delta({"tool_calls": "read_file"})), "wrong shape"),
     "a call's name as a number": (sse(delta({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": 7}}]})),
                                   "wrong shape"),
-    "finish_reason as a list": (sse({"choices": [{"index": 0, "delta": {}, "finish_reason": ["stop"]}]}), "wrong shape"),
+    "finish_reason as a list": (sse({"choices": [{"index": 0, "finish_reason": ["stop"]}]}), "wrong shape"),
     "a chunk that is a list": (sse([1, 2]), "wrong shape"),
     "null": (sse("null"), "wrong shape"),
 }
@@ -79,7 +79,8 @@ def test_a_corrupt_chunk_that_persists_is_one_line_naming_the_provider(server, n
 
 
 def test_bytes_that_are_not_utf8_are_replaced_not_raised(server):
-    server.add({"content": TEXT, "raw_after": 2, "raw": b'data: {"choices": [{"index": 0, "delta": {"content": "\xff\xfe!"}}]}\n\n'})
+    raw = b'data: {"choices": [{"index": 0, "delta": {"content": "\xff\xfe!"}}]}\n\n'
+    server.add({"content": TEXT, "raw_after": 2, "raw": raw})
     reply, seen = ask(client(server))
     assert "\ufffd\ufffd!" in reply.content and not retries(seen)
 
@@ -184,10 +185,11 @@ def test_a_retry_after_longer_than_the_client_waits_is_said_with_no_retry_made(s
     assert [e.message for e in seen] == ["the provider answered 503; retrying in 0.0 s (retry 1 of 3)"]
 
 
+@pytest.mark.parametrize("usage_in", ["final", "every", "choice"])
 @pytest.mark.parametrize("dialect", ["openai", "deepseek"])
-def test_cached_tokens_in_either_dialect(server, llm, dialect):
+def test_cached_tokens_in_either_dialect(server, llm, dialect, usage_in):
     server.add({"content": "hi", "usage": {"prompt_tokens": 100, "completion_tokens": 2},
-                "cached_tokens": 64, "cache_dialect": dialect})
+                "cached_tokens": 64, "cache_dialect": dialect, "usage_in": usage_in})
     reply, _ = ask(llm)
     assert (reply.prompt_tokens, reply.cached_tokens, reply.completion_tokens) == (100, 64, 2)
 
