@@ -281,7 +281,7 @@ class _Assembler:
             for fragment in delta.get("tool_calls") or ():
                 self._fragment(fragment)
             if finish := choice.get("finish_reason"):
-                self.finish_reason = finish if isinstance(finish, str) else _wrong("finish_reason")
+                self.finish_reason = _string(finish, "finish_reason")
 
     def _show(self, piece: str) -> None:
         """Text goes to the screen as it comes, but from a `<tool_call>` (or what may begin one)
@@ -318,11 +318,10 @@ class _Assembler:
         if call is None or (call_id and call.id and call_id != call.id):  # a new id at an old index
             call = self.open[index] = ToolCall(call_id, "", [])
             self.calls.append(call)
-        call.id = call.id or call_id
+        call.id = _string(call.id or call_id, "a call's id")
         function = frag.get("function") or {}
-        call.name = call.name or function.get("name") or ""  # repeated on every fragment: once
-        if not isinstance(call.name, str) or not isinstance(call.id, str):
-            _wrong("a call's name or id")
+        # the name may be repeated on every fragment: it is taken once
+        call.name = _string(call.name or function.get("name") or "", "a call's name")
         arguments = function.get("arguments")
         if isinstance(arguments, dict):
             arguments = json.dumps(arguments)
@@ -363,8 +362,10 @@ def _text_calls(content: str):
     return TEXT_CALL.sub("", content).strip(), calls
 
 
-def _wrong(what: str):
-    raise TypeError(f"{what} is not a string")  # read as a chunk of the wrong shape
+def _string(value, what: str) -> str:
+    if not isinstance(value, str):  # read as a chunk of the wrong shape
+        raise TypeError(f"{what} is not a string")
+    return value
 
 
 def _text(content) -> str:

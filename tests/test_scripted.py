@@ -180,11 +180,15 @@ def test_delay_slows_the_stream(server, client):
 
 def test_models_and_raw_post(server, client):
     assert [m.id for m in client.models.list()] == ["scripted"]
-    # The path nanocoder.llm takes: a plain dict body, no per-message transform by the SDK.
+    # The path nanocoder.llm takes: a plain dict body, no per-message transform by the SDK, and
+    # the event stream read line by line from the open response the SDK's Stream holds.
     server.add("raw", "raw too")
     body = {"model": "m", "messages": USER, "stream": True}
-    as_dicts = list(client.post("/chat/completions", body=body, cast_to=object, stream=True,
-                                stream_cls=openai.Stream[object]))
+    with client.post("/chat/completions", body=body, cast_to=object, stream=True,
+                     stream_cls=openai.Stream[object]) as s:
+        lines = list(s.response.iter_lines())
+    as_dicts = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    assert lines[1::2] == [""] * (len(lines) // 2) and lines[-2] == "data: [DONE]"  # one data line per event
     assert all(type(c) is dict for c in as_dicts) and as_dicts[1]["choices"][0]["delta"]["content"] == "raw"
     as_models = list(client.post("/chat/completions", body=body, cast_to=ChatCompletionChunk, stream=True,
                                  stream_cls=openai.Stream[ChatCompletionChunk]))
