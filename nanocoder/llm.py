@@ -155,7 +155,7 @@ class LLM:
         would hide or reject."""
         lines = self._lines(response)
         first = list(itertools.islice(lines, 2))  # the start of the body, for a line if it is no stream
-        data = []
+        data, text = [], ""
         for line in itertools.chain(first, lines, [""]):  # "": the last event may lack its blank line
             if line.startswith("data:"):
                 data.append(line[5:])
@@ -176,12 +176,12 @@ class LLM:
                 raise _Fault(f"{self.base_url} sent a chunk of the wrong shape", f": {text[:80]!r}") from None
             for event in parts.out:  # sent out here: a consumer's own error is not the provider's fault
                 emit(event)
-        if not parts.started:
-            kind = response.headers.get("content-type") or "no content type"
+        kind = response.headers.get("content-type") or "no content type"
+        if not parts.started and ("event-stream" not in kind or text == "[DONE]"):  # nothing cut: no stream
             start = " ".join(first).strip()[:100]
-            raise LLMError(f"{self.base_url} answered {response.status_code} with {kind}"
-                           + ("" if "event-stream" in kind else ", not an event stream")
-                           + (f" and no reply; its body began {start!r}" if start else " and an empty body"))
+            raise LLMError(f"{self.base_url} answered {response.status_code} with {kind}, "
+                           + ("but no reply in it" if "event-stream" in kind else "not an event stream")
+                           + (f"; its body began {start!r}" if start else "; its body was empty"))
         if parts.finish_reason is None:
             raise _Fault(f"the stream from {self.base_url} ended before the reply was complete")
         return self._finish(parts, emit)

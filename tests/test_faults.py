@@ -115,6 +115,16 @@ def test_a_fault_before_the_reply_is_complete_is_retried_wherever_it_comes(serve
     assert ("sent nothing for 0.5 s" if "stall" in fault else "broke off") in retry.message
 
 
+@pytest.mark.parametrize("body", ["", ": keep-alive\n\n"])
+def test_an_event_stream_that_ends_before_its_first_chunk_was_cut_short(server, body):
+    empty = {"body": body, "content_type": "text/event-stream"}
+    server.add(empty, "made it", empty, empty)
+    reply, seen = ask(client(server))
+    assert reply.content == "made it" and "ended before the reply was complete; retrying" in retries(seen)[0].message
+    with pytest.raises(LLMError, match="ended before the reply was complete; gave up after 1 retry$"):
+        ask(client(server, retries=1))
+
+
 def test_a_cut_after_the_finish_reason_keeps_the_reply(server):
     # role, 2 text chunks, the finish chunk, then the cut: the usage chunk and [DONE] never come
     server.add({"content": "complete answer", "drop_after": 4})
@@ -155,13 +165,12 @@ WHOLE = json.dumps({"id": "chatcmpl-1", "object": "chat.completion",
 
 
 @pytest.mark.parametrize("body, content_type, said", [
-    (WHOLE, "application/json", "with application/json, not an event stream and no reply; its body began '{\"id\": \"chatcmpl-1\""),
+    (WHOLE, "application/json", "with application/json, not an event stream; its body began '{\"id\": \"chatcmpl-1\""),
     ("<!DOCTYPE html>\n<html><body>Bad gateway</body></html>", "text/html; charset=utf-8",
-     "with text/html; charset=utf-8, not an event stream and no reply; its body began '<!DOCTYPE html> <html><body>Bad"),
-    ("", "application/json", "with application/json, not an event stream and an empty body"),
-    ("data: [DONE]\n\n", "text/event-stream", "with text/event-stream and no reply; its body began 'data: [DONE]'"),
-    (": keep-alive\n\n", "text/event-stream", "with text/event-stream and no reply; its body began ': keep-alive'"),
-], ids=["whole JSON reply", "HTML page", "empty body", "only [DONE]", "only a comment"])
+     "with text/html; charset=utf-8, not an event stream; its body began '<!DOCTYPE html> <html><body>Bad"),
+    ("", "application/json", "with application/json, not an event stream; its body was empty"),
+    ("data: [DONE]\n\n", "text/event-stream", "with text/event-stream, but no reply in it; its body began 'data: [DONE]'"),
+], ids=["whole JSON reply", "HTML page", "empty body", "only [DONE]"])
 def test_a_200_that_is_no_event_stream_is_one_line_at_once(server, body, content_type, said):
     server.add(*[{"body": body, "content_type": content_type}] * 3)
     llm, seen = client(server), []
