@@ -208,7 +208,7 @@ class LLM:
         if headers.get("x-should-retry", str(retryable).lower()) != "true":  # OpenAI's own say first
             return self._explain_status(status, message)
         if status == 429:
-            return _Fault("rate limited by the provider", f" ({message})", _retry_after(headers))
+            return _Fault("rate limited by the provider (429)", f": {message}", _retry_after(headers))
         return _Fault(f"the provider answered {status}", f": {message}", _retry_after(headers))
 
     def _stream_error(self, error) -> Exception:

@@ -185,7 +185,7 @@ def test_a_retry_after_longer_than_the_client_waits_is_said_with_no_retry_made(s
     llm, seen = client(server, retries=3), []
     with pytest.raises(LLMError) as e:
         llm.stream(HI, on_event=seen.append)
-    assert str(e.value) == "rate limited by the provider (slow down); asked to wait 300 s; not waiting"
+    assert str(e.value) == "rate limited by the provider (429): slow down; asked to wait 300 s; not waiting"
     assert len(server.requests) == 1 and seen == []
     server.add({"status": 503, "error": "busy", "headers": {"retry-after-ms": "10"}},
                {"status": 503, "error": "busy", "headers": {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}})

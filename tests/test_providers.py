@@ -135,7 +135,7 @@ def test_transient_faults_are_retried_visibly(server, fault):
     lines = [e.message for e in seen if type(e) is events.Retry]
     assert len(lines) == 1 and "retrying in" in lines[0] and lines[0].endswith("(retry 1 of 2)"), lines
     if fault.get("status") == 429:
-        assert lines[0].startswith("rate limited by the provider; retrying")
+        assert lines[0].startswith("rate limited by the provider (429); retrying")
     else:
         assert f"answered {fault['status']}; retrying" in lines[0] if "status" in fault else "failed; retrying" in lines[0]
     if "Retry-After" in fault.get("headers", {}):
