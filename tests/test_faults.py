@@ -125,6 +125,16 @@ def test_an_event_stream_that_ends_before_its_first_chunk_was_cut_short(server, 
         ask(client(server, retries=1))
 
 
+def test_a_consumers_own_error_is_not_taken_for_a_provider_fault(server):
+    server.add(TEXT, TEXT)  # a second reply for a retry that must not come
+
+    def broken_view(event):
+        raise AttributeError("the view's own bug")
+    with pytest.raises(AttributeError, match="the view's own bug"):
+        client(server).stream(HI, on_event=broken_view)
+    assert len(server.requests) == 1  # not retried, not reworded as "a chunk of the wrong shape"
+
+
 def test_a_cut_after_the_finish_reason_keeps_the_reply(server):
     # role, 2 text chunks, the finish chunk, then the cut: the usage chunk and [DONE] never come
     server.add({"content": "complete answer", "drop_after": 4})
