@@ -9,11 +9,9 @@ reasoning and retries go to on_event as events; a failure is one sentence a user
 import itertools
 import json
 import os
-import random
 import re
 import time
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 
 from . import events
 from .history import is_json_object
@@ -113,6 +111,7 @@ class LLM:
                                    + (f" (after {made})" if retry else "")) from None
                 if retry >= self.max_retries:
                     raise LLMError(f"{said}; gave up after {made}" if retry else said) from None
+                import random  # here, like email.utils below: neither is needed to start
                 delay = fault.wait or min(self.backoff * 2 ** retry, 8) * (1 - random.random() / 4)
                 emit(events.Retry(f"{fault}; retrying in {delay:.1f} s (retry {retry + 1} of {self.max_retries})",
                                   discarded=bool(parts.shown or parts.thought)))
@@ -240,6 +239,7 @@ def _retry_after(headers) -> float:
     try:
         seconds = float(ms) / 1000 if ms else float(value)
     except (TypeError, ValueError):
+        from email.utils import parsedate_to_datetime
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError):
