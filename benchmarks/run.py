@@ -213,7 +213,7 @@ def assemble(n, kind) -> float:
         delta = {"tool_calls": [{"index": 0, "function": {"arguments": "abcd"}}]}
     chunks = [{"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}] * (n - 1)
     began = time.perf_counter()
-    parts = _Assembler(None, None)
+    parts = _Assembler()
     parts.add({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]}}]})
     for chunk in chunks:
         parts.add(chunk)

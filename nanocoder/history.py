@@ -41,7 +41,7 @@ def problems(messages: list[dict]) -> list[str]:
             seen.add(call.get("id"))
             pending.add(call.get("id"))
             arguments = (call.get("function") or {}).get("arguments")
-            if not (isinstance(arguments, str) and _json_object(arguments)):
+            if not (isinstance(arguments, str) and is_json_object(arguments)):
                 found.append(f"message {i}: arguments of {call.get('id')!r} are not a JSON object string")
         if m.get("content") is None and not calls:
             found.append(f"message {i}: null content without tool calls")
@@ -74,7 +74,7 @@ def repair(messages: list[dict]) -> list[dict]:
         for call in m["tool_calls"]:
             answer = answers.pop(call.get("id"), None)
             call["id"] = fresh_id(call.get("id") or "call", used)
-            if not _json_object(call["function"].get("arguments") or ""):
+            if not is_json_object(call["function"].get("arguments") or ""):
                 call["function"]["arguments"] = "{}"
             out.append({"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED if answer is None
                         else answer if isinstance(answer, str) else json.dumps(answer)})
@@ -96,8 +96,8 @@ def used_ids(messages) -> set:
     return {c.get("id") for m in messages for c in m.get("tool_calls") or ()}
 
 
-def _json_object(text: str) -> bool:
+def is_json_object(text: str) -> bool:
     try:
         return isinstance(json.loads(text), dict)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         return False

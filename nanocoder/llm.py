@@ -1,21 +1,26 @@
 """Streaming client for any OpenAI-compatible Chat Completions API.
 
-The openai SDK does HTTP, SSE parsing and retries before the first byte (408/409/429/5xx and
-connection errors, honouring Retry-After); this module makes those retries visible, retries a
-stream that breaks off, assembles the fragments of every provider's dialect into one Reply, and
-turns failures into one sentence a user can act on. It never prints: text goes to callbacks.
+The openai SDK sends the request (auth, headers, timeouts); this module reads the event stream,
+checks every chunk as it comes, assembles the fragments of every provider's dialect into one
+Reply, and retries whatever goes wrong before the provider says the reply is finished: an HTTP
+error worth retrying, no answer, a stream cut or silent, a malformed chunk. It never prints: text,
+reasoning and retries go to on_event as events; a failure is one sentence a user can act on.
 """
+import itertools
 import json
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass, field
+
+from . import events
+from .history import is_json_object
 
 CONTEXT_ERRORS = re.compile(r"context.length|context.window|maximum context|too many tokens|"
                             r"prompt is too long|reduce the length|input is too long", re.I)
 TAG = "<tool_call>"
 TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.S)
+MAX_WAIT = 60  # seconds: a provider that asks for a longer pause is not waited for
 
 
 class LLMError(Exception):
@@ -30,7 +35,7 @@ class ContextTooLong(LLMError):
 class ToolCall:
     id: str
     name: str
-    arguments: str  # the JSON text exactly as the model sent it
+    arguments: str  # the JSON text exactly as the model sent it (not JSON if cut by the token limit)
     extra: dict = field(default_factory=dict)  # fields a provider wants echoed back (Gemini's extra_content)
 
 
@@ -40,10 +45,10 @@ class Reply:
     reasoning: str = ""
     reasoning_field: str = "reasoning_content"  # the name the provider used, for sending it back
     tool_calls: list[ToolCall] = field(default_factory=list)
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # as the provider said: "stop", "tool_calls", "length", "content_filter"...
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
 
     def message(self) -> dict:
         """The assistant message to append to the history."""
@@ -55,12 +60,14 @@ class Reply:
             msg["tool_calls"] = [
                 {**c.extra, "id": c.id, "type": "function",
                  # arguments that are not a JSON object get an error result; the history keeps {}
-                 "function": {"name": c.name, "arguments": c.arguments if _json_object(c.arguments) else "{}"}}
+                 "function": {"name": c.name, "arguments": c.arguments if is_json_object(c.arguments) else "{}"}}
                 for c in self.tool_calls]
         return msg
 
 
 class LLM:
+    backoff = 0.5  # seconds before the first retry, doubled for each next one up to 8 (Retry-After wins)
+
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None, *,
                  max_tokens: int | None = None, temperature: float | None = None,
                  timeout: float = 600.0, max_retries: int = 3):
@@ -71,7 +78,6 @@ class LLM:
         self.timeout, self.max_retries = timeout, max_retries  # timeout: seconds of silence
         self.stream_options = True  # dropped for the session once a provider rejects it
         self._client = None
-        self._local = threading.local()  # sub-agents stream from pool threads, each with its callback
 
     @property
     def client(self):
@@ -79,32 +85,39 @@ class LLM:
         if self._client is None:
             if not self.api_key:
                 raise LLMError("no API key: set OPENAI_API_KEY or pass --api-key")
-            self._client = _client_class()(self, api_key=self.api_key, base_url=self.base_url,
-                                           timeout=self.timeout, max_retries=self.max_retries)
+            import openai
+            # No retries in the SDK: stream() retries every fault itself, wherever it comes, and says so.
+            self._client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url,
+                                         timeout=self.timeout, max_retries=0)
         return self._client
 
     def stream(self, messages: list[dict], tools: list[dict] | None = None, on_event=None) -> Reply:
-        from . import events as ev
-        emit = on_event or (lambda e: None)
-        return self._stream(messages, tools, lambda t: emit(ev.Text(t)), lambda t: emit(ev.Reasoning(t)),
-                            lambda m: emit(ev.Retry(m)))
-
-    def _stream(self, messages, tools=None, on_text=None, on_reasoning=None, on_retry=None) -> Reply:
-        """Send one request and stream the answer; the callbacks get each new piece, and a line
-        for every retry. A stream that breaks off is asked again: its half-received tool calls
-        never reach the caller."""
-        self._local.on_retry = on_retry
-        for attempt in range(self.max_retries + 1):
+        """Send one request and stream the answer. on_event gets events.Text and events.Reasoning
+        pieces as they come, and an events.Retry for each retry. Sub-agents call this from several
+        threads at once, so everything about one call stays in this frame. Whatever goes wrong
+        before the provider says the reply is finished is asked again: a half-received reply
+        (a tool call above all) never reaches the caller."""
+        emit = on_event or (lambda event: None)
+        for retry in itertools.count():
+            parts = _Assembler()
             try:
-                return self._stream_once(messages, tools, on_text, on_reasoning)
-            except _Dropped as e:
-                if attempt == self.max_retries:
-                    raise LLMError(f"{e}; gave up after {attempt + 1} attempts") from None
-                delay = min(2 ** attempt, 8)
-                on_retry and on_retry(f"{e}; retrying in {delay} s")
+                return self._attempt(messages, tools, parts, emit)
+            except _Fault as fault:
+                if parts.finish_reason:  # the reply was complete: what broke after it (usage, [DONE]) costs nothing
+                    return self._finish(parts, emit)
+                said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
+                if fault.wait > MAX_WAIT:
+                    raise LLMError(f"{said}; asked to wait {fault.wait:.0f} s; not waiting"
+                                   + (f" (after {made})" if retry else "")) from None
+                if retry >= self.max_retries:
+                    raise LLMError(f"{said}; gave up after {made}" if retry else said) from None
+                import random  # here, like email.utils below: neither is needed to start
+                delay = fault.wait or min(self.backoff * 2 ** retry, 8) * (1 - random.random() / 4)
+                emit(events.Retry(f"{fault}; retrying in {delay:.1f} s (retry {retry + 1} of {self.max_retries})",
+                                  discarded=bool(parts.shown or parts.thought)))
                 time.sleep(delay)
 
-    def _stream_once(self, messages, tools, on_text, on_reasoning) -> Reply:
+    def _attempt(self, messages, tools, parts, emit) -> Reply:
         import openai
         body = {"model": self.model, "messages": messages, "stream": True}
         if self.stream_options:
@@ -115,125 +128,160 @@ class LLM:
             body["max_tokens"] = self.max_tokens
         if self.temperature is not None:
             body["temperature"] = self.temperature
-        parts = _Assembler(on_text, on_reasoning)
         try:
             # client.post is the SDK's documented way to send a raw body; unlike
             # chat.completions.create it skips a per-request type transform of every message,
-            # which grows with the history (~30 ms at 200 messages). Chunks stay plain dicts:
-            # providers add and omit fields that typed objects would hide or reject.
+            # which grows with the history (~30 ms at 200 messages).
             stream = self.client.post("/chat/completions", body=body, cast_to=object,
                                       stream=True, stream_cls=openai.Stream[object])
-            with stream:  # closed even on Ctrl+C
-                for chunk in stream:
-                    parts.add(chunk)
         except openai.APIStatusError as e:
             message = _error_message(e)
             if self.stream_options and e.status_code in (400, 422) and "stream_options" in f"{message} {e.body}":
                 self.stream_options = False
-                return self._stream_once(messages, tools, on_text, on_reasoning)
-            if e.status_code in (400, 413) and CONTEXT_ERRORS.search(message):
-                raise ContextTooLong(f"the conversation is longer than the model's window ({message})") from None
-            raise LLMError(self._explain_status(e.status_code, message)) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as e:
-            if parts.started:  # the SDK retries only before the first byte; after it, we do
-                raise _Dropped(f"the stream broke off ({_cause(e)})", parts) from None
-            if isinstance(e, openai.APITimeoutError):
-                raise LLMError(f"{self.base_url} did not answer within {self.timeout:.0f} s "
-                               f"(NANOCODER_TIMEOUT)") from None
-            raise LLMError(f"connection to {self.base_url} failed: {_cause(e)}") from None
-        except openai.APIError as e:  # an error object inside the stream
-            raise LLMError(f"the provider reported an error mid-stream: {_error_message(e)}") from None
+                return self._attempt(messages, tools, parts, emit)
+            raise self._refusal(e.status_code, message, e.response.headers) from None
+        except openai.APITimeoutError:
+            raise _Fault(f"{self.base_url} did not answer within {self.timeout:g} s", " (NANOCODER_TIMEOUT)") from None
+        except openai.APIConnectionError as e:
+            raise _Fault(f"connection to {self.base_url} failed", f" ({_why(e)})") from None
+        with stream:  # closed even on Ctrl+C
+            return self._read(stream.response, parts, emit)
+
+    def _read(self, response, parts, emit) -> Reply:
+        """The event stream, read here rather than by the SDK's Stream (which only holds the open
+        response), so that a cut, a silence or a malformed chunk is a fault to retry, never an
+        exception. Chunks stay plain dicts: providers add and omit fields that typed objects
+        would hide or reject."""
+        lines = self._lines(response)
+        first = list(itertools.islice(lines, 2))  # the start of the body, for a line if it is no stream
+        data, text = [], ""
+        for line in itertools.chain(first, lines, [""]):  # "": the last event may lack its blank line
+            if line.startswith("data:"):
+                data.append(line[5:])
+                continue
+            if line or not data:  # comments, other fields, and whatever is not an event stream
+                continue
+            text, data = "\n".join(data).strip(), []
+            if text == "[DONE]":
+                break
+            try:
+                chunk = json.loads(text)
+                if chunk.get("error"):  # an error object instead of a chunk
+                    raise self._stream_error(chunk["error"])
+                parts.add(chunk)
+            except ValueError:
+                raise _Fault(f"{self.base_url} sent a chunk that is not JSON", f": {text[:80]!r}") from None
+            except (AttributeError, TypeError):
+                raise _Fault(f"{self.base_url} sent a chunk of the wrong shape", f": {text[:80]!r}") from None
+            for event in parts.out:  # sent out here: a consumer's own error is not the provider's fault
+                emit(event)
+        kind = response.headers.get("content-type") or "no content type"
+        if not parts.started and ("event-stream" not in kind or text == "[DONE]"):  # nothing cut: no stream
+            start = " ".join(first).strip()[:100]
+            raise LLMError(f"{self.base_url} answered {response.status_code} with {kind}, "
+                           + ("but no reply in it" if "event-stream" in kind else "not an event stream")
+                           + (f"; its body began {start!r}" if start else "; its body was empty"))
         if parts.finish_reason is None:
-            raise _Dropped("the stream ended before the reply was complete", parts)
-        return parts.reply()
+            raise _Fault(f"the stream from {self.base_url} ended before the reply was complete")
+        return self._finish(parts, emit)
 
-    def complete(self, messages: list[dict]) -> str:
-        """A plain completion with no tools, e.g. to summarise a conversation."""
-        return self.stream(messages).content
+    def _finish(self, parts, emit) -> Reply:
+        reply = parts.reply()
+        for event in parts.out:  # text held back until the end
+            emit(event)
+        return reply
 
-    def _retrying(self, delay: float, retry: int, answered: bool) -> None:
-        on_retry = getattr(self._local, "on_retry", None)
-        if on_retry:
-            status = getattr(self._local, "status", None)
-            why = (f"the provider answered {status or 'with an error'}" if answered
-                   else f"no answer from {self.base_url}")
-            on_retry(f"{why}; retrying in {delay:.1f} s (retry {retry} of {self.max_retries})")
+    def _lines(self, response):
+        try:
+            yield from response.iter_lines()  # decoded with U+FFFD for bytes that are not UTF-8
+        except Exception as e:  # the HTTP library's errors (httpx's or another's): a cut or a silence
+            if isinstance(_root(e), TimeoutError):
+                raise _Fault(f"{self.base_url} sent nothing for {self.timeout:g} s", " (NANOCODER_TIMEOUT)") from None
+            raise _Fault(f"the stream from {self.base_url} broke off", f" ({_why(e)})") from None
 
-    def _explain_status(self, status: int, message: str) -> str:
-        if status in (401, 403):
-            return (f"the provider refused the API key ({status}: {message}); "
-                    f"check OPENAI_API_KEY / --api-key and the base URL {self.base_url}")
-        if status == 404:
-            return f"model {self.model!r} was not found at {self.base_url} ({message})"
+    def _refusal(self, status: int, message: str, headers) -> Exception:
+        """An HTTP error as a fault to retry, or as one line at once."""
+        if status in (400, 413) and CONTEXT_ERRORS.search(message):
+            return ContextTooLong(f"the conversation is longer than the model's window ({message})")
+        retryable = status in (408, 409, 429) or status >= 500
+        if headers.get("x-should-retry", str(retryable).lower()) != "true":  # OpenAI's own say first
+            return self._explain_status(status, message)
         if status == 429:
-            return f"rate limited by the provider after {self.max_retries} retries ({message})"
-        return f"the provider answered {status}: {message}"
+            return _Fault("rate limited by the provider (429)", f": {message}", _retry_after(headers))
+        return _Fault(f"the provider answered {status}", f": {message}", _retry_after(headers))
+
+    def _stream_error(self, error) -> Exception:
+        message = str(error.get("message") if isinstance(error, dict) else error)
+        if CONTEXT_ERRORS.search(message):
+            return ContextTooLong(f"the conversation is longer than the model's window ({message})")
+        return _Fault("the provider reported an error mid-stream", f": {message}")
+
+    def _explain_status(self, status: int, message: str) -> LLMError:
+        if status in (401, 403):
+            return LLMError(f"the provider refused the API key ({status}: {message}); "
+                            f"check OPENAI_API_KEY / --api-key and the base URL {self.base_url}")
+        if status == 404:
+            return LLMError(f"model {self.model!r} was not found at {self.base_url} ({message})")
+        return LLMError(f"the provider answered {status}: {message}")
 
 
-class _Dropped(Exception):
-    """A stream that broke off after it began: asked again, as the SDK only retries before."""
-    def __init__(self, why: str, parts):
-        # Text already on the screen stays there; the line says it does not count.
-        super().__init__(why + ("; the text shown above is discarded" if parts.text or parts.thought else ""))
+class _Fault(Exception):
+    """Something went wrong before the reply was complete: worth asking again. A retry's line
+    says why; the last line adds the detail."""
+    def __init__(self, why: str, detail: str = "", wait: float = 0.0):
+        super().__init__(why)
+        self.detail, self.wait = detail, wait  # wait: seconds the provider asked for (Retry-After)
 
 
-def _client_class():
-    """The SDK's client, reporting each of its retries before it sleeps on it."""
-    import openai
-
-    class Client(openai.OpenAI):
-        def __init__(self, llm, **kwargs):
-            super().__init__(**kwargs)
-            self._llm = llm
-
-        def _sleep_for_retry(self, *, response=None, **kwargs):
-            # The one hook that sees the failed response: its status goes into the retry line.
-            self._llm._local.status = response.status_code if response is not None else None
-            return super()._sleep_for_retry(response=response, **kwargs)
-
-        def _calculate_retry_timeout(self, remaining_retries, *args, **kwargs):
-            delay = super()._calculate_retry_timeout(remaining_retries, *args, **kwargs)
-            answered = (list(args[1:2]) or [kwargs.get("response_headers")])[0] is not None
-            self._llm._retrying(delay, self.max_retries - remaining_retries + 1, answered)
-            return delay
-
-    return Client
+def _retry_after(headers) -> float:
+    """Seconds from retry-after-ms, or Retry-After in seconds or as a date; 0 when none."""
+    ms, value = headers.get("retry-after-ms"), headers.get("retry-after")
+    try:
+        seconds = float(ms) / 1000 if ms else float(value)
+    except (TypeError, ValueError):
+        from email.utils import parsedate_to_datetime
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            seconds = 0.0
+    return seconds if seconds >= 0 else 0.0  # NaN too
 
 
 class _Assembler:
     """Builds one Reply from streamed chunks, in any provider's dialect: calls keyed by index or
     by id, whole calls in one delta, names and ids repeated on every fragment, complete arguments
-    re-sent at the end, usage anywhere or nowhere, content as a list of parts."""
+    re-sent at the end, usage anywhere or nowhere, content as a list of parts. A chunk of the
+    wrong shape raises AttributeError or TypeError; what the last chunk has to show is in `out`."""
 
-    def __init__(self, on_text, on_reasoning):
-        self.on_text, self.on_reasoning = on_text, on_reasoning
-        self.text, self.thought, self.calls, self.open = [], [], [], {}
+    def __init__(self):
+        self.text, self.thought, self.calls, self.open, self.out = [], [], [], {}, []
         self.reasoning_field, self.finish_reason, self.started = "reasoning_content", None, False
-        self.usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
         self.unshown, self.shown, self.hiding = "", 0, False  # text held back: it may be a call
 
     def add(self, chunk) -> None:
-        self.started = True
-        if not isinstance(chunk, dict):
-            return
-        self._usage(chunk.get("usage"))
-        for choice in chunk.get("choices") or []:
-            self._usage(choice.get("usage"))
+        self.started, self.out = True, []
+        if usage := chunk.get("usage"):
+            self._usage(usage)
+        for choice in chunk.get("choices") or ():
+            if usage := choice.get("usage"):
+                self._usage(usage)
             delta = choice.get("delta") or {}
             for name in ("reasoning_content", "reasoning"):
                 piece = delta.get(name)
                 if isinstance(piece, str) and piece:
                     self.reasoning_field = name
                     self.thought.append(piece)
-                    self.on_reasoning and self.on_reasoning(piece)
+                    self.out.append(events.Reasoning(piece))
                     break
             piece = _text(delta.get("content"))
             if piece:
                 self.text.append(piece)
                 self._show(piece)
-            for fragment in delta.get("tool_calls") or []:
+            for fragment in delta.get("tool_calls") or ():
                 self._fragment(fragment)
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            if finish := choice.get("finish_reason"):
+                self.finish_reason = _string(finish, "finish_reason")
 
     def _show(self, piece: str) -> None:
         """Text goes to the screen as it comes, but from a `<tool_call>` (or what may begin one)
@@ -250,12 +298,18 @@ class _Assembler:
             at = len(self.unshown)
         shown, self.unshown = self.unshown[:at], self.unshown[at:]
         self.shown += len(shown)
-        shown and self.on_text and self.on_text(shown)
+        if shown:
+            self.out.append(events.Text(shown))
 
     def _usage(self, usage) -> None:
         # Running totals, a final count, or one per chunk: the largest seen is the total.
+        if not isinstance(usage, dict):
+            return
+        details = usage.get("prompt_tokens_details")  # OpenAI, Kimi, OpenRouter, vLLM; then DeepSeek
+        usage = {**usage, "cached_tokens": (details.get("cached_tokens") if isinstance(details, dict) else None)
+                 or usage.get("prompt_cache_hit_tokens")}
         for key in self.usage:
-            if isinstance(usage, dict) and isinstance(usage.get(key), int):
+            if isinstance(usage.get(key), int):
                 self.usage[key] = max(self.usage[key], usage[key])
 
     def _fragment(self, frag: dict) -> None:
@@ -264,14 +318,15 @@ class _Assembler:
         if call is None or (call_id and call.id and call_id != call.id):  # a new id at an old index
             call = self.open[index] = ToolCall(call_id, "", [])
             self.calls.append(call)
-        call.id = call.id or call_id
+        call.id = _string(call.id or call_id, "a call's id")
         function = frag.get("function") or {}
-        call.name = call.name or function.get("name") or ""  # repeated on every fragment: once
+        # the name may be repeated on every fragment: it is taken once
+        call.name = _string(call.name or function.get("name") or "", "a call's name")
         arguments = function.get("arguments")
         if isinstance(arguments, dict):
             arguments = json.dumps(arguments)
         if isinstance(arguments, str) and arguments:
-            if call.arguments and arguments[:1] == "{" and _json_object(arguments) and _json_object("".join(call.arguments)):
+            if call.arguments and arguments[:1] == "{" and is_json_object(arguments) and is_json_object("".join(call.arguments)):
                 call.arguments = []  # a last chunk re-sent the complete arguments
             call.arguments.append(arguments)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})
@@ -284,11 +339,12 @@ class _Assembler:
             call.arguments = "".join(call.arguments) or "{}"  # "", null or missing: no parameters
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
         reply.tool_calls = [c for c in self.calls if c.name]
-        held = reply.content[self.shown:]  # what _show held back
+        held, self.out = reply.content[self.shown:], []  # what _show held back
         if not reply.tool_calls and TAG in reply.content:
             reply.content, reply.tool_calls = _text_calls(reply.content)
             held = TEXT_CALL.sub("", held) if reply.tool_calls else held
-        held.strip() and self.on_text and self.on_text(held)
+        if held.strip():
+            self.out.append(events.Text(held))
         return reply
 
 
@@ -306,17 +362,16 @@ def _text_calls(content: str):
     return TEXT_CALL.sub("", content).strip(), calls
 
 
+def _string(value, what: str) -> str:
+    if not isinstance(value, str):  # read as a chunk of the wrong shape
+        raise TypeError(f"{what} is not a string")
+    return value
+
+
 def _text(content) -> str:
     if isinstance(content, list):  # a list of parts: [{"type": "text", "text": ...}]
         return "".join(p.get("text") or "" for p in content if isinstance(p, dict))
     return content if isinstance(content, str) else ""
-
-
-def _json_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
 
 
 def _error_message(e) -> str:
@@ -328,7 +383,12 @@ def _error_message(e) -> str:
     return str(getattr(e, "message", e))
 
 
-def _cause(e) -> str:
-    while e.__cause__ is not None:
-        e = e.__cause__
-    return str(e) or type(e).__name__
+def _root(e: BaseException) -> BaseException:
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__
+    return e
+
+
+def _why(e: BaseException) -> str:
+    root = _root(e)
+    return str(root) or type(root).__name__

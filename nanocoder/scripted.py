@@ -15,7 +15,11 @@ A reply is a string (text), a dict, or a callable(request_body) -> string or dic
   drop_after   cut the connection after that many events
   stall_after + stall   go silent for `stall` seconds after that many events
   error_after  send an error object inside the stream after that many events
+  raw_after + raw   send `raw` (text or bytes, as is) in place of the event at that position
+  body + content_type   a 200 with this body instead of an event stream
   reset        close the connection before answering anything
+  cached_tokens + cache_dialect  cached prompt tokens, in "openai"'s usage field (default;
+               also Kimi, OpenRouter, vLLM) or "deepseek"'s
 Server options: reject=("stream_options",) answers 400 to any request carrying those fields.
 Stdlib only; importing this module starts nothing.
 """
@@ -129,6 +133,9 @@ def _handler(server: ScriptedServer):
             if "status" in reply:
                 error = _error(reply["status"], reply.get("error", "scripted error"))
                 return self._json(reply["status"], error, reply.get("headers"))
+            if "body" in reply:
+                body = reply["body"] if isinstance(reply["body"], bytes) else reply["body"].encode()
+                return self._send(200, body, reply.get("content_type", "application/json"), reply.get("headers"))
             calls = [{**c, "id": c.get("id") or f"call_{next(server._ids)}"} for c in reply.get("tool_calls") or []]
             for c in calls:
                 if isinstance(c.get("arguments"), dict):
@@ -141,6 +148,11 @@ def _handler(server: ScriptedServer):
             usage = {"prompt_tokens": len(json.dumps(body.get("messages", []))) // 4,
                      "completion_tokens": len(content + "".join(c.get("arguments") or "" for c in calls)) // 4}
             usage.update(reply.get("usage") or {})  # a copy: a reply reused twice stays as written
+            if cached := reply.get("cached_tokens"):
+                if reply.get("cache_dialect") == "deepseek":
+                    usage.update(prompt_cache_hit_tokens=cached, prompt_cache_miss_tokens=usage["prompt_tokens"] - cached)
+                else:
+                    usage["prompt_tokens_details"] = {"cached_tokens": cached}
             usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
             finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
             if not body.get("stream"):
@@ -156,8 +168,10 @@ def _handler(server: ScriptedServer):
                 self.send_header(key, str(value))
 
         def _json(self, status, data, headers=None):
-            raw = json.dumps(data).encode()
-            self._start(status, "application/json", headers)
+            self._send(status, json.dumps(data).encode(), "application/json", headers)
+
+        def _send(self, status, raw: bytes, content_type, headers=None):
+            self._start(status, content_type, headers)
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
@@ -178,8 +192,10 @@ def _handler(server: ScriptedServer):
                     time.sleep(float(reply.get("stall", 3600)))
                 if n == reply.get("error_after"):
                     event = f"data: {json.dumps(_error(500, reply.get('error', 'scripted stream error')))}\n\n"
+                if n == reply.get("raw_after"):
+                    event = reply["raw"]
                 time.sleep(delay)
-                self._send_chunk(event.encode())
+                self._send_chunk(event if isinstance(event, bytes) else event.encode())
             self._send_chunk(b"")  # the zero-size chunk that ends a chunked body
 
         def _send_chunk(self, data: bytes):
@@ -201,7 +217,7 @@ def _events(body, reply, content, calls, usage, finish, size):
     chunks = [_chunk(body, d) for d in _deltas(reply, content, calls, size)] + [_chunk(body, {}, finish)]
     if usage_in == "every":  # running totals on every chunk
         for n, c in enumerate(chunks, 1):
-            c["usage"] = {k: v * n // len(chunks) for k, v in usage.items()}
+            c["usage"] = {k: v * n // len(chunks) if isinstance(v, int) else v for k, v in usage.items()}
     elif usage_in == "choice":
         chunks[-1]["choices"][0]["usage"] = usage
     elif usage_in == "final":

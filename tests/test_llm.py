@@ -1,15 +1,18 @@
 """The streaming client: assembled replies, usage, and provider faults said in one clear line."""
 import pytest
 
+from nanocoder import events
 from nanocoder.llm import LLM, LLMError
 
 
 def test_text_reasoning_and_usage(server, llm):
     server.add({"content": "Hello world, streamed.", "reasoning": "thinking hard"})
-    seen, thoughts = [], []
-    reply = llm.stream([{"role": "user", "content": "hi"}], on_text=seen.append, on_reasoning=thoughts.append)
-    assert reply.content == "Hello world, streamed." and len(seen) > 1 and "".join(seen) == reply.content
-    assert "".join(thoughts) == "thinking hard" == reply.reasoning
+    seen = []
+    reply = llm.stream([{"role": "user", "content": "hi"}], on_event=seen.append)
+    text = [e.text for e in seen if type(e) is events.Text]
+    assert reply.content == "Hello world, streamed." and len(text) > 1 and "".join(text) == reply.content
+    assert "".join(e.text for e in seen if type(e) is events.Reasoning) == "thinking hard" == reply.reasoning
+    assert type(seen[0]) is events.Reasoning and len(seen) == len(text) + 2  # reasoning, in 2 pieces, first
     assert reply.finish_reason == "stop" and reply.prompt_tokens > 0 and reply.completion_tokens > 0
     assert server.requests[0]["stream_options"] == {"include_usage": True}
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from nanocoder import Agent
+from nanocoder import Agent, events
 from nanocoder.context import SUMMARY_PROMPT
 from nanocoder.llm import LLM, LLMError
 from nanocoder.scripted import DIALECTS, ScriptedServer
@@ -46,8 +46,8 @@ def test_every_tool_call_dialect_runs_each_call_once(server, llm, tmp_path, dial
 def test_a_call_written_as_text_is_run_not_shown(server, llm, written, shown, calls):
     server.add(written)
     seen = []
-    reply = llm.stream([{"role": "user", "content": "go"}], on_text=seen.append)
-    assert "".join(seen) == shown and [c.name for c in reply.tool_calls] == calls
+    reply = llm.stream([{"role": "user", "content": "go"}], on_event=seen.append)
+    assert "".join(e.text for e in seen) == shown and [c.name for c in reply.tool_calls] == calls
 
 
 class Now(Tool):
@@ -94,8 +94,8 @@ def test_usage_anywhere_or_nowhere_and_noise_between_chunks(server, llm, usage_i
     server.add({"content": "Hello there, world.", "usage": {"prompt_tokens": 120, "completion_tokens": 7},
                 "usage_in": usage_in, "keepalive": True, "parts": True})
     seen = []
-    reply = llm.stream([{"role": "user", "content": "hi"}], on_text=seen.append)
-    assert reply.content == "Hello there, world." and len(seen) > 1
+    reply = llm.stream([{"role": "user", "content": "hi"}], on_event=seen.append)
+    assert reply.content == "Hello there, world." and len(seen) > 1 and {type(e) for e in seen} == {events.Text}
     expected = (0, 0) if usage_in == "none" else (120, 7)
     assert (reply.prompt_tokens, reply.completion_tokens) == expected
 
@@ -129,21 +129,28 @@ def test_unknown_fields_on_a_call_are_echoed_back(server, llm, tmp_path):
     {"status": 500}, {"status": 503}, {"reset": True}])
 def test_transient_faults_are_retried_visibly(server, fault):
     server.add({"error": "busy", "headers": {"retry-after-ms": "50"}, **fault}, "made it")
-    llm, lines = LLM("scripted", api_key="k", base_url=server.url, max_retries=2), []
+    llm, seen = LLM("scripted", api_key="k", base_url=server.url, max_retries=2), []
     start = time.monotonic()
-    assert llm.stream([{"role": "user", "content": "hi"}], on_retry=lines.append).content == "made it"
-    assert len(lines) == 1 and "retrying in" in lines[0], lines
-    assert f"answered {fault['status']};" in lines[0] if "status" in fault else "no answer from" in lines[0]
+    assert llm.stream([{"role": "user", "content": "hi"}], on_event=seen.append).content == "made it"
+    lines = [e.message for e in seen if type(e) is events.Retry]
+    assert len(lines) == 1 and "retrying in" in lines[0] and lines[0].endswith("(retry 1 of 2)"), lines
+    if fault.get("status") == 429:
+        assert lines[0].startswith("rate limited by the provider (429); retrying")
+    else:
+        assert f"answered {fault['status']}; retrying" in lines[0] if "status" in fault else "failed; retrying" in lines[0]
     if "Retry-After" in fault.get("headers", {}):
         assert "retrying in 1.0 s" in lines[0] and time.monotonic() - start >= 1  # honoured
+    elif "status" in fault:
+        assert "retrying in 0.1 s" in lines[0]  # retry-after-ms: 50
 
 
 def test_a_fault_that_persists_ends_in_one_clear_line(server):
     server.add(*[{"status": 503, "error": "overloaded", "headers": {"retry-after-ms": "10"}}] * 3)
-    lines = []
+    seen = []
     with pytest.raises(LLMError) as e:
-        LLM("scripted", api_key="k", base_url=server.url, max_retries=2).stream([], on_retry=lines.append)
-    assert len(lines) == 2 and "503" in str(e.value) and "overloaded" in str(e.value) and "\n" not in str(e.value)
+        LLM("scripted", api_key="k", base_url=server.url, max_retries=2).stream([], on_event=seen.append)
+    assert [e.message[-12:] for e in seen] == ["(retry 1 of 2)"[-12:], "(retry 2 of 2)"[-12:]]
+    assert str(e.value) == "the provider answered 503: overloaded; gave up after 2 retries"
 
 
 def test_a_stream_cut_mid_call_never_runs_it_and_is_asked_again(server, tmp_path):
@@ -176,7 +183,7 @@ def test_a_stalled_stream_times_out(server):
     server.add({"content": "and then nothing more for a long time", "stall_after": 3, "stall": 30})
     llm = LLM("scripted", api_key="k", base_url=server.url, max_retries=0, timeout=0.5)
     start = time.monotonic()
-    with pytest.raises(LLMError, match="broke off"):
+    with pytest.raises(LLMError, match="sent nothing for 0.5 s"):
         llm.stream([{"role": "user", "content": "hi"}])
     assert time.monotonic() - start < 5
 
@@ -195,10 +202,10 @@ def test_an_error_object_inside_the_stream_is_a_clear_error(server, llm):
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_bad_key_is_not_retried(server, status):
     server.add({"status": status, "error": "invalid key"})
-    lines = []
+    seen = []
     with pytest.raises(LLMError, match="API key"):
-        LLM("scripted", api_key="k", base_url=server.url, max_retries=3).stream([], on_retry=lines.append)
-    assert len(server.requests) == 1 and lines == []
+        LLM("scripted", api_key="k", base_url=server.url, max_retries=3).stream([], on_event=seen.append)
+    assert len(server.requests) == 1 and seen == []
 
 
 def test_context_length_exceeded_compresses_and_retries_once(server, llm, tmp_path):

@@ -140,6 +140,37 @@ def test_non_streaming_create(server, client):
     assert client.chat.completions.create(model="m", messages=USER).choices[0].finish_reason == "length"
 
 
+@pytest.mark.parametrize("dialect", ["openai", "deepseek"])
+def test_cached_tokens_in_each_dialects_field(server, client, dialect):
+    server.add({"content": "cached", "usage": {"prompt_tokens": 100}, "cached_tokens": 80, "cache_dialect": dialect})
+    usage = stream(client, stream_options={"include_usage": True})[-1].usage
+    if dialect == "openai":
+        assert usage.prompt_tokens_details.cached_tokens == 80
+    else:
+        assert (usage.model_extra["prompt_cache_hit_tokens"], usage.model_extra["prompt_cache_miss_tokens"]) == (80, 20)
+
+
+def test_a_raw_event_replaces_one_in_the_stream(server):
+    server.add({"content": "abcdefgh" * 3, "raw_after": 2, "raw": b"data: not json \xff\n\n"})
+    with openai.OpenAI(api_key="t", base_url=server.url, max_retries=0).post(
+            "/chat/completions", body={"model": "m", "messages": USER, "stream": True}, cast_to=object,
+            stream=True, stream_cls=openai.Stream[object]) as s:
+            body = s.response.read()  # a role chunk, three of content, the finish, [DONE]: one replaced
+    assert body.count(b"data: ") == 6 and b"data: not json \xff\n\n" in body
+    assert body.index(b"not json") > body.index(b'"abcdefgh"') and b'"abcdefgh"' in body.split(b"not json")[1]
+
+
+@pytest.mark.parametrize("body, content_type", [("<html>busy</html>", "text/html"), ("", "application/json"),
+                                                 ("data: [DONE]\n\n", "text/event-stream")])
+def test_a_body_instead_of_a_stream(server, body, content_type):
+    server.add({"body": body, "content_type": content_type})
+    response = openai.OpenAI(api_key="t", base_url=server.url, max_retries=0).post(
+        "/chat/completions", body={"model": "m", "messages": USER, "stream": True}, cast_to=object,
+        stream=True, stream_cls=openai.Stream[object]).response
+    assert response.status_code == 200 and response.headers["content-type"] == content_type
+    assert response.read().decode() == body
+
+
 def test_delay_slows_the_stream(server, client):
     server.add({"content": "x" * 32, "delay": 0.02})  # role chunk, 4 content chunks, finish chunk
     start = time.monotonic()
@@ -149,11 +180,15 @@ def test_delay_slows_the_stream(server, client):
 
 def test_models_and_raw_post(server, client):
     assert [m.id for m in client.models.list()] == ["scripted"]
-    # The path nanocoder.llm takes: a plain dict body, no per-message transform by the SDK.
+    # The path nanocoder.llm takes: a plain dict body, no per-message transform by the SDK, and
+    # the event stream read line by line from the open response the SDK's Stream holds.
     server.add("raw", "raw too")
     body = {"model": "m", "messages": USER, "stream": True}
-    as_dicts = list(client.post("/chat/completions", body=body, cast_to=object, stream=True,
-                                stream_cls=openai.Stream[object]))
+    with client.post("/chat/completions", body=body, cast_to=object, stream=True,
+                     stream_cls=openai.Stream[object]) as s:
+        lines = list(s.response.iter_lines())
+    as_dicts = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    assert lines[1::2] == [""] * (len(lines) // 2) and lines[-2] == "data: [DONE]"  # one data line per event
     assert all(type(c) is dict for c in as_dicts) and as_dicts[1]["choices"][0]["delta"]["content"] == "raw"
     as_models = list(client.post("/chat/completions", body=body, cast_to=ChatCompletionChunk, stream=True,
                                  stream_cls=openai.Stream[ChatCompletionChunk]))
