@@ -421,9 +421,66 @@ def sandbox(runs=50):
                 f"{added:.1f} ms", "≤ 25 ms", added <= 25)
 
 
+# --- prompt cache ---------------------------------------------------------------------------
+
+def cache():
+    """Prefix reuse, breaks and billed tokens of nanocoder and corecoder 0.8.0 on the same workloads;
+    the rules are in benchmarks/prompt_cache.py."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import prompt_cache as pc
+    with tempfile.TemporaryDirectory(prefix="nanocoder-bench-") as folder:
+        began = time.perf_counter()
+        python, problem = pc.install_corecoder(Path(folder))
+        row(f"prompt cache: {pc.CORECODER} in a temporary virtualenv" + (f" ({time.perf_counter() - began:.0f} s)"
+            if python else f" ({problem})"), "installed" if python else "corecoder not available")
+        a = {agent: pc.measure(*pc.long_turn(agent, python)) for agent in ("nanocoder", "corecoder")
+             if agent == "nanocoder" or python}
+        b = {agent: pc.measure(*pc.repo_turns(agent, python)) for agent in ("nanocoder", "nanocoder -c", "corecoder")
+             if agent != "corecoder" or python}
+    long = f"long turn ({pc.ROUNDS} reads of 6 KB, {pc.WINDOW:,}-token window)"
+    for agent in ("nanocoder", "corecoder"):
+        if agent not in a:
+            row(f"prompt cache: {agent}: {long}", "corecoder not available")
+            continue
+        r, ours = a[agent], agent == "nanocoder"
+        row(f"prompt cache: {agent}: {long}: requests, summaries, rewrites",
+            f"{r['requests']}, {r['summaries']}, {r['rewrites']}")
+        row(f"prompt cache: {agent}: files the model was shown whole, long turn", f"{r['whole']} of {r['reads']}")
+        row(f"prompt cache: {agent}: mean reuse, long turn", f"{r['reuse']:.0%}", "≥ 90%" if ours else "reported",
+            r["reuse"] >= 0.9 if ours else None)
+        row(f"prompt cache: {agent}: ceiling of mean reuse, each round shown whole once",
+            f"{r['ceiling']:.0%}")
+        row(f"prompt cache: {agent}: prefix breaks, long turn", f"{len(r['breaks'])} of {r['requests'] - 1}")
+        row(f"prompt cache: {agent}: billed tokens, long turn (chars / 4, cached at a tenth)", f"{r['billed']:,.0f}")
+        row(f"prompt cache: {agent}: floor of billed tokens, each round billed in full once", f"{r['floor']:,.0f}")
+    if "corecoder" in a:
+        ratio = a["nanocoder"]["billed"] / a["corecoder"]["billed"]
+        row("prompt cache: billed tokens, long turn, nanocoder / corecoder", f"{ratio:.2f}×", "≤ 0.85×", ratio <= 0.85)
+    else:
+        row("prompt cache: billed tokens, long turn, nanocoder / corecoder", "corecoder not available", "≤ 0.85×")
+    for agent, how in (("nanocoder", "one Agent, as the REPL"), ("nanocoder -c", "-p, then -p -c twice"),
+                       ("corecoder", "one Agent, as its REPL")):
+        name, ours = agent.split()[0], agent.startswith("nanocoder")
+        if agent not in b:
+            row(f"prompt cache: {name}: 3 turns in a repo whose git status changes", "corecoder not available")
+            continue
+        r = b[agent]
+        turns = [i for i in range(1, r["requests"]) if r["bodies"][i]["messages"][-1]["role"] == "user"]
+        broken = [i for i in turns if i in r["breaks"]]
+        row(f"prompt cache: {name}: 3 turns, git status changing ({how}): reuse, breaks",
+            f"{r['reuse']:.0%}, {len(r['breaks'])} of {r['requests'] - 1}")
+        row(f"prompt cache: {name}: prefix breaks between turns ({how})", f"{len(broken)} of {len(turns)}",
+            "0" if ours else "reported", not broken if ours else None)
+    for name, r in [(f"long turn, {k}", v) for k, v in a.items() if k == "nanocoder"] + \
+                   [(f"repo turns, {k}", v) for k, v in b.items() if k.startswith("nanocoder")]:
+        for i in r["breaks"]:
+            print(f"  nanocoder break, {name}, request {i}: {pc.why(r, i)}")
+
+
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
             "reads": reads, "parallel": parallel, "compression": compression, "safety": safety,
             "sandbox": sandbox}
+SECTIONS["cache"] = cache  # prompt cache: python benchmarks/run.py cache
 
 
 def main(only=()) -> int:
