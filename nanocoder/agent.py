@@ -135,11 +135,11 @@ class Agent:
         force = False
         while True:
             self._check()
-            before = self.context.tokens(self.messages)
+            before = force and json.dumps(self.messages)
             note = self.context.fit(self.messages, self.llm, self.schemas, force=force)
             if note:
                 self.emit(ev.Notice(note))
-            if force and self.context.tokens(self.messages) >= before:  # the same request would fail again
+            if force and json.dumps(self.messages) == before:  # the same request would fail again
                 raise LLMError("the conversation does not fit the model's window and compressing freed nothing; "
                                "try /compact, a larger NANOCODER_MAX_CONTEXT, or a model with a larger window")
             try:

@@ -104,16 +104,9 @@ def test_usage_anywhere_or_nowhere_and_noise_between_chunks(server, llm, usage_i
 def test_reasoning_is_shown_and_sent_back_under_its_own_name(server, llm, tmp_path, field):
     server.add({"reasoning": "I should read the notes.", "reasoning_field": field, "tool_calls": CALLS[:1]},
                "parsnip")
-    thoughts = []
-
-    class Show:
-        reasoning = thoughts.append
-        text = notice = retry = staticmethod(lambda *_: None)
-        tool_start = tool_end = staticmethod(lambda *a, **k: None)
-        approve = staticmethod(lambda *a: True)
-
-    agent_in(tmp_path, llm, callbacks=Show()).chat("what word?")
-    assert "".join(thoughts) == "I should read the notes."
+    events = []
+    agent_in(tmp_path, llm, on_event=events.append).chat("what word?")
+    assert "".join(e.text for e in events if type(e).__name__ == "Reasoning") == "I should read the notes."
     assert server.requests[1]["messages"][2][field] == "I should read the notes."
 
 
@@ -164,10 +157,9 @@ def test_a_stream_cut_mid_call_never_runs_it_and_is_asked_again(server, tmp_path
     cut = {"content": "Let me check.", "tool_calls": [{"name": "now", "arguments": {}}, CALLS[0]], "drop_after": 6}
     server.add(cut, {"tool_calls": [{"name": "now", "arguments": {}}]}, "noon")
     llm, lines = LLM("scripted", api_key="k", base_url=server.url, max_retries=1), []
-    agent = Agent(llm=llm, tools=[Record()], cwd=tmp_path)
-    agent.callbacks.retry = lines.append
+    agent = Agent(llm=llm, tools=[Record()], cwd=tmp_path, on_event=lambda e: type(e).__name__ == "Retry" and lines.append(e))
     assert agent.chat("time?") == "noon"
-    assert ran == [1] and len(lines) == 1 and "broke off" in lines[0] and "shown above is discarded" in lines[0]
+    assert ran == [1] and len(lines) == 1 and "broke off" in lines[0].message and lines[0].discarded
 
 
 def test_a_stream_cut_with_no_retries_left_is_a_clear_error_and_a_valid_history(server, llm, tmp_path):
@@ -230,3 +222,10 @@ def test_a_provider_that_rejects_stream_options_is_asked_without_it_from_then_on
         agent = Agent(llm=llm, cwd=tmp_path)
         assert agent.chat("a") == "one" and agent.chat("b") == "two"
     assert [("stream_options" in r) for r in server.requests] == [True, False, False]
+
+
+def test_when_compressing_frees_nothing_the_same_request_is_not_sent_again(server, llm, tmp_path):
+    server.add({"status": 400, "error": "This model's maximum context length is 8192 tokens."}, "unused")
+    with pytest.raises(LLMError, match="compressing freed nothing; try /compact, a larger NANOCODER_MAX_CONTEXT"):
+        agent_in(tmp_path, llm).chat("x" * 100)
+    assert len(server.requests) == 1
