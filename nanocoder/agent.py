@@ -68,8 +68,7 @@ class Agent:
         self.on_event(event)
 
     def spawn(self) -> "Agent":
-        """A sub-agent: fresh context, same model, permissions, usage and workspace root; its events
-        reach this agent's consumers one level deeper."""
+        """A sub-agent: a fresh context; all else shared; its events one level deeper."""
         sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
@@ -80,9 +79,10 @@ class Agent:
     def chat(self, prompt: str) -> str:
         """Run one user turn to its end and return the final answer. History is kept."""
         self._cancelled.clear()
-        env = environment(self.workspace.cwd)
+        prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
+        env = printable(environment(self.workspace.cwd))
         if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            self.messages[0] = {"role": "system", "content": system_prompt(self.workspace.cwd, self.tools, env)}
+            self.messages[0] = {"role": "system", "content": printable(system_prompt(self.workspace.cwd, self.tools, env))}
         elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
@@ -114,7 +114,9 @@ class Agent:
             used = self._used_ids()
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
                 call.id = fresh_id(call.id, used)
-            self.messages.append(reply.message())
+            # a JSON "\ud800" from the provider is a lone surrogate: kept, it breaks every later request
+            reply.content = printable(reply.content)
+            self.messages.append(json.loads(printable(json.dumps(reply.message(), ensure_ascii=False))))
             ending = reply.finish_reason
             if ending not in ENDINGS and not (reply.content.strip() or reply.tool_calls):
                 ending = "empty"
@@ -144,10 +146,9 @@ class Agent:
                                "try /compact, a larger NANOCODER_MAX_CONTEXT, or a model with a larger window")
             try:
                 reply = self.llm.stream(self.messages, self.schemas, self.emit)
-            except ContextTooLong as e:
+            except ContextTooLong:
                 if force:
-                    raise LLMError(f"{e}, even after compressing; try a larger NANOCODER_MAX_CONTEXT "
-                                   "or a model with a larger window") from None
+                    raise
                 force = True
                 continue
             self._check()
@@ -155,13 +156,13 @@ class Agent:
             self.emit(ev.Usage(reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens))
             return reply
 
-    def _check(self):
-        if self._cancelled.is_set():  # checked before and after each request and before each tool run
+    def _check(self):  # before and after each request
+        if self._cancelled.is_set():
             raise Cancelled("stopped by the user")
 
     def _used_ids(self) -> set:
-        """Call ids in the history, read on from where the last round stopped (a walk of it all made
-        each round slower); a replaced history is read afresh. Ids compressed away cost a rename."""
+        """The history's call ids, read on from where the last round stopped (a walk of it all made
+        each round slower); a replaced history is read afresh."""
         seen, read, ids = self._ids
         if seen is not self.messages or read > len(self.messages):
             read, ids = 0, set()

@@ -42,7 +42,7 @@ class JsonOutput:
 
     def _line(self, obj):
         if self.stream:
-            print(json.dumps(obj, ensure_ascii=False), file=self.out, flush=True)
+            print(json.dumps(obj), file=self.out, flush=True)
 
     def result(self, answer: str, reason: str, usage, cost=None) -> None:
         """The final object, in both formats; reason is the agent's ("success", "max_turns", ...)."""
@@ -54,4 +54,4 @@ class JsonOutput:
                             "cached_input_tokens": usage.cached_tokens}}
         if cost is not None:
             result["total_cost_usd"] = round(cost, 6)
-        print(json.dumps(result, ensure_ascii=False), file=self.out, flush=True)
+        print(json.dumps(result), file=self.out, flush=True)

@@ -15,7 +15,7 @@ from .llm import LLMError
 from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
 from .session import home, list_sessions, private_dir, sessions_dir
-from .tools.base import ToolError
+from .tools.base import ToolError, printable
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
@@ -51,7 +51,7 @@ def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
     agent, session = make_agent(config, view, session, mode, sandbox)
     prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
-    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {agent.workspace.cwd} · "
+    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {view_text(str(agent.workspace.cwd))} · "
                   f"permissions: {mode}\n[dim]{view_text(_sandbox(agent), 1000)}\n"
                   f"/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
     if len(agent.messages) > 1:
@@ -209,7 +209,7 @@ def _recap(agent, session, view):
 
 def view_text(text: str, limit: int = 300) -> str:
     from .view import escape
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return escape(text if len(text) <= limit else text[:limit] + "…")
 
 

@@ -54,7 +54,11 @@ class Session:
             self.forked_from, self.id, self.created = self.id, _new_id(), time.time()  # neither loses a turn
             path = folder / f"{self.id}.json"
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy the history
-        atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1).encode(), mode=0o600)
+        try:
+            raw = json.dumps(data, ensure_ascii=False, indent=1).encode()
+        except UnicodeEncodeError:  # a folder named in bytes that are not UTF-8: kept, escaped
+            raw = json.dumps(data, indent=1).encode()
+        atomic_write(path, raw, mode=0o600)
         self._stamp = _stamp(path)
         return path
 

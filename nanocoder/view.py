@@ -84,9 +84,8 @@ class View:
     def _Notice(self, e):
         self.notice(f"sub-agent: {e.message}" if e.depth else e.message)
 
-    def _Retry(self, e):
-        shown = e.discarded and self.stream_text
-        self.notice(e.message + ("; the text shown above is discarded" if shown else ""))
+    def _Retry(self, e):  # only a view that showed the text says it is thrown away
+        self.notice(e.message + ("; the text shown above is discarded" if e.discarded and self.stream_text else ""))
 
     def _TurnEnded(self, e):
         if not e.depth:

@@ -128,14 +128,14 @@ def test_ctrl_c_stops_a_slow_turn_and_the_session_goes_on(repl, server):
     server.add({"content": "tick " * 300, "delay": 0.3}, "Back again.")
     repl.sendline("talk to me")
     repl.expect("tick")  # the first chunk is on screen (the typed line does not contain it)
-    pressed = time.monotonic()
     repl.sendcontrol("c")
     repl.expect("interrupted")
-    repl.expect_exact(PROMPT)
-    assert time.monotonic() - pressed < 3
+    repl.expect_exact(PROMPT)  # within pexpect's 15 s, while the whole stream would take 90 s
     turn(repl, "are you there?", "Back again.")
     messages = server.requests[-1]["messages"]
     assert_valid_history(messages)
+    assert "tick " * 300 not in str(messages)  # the stream was stopped, not waited out
+    assert {"role": "user", "content": "[The user interrupted this turn.]"} in messages
     assert messages[-1] == {"role": "user", "content": "are you there?"}
     assert {"role": "user", "content": "talk to me"} in messages
     repl.sendeof()

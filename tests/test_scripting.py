@@ -166,3 +166,14 @@ def test_sandbox_flag_read_only_stops_an_approved_write(env, workspace):
         allowed = nanocoder(s, "-p", "make it", "-y", env=env, cwd=workspace)
     assert denied.returncode == allowed.returncode == 0
     assert "sandbox" in s.requests[1]["messages"][-1]["content"] and (workspace / "made.txt").exists()
+
+
+def test_undecodable_bytes_in_the_prompt_and_the_folder_are_no_crash(env, tmp_path):
+    odd = tmp_path / os.fsdecode(b"caf\xe9")  # a folder name that is not UTF-8
+    odd.mkdir()
+    with ScriptedServer(["fine"]) as s:
+        result = subprocess.run([str(NANOCODER).encode(), b"-p", b"look at \xff\xfe", b"--base-url", s.url.encode(),
+                                 b"--api-key", b"k"], env=env, cwd=odd, capture_output=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == b"fine\n", result.stderr
+    sent = s.requests[0]["messages"]
+    assert sent[-1]["content"] == "look at \\xff\\xfe" and "caf\\xe9" in sent[0]["content"]
