@@ -341,6 +341,33 @@ def reads():
     row("reads: read_file(limit=10) of a 1 GB log: RSS added by the read (absolute)", f"{(peak - before) * 1024:.0f} kB")
 
 
+def rounds_memory(rounds=1_000):
+    """Resident memory over a long turn under a 16,000-token window: compression keeps the history
+    bounded, so RSS must stay flat, not grow with the rounds. Measured in a child process."""
+    probe = ("import sys, json\n"
+             "from nanocoder import Agent, LLM\nfrom nanocoder.scripted import ScriptedServer\n"
+             "rss = lambda: int([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])\n"
+             "marks = {}\n"
+             "def model(request):\n"
+             "    if request['messages'][0]['content'].startswith('You compress'): return 'files were read'\n"
+             "    marks.setdefault(len(marks), rss())\n"
+             f"    return {{'tool_calls': [{{'name': 'read_file', 'arguments': {{'file_path': 'a.txt', "
+             f"'offset': len(marks) % 400 + 1}}}}]}} "
+             f"if len(marks) < {rounds} else 'done'\n"
+             "with ScriptedServer([model] * 3000, chunk_size=4096) as server:\n"
+             "    server.requests = __import__('collections').deque(maxlen=1)  # the server's log is not the agent's\n"
+             "    agent = Agent(LLM('m', api_key='k', base_url=server.url, max_retries=0), cwd=sys.argv[1], "
+             "max_context=16000)\n"
+             "    agent.chat('read a.txt again and again')\n"
+             f"print(json.dumps([marks[100], marks[{rounds} - 1]]))")
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "a.txt").write_text("x = 1\n" * 500)
+        run = subprocess.run([PY, "-c", probe, folder], capture_output=True, text=True, check=True)
+    early, late = (kb / 1024 for kb in json.loads(run.stdout.splitlines()[-1]))
+    row(f"memory: RSS at round {rounds} / at round 100 of one turn (16,000-token window)",
+        f"{late / early:.2f}× ({early:.0f} → {late:.0f} MB)", "≤ 1.2×", late / early <= 1.2)
+
+
 # --- parallel tools -------------------------------------------------------------------------
 
 def parallel():
@@ -478,7 +505,7 @@ def cache():
 
 
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
-            "reads": reads, "parallel": parallel, "compression": compression, "safety": safety,
+            "reads": reads, "memory": rounds_memory, "parallel": parallel, "compression": compression, "safety": safety,
             "sandbox": sandbox}
 SECTIONS["cache"] = cache  # prompt cache: python benchmarks/run.py cache
 
