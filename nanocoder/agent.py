@@ -253,7 +253,7 @@ class Agent:
         """A call the sandbox stopped may run again outside it, if the user says so (ask mode only)."""
         error, start = outcome[3], time.monotonic()
         if error is not None and error.rerun and self.permissions.mode == "ask" and \
-                self.approve(name, args, error.question) is True:
+                self.approve(name, args, error.question, "") is True:
             return printable(error.rerun()), False, time.monotonic() - start, None
         return outcome
 
