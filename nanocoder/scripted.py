@@ -67,8 +67,9 @@ class ScriptedServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     def start(self) -> "ScriptedServer":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)  # daemon threads: a slow
-        self._httpd.scripted = self  # stream never holds up stop() or the interpreter's exit
+        # Its threads are daemons: a slow stream never holds up stop() or the interpreter's exit.
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        self._httpd.scripted = self
         threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
