@@ -1,7 +1,6 @@
-"""Streaming client for any OpenAI-compatible Chat Completions API. The openai SDK sends the request; this
-module reads the event stream, checks every chunk, assembles every provider's dialect into one Reply, and
-retries whatever goes wrong before the reply is finished. It never prints: text, reasoning and retries go to
-on_event as events, and a failure is one sentence a user can act on."""
+"""Streaming client for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this
+module checks every chunk, assembles every provider's dialect into one Reply, retries whatever fails before the
+reply is finished, and never prints (events go to on_event; a failure is one line a user can act on)."""
 import itertools
 import json
 import os
@@ -66,29 +65,16 @@ class LLM:
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None, *,
                  max_tokens: int | None = None, temperature: float | None = None,
                  timeout: float = 600.0, max_retries: int = 3):
-        self.model = model
+        self.model, self.max_tokens, self.temperature = model, max_tokens, temperature
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        self.max_tokens, self.temperature = max_tokens, temperature
         self.timeout, self.max_retries = timeout, max_retries  # timeout: seconds of silence
         self.stream_options = True  # dropped for the session once a provider rejects it
         self._client = None
 
-    @property
-    def client(self):
-        # Imported here: `import openai` is a large share of a cold start.
-        if self._client is None:
-            if not self.api_key:
-                raise LLMError("no API key: set OPENAI_API_KEY or pass --api-key")
-            import openai
-            # No retries in the SDK: stream() retries every fault itself, wherever it comes, and says so.
-            self._client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url,
-                                         timeout=self.timeout, max_retries=0)
-        return self._client
-
     def stream(self, messages: list[dict], tools: list[dict] | None = None, on_event=None) -> Reply:
-        """One request, streamed: events.Text and Reasoning to on_event as they come, a Retry for each retry.
-        Thread-safe (sub-agents): all of one call stays in this frame."""
+        """One request, streamed: events.Text and Reasoning to on_event as they come, a Retry for each retry."""
+        # Sub-agents call this from several threads at once: all of one call stays in this frame.
         emit = on_event or (lambda event: None)
         for retry in itertools.count():
             parts = _Assembler()
@@ -96,7 +82,7 @@ class LLM:
                 return self._attempt(messages, tools, parts, emit)
             except _Fault as fault:  # asked again: a half-received tool call must never reach the caller
                 if parts.finish_reason:  # the reply was complete: what broke after it (usage, [DONE]) costs nothing
-                    return self._finish(parts, emit)
+                    return parts.reply(emit)
                 said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
                 if fault.wait > MAX_WAIT:
                     raise LLMError(f"{said}; asked to wait {fault.wait:.0f} s; not waiting"
@@ -110,7 +96,13 @@ class LLM:
                 time.sleep(delay)
 
     def _attempt(self, messages, tools, parts, emit) -> Reply:
-        import openai
+        import openai  # here: it is a large share of a cold start
+        if self._client is None:
+            if not self.api_key:
+                raise LLMError("no API key: set OPENAI_API_KEY or pass --api-key")
+            # No retries in the SDK: stream() retries every fault itself, wherever it comes, and says so.
+            self._client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url,
+                                         timeout=self.timeout, max_retries=0)
         body = {"model": self.model, "messages": messages, "stream": True,
                 "stream_options": {"include_usage": True} if self.stream_options else None, "tools": tools or None,
                 "max_tokens": self.max_tokens or None, "temperature": self.temperature}
@@ -119,11 +111,11 @@ class LLM:
             # client.post is the SDK's documented way to send a raw body; unlike
             # chat.completions.create it skips a per-request type transform of every message,
             # which grows with the history (~30 ms at 200 messages).
-            stream = self.client.post("/chat/completions", body=body, cast_to=object,
+            stream = self._client.post("/chat/completions", body=body, cast_to=object,
                                       stream=True, stream_cls=openai.Stream[object])
         except openai.APIStatusError as e:
-            body = e.body.get("error", e.body) if isinstance(e.body, dict) else None
-            message = str(body["message"]) if isinstance(body, dict) and body.get("message") else e.message
+            error = e.body.get("error", e.body) if isinstance(e.body, dict) else None
+            message = str(error["message"]) if isinstance(error, dict) and error.get("message") else e.message
             if self.stream_options and e.status_code in (400, 422) and "stream_options" in f"{message} {e.body}":
                 self.stream_options = False
                 return self._attempt(messages, tools, parts, emit)
@@ -168,13 +160,7 @@ class LLM:
                            + (f"; its body began {start!r}" if start else "; its body was empty"))
         if parts.finish_reason is None:
             raise _Fault(f"the stream from {self.base_url} ended before the reply was complete")
-        return self._finish(parts, emit)
-
-    def _finish(self, parts, emit) -> Reply:
-        reply = parts.reply()
-        for event in parts.out:  # text held back until the end
-            emit(event)
-        return reply
+        return parts.reply(emit)
 
     def _lines(self, response):
         try:
@@ -210,7 +196,6 @@ class _Fault(Exception):
 def _context_error(message: str) -> ContextTooLong | None:
     if CONTEXT_ERRORS.search(message):
         return ContextTooLong(f"the conversation is longer than the model's window ({message})")
-    return None
 
 
 def _retry_after(headers) -> float:
@@ -235,18 +220,22 @@ class _Assembler:
         self.text, self.thought, self.calls, self.open, self.out = [], [], [], {}, []
         self.reasoning_field, self.finish_reason, self.started = "reasoning_content", None, False
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
-        self.unshown, self.shown, self.hiding = "", 0, False  # text held back: it may be a call
+        self.unshown, self.shown = "", 0  # text held back: it may be a call
 
     def add(self, chunk) -> None:
         self.started, self.out = True, []
-        self._usage(chunk.get("usage"))
+        if usage := chunk.get("usage"):  # tested here, not in _usage: this runs for every chunk
+            self._usage(usage)
         for choice in chunk.get("choices") or ():
-            self._usage(choice.get("usage"))
+            if usage := choice.get("usage"):
+                self._usage(usage)
             delta = choice.get("delta") or {}
-            if names := [n for n in ("reasoning_content", "reasoning") if isinstance(delta.get(n), str) and delta[n]]:
-                self.reasoning_field = names[0]  # sent back under the name it came in
-                self.thought.append(delta[names[0]])
-                self.out.append(events.Reasoning(delta[names[0]]))
+            for name in ("reasoning_content", "reasoning"):
+                if isinstance(piece := delta.get(name), str) and piece:
+                    self.reasoning_field = name  # sent back under the name it came in
+                    self.thought.append(piece)
+                    self.out.append(events.Reasoning(piece))
+                    break
             content = delta.get("content")
             if isinstance(content, list):  # a list of parts: [{"type": "text", "text": ...}]
                 content = "".join(p.get("text") or "" for p in content if isinstance(p, dict))
@@ -260,13 +249,12 @@ class _Assembler:
 
     def _show(self, piece: str) -> None:
         """Text is shown as it comes, but from a `<tool_call>` on it waits: a call written as text is run, not shown."""
-        if self.hiding:
+        if self.unshown.startswith(TAG):  # held from the tag on, whatever comes
             return
         self.unshown += piece
-        if (at := self.unshown.find(TAG)) >= 0:
-            self.hiding = True
-        else:  # a tail that may begin the tag waits for the next piece
-            at = len(self.unshown) - next((n for n in range(len(TAG) - 1, 0, -1) if self.unshown.endswith(TAG[:n])), 0)
+        if (at := self.unshown.find(TAG)) < 0:  # a tail that may begin the tag waits for the next piece
+            at = self.unshown.rfind("<")  # the tag has one "<": only the last can begin it
+            at = at if at >= 0 and TAG.startswith(self.unshown[at:]) else len(self.unshown)
         shown, self.unshown = self.unshown[:at], self.unshown[at:]
         self.shown += len(shown)
         if shown:
@@ -293,16 +281,15 @@ class _Assembler:
         function = frag.get("function") or {}
         # the name may be repeated on every fragment: it is taken once
         call.name = _string(call.name or function.get("name") or "", "a call's name")
-        arguments = function.get("arguments")
-        arguments = json.dumps(arguments) if isinstance(arguments, dict) else arguments
-        if isinstance(arguments, str) and arguments:
-            if call.arguments and arguments[:1] == "{" and is_json_object(arguments) \
-                    and is_json_object("".join(call.arguments)):
+        args = function.get("arguments")
+        args = json.dumps(args) if isinstance(args, dict) else args
+        if isinstance(args, str) and args:
+            if call.arguments and args[:1] == "{" and is_json_object(args) and is_json_object("".join(call.arguments)):
                 call.arguments = []  # a last chunk re-sent the complete arguments
-            call.arguments.append(arguments)
+            call.arguments.append(args)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})
 
-    def reply(self) -> Reply:
+    def reply(self, emit=lambda event: None) -> Reply:
         # Pieces are joined once, at the end: adding each to a growing string costs its square.
         reply = Reply("".join(self.text), "".join(self.thought), self.reasoning_field,
                       finish_reason=self.finish_reason, **self.usage)
@@ -310,12 +297,12 @@ class _Assembler:
             call.arguments = "".join(call.arguments) or "{}"  # "", null or missing: no parameters
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
         reply.tool_calls = [c for c in self.calls if c.name]
-        held, self.out = reply.content[self.shown:], []  # what _show held back
+        held = reply.content[self.shown:]  # what _show held back: emitted now, less any call in it
         if not reply.tool_calls and TAG in reply.content:
             reply.content, reply.tool_calls = _text_calls(reply.content)
             held = TEXT_CALL.sub("", held) if reply.tool_calls else held
         if held.strip():
-            self.out.append(events.Text(held))
+            emit(events.Text(held))
         return reply
 
 
