@@ -112,7 +112,7 @@ class LLM:
             # chat.completions.create it skips a per-request type transform of every message,
             # which grows with the history (~30 ms at 200 messages).
             stream = self._client.post("/chat/completions", body=body, cast_to=object,
-                                      stream=True, stream_cls=openai.Stream[object])
+                                       stream=True, stream_cls=openai.Stream[object])
         except openai.APIStatusError as e:
             error = e.body.get("error", e.body) if isinstance(e.body, dict) else None
             message = str(error["message"]) if isinstance(error, dict) and error.get("message") else e.message
