@@ -84,7 +84,8 @@ def system_starts(text):
 
 def serve(reply, drive):
     """drive(url) against a fresh scripted server answering every request with reply; the bodies sent."""
-    from nanocoder.scripted import ScriptedServer
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from scripted import ScriptedServer  # the tests' scripted server
     with ScriptedServer([reply] * 1_000) as server:
         drive(server.url)
         return server.requests

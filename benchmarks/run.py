@@ -43,6 +43,13 @@ def median_clock(runs, fn, *args, **kwargs) -> float:
     return statistics.median(clock(fn, *args, **kwargs) for _ in range(runs))
 
 
+def scripted_server():
+    """The tests' scripted server (tests/scripted.py): nanocoder.scripted's, with providers' faults."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from scripted import ScriptedServer
+    return ScriptedServer
+
+
 def child_env(home, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
     return dict(env, HOME=home, PROMPT_TOOLKIT_NO_CPR="1", **extra)
@@ -111,8 +118,8 @@ def harness(rounds=200):
     from nanocoder import llm as llm_module
     from nanocoder.agent import Agent
     from nanocoder.llm import LLM
-    from nanocoder.scripted import ScriptedServer
     from nanocoder.tools.base import Tool
+    ScriptedServer = scripted_server()
 
     class Noop(Tool):
         name, description, read_only = "noop", "Does nothing but answer ~1,000 characters.", True
@@ -373,7 +380,7 @@ def rounds_memory(rounds=1_000):
 def parallel():
     from nanocoder.agent import Agent
     from nanocoder.llm import LLM
-    from nanocoder.scripted import ScriptedServer
+    ScriptedServer = scripted_server()
     sleeps = {"tool_calls": [{"name": "bash", "arguments": {"command": "sleep 2"}}] * 3}
     with ScriptedServer([sleeps, "slept"]) as server, tempfile.TemporaryDirectory() as cwd:
         agent = Agent(LLM("bench", api_key="bench", base_url=server.url, max_retries=0), cwd=cwd)

@@ -1,8 +1,5 @@
-"""The offline demo: a tiny broken project and a scripted model that fixes it.
-
-Everything but the model is real: the agent loop, the openai client (talking to the scripted
-server on 127.0.0.1), the tools, the files on disk. The tests drive the same script.
-"""
+"""The offline demo: a tiny broken project and a scripted model that fixes it. Everything but the model is real:
+the agent loop, the openai client (talking to nanocoder.scripted on 127.0.0.1), the tools, the files on disk."""
 import shlex
 import sys
 from pathlib import Path

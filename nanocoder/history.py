@@ -1,11 +1,7 @@
-"""The rules providers enforce on a chat history, in one place: a validator, and the repairs
-that make a history valid again (a session saved mid-turn, ids a provider reuses).
-
-The rules: a system prompt comes first or not at all; every tool call has an id unique in the
-whole request, JSON-object arguments, and exactly one tool message answering it, right after the
-assistant message that made it; no tool message answers anything else; content is null only
-beside tool calls.
-"""
+"""The rules providers enforce on a chat history: problems() finds what breaks them, repair() restores them (a
+session saved mid-turn, ids a provider reuses). A system prompt comes first or not at all; every tool call has an
+id unique in the request, JSON-object arguments, and exactly one tool message answering it, right after the
+assistant message that made it; no tool message answers anything else; content is null only beside tool calls."""
 import itertools
 import json
 import re
@@ -82,9 +78,8 @@ def repair(messages: list[dict]) -> list[dict]:
 
 
 def fresh_id(call_id: str, used: set) -> str:
-    """call_id, or a new one if this request already has it; either way, now used. Kimi numbers
-    ids per turn (`functions.read_file:0`) and repeats them in later turns: an id ending in a
-    number gets the next free number, so it keeps the provider's own form."""
+    """call_id, or a new one if this request already has it; either way, now used. Kimi numbers ids per turn
+    (`functions.read_file:0`) and repeats them later: the next free number keeps the provider's own form."""
     if call_id in used:
         stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
         call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1) if f"{stem}{n}" not in used)

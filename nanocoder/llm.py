@@ -1,11 +1,6 @@
-"""Streaming client for any OpenAI-compatible Chat Completions API.
-
-The openai SDK sends the request (auth, headers, timeouts); this module reads the event stream,
-checks every chunk as it comes, assembles the fragments of every provider's dialect into one
-Reply, and retries whatever goes wrong before the provider says the reply is finished: an HTTP
-error worth retrying, no answer, a stream cut or silent, a malformed chunk. It never prints: text,
-reasoning and retries go to on_event as events; a failure is one sentence a user can act on.
-"""
+"""Streaming client for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this
+module checks every chunk, assembles every provider's dialect into one Reply, retries whatever fails before the
+reply is finished, and never prints (events go to on_event; a failure is one line a user can act on)."""
 import itertools
 import json
 import os
@@ -57,10 +52,9 @@ class Reply:
         if self.reasoning:  # thinking models of DeepSeek and Kimi answer 400 without it
             msg[self.reasoning_field] = self.reasoning
         if self.tool_calls:
-            msg["tool_calls"] = [
-                {**c.extra, "id": c.id, "type": "function",
-                 # arguments that are not a JSON object get an error result; the history keeps {}
-                 "function": {"name": c.name, "arguments": c.arguments if is_json_object(c.arguments) else "{}"}}
+            # arguments that are not a JSON object get an error result; the history keeps {}
+            msg["tool_calls"] = [{**c.extra, "id": c.id, "type": "function", "function": {
+                "name": c.name, "arguments": c.arguments if is_json_object(c.arguments) else "{}"}}
                 for c in self.tool_calls]
         return msg
 
@@ -71,40 +65,24 @@ class LLM:
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None, *,
                  max_tokens: int | None = None, temperature: float | None = None,
                  timeout: float = 600.0, max_retries: int = 3):
-        self.model = model
+        self.model, self.max_tokens, self.temperature = model, max_tokens, temperature
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        self.max_tokens, self.temperature = max_tokens, temperature
         self.timeout, self.max_retries = timeout, max_retries  # timeout: seconds of silence
         self.stream_options = True  # dropped for the session once a provider rejects it
         self._client = None
 
-    @property
-    def client(self):
-        # Imported here: `import openai` is a large share of a cold start.
-        if self._client is None:
-            if not self.api_key:
-                raise LLMError("no API key: set OPENAI_API_KEY or pass --api-key")
-            import openai
-            # No retries in the SDK: stream() retries every fault itself, wherever it comes, and says so.
-            self._client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url,
-                                         timeout=self.timeout, max_retries=0)
-        return self._client
-
     def stream(self, messages: list[dict], tools: list[dict] | None = None, on_event=None) -> Reply:
-        """Send one request and stream the answer. on_event gets events.Text and events.Reasoning
-        pieces as they come, and an events.Retry for each retry. Sub-agents call this from several
-        threads at once, so everything about one call stays in this frame. Whatever goes wrong
-        before the provider says the reply is finished is asked again: a half-received reply
-        (a tool call above all) never reaches the caller."""
+        """One request, streamed: events.Text and Reasoning to on_event as they come, a Retry for each retry."""
+        # Sub-agents call this from several threads at once: all of one call stays in this frame.
         emit = on_event or (lambda event: None)
         for retry in itertools.count():
             parts = _Assembler()
             try:
                 return self._attempt(messages, tools, parts, emit)
-            except _Fault as fault:
+            except _Fault as fault:  # asked again: a half-received tool call must never reach the caller
                 if parts.finish_reason:  # the reply was complete: what broke after it (usage, [DONE]) costs nothing
-                    return self._finish(parts, emit)
+                    return parts.reply(emit)
                 said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
                 if fault.wait > MAX_WAIT:
                     raise LLMError(f"{said}; asked to wait {fault.wait:.0f} s; not waiting"
@@ -118,24 +96,26 @@ class LLM:
                 time.sleep(delay)
 
     def _attempt(self, messages, tools, parts, emit) -> Reply:
-        import openai
-        body = {"model": self.model, "messages": messages, "stream": True}
-        if self.stream_options:
-            body["stream_options"] = {"include_usage": True}
-        if tools:
-            body["tools"] = tools
-        if self.max_tokens:
-            body["max_tokens"] = self.max_tokens
-        if self.temperature is not None:
-            body["temperature"] = self.temperature
+        import openai  # here: it is a large share of a cold start
+        if self._client is None:
+            if not self.api_key:
+                raise LLMError("no API key: set OPENAI_API_KEY or pass --api-key")
+            # No retries in the SDK: stream() retries every fault itself, wherever it comes, and says so.
+            self._client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url,
+                                         timeout=self.timeout, max_retries=0)
+        body = {"model": self.model, "messages": messages, "stream": True,
+                "stream_options": {"include_usage": True} if self.stream_options else None, "tools": tools or None,
+                "max_tokens": self.max_tokens or None, "temperature": self.temperature}
+        body = {k: v for k, v in body.items() if v is not None}
         try:
             # client.post is the SDK's documented way to send a raw body; unlike
             # chat.completions.create it skips a per-request type transform of every message,
             # which grows with the history (~30 ms at 200 messages).
-            stream = self.client.post("/chat/completions", body=body, cast_to=object,
-                                      stream=True, stream_cls=openai.Stream[object])
+            stream = self._client.post("/chat/completions", body=body, cast_to=object,
+                                       stream=True, stream_cls=openai.Stream[object])
         except openai.APIStatusError as e:
-            message = _error_message(e)
+            error = e.body.get("error", e.body) if isinstance(e.body, dict) else None
+            message = str(error["message"]) if isinstance(error, dict) and error.get("message") else e.message
             if self.stream_options and e.status_code in (400, 422) and "stream_options" in f"{message} {e.body}":
                 self.stream_options = False
                 return self._attempt(messages, tools, parts, emit)
@@ -148,17 +128,14 @@ class LLM:
             return self._read(stream.response, parts, emit)
 
     def _read(self, response, parts, emit) -> Reply:
-        """The event stream, read here rather than by the SDK's Stream (which only holds the open
-        response), so that a cut, a silence or a malformed chunk is a fault to retry, never an
-        exception. Chunks stay plain dicts: providers add and omit fields that typed objects
-        would hide or reject."""
+        """Read here, not by the SDK, so a cut, a silence or a malformed chunk is a fault to retry."""
+        # Chunks stay plain dicts: providers add and omit fields that typed objects would hide or reject.
         lines = self._lines(response)
         first = list(itertools.islice(lines, 2))  # the start of the body, for a line if it is no stream
         data, text = [], ""
         for line in itertools.chain(first, lines, [""]):  # "": the last event may lack its blank line
             if line.startswith("data:"):
                 data.append(line[5:])
-                continue
             if line or not data:  # comments, other fields, and whatever is not an event stream
                 continue
             text, data = "\n".join(data).strip(), []
@@ -166,13 +143,13 @@ class LLM:
                 break
             try:
                 chunk = json.loads(text)
-                if chunk.get("error"):  # an error object instead of a chunk
-                    raise self._stream_error(chunk["error"])
+                if error := chunk.get("error"):  # an error object instead of a chunk
+                    message = str(error.get("message") if isinstance(error, dict) else error)
+                    raise _context_error(message) or _Fault("the provider reported an error mid-stream", f": {message}")
                 parts.add(chunk)
-            except ValueError:
-                raise _Fault(f"{self.base_url} sent a chunk that is not JSON", f": {text[:80]!r}") from None
-            except (AttributeError, TypeError):
-                raise _Fault(f"{self.base_url} sent a chunk of the wrong shape", f": {text[:80]!r}") from None
+            except (ValueError, AttributeError, TypeError) as e:
+                what = "that is not JSON" if isinstance(e, ValueError) else "of the wrong shape"
+                raise _Fault(f"{self.base_url} sent a chunk {what}", f": {text[:80]!r}") from None
             for event in parts.out:  # sent out here: a consumer's own error is not the provider's fault
                 emit(event)
         kind = response.headers.get("content-type") or "no content type"
@@ -183,13 +160,7 @@ class LLM:
                            + (f"; its body began {start!r}" if start else "; its body was empty"))
         if parts.finish_reason is None:
             raise _Fault(f"the stream from {self.base_url} ended before the reply was complete")
-        return self._finish(parts, emit)
-
-    def _finish(self, parts, emit) -> Reply:
-        reply = parts.reply()
-        for event in parts.out:  # text held back until the end
-            emit(event)
-        return reply
+        return parts.reply(emit)
 
     def _lines(self, response):
         try:
@@ -201,22 +172,12 @@ class LLM:
 
     def _refusal(self, status: int, message: str, headers) -> Exception:
         """An HTTP error as a fault to retry, or as one line at once."""
-        if status in (400, 413) and CONTEXT_ERRORS.search(message):
-            return ContextTooLong(f"the conversation is longer than the model's window ({message})")
+        if status in (400, 413) and (too_long := _context_error(message)):
+            return too_long
         retryable = status in (408, 409, 429) or status >= 500
-        if headers.get("x-should-retry", str(retryable).lower()) != "true":  # OpenAI's own say first
-            return self._explain_status(status, message)
-        if status == 429:
-            return _Fault("rate limited by the provider (429)", f": {message}", _retry_after(headers))
-        return _Fault(f"the provider answered {status}", f": {message}", _retry_after(headers))
-
-    def _stream_error(self, error) -> Exception:
-        message = str(error.get("message") if isinstance(error, dict) else error)
-        if CONTEXT_ERRORS.search(message):
-            return ContextTooLong(f"the conversation is longer than the model's window ({message})")
-        return _Fault("the provider reported an error mid-stream", f": {message}")
-
-    def _explain_status(self, status: int, message: str) -> LLMError:
+        if headers.get("x-should-retry", str(retryable).lower()) == "true":  # OpenAI's own say first
+            why = "rate limited by the provider (429)" if status == 429 else f"the provider answered {status}"
+            return _Fault(why, f": {message}", _retry_after(headers))
         if status in (401, 403):
             return LLMError(f"the provider refused the API key ({status}: {message}); "
                             f"check OPENAI_API_KEY / --api-key and the base URL {self.base_url}")
@@ -226,11 +187,15 @@ class LLM:
 
 
 class _Fault(Exception):
-    """Something went wrong before the reply was complete: worth asking again. A retry's line
-    says why; the last line adds the detail."""
+    """Something went wrong before the reply was complete: worth asking again. The last line adds the detail."""
     def __init__(self, why: str, detail: str = "", wait: float = 0.0):
         super().__init__(why)
         self.detail, self.wait = detail, wait  # wait: seconds the provider asked for (Retry-After)
+
+
+def _context_error(message: str) -> ContextTooLong | None:
+    if CONTEXT_ERRORS.search(message):
+        return ContextTooLong(f"the conversation is longer than the model's window ({message})")
 
 
 def _retry_after(headers) -> float:
@@ -248,54 +213,48 @@ def _retry_after(headers) -> float:
 
 
 class _Assembler:
-    """Builds one Reply from streamed chunks, in any provider's dialect: calls keyed by index or
-    by id, whole calls in one delta, names and ids repeated on every fragment, complete arguments
-    re-sent at the end, usage anywhere or nowhere, content as a list of parts. A chunk of the
-    wrong shape raises AttributeError or TypeError; what the last chunk has to show is in `out`."""
+    """One Reply from streamed chunks in any provider's dialect; what the last chunk has to show is in `out`."""
+    # A chunk of the wrong shape raises AttributeError or TypeError.
 
     def __init__(self):
         self.text, self.thought, self.calls, self.open, self.out = [], [], [], {}, []
         self.reasoning_field, self.finish_reason, self.started = "reasoning_content", None, False
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
-        self.unshown, self.shown, self.hiding = "", 0, False  # text held back: it may be a call
+        self.unshown, self.shown = "", 0  # text held back: it may be a call
 
     def add(self, chunk) -> None:
         self.started, self.out = True, []
-        if usage := chunk.get("usage"):
+        if usage := chunk.get("usage"):  # tested here, not in _usage: this runs for every chunk
             self._usage(usage)
         for choice in chunk.get("choices") or ():
             if usage := choice.get("usage"):
                 self._usage(usage)
             delta = choice.get("delta") or {}
             for name in ("reasoning_content", "reasoning"):
-                piece = delta.get(name)
-                if isinstance(piece, str) and piece:
-                    self.reasoning_field = name
+                if isinstance(piece := delta.get(name), str) and piece:
+                    self.reasoning_field = name  # sent back under the name it came in
                     self.thought.append(piece)
                     self.out.append(events.Reasoning(piece))
                     break
-            piece = _text(delta.get("content"))
-            if piece:
-                self.text.append(piece)
-                self._show(piece)
+            content = delta.get("content")
+            if isinstance(content, list):  # a list of parts: [{"type": "text", "text": ...}]
+                content = "".join(p.get("text") or "" for p in content if isinstance(p, dict))
+            if content and isinstance(content, str):
+                self.text.append(content)
+                self._show(content)
             for fragment in delta.get("tool_calls") or ():
                 self._fragment(fragment)
             if finish := choice.get("finish_reason"):
                 self.finish_reason = _string(finish, "finish_reason")
 
     def _show(self, piece: str) -> None:
-        """Text goes to the screen as it comes, but from a `<tool_call>` (or what may begin one)
-        on it waits for reply(): a call written as text is run, not shown."""
-        if self.hiding:
+        """Text is shown as it comes, but from a `<tool_call>` on it waits: a call written as text is run, not shown."""
+        if self.unshown.startswith(TAG):  # held from the tag on, whatever comes
             return
         self.unshown += piece
-        at = self.unshown.find(TAG)
-        if at >= 0:
-            self.hiding = True
-        elif "<" in self.unshown:  # a tail that may begin the tag waits for the next piece
-            at = len(self.unshown) - next((n for n in range(len(TAG) - 1, 0, -1) if self.unshown.endswith(TAG[:n])), 0)
-        else:
-            at = len(self.unshown)
+        if (at := self.unshown.find(TAG)) < 0:  # a tail that may begin the tag waits for the next piece
+            at = self.unshown.rfind("<")  # the tag has one "<": only the last can begin it
+            at = at if at >= 0 and TAG.startswith(self.unshown[at:]) else len(self.unshown)
         shown, self.unshown = self.unshown[:at], self.unshown[at:]
         self.shown += len(shown)
         if shown:
@@ -322,16 +281,15 @@ class _Assembler:
         function = frag.get("function") or {}
         # the name may be repeated on every fragment: it is taken once
         call.name = _string(call.name or function.get("name") or "", "a call's name")
-        arguments = function.get("arguments")
-        if isinstance(arguments, dict):
-            arguments = json.dumps(arguments)
-        if isinstance(arguments, str) and arguments:
-            if call.arguments and arguments[:1] == "{" and is_json_object(arguments) and is_json_object("".join(call.arguments)):
+        args = function.get("arguments")
+        args = json.dumps(args) if isinstance(args, dict) else args
+        if isinstance(args, str) and args:
+            if call.arguments and args[:1] == "{" and is_json_object(args) and is_json_object("".join(call.arguments)):
                 call.arguments = []  # a last chunk re-sent the complete arguments
-            call.arguments.append(arguments)
+            call.arguments.append(args)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})
 
-    def reply(self) -> Reply:
+    def reply(self, emit=lambda event: None) -> Reply:
         # Pieces are joined once, at the end: adding each to a growing string costs its square.
         reply = Reply("".join(self.text), "".join(self.thought), self.reasoning_field,
                       finish_reason=self.finish_reason, **self.usage)
@@ -339,12 +297,12 @@ class _Assembler:
             call.arguments = "".join(call.arguments) or "{}"  # "", null or missing: no parameters
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
         reply.tool_calls = [c for c in self.calls if c.name]
-        held, self.out = reply.content[self.shown:], []  # what _show held back
+        held = reply.content[self.shown:]  # what _show held back: emitted now, less any call in it
         if not reply.tool_calls and TAG in reply.content:
             reply.content, reply.tool_calls = _text_calls(reply.content)
             held = TEXT_CALL.sub("", held) if reply.tool_calls else held
         if held.strip():
-            self.out.append(events.Text(held))
+            emit(events.Text(held))
         return reply
 
 
@@ -366,21 +324,6 @@ def _string(value, what: str) -> str:
     if not isinstance(value, str):  # read as a chunk of the wrong shape
         raise TypeError(f"{what} is not a string")
     return value
-
-
-def _text(content) -> str:
-    if isinstance(content, list):  # a list of parts: [{"type": "text", "text": ...}]
-        return "".join(p.get("text") or "" for p in content if isinstance(p, dict))
-    return content if isinstance(content, str) else ""
-
-
-def _error_message(e) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        body = body.get("error", body)
-        if isinstance(body, dict) and body.get("message"):
-            return str(body["message"])
-    return str(getattr(e, "message", e))
 
 
 def _root(e: BaseException) -> BaseException:

@@ -3,7 +3,7 @@ import pytest
 
 from nanocoder.history import problems
 from nanocoder.llm import LLM
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from nanocoder import demo
 from nanocoder.history import INTERRUPTED, problems
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 
 NANOCODER = Path(sys.executable).parent / "nanocoder"  # the command of the virtualenv running the tests
 KEY = "sk-test-key-never-stored"

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from nanocoder.history import problems, repair
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 from test_cli import NANOCODER, env, sessions, workspace  # noqa: F401 (fixtures)
 
 KILLS = int(os.environ.get("NANOCODER_KILLS", "30"))

@@ -15,7 +15,7 @@ from nanocoder import events as ev
 from nanocoder.context import SUMMARY_PROMPT, estimate
 from nanocoder.history import problems, repair
 from nanocoder.llm import LLM, LLMError
-from nanocoder.scripted import DIALECTS, ScriptedServer
+from scripted import DIALECTS, ScriptedServer
 from nanocoder.session import Session
 from nanocoder.tools.base import Tool
 

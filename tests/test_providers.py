@@ -8,7 +8,7 @@ import pytest
 from nanocoder import Agent, events
 from nanocoder.context import SUMMARY_PROMPT
 from nanocoder.llm import LLM, LLMError
-from nanocoder.scripted import DIALECTS, ScriptedServer
+from scripted import DIALECTS, ScriptedServer
 from nanocoder.tools.base import Tool
 from conftest import assert_valid_history
 

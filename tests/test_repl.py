@@ -8,7 +8,7 @@ import pexpect
 import pytest
 
 from conftest import assert_valid_history
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 
 NANOCODER = Path(sys.executable).parent / "nanocoder"  # the command of the virtualenv running the tests
 PROMPT = "›"  # prompt_toolkit draws the space after it as a cursor move

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from nanocoder import sandbox
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 from nanocoder.tools.base import ToolError, Workspace
 from nanocoder.tools.bash import BashTool
 from nanocoder.tools.shell import FORBIDDEN, READ_ONLY, classify

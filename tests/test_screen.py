@@ -59,7 +59,7 @@ def model(tmp_path):
     def start(*replies):
         path = tmp_path / f"replies{len(procs)}.json"
         path.write_text(json.dumps(list(replies)))
-        proc = subprocess.Popen([sys.executable, "-m", "nanocoder.scripted", str(path)], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, Path(__file__).with_name("scripted.py"), path], stdout=subprocess.PIPE,
                                 text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         procs.append(proc)
         return proc.stdout.readline().split()[2]

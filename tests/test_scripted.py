@@ -5,13 +5,14 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import openai
 import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionChunk
 
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -238,15 +239,17 @@ def test_replies_from_the_constructor_and_context_manager():
         ScriptedServer().url
 
 
-def test_command_line_serves_a_json_file(tmp_path):
+@pytest.mark.parametrize("command", [["-m", "nanocoder.scripted"], [str(Path(__file__).with_name("scripted.py"))]])
+def test_command_line_serves_a_json_file(tmp_path, command):
     script = tmp_path / "replies.json"
     script.write_text(json.dumps(["from the file", {"content": "second"}]))
-    proc = subprocess.Popen([sys.executable, "-m", "nanocoder.scripted", str(script)],
+    proc = subprocess.Popen([sys.executable, *command, str(script)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split()[2]
         c = OpenAI(api_key="test", base_url=url, max_retries=0)
-        assert c.chat.completions.create(model="m", messages=USER).choices[0].message.content == "from the file"
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream(c))
+        assert text == "from the file"  # the package's server streams every answer
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=5)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 from test_cli import NANOCODER, env, run, sessions, workspace  # noqa: F401 (fixtures)
 
 
