@@ -151,7 +151,7 @@ def harness(rounds=200):
 
         llm.stream, llm_module._Assembler.add = timed_stream, timed_merge
         try:
-            agent = Agent(llm, tools=[Noop()], cwd=cwd, sub_agents=False, max_rounds=rounds + 1)
+            agent = Agent(llm, tools=[Noop()], cwd=cwd, sub_agents=False, max_turns=rounds + 1)
             total = clock(agent.chat, "Do the rounds.")
         finally:
             llm_module._Assembler.add = real_merge
@@ -202,8 +202,8 @@ def answer(tokens, seed=1) -> str:
 
 def render(text) -> float:
     from rich.console import Console
-    from nanocoder.cli import MarkdownStream
-    stream = MarkdownStream(Console(file=io.StringIO(), force_terminal=True, width=100))
+    from nanocoder.view import Stream
+    stream = Stream(Console(file=io.StringIO(), force_terminal=True, width=100))
     began = time.perf_counter()
     for i in range(0, len(text), 4):
         stream.feed(text[i:i + 4])
@@ -385,7 +385,7 @@ def parallel():
     with ScriptedServer([sleeps, "slept"]) as server, tempfile.TemporaryDirectory() as cwd:
         agent = Agent(LLM("bench", api_key="bench", base_url=server.url, max_retries=0), cwd=cwd)
         real, phase = agent._run_tools, []
-        agent._run_tools = lambda calls: phase.append(clock(real, calls))
+        agent._run_tools = lambda calls, **kw: phase.append(clock(real, calls, **kw))
         agent.chat("sleep three times")
     row("parallel tools: three `sleep 2` calls in one turn (absolute)", f"{phase[0]:.2f} s", "< 2.5 s",
         phase[0] < 2.5)

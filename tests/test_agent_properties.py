@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from nanocoder import Agent
 from nanocoder.history import problems
 from nanocoder.llm import LLM, LLMError
-from nanocoder.scripted import ScriptedServer
+from scripted import ScriptedServer
 from nanocoder.session import Session
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "40"))

@@ -35,15 +35,15 @@ def test_killed_runs_leave_valid_sessions_whole_files_and_no_temp_files(env, wor
     rng, finished, killed = random.Random(4711), [], 0
     env = {**env, "NANOCODER_MAX_CONTEXT": "10000000"}  # no compression: every turn stays in the session
     with ScriptedServer([model] * (KILLS * 4 + 10), chunk_size=8192) as server:
-        for n in range(3 * KILLS):  # until KILLS runs were killed mid-run
+        for n in range(4 * KILLS):  # until KILLS runs were killed mid-run
             if killed == KILLS:
                 break
             args = ["-c"] if sessions(env) else []
             proc = subprocess.Popen([str(NANOCODER), *args, "-p", f"turn {n}", "-y", "--base-url", server.url,
                                      "--api-key", "k"], env=env, cwd=workspace, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            try:
-                proc.wait(timeout=rng.uniform(0.05, 1.0))  # a random moment: start-up, a request, a write, a save
+            try:  # a random moment (start-up, a request, a write, a save); every fourth run may finish
+                proc.wait(timeout=rng.uniform(0.05, 1.0) if n % 4 else 60)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 killed += 1
