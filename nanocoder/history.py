@@ -1,5 +1,5 @@
-"""The rules providers enforce on a chat history: problems() finds what breaks them, repair() restores them (a
-session saved mid-turn, ids a provider reuses). A system prompt comes first or not at all; every tool call has an
+"""The rules providers enforce on a chat history, and repair(), which restores them (a session saved mid-turn,
+ids a provider reuses; tests/history_rules.py checks every request of the suite against them). A system prompt comes first or not at all; every tool call has an
 id unique in the request, JSON-object arguments, and exactly one tool message answering it, right after the
 assistant message that made it; no tool message answers anything else; content is null only beside tool calls."""
 import itertools
@@ -8,42 +8,6 @@ import re
 
 INTERRUPTED = "Error: interrupted by the user before this tool finished."
 ROLES = ("system", "user", "assistant", "tool")
-
-
-def problems(messages: list[dict]) -> list[str]:
-    """Every rule the history breaks, as sentences; [] when a provider would accept it."""
-    found, seen, pending = [], set(), set()
-    for i, m in enumerate(messages):
-        role = m.get("role")
-        if role not in ROLES:
-            found.append(f"message {i}: unknown role {role!r}")
-            continue
-        if role == "tool":
-            if m.get("tool_call_id") not in pending:
-                found.append(f"message {i}: a tool result for no open call ({m.get('tool_call_id')!r})")
-            pending.discard(m.get("tool_call_id"))
-            if not isinstance(m.get("content"), str):
-                found.append(f"message {i}: tool content must be text")
-            continue
-        if pending:
-            found.append(f"message {i}: calls {sorted(pending)} were never answered")
-            pending = set()
-        if role == "system" and i:
-            found.append(f"message {i}: a system message after the first")
-        calls = (m.get("tool_calls") or []) if role == "assistant" else []
-        for call in calls:
-            if call.get("id") in seen:
-                found.append(f"message {i}: tool call id {call.get('id')!r} used twice")
-            seen.add(call.get("id"))
-            pending.add(call.get("id"))
-            arguments = (call.get("function") or {}).get("arguments")
-            if not (isinstance(arguments, str) and is_json_object(arguments)):
-                found.append(f"message {i}: arguments of {call.get('id')!r} are not a JSON object string")
-        if m.get("content") is None and not calls:
-            found.append(f"message {i}: null content without tool calls")
-    if pending:
-        found.append(f"calls {sorted(pending)} were never answered")
-    return found
 
 
 def repair(messages: list[dict]) -> list[dict]:

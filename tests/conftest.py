@@ -1,7 +1,7 @@
 """Shared fixtures: the project's scripted OpenAI-compatible server and an LLM pointed at it."""
 import pytest
 
-from nanocoder.history import problems
+from history_rules import problems
 from nanocoder.llm import LLM
 from scripted import ScriptedServer
 

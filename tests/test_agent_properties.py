@@ -7,7 +7,7 @@ import os
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nanocoder import Agent
-from nanocoder.history import problems
+from history_rules import problems
 from nanocoder.llm import LLM, LLMError
 from scripted import ScriptedServer
 from nanocoder.session import Session

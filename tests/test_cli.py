@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from nanocoder import demo
-from nanocoder.history import INTERRUPTED, problems
+from history_rules import problems
+from nanocoder.history import INTERRUPTED
 from scripted import ScriptedServer
 
 NANOCODER = Path(sys.executable).parent / "nanocoder"  # the command of the virtualenv running the tests

@@ -8,7 +8,8 @@ import signal
 import subprocess
 import time
 
-from nanocoder.history import problems, repair
+from history_rules import problems
+from nanocoder.history import repair
 from scripted import ScriptedServer
 from test_cli import NANOCODER, env, sessions, workspace  # noqa: F401 (fixtures)
 

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from nanocoder import Agent
 from nanocoder import events as ev
 from nanocoder.context import SUMMARY_PROMPT, estimate
-from nanocoder.history import problems, repair
+from history_rules import problems
+from nanocoder.history import repair
 from nanocoder.llm import LLM, LLMError
 from scripted import DIALECTS, ScriptedServer
 from nanocoder.session import Session
