@@ -1,8 +1,5 @@
-"""read_file and write_file, and the text codec and diff they share with edit_file.
-
-A file is loaded as text with "\\n" newlines and saved back in its own encoding, line endings
-and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was.
-"""
+"""read_file and write_file, and the codec and diff they share with edit_file. A file is saved back in its own
+encoding, line endings and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was."""
 import codecs
 import difflib
 import os
@@ -44,9 +41,8 @@ def decode(data: bytes) -> TextFile:
         # latin-1 maps every byte to one character and back, so untouched bytes survive an edit.
         text, encoding, bom = data.decode("latin-1"), "latin-1", False
     # Normalise only when every newline is CRLF: a mixed file is kept as it is, byte for byte.
-    if "\r\n" in text and text.count("\r\n") == text.count("\n"):
-        return TextFile(text.replace("\r\n", "\n"), encoding, "\r\n", bom)
-    return TextFile(text, encoding, "\n", bom)
+    crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
+    return TextFile(text.replace("\r\n", "\n") if crlf else text, encoding, "\r\n" if crlf else "\n", bom)
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
@@ -63,8 +59,7 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
 
 
 def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str, checkpoints) -> None:
-    """save_text, recorded first for /undo, with a failure raised as a ToolError for the model
-    (the file left unchanged)."""
+    """save_text, recorded first for /undo; a failure is a ToolError for the model, the file unchanged."""
     try:
         checkpoints.record(path)
         save_text(path, text, like)
@@ -78,8 +73,7 @@ def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str, chec
 def diff(shown: str, before: str, after: str, new: bool = False) -> str:
     """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
     a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
-    a = "/dev/null" if new else a
-    lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
+    lines_ = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
     # A last line without a newline would run into the next one; mark it as `diff` does.
     no_eol = "\n\\ No newline at end of file\n"
     return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
@@ -100,8 +94,7 @@ def similar_names(path: Path, shown: str) -> str:
 
 
 def open_file(path, shown: str):
-    """path opened to read, if it is a file (FileNotFoundError if missing). A directory, FIFO,
-    socket or device is a ToolError at once: reading one could wait for a writer or never end."""
+    """path opened to read (FileNotFoundError if missing); anything but a file is a ToolError at once."""
     try:
         mode = os.stat(path).st_mode
         if stat.S_ISDIR(mode):
@@ -115,16 +108,6 @@ def open_file(path, shown: str):
         raise
     except OSError as e:
         raise ToolError(f"cannot read {shown}: {e.strerror or e}") from None
-
-
-def read_lines(f):
-    """(line, cut) for each line of a binary file: at most LINE_BYTES of it, cut when longer (the
-    rest is skipped unread into memory), so no line costs more than that."""
-    while line := f.readline(LINE_BYTES):
-        cut = len(line) == LINE_BYTES and not line.endswith(b"\n")
-        while cut and (rest := f.readline(CHUNK)) and not rest.endswith(b"\n"):
-            pass
-        yield line, cut
 
 
 def count_lines(f, size: int) -> int | None:
@@ -154,18 +137,19 @@ class ReadFileTool(WorkspaceTool):
             f = open_file(path, name)
         except FileNotFoundError:
             raise ToolError(f"file not found: {name}.{similar_names(path, name)}") from None
-        # Streamed: only the lines asked for (and their bytes, up to the caps) are ever held.
-        with f:
+        with f:  # streamed: only the lines asked for, each cut at LINE_BYTES, are ever held
             self.workspace.remember(path)
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(SNIFF)
+            size, head = os.fstat(f.fileno()).st_size, f.read(SNIFF)
             if is_binary(head):
                 return f"Binary file {name} ({size:,} bytes); not shown."
             if not head:
                 return f"{name} is empty."
             f.seek(0)
             first, picked, n, held = max(1, offset or 1), [], 0, 0
-            for n, (line, cut) in enumerate(read_lines(f), 1):
+            for n, line in enumerate(iter(lambda: f.readline(LINE_BYTES), b""), 1):
+                cut = len(line) == LINE_BYTES and not line.endswith(b"\n")
+                while cut and (rest := f.readline(CHUNK)) and not rest.endswith(b"\n"):
+                    pass  # the rest of a cut line is skipped, never held whole
                 if n >= first:
                     picked.append((line.removeprefix(codecs.BOM_UTF8) if n == 1 else line, cut))
                     held += len(line)
@@ -189,11 +173,9 @@ class ReadFileTool(WorkspaceTool):
             out.append(row)
             chars += len(row) + 1
         last = first + len(out) - 1
-        if more is None:
-            out.append(f"[Showed lines {first}-{last} of a {size:,}-byte file, too long to count its "
-                       f"lines. Read on with offset={last + 1}.]")
-        elif last < n + more:
-            out.append(f"[Showed lines {first}-{last} of {n + more}. Read on with offset={last + 1}.]")
+        if more is None or last < n + more:
+            total = f"a {size:,}-byte file, too long to count its lines" if more is None else n + more
+            out.append(f"[Showed lines {first}-{last} of {total}. Read on with offset={last + 1}.]")
         return "\n".join(out)
 
 
@@ -213,9 +195,8 @@ class FileWriter(WorkspaceTool):
 
 class WriteFileTool(FileWriter):
     name = "write_file"
-    description = ("Write a whole file, creating it and its folders if needed. An existing file is "
-                   "replaced but keeps its encoding, line endings and permissions. Prefer "
-                   "edit_file for changing part of a file.")
+    description = ("Write a whole file, creating it and its folders if needed. An existing file is replaced but keeps "
+                   "its encoding, line endings and permissions. Prefer edit_file for changing part of a file.")
     parameters = {"type": "object", "properties": {
         "file_path": {"type": "string", "description": "Absolute, or relative to the working directory."},
         "content": {"type": "string", "description": "The complete new content."}},
