@@ -1,11 +1,5 @@
-"""glob and grep: find files by name and lines by regex.
-
-ripgrep does the work when installed (fast, in parallel, honours every .gitignore); otherwise a
-Python walk skips hidden and generated folders, the root .gitignore's names and binary files,
-and reads big files a block at a time. Both take the first LIMIT results in path order (the
-walk stops there) and answer in the same order (glob: newest first, grep: by path), with paths
-relative to the working directory, as the model uses them in other tools.
-"""
+"""glob and grep: ripgrep when installed, else a Python walk that skips what rg skips by default. Both take the
+first LIMIT results in path order and answer alike (glob newest first), relative to the working directory."""
 import os
 import re
 import shutil
@@ -15,7 +9,7 @@ from itertools import islice
 from pathlib import Path
 
 from .base import ToolError, WorkspaceTool, printable
-from .files import CHUNK, decode, is_binary, open_file
+from .files import CHUNK, SNIFF, decode, is_binary, open_file
 
 MAX_RESULTS = 200        # lines in an answer
 LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
@@ -79,18 +73,17 @@ class GrepTool(WorkspaceTool):
         return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1]))
 
     def _ripgrep(self, pattern: str, root: Path, include: str | None):
-        # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a
-        # blank line. rg searches files in parallel and prints them in any order: sorted here.
-        args = ["rg", "--line-number", "--with-filename", "--heading", "--null", "--color", "never"]
+        # --null: each line is "path\0line:text". rg searches files in parallel and prints them in any order.
+        args = ["rg", "--line-number", "--with-filename", "--no-heading", "--null", "--color", "never"]
         args += ["--glob", include] if include else []
         run = subprocess.run(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd, capture_output=True)
         if run.returncode == 2 and not run.stdout:
             error = run.stderr.decode(errors="replace").strip()
             raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
         # Names and lines as bytes (surrogates where not UTF-8): printable() shows them losslessly.
-        files = [group.partition("\0") for group in os.fsdecode(run.stdout).split("\n\n")]
-        files.sort(key=lambda f: path_order(f[0]))
-        return ((file, row) for file, _, rows in files if rows for row in rows.rstrip("\n").split("\n"))
+        rows = [line.partition("\0") for line in os.fsdecode(run.stdout).split("\n")]
+        rows.sort(key=lambda r: path_order(r[0]))  # stable: each file's lines stay in order
+        return ((file, row) for file, null, row in rows if null)  # no \0: "binary file matches" notes
 
     def _python(self, regex: re.Pattern, root: Path, include: str | None):
         """(file, "line:text") for each match, file by file in path order."""
@@ -113,20 +106,18 @@ class GrepTool(WorkspaceTool):
 
 
 def blocks(f):
-    """(number of its first line, text) for each piece of a text file, pieces of about CHUNK
-    bytes that end at a line's end (a longer line is split), so a file of any size is searched
-    in bounded memory. Nothing for a binary file."""
-    n, rest = 1, b""
-    for i, chunk in enumerate(iter(lambda: f.read(CHUNK), b"")):
-        if i == 0 and is_binary(chunk):
-            return
-        data = rest + chunk
+    """(number of its first line, text) for each block of a text file: CHUNK bytes or so that end at a line's end
+    (a longer line is split), so a file of any size is searched in bounded memory. Nothing for a binary file."""
+    if is_binary(f.read(SNIFF)):
+        return
+    f.seek(0)
+    n, back = 1, 0
+    while data := f.read(CHUNK + back):  # blocks end where CHUNK-sized reads would
         cut = data.rfind(b"\n") + 1 or len(data)
-        data, rest = data[:cut], data[cut:]
-        yield n, decode(data).text
+        back = len(data) - cut
+        f.seek(-back, os.SEEK_CUR)  # the last, unfinished line starts the next block
+        yield n, decode(data[:cut]).text
         n += data.count(b"\n")
-    if rest:
-        yield n, decode(rest).text
 
 
 def show_match(file: str, row: str) -> str:
@@ -142,9 +133,8 @@ def capped(found: list, show=str) -> str:
 
 
 def path_order(path: str) -> str:
-    """Sort key for the walk's order: a folder's files (by name), then its subfolders (by name).
-    Each '/' becomes \\1 and \\0 marks the file name, both below any character of a name. A string,
-    not a tuple of lists, so sorting 100,000 paths gives the garbage collector nothing to chase."""
+    """Sort key for the walk's order: a folder's files, then its subfolders, each by name ('/' becomes \\1 and \\0
+    marks the name, both below any character). A string, not tuples: sorting gives the GC nothing to chase."""
     folder, _, name = path.rpartition("/")
     return f"{folder}/\0{name}".replace("/", "\1")
 
@@ -157,8 +147,7 @@ def mtime(path: str) -> float:
 
 
 def walk(root: Path):
-    """Files under root, as paths relative to it, in path order, skipping what ripgrep skips
-    by default: hidden names and those the root .gitignore names (plus generated folders)."""
+    """Files under root, relative to it, in path order; not hidden ones, generated folders or the root .gitignore's."""
     ignored = ignore_rules(root)
     for folder, dirs, files in os.walk(root):
         rel = os.path.relpath(folder, root).replace(os.sep, "/")
@@ -168,8 +157,8 @@ def walk(root: Path):
 
 
 def ignore_rules(root: Path):
-    """ignored(path, name): hidden, or named by a plain pattern of the root .gitignore (one with
-    a '/' matches the path, others the name). No negations (!), no nested .gitignore files."""
+    """ignored(path, name): hidden, or matched by a root .gitignore pattern (one with '/' by its path, others by
+    name). No negations (!), no nested .gitignore files."""
     try:
         lines = (root / ".gitignore").read_text(errors="replace").splitlines()
     except OSError:
