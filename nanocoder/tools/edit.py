@@ -1,8 +1,5 @@
-"""edit_file: replace one exact, unique piece of a file and answer with the diff.
-
-Asking for a string that occurs exactly once makes the model say precisely where it edits.
-The file goes through load_text/save_text, so its encoding and line endings stay as they were.
-"""
+"""edit_file: replace one exact, unique piece of a file (so the model says precisely where) and answer with the diff.
+The file goes through load_text/save_text, so its encoding and line endings stay as they were."""
 import difflib
 from pathlib import Path
 
@@ -57,8 +54,7 @@ class EditFileTool(FileWriter):
             raise ToolError(f"{name} changed on disk since you last read it; read it again, "
                             "then edit. The file was not changed.")
         if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
-            old_string = old_string.replace("\r\n", "\n")
-            new_string = new_string.replace("\r\n", "\n")
+            old_string, new_string = old_string.replace("\r\n", "\n"), new_string.replace("\r\n", "\n")
         count = file.text.count(old_string)
         if count == 0:
             raise ToolError(f"old_string not found in {name}.{similar_lines(file.text, old_string)}")
@@ -79,5 +75,4 @@ def similar_lines(text: str, old_string: str) -> str:
             scored.append((-matcher.ratio(), n, line))
     if not target or not scored:
         return ""
-    best = sorted(scored)[:3]
-    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in best)
+    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in sorted(scored)[:3])
