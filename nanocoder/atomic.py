@@ -1,22 +1,20 @@
 """Files written whole or not at all, and nothing left behind when the process is killed."""
 import os
 import time
+from contextlib import suppress
 from pathlib import Path
 
 TMP = ".nanocoder-"  # the prefix of our temp names, so a sweep finds only its own
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write a temp file in the same folder and rename it over the file, so a crash or a full disk
-    never leaves a half-written file. The file keeps its mode (or gets `mode`); a new one the umask's.
-    The temp file has no name until its data is written (O_TMPFILE, where the file system has it),
-    so a kill at any moment leaves nothing behind but in the instant between link and rename."""
+    """A temp file in the same folder renamed over the file: a crash or a full disk never leaves it half-written. It
+    keeps its mode (or gets `mode`), a new one the umask's. The temp file is nameless until written (O_TMPFILE where
+    the file system has it), so a kill leaves nothing behind but in the instant between link and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
-        try:
+        with suppress(FileNotFoundError):
             mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            pass
     tmp = path.parent / f"{TMP}{path.name}.{os.urandom(4).hex()}.tmp"
     perm = 0o666 if mode is None else mode & 0o777  # the kernel applies umask: never briefly readable
     try:
@@ -30,12 +28,9 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
             os.fsync(f.fileno())
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
-            if not named:  # a dir_fd makes Python call linkat(), which can follow the /proc link
-                folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                try:
-                    os.link(f"/proc/self/fd/{f.fileno()}", tmp.name, dst_dir_fd=folder)
-                finally:
-                    os.close(folder)
+            if not named:  # any dir_fd makes Python call linkat(), which can follow the /proc link (the
+                # kernel ignores the fd, as the path is absolute)
+                os.link(f"/proc/self/fd/{f.fileno()}", tmp, src_dir_fd=f.fileno())
                 named = True
         os.replace(tmp, path)
     except BaseException:
@@ -45,12 +40,10 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
 
 
 def sweep(folder: Path, age: float = 60) -> None:
-    """Remove temp files that a killed process of ours left in folder (older than age seconds:
-    a younger one may be another process's, about to be renamed)."""
-    try:
+    """Remove temp files a killed process of ours left in folder, if older than age seconds (a younger one may be
+    another process's, about to be renamed)."""
+    with suppress(OSError):
         for entry in os.scandir(folder):
             if entry.name.startswith(TMP) and entry.name.endswith(".tmp") and \
                     time.time() - entry.stat().st_mtime > age:
                 os.unlink(entry.path)
-    except OSError:
-        pass
