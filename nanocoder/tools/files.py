@@ -73,15 +73,10 @@ def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str, chec
 def diff(shown: str, before: str, after: str, new: bool = False) -> str:
     """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
     a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
-    lines_ = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
+    lines = lambda text: re.findall(r"[^\n]*\n|[^\n]+", text)  # unlike str.splitlines, only at "\n"
+    rows = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
     # A last line without a newline would run into the next one; mark it as `diff` does.
-    no_eol = "\n\\ No newline at end of file\n"
-    return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
-
-
-def lines(text: str) -> list[str]:
-    """Lines with their ends; unlike str.splitlines, splits only at "\\n"."""
-    return re.findall(r"[^\n]*\n|[^\n]+", text)
+    return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n" for d in rows).rstrip("\n")
 
 
 def similar_names(path: Path, shown: str) -> str:
@@ -165,8 +160,7 @@ class ReadFileTool(WorkspaceTool):
         out, chars = [], 0
         for text, (_, cut) in zip(texts, picked):
             text = text.removesuffix("\n").rstrip("\r")
-            if cut or len(text) > MAX_LINE:
-                text = text[:MAX_LINE] + " [... line cut]"
+            text = text[:MAX_LINE] + " [... line cut]" if cut or len(text) > MAX_LINE else text
             row = f"{first + len(out):>6}\t{text}"
             if out and chars + len(row) > MAX_OUTPUT:
                 break
@@ -217,12 +211,11 @@ class WriteFileTool(FileWriter):
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            before = like.text if like else ""
             save_or_raise(path, content, like, name, self.workspace.checkpoints)
             self.workspace.remember(path)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
-        changes = diff(shown, before, content, new=not existed) if len(content) < MAX_OUTPUT else ""
+        changes = diff(shown, like.text if like else "", content, new=not existed) if len(content) < MAX_OUTPUT else ""
         return Changed(f"{'Overwrote' if existed else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
 
     def preview(self, args: dict) -> str:
