@@ -8,9 +8,8 @@ TMP = ".nanocoder-"  # the prefix of our temp names, so a sweep finds only its o
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """A temp file in the same folder renamed over the file: a crash or a full disk never leaves it half-written. It
-    keeps its mode (or gets `mode`), a new one the umask's. The temp file is nameless until written (O_TMPFILE where
-    the file system has it), so a kill leaves nothing behind but in the instant between link and rename."""
+    """Via a temp file renamed over path: never half-written; it keeps its mode (or gets `mode`). The temp file is
+    nameless until written (O_TMPFILE, where there is one): a kill leaves nothing but between link and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         with suppress(FileNotFoundError):
@@ -40,8 +39,7 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
 
 
 def sweep(folder: Path, age: float = 60) -> None:
-    """Remove temp files a killed process of ours left in folder, if older than age seconds (a younger one may be
-    another process's, about to be renamed)."""
+    """Remove temp files a killed process of ours left in folder (older than age: a younger one may be in use)."""
     with suppress(OSError):
         for entry in os.scandir(folder):
             if entry.name.startswith(TMP) and entry.name.endswith(".tmp") and \

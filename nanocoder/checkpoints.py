@@ -1,6 +1,5 @@
-"""Each turn's file changes, recorded by the file tools before they happen: /undo puts the last turn's files back,
-/diff shows what the session changed. Commands' changes are named, not undone (a snapshot of the whole tree would
-cost a copy of it, or a touch of the user's git index)."""
+"""Each turn's file changes, recorded by the file tools before they happen, for /undo and /diff. Commands' changes are
+named, not undone: a snapshot of the whole tree would cost a copy of it, or a touch of the user's git index."""
 import threading
 from pathlib import Path
 

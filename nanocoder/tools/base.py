@@ -3,6 +3,7 @@ lives on a Workspace owned by one Agent, so two agents in one process never see 
 import os
 import re
 import threading
+from contextlib import suppress
 from pathlib import Path
 
 from ..checkpoints import Checkpoints
@@ -62,7 +63,6 @@ class Tool:
             bool_as_number = isinstance(value, bool) and want in ("integer", "number")
             if want and (bool_as_number or not isinstance(value, _JSON_TYPES.get(want, object))):
                 return f"argument {key!r} must be {want}, got {type(value).__name__}"
-        return None
 
 
 class WorkspaceTool(Tool):
@@ -131,8 +131,7 @@ def printable(text: str) -> str:
 
 
 def _stamp(path: Path) -> tuple:
-    try:
+    with suppress(OSError):
         st = path.stat()
         return st.st_mtime_ns, st.st_size
-    except OSError:
-        return ()
+    return ()

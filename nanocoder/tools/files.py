@@ -5,6 +5,7 @@ import difflib
 import os
 import re
 import stat
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -27,10 +28,6 @@ class TextFile:
     encoding: str = "utf-8"
     newline: str = "\n"
     bom: bool = False
-
-
-def is_binary(data: bytes) -> bool:
-    return b"\0" in data[:SNIFF]
 
 
 def decode(data: bytes) -> TextFile:
@@ -80,10 +77,9 @@ def diff(shown: str, before: str, after: str, new: bool = False) -> str:
 
 
 def similar_names(path: Path, shown: str) -> str:
-    try:
+    names = []
+    with suppress(OSError):
         names = os.listdir(path.parent)
-    except OSError:
-        return ""
     close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
     return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?") if close else ""
 
@@ -135,7 +131,7 @@ class ReadFileTool(WorkspaceTool):
         with f:  # streamed: only the lines asked for, each cut at LINE_BYTES, are ever held
             self.workspace.remember(path)
             size, head = os.fstat(f.fileno()).st_size, f.read(SNIFF)
-            if is_binary(head):
+            if b"\0" in head:
                 return f"Binary file {name} ({size:,} bytes); not shown."
             if not head:
                 return f"{name} is empty."
@@ -202,10 +198,9 @@ class WriteFileTool(FileWriter):
             if self.workspace.stale(path):
                 raise ToolError(f"{name} changed on disk since you last read it; read it again "
                                 "so that nothing new is lost. The file was not changed.")
-            try:
+            like = None
+            with suppress(FileNotFoundError):
                 like = load_text(path, name)
-            except FileNotFoundError:
-                like = None
             existed = like is not None
             if like and "\0" in like.text:
                 like = None  # replacing a binary file: nothing worth keeping but its mode

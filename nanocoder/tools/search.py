@@ -4,12 +4,13 @@ import os
 import re
 import shutil
 import subprocess
+from contextlib import suppress
 from fnmatch import fnmatchcase, translate
 from itertools import islice
 from pathlib import Path
 
 from .base import ToolError, WorkspaceTool, printable
-from .files import CHUNK, SNIFF, decode, is_binary, open_file
+from .files import CHUNK, SNIFF, decode, open_file
 
 MAX_RESULTS = 200        # lines in an answer
 LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
@@ -95,25 +96,21 @@ class GrepTool(WorkspaceTool):
             if include and not fnmatchcase(name.rpartition("/")[2], include):
                 continue
             file = os.path.join(folder, name)
-            try:
-                with open_file(file, file) as f:  # FIFOs and devices are skipped, never opened
-                    for first, text in blocks(f):
-                        if not whole or whole.search(text):
-                            yield from ((file, f"{n}:{line}") for n, line in
-                                        enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
-            except (OSError, ToolError):
-                continue
+            with suppress(OSError, ToolError), open_file(file, file) as f:  # FIFOs and devices are skipped, not opened
+                for first, text in blocks(f):
+                    if not whole or whole.search(text):
+                        yield from ((file, f"{n}:{line}") for n, line in
+                                    enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
 
 
 def blocks(f):
-    """(number of its first line, text) for each block of a text file: CHUNK bytes or so that end at a line's end
-    (a longer line is split), so a file of any size is searched in bounded memory. Nothing for a binary file."""
-    if is_binary(f.read(SNIFF)):
+    """(first line's number, text) per block of about CHUNK bytes that ends at a line's end: memory stays bounded."""
+    if b"\0" in f.read(SNIFF):  # binary: nothing
         return
     f.seek(0)
     n, back = 1, 0
     while data := f.read(CHUNK + back):  # blocks end where CHUNK-sized reads would
-        cut = data.rfind(b"\n") + 1 or len(data)
+        cut = data.rfind(b"\n") + 1 or len(data)  # a line longer than a block is split
         back = len(data) - cut
         f.seek(-back, os.SEEK_CUR)  # the last, unfinished line starts the next block
         yield n, decode(data[:cut]).text
@@ -133,17 +130,15 @@ def capped(found: list, show=str) -> str:
 
 
 def path_order(path: str) -> str:
-    """Sort key for the walk's order: a folder's files, then its subfolders, each by name ('/' becomes \\1 and \\0
-    marks the name, both below any character). A string, not tuples: sorting gives the GC nothing to chase."""
+    """Sort key of the walk's order: a folder's files, then its subfolders. A string: the GC has nothing to chase."""
     folder, _, name = path.rpartition("/")
-    return f"{folder}/\0{name}".replace("/", "\1")
+    return f"{folder}/\0{name}".replace("/", "\1")  # \1 and \0 sort below any character of a name
 
 
 def mtime(path: str) -> float:
-    try:
+    with suppress(OSError):
         return os.stat(path).st_mtime
-    except OSError:
-        return 0.0
+    return 0.0
 
 
 def walk(root: Path):
@@ -157,12 +152,10 @@ def walk(root: Path):
 
 
 def ignore_rules(root: Path):
-    """ignored(path, name): hidden, or matched by a root .gitignore pattern (one with '/' by its path, others by
-    name). No negations (!), no nested .gitignore files."""
-    try:
+    """ignored(path, name): hidden, or in the root .gitignore ('/' patterns match the path); no ! rules, no nesting."""
+    lines = []
+    with suppress(OSError):
         lines = (root / ".gitignore").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
     patterns = [p.strip().strip("/") for p in lines if p.strip() and not p.startswith(("#", "!"))]
     names = re.compile("|".join([r"\."] + [translate(p) for p in patterns if "/" not in p]))
     paths = re.compile("|".join(translate(p) for p in patterns if "/" in p) or r"(?!)")
