@@ -8,41 +8,39 @@ from .atomic import atomic_write
 
 class Checkpoints:
     def __init__(self):
-        self.turns: list[dict] = []  # per turn: {path: its bytes before the turn changed it, or None}
-        self.others: list[set] = []  # per turn: tools that ran and may have changed files unseen
+        # per turn: ({path: its bytes before the turn changed it, or None}, tools that may have changed files unseen)
+        self.turns: list[tuple[dict, set]] = []
         self.original: dict[Path, bytes | None] = {}  # each file as it was before the session changed it
         self._lock = threading.RLock()  # parallel calls record at once
 
     def begin(self) -> None:
         with self._lock:
-            self.turns.append({})
-            self.others.append(set())
+            self.turns.append(({}, set()))
 
     def record(self, path: Path) -> None:
         """Called by a tool just before it writes path."""
         with self._lock:
             if not self.turns:
                 self.begin()
-            if path not in self.turns[-1]:
-                before = path.read_bytes() if path.is_file() else None
-                self.turns[-1][path] = before
+            files = self.turns[-1][0]
+            if path not in files:
+                files[path] = before = path.read_bytes() if path.is_file() else None
                 self.original.setdefault(path, before)
 
     def ran(self, tool: str) -> None:
         """A tool that may change files without recording them ran in this turn."""
         with self._lock:
-            if self.others:
-                self.others[-1].add(tool)
+            if self.turns:
+                self.turns[-1][1].add(tool)
 
     def undo(self) -> tuple[list[str], set]:
         """Put back the files of the last turn that changed any; (what was done, tools not undone)."""
         with self._lock:
-            while self.turns and not self.turns[-1]:
+            while self.turns and not self.turns[-1][0]:
                 self.turns.pop()
-                self.others.pop()
             if not self.turns:
                 return [], set()
-            files, others = self.turns.pop(), self.others.pop()
+            files, others = self.turns.pop()
         done = []
         for path, before in files.items():
             if before is None:

@@ -72,8 +72,7 @@ class WorkspaceTool(Tool):
         self.workspace = workspace
 
 
-_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
-               "array": list, "object": dict}
+_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
 
 
 class Workspace:

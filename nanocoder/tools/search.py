@@ -60,15 +60,8 @@ class GrepTool(WorkspaceTool):
         root = self.workspace.path(path or ".")
         if not root.is_dir() and not root.is_file():  # a FIFO or device could block the search
             raise ToolError(f"{'not a file or folder' if root.exists() else 'path not found'}: {printable(path)}")
-        if shutil.which("rg"):
-            matches = self._ripgrep(pattern, root, include)
-        else:
-            try:
-                regex = re.compile(pattern)
-            except re.error as e:
-                raise ToolError(f"invalid regex {pattern!r}: {e}") from None
-            matches = self._python(regex, root, include)
-        matches = list(islice(matches, LIMIT))
+        search = self._ripgrep if shutil.which("rg") else self._python
+        matches = list(islice(search(pattern, root, include), LIMIT))
         if not matches:
             return f"No matches for {pattern!r} in {self.workspace.show(root)}."
         return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1]))
@@ -86,11 +79,15 @@ class GrepTool(WorkspaceTool):
         rows.sort(key=lambda r: path_order(r[0]))  # stable: each file's lines stay in order
         return ((file, row) for file, null, row in rows if null)  # no \0: "binary file matches" notes
 
-    def _python(self, regex: re.Pattern, root: Path, include: str | None):
+    def _python(self, pattern: str, root: Path, include: str | None):
         """(file, "line:text") for each match, file by file in path order."""
+        try:
+            regex = re.compile(pattern)
+        except re.error as e:
+            raise ToolError(f"invalid regex {pattern!r}: {e}") from None
         # Most files hold no match, so each is first searched whole, once. Patterns that see
         # where a line starts or ends otherwise (\A, \Z, lookbehind) go line by line only.
-        whole = None if re.search(r"\\[AZ]|\(\?<[=!]", regex.pattern) else re.compile(regex.pattern, re.M)
+        whole = None if re.search(r"\\[AZ]|\(\?<[=!]", pattern) else re.compile(pattern, re.M)
         folder, names = (root.parent, [root.name]) if root.is_file() else (root, walk(root))
         for name in names:
             if include and not fnmatchcase(name.rpartition("/")[2], include):
