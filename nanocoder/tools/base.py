@@ -76,8 +76,6 @@ _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean":
 
 
 class Workspace:
-    """Per-agent state shared by its tools."""
-
     def __init__(self, cwd=None):
         self.cwd = Path(cwd or os.getcwd()).resolve()
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it

@@ -1,10 +1,9 @@
-"""edit_file: replace one exact, unique piece of a file (so the model says precisely where) and answer with the diff.
-The file goes through load_text/save_text, so its encoding and line endings stay as they were."""
+"""edit_file: replace one exact, unique piece of a file (so the model says precisely where); answer with the diff."""
 import difflib
 from pathlib import Path
 
 from .base import Changed, ToolError, printable
-from .files import FileWriter, diff, load_text, save_or_raise
+from .files import FileWriter, diff, load_text
 
 
 class EditFileTool(FileWriter):
@@ -23,8 +22,7 @@ class EditFileTool(FileWriter):
         # Held from read to write, so parallel edits of one file each see the last one's result.
         with self.workspace.file_lock(path):
             file, text = self._plan(path, name, old_string, new_string)
-            save_or_raise(path, text, file, name, self.workspace.checkpoints)
-            self.workspace.remember(path)
+            self.save(path, text, file, name)
         changes = diff(self.workspace.show(path), file.text, text)
         return Changed(changes, changes)
 

@@ -55,18 +55,6 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
 
 
-def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str, checkpoints) -> None:
-    """save_text, recorded first for /undo; a failure is a ToolError for the model, the file unchanged."""
-    try:
-        checkpoints.record(path)
-        save_text(path, text, like)
-    except UnicodeEncodeError as e:
-        raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
-                        "the file was not changed.") from None
-    except OSError as e:
-        raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
-
-
 def diff(shown: str, before: str, after: str, new: bool = False) -> str:
     """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
     a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
@@ -182,6 +170,18 @@ class FileWriter(WorkspaceTool):
         # "always" for edits in the workspace does not stretch to files outside it
         return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
 
+    def save(self, path: Path, text: str, like: TextFile | None, shown: str) -> None:
+        """save_text, recorded first for /undo; a failure is a ToolError for the model, the file unchanged."""
+        try:
+            self.workspace.checkpoints.record(path)
+            save_text(path, text, like)
+        except UnicodeEncodeError as e:
+            raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
+                            "the file was not changed.") from None
+        except OSError as e:
+            raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
+        self.workspace.remember(path)
+
 
 class WriteFileTool(FileWriter):
     name = "write_file"
@@ -206,8 +206,7 @@ class WriteFileTool(FileWriter):
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            save_or_raise(path, content, like, name, self.workspace.checkpoints)
-            self.workspace.remember(path)
+            self.save(path, content, like, name)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
         changes = diff(shown, like.text if like else "", content, new=not existed) if len(content) < MAX_OUTPUT else ""
