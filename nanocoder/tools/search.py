@@ -67,17 +67,18 @@ class GrepTool(WorkspaceTool):
         return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1]))
 
     def _ripgrep(self, pattern: str, root: Path, include: str | None):
-        # --null: each line is "path\0line:text". rg searches files in parallel and prints them in any order.
-        args = ["rg", "--line-number", "--with-filename", "--no-heading", "--null", "--color", "never"]
+        # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a
+        # blank line. rg searches files in parallel and prints them in any order: sorted here.
+        args = ["rg", "--line-number", "--with-filename", "--heading", "--null", "--color", "never"]
         args += ["--glob", include] if include else []
         run = subprocess.run(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd, capture_output=True)
         if run.returncode == 2 and not run.stdout:
             error = run.stderr.decode(errors="replace").strip()
             raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
         # Names and lines as bytes (surrogates where not UTF-8): printable() shows them losslessly.
-        rows = [line.partition("\0") for line in os.fsdecode(run.stdout).split("\n")]
-        rows.sort(key=lambda r: path_order(r[0]))  # stable: each file's lines stay in order
-        return ((file, row) for file, null, row in rows if null)  # no \0: "binary file matches" notes
+        files = [group.partition("\0") for group in os.fsdecode(run.stdout).split("\n\n")]
+        files.sort(key=lambda f: path_order(f[0]))
+        return ((file, row) for file, _, rows in files if rows for row in rows.rstrip("\n").split("\n"))
 
     def _python(self, pattern: str, root: Path, include: str | None):
         """(file, "line:text") for each match, file by file in path order."""
