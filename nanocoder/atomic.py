@@ -1,22 +1,19 @@
 """Files written whole or not at all, and nothing left behind when the process is killed."""
 import os
 import time
+from contextlib import suppress
 from pathlib import Path
 
 TMP = ".nanocoder-"  # the prefix of our temp names, so a sweep finds only its own
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write a temp file in the same folder and rename it over the file, so a crash or a full disk
-    never leaves a half-written file. The file keeps its mode (or gets `mode`); a new one the umask's.
-    The temp file has no name until its data is written (O_TMPFILE, where the file system has it),
-    so a kill at any moment leaves nothing behind but in the instant between link and rename."""
+    """Via a temp file renamed over path: never half-written; it keeps its mode (or gets `mode`). The temp file is
+    nameless until written (O_TMPFILE, where there is one): a kill leaves nothing but between link and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
-        try:
+        with suppress(FileNotFoundError):
             mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            pass
     tmp = path.parent / f"{TMP}{path.name}.{os.urandom(4).hex()}.tmp"
     perm = 0o666 if mode is None else mode & 0o777  # the kernel applies umask: never briefly readable
     try:
@@ -30,12 +27,9 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
             os.fsync(f.fileno())
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
-            if not named:  # a dir_fd makes Python call linkat(), which can follow the /proc link
-                folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                try:
-                    os.link(f"/proc/self/fd/{f.fileno()}", tmp.name, dst_dir_fd=folder)
-                finally:
-                    os.close(folder)
+            if not named:  # any dir_fd makes Python call linkat(), which can follow the /proc link (the
+                # kernel ignores the fd, as the path is absolute)
+                os.link(f"/proc/self/fd/{f.fileno()}", tmp, src_dir_fd=f.fileno())
                 named = True
         os.replace(tmp, path)
     except BaseException:
@@ -45,12 +39,9 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
 
 
 def sweep(folder: Path, age: float = 60) -> None:
-    """Remove temp files that a killed process of ours left in folder (older than age seconds:
-    a younger one may be another process's, about to be renamed)."""
-    try:
+    """Remove temp files a killed process of ours left in folder (older than age: a younger one may be in use)."""
+    with suppress(OSError):
         for entry in os.scandir(folder):
             if entry.name.startswith(TMP) and entry.name.endswith(".tmp") and \
                     time.time() - entry.stat().st_mtime > age:
                 os.unlink(entry.path)
-    except OSError:
-        pass

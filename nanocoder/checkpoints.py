@@ -1,7 +1,5 @@
-"""Checkpoints: each turn's file changes, recorded by the file tools before they happen, so that
-/undo can put the last turn's files back and /diff can show what the session changed. Commands
-run by the shell change files behind the tools' backs: those changes are named, not undone (a
-snapshot of the whole tree would cost a copy of it, or a touch of the user's git index)."""
+"""Each turn's file changes, recorded by the file tools before they happen, for /undo and /diff. Commands' changes are
+named, not undone: a snapshot of the whole tree would cost a copy of it, or a touch of the user's git index."""
 import threading
 from pathlib import Path
 
@@ -10,50 +8,46 @@ from .atomic import atomic_write
 
 class Checkpoints:
     def __init__(self):
-        self.turns: list[dict] = []  # per turn: {path: its bytes before the turn changed it, or None}
-        self.others: list[set] = []  # per turn: tools that ran and may have changed files unseen
+        # per turn: ({path: its bytes before the turn changed it, or None}, tools that may have changed files unseen)
+        self.turns: list[tuple[dict, set]] = []
         self.original: dict[Path, bytes | None] = {}  # each file as it was before the session changed it
-        self._lock = threading.Lock()  # parallel calls record at once
+        self._lock = threading.RLock()  # parallel calls record at once
 
     def begin(self) -> None:
         with self._lock:
-            self.turns.append({})
-            self.others.append(set())
+            self.turns.append(({}, set()))
 
     def record(self, path: Path) -> None:
         """Called by a tool just before it writes path."""
         with self._lock:
             if not self.turns:
-                self.turns.append({})
-                self.others.append(set())
-            if path not in self.turns[-1]:
-                before = path.read_bytes() if path.is_file() else None
-                self.turns[-1][path] = before
+                self.begin()
+            files = self.turns[-1][0]
+            if path not in files:
+                files[path] = before = path.read_bytes() if path.is_file() else None
                 self.original.setdefault(path, before)
 
     def ran(self, tool: str) -> None:
         """A tool that may change files without recording them ran in this turn."""
         with self._lock:
-            if self.others:
-                self.others[-1].add(tool)
+            if self.turns:
+                self.turns[-1][1].add(tool)
 
     def undo(self) -> tuple[list[str], set]:
         """Put back the files of the last turn that changed any; (what was done, tools not undone)."""
         with self._lock:
-            while self.turns and not self.turns[-1]:
+            while self.turns and not self.turns[-1][0]:
                 self.turns.pop()
-                self.others.pop()
             if not self.turns:
                 return [], set()
-            files, others = self.turns.pop(), self.others.pop()
+            files, others = self.turns.pop()
         done = []
         for path, before in files.items():
             if before is None:
                 path.unlink(missing_ok=True)
-                done.append(f"removed {path}")
             else:
                 atomic_write(path, before)
-                done.append(f"restored {path}")
+            done.append(f"{'removed' if before is None else 'restored'} {path}")
             if self.original.get(path) == before:  # back as the session found it
                 self.original.pop(path, None)
         return done, others
@@ -61,10 +55,7 @@ class Checkpoints:
     def diff(self, show) -> str:
         """What the session changed, file by file, as a unified diff (show names a path)."""
         from .tools.files import decode, diff
-        out = []
-        for path, before in self.original.items():
-            after = path.read_bytes() if path.is_file() else None
-            if after != before:
-                text = lambda data: decode(data).text if data is not None else ""
-                out.append(diff(show(path), text(before), text(after), new=before is None))
-        return "\n".join(out)
+        text = lambda data: "" if data is None else decode(data).text
+        now = lambda path: path.read_bytes() if path.is_file() else None
+        return "\n".join(diff(show(path), text(before), text(after), new=before is None)
+                         for path, before in self.original.items() if (after := now(path)) != before)

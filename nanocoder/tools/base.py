@@ -1,12 +1,9 @@
-"""What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> str.
-
-Tools never print; they return text for the model. State that tools share (the working
-directory, what was read, running processes) lives on a Workspace owned by one Agent, so two
-agents in one process never see each other's `cd`.
-"""
+"""What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> str. State the tools share
+lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
 import os
 import re
 import threading
+from contextlib import suppress
 from pathlib import Path
 
 from ..checkpoints import Checkpoints
@@ -23,8 +20,7 @@ class Changed(str):
 
 
 class ToolError(Exception):
-    """A failure the model should read and act on (a missing file, a bad pattern). The agent
-    reports it as an error result: the model reads "Error: " + the message."""
+    """A failure the model should read and act on (a missing file, a bad pattern): it reads "Error: " + message."""
 
     def __init__(self, message: str, *, rerun=None, question: str = ""):
         super().__init__(message)
@@ -44,8 +40,7 @@ class Tool:
         """Stop work in progress (the user pressed Ctrl+C). Most tools have nothing to stop."""
 
     def permission(self, args: dict) -> tuple[str, str, str]:
-        """(kind, key, reason): what this call would do, as a kind of nanocoder.permissions; the key
-        an "always" answer remembers; and why it needs asking, for the user."""
+        """(kind of nanocoder.permissions, the key an "always" answer remembers, why it needs asking)."""
         return ("read" if self.read_only else "run"), self.name, ""
 
     def preview(self, args: dict) -> str:
@@ -57,22 +52,17 @@ class Tool:
             "name": self.name, "description": self.description, "parameters": self.parameters}}
 
     def check_args(self, args) -> str | None:
-        """Say what is wrong with the model's arguments, so it can fix them; None if they fit."""
-        if not isinstance(args, dict):
-            return f"arguments must be a JSON object, got {type(args).__name__}"
+        """Say what is wrong with the model's arguments (a dict), so it can fix them; None if they fit."""
         props = self.parameters.get("properties", {})
-        missing = [k for k in self.parameters.get("required", []) if k not in args]
-        if missing:
+        if missing := [k for k in self.parameters.get("required", []) if k not in args]:
             return f"missing required argument(s): {', '.join(missing)}"
-        unknown = [k for k in args if props and k not in props]
-        if unknown:
+        if unknown := [k for k in args if props and k not in props]:
             return f"unknown argument(s): {', '.join(unknown)}; expected: {', '.join(props)}"
         for key, value in args.items():
             want = props.get(key, {}).get("type")
             bool_as_number = isinstance(value, bool) and want in ("integer", "number")
             if want and (bool_as_number or not isinstance(value, _JSON_TYPES.get(want, object))):
                 return f"argument {key!r} must be {want}, got {type(value).__name__}"
-        return None
 
 
 class WorkspaceTool(Tool):
@@ -82,13 +72,10 @@ class WorkspaceTool(Tool):
         self.workspace = workspace
 
 
-_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
-               "array": list, "object": dict}
+_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
 
 
 class Workspace:
-    """Per-agent state shared by its tools."""
-
     def __init__(self, cwd=None):
         self.cwd = Path(cwd or os.getcwd()).resolve()
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
@@ -97,12 +84,10 @@ class Workspace:
         self.secrets: set[str] = set()  # values kept out of commands' environment (the API key in use)
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
-        self._guard = threading.Lock()
 
     def path(self, file_path: str) -> Path:
-        """The path the model means. A \\xNN that printable() wrote for a byte is read back as that
-        byte when no file has the literal name and the bytes name one (or, for a new file, its
-        folder): the literal name wins, so a name really spelt with "\\x" stays reachable."""
+        """The path the model means. A \\xNN that printable() wrote is read back as that byte when no file has the
+        literal name and the bytes name one (or a new file's folder): a name really spelt with "\\x" stays reachable."""
         if "\0" in file_path:
             raise ToolError(f"not a valid path: {file_path!r} holds a NUL byte (\\0), which no file name can.")
         try:
@@ -117,10 +102,7 @@ class Workspace:
 
     def show(self, path: Path) -> str:
         """How to name a path to the model: relative to cwd when inside it, else absolute; printable."""
-        try:
-            return printable(str(path.relative_to(self.cwd)))
-        except ValueError:
-            return printable(str(path))
+        return printable(str(path.relative_to(self.cwd) if path.is_relative_to(self.cwd) else path))
 
     def remember(self, path: Path) -> None:
         """The model now knows this file as it is on disk."""
@@ -132,24 +114,21 @@ class Workspace:
 
     def file_lock(self, path: Path) -> threading.Lock:
         """One lock per file, so parallel edits of one file happen one after the other."""
-        with self._guard:
-            return self._file_locks.setdefault(path, threading.Lock())
+        return self._file_locks.setdefault(path, threading.Lock())  # atomic: one lock, whoever asks first
 
 
 ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() showed as \xNN
 
 
 def printable(text: str) -> str:
-    """text that JSON, the provider and the session can carry: each byte of a name that is not
-    UTF-8 (os.fsdecode makes it a lone surrogate, U+DC80-U+DCFF) becomes the four characters \\xNN,
-    which Workspace.path reads back. Other lone surrogates name nothing; they become U+FFFD."""
+    """text that JSON can carry: a byte that os.fsdecode made a lone surrogate (U+DC80-U+DCFF) becomes the four
+    characters \\xNN, which Workspace.path reads back; other lone surrogates name nothing and become U+FFFD."""
     byte = lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}" if "\udc80" <= m[0] <= "\udcff" else "\ufffd"
     return re.sub("[\ud800-\udfff]", byte, text)
 
 
 def _stamp(path: Path) -> tuple:
-    try:
+    with suppress(OSError):
         st = path.stat()
         return st.st_mtime_ns, st.st_size
-    except OSError:
-        return ()
+    return ()

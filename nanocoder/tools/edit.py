@@ -1,13 +1,9 @@
-"""edit_file: replace one exact, unique piece of a file and answer with the diff.
-
-Asking for a string that occurs exactly once makes the model say precisely where it edits.
-The file goes through load_text/save_text, so its encoding and line endings stay as they were.
-"""
+"""edit_file: replace one exact, unique piece of a file (so the model says precisely where); answer with the diff."""
 import difflib
 from pathlib import Path
 
 from .base import Changed, ToolError, printable
-from .files import FileWriter, diff, load_text, save_or_raise
+from .files import FileWriter, diff, load_text
 
 
 class EditFileTool(FileWriter):
@@ -26,8 +22,7 @@ class EditFileTool(FileWriter):
         # Held from read to write, so parallel edits of one file each see the last one's result.
         with self.workspace.file_lock(path):
             file, text = self._plan(path, name, old_string, new_string)
-            save_or_raise(path, text, file, name, self.workspace.checkpoints)
-            self.workspace.remember(path)
+            self.save(path, text, file, name)
         changes = diff(self.workspace.show(path), file.text, text)
         return Changed(changes, changes)
 
@@ -57,8 +52,7 @@ class EditFileTool(FileWriter):
             raise ToolError(f"{name} changed on disk since you last read it; read it again, "
                             "then edit. The file was not changed.")
         if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
-            old_string = old_string.replace("\r\n", "\n")
-            new_string = new_string.replace("\r\n", "\n")
+            old_string, new_string = old_string.replace("\r\n", "\n"), new_string.replace("\r\n", "\n")
         count = file.text.count(old_string)
         if count == 0:
             raise ToolError(f"old_string not found in {name}.{similar_lines(file.text, old_string)}")
@@ -79,5 +73,4 @@ def similar_lines(text: str, old_string: str) -> str:
             scored.append((-matcher.ratio(), n, line))
     if not target or not scored:
         return ""
-    best = sorted(scored)[:3]
-    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in best)
+    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in sorted(scored)[:3])

@@ -1,13 +1,11 @@
-"""read_file and write_file, and the text codec and diff they share with edit_file.
-
-A file is loaded as text with "\\n" newlines and saved back in its own encoding, line endings
-and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was.
-"""
+"""read_file and write_file, and the codec and diff they share with edit_file. A file is saved back in its own
+encoding, line endings and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was."""
 import codecs
 import difflib
 import os
 import re
 import stat
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -32,10 +30,6 @@ class TextFile:
     bom: bool = False
 
 
-def is_binary(data: bytes) -> bool:
-    return b"\0" in data[:SNIFF]
-
-
 def decode(data: bytes) -> TextFile:
     bom = data.startswith(codecs.BOM_UTF8)
     try:
@@ -44,9 +38,8 @@ def decode(data: bytes) -> TextFile:
         # latin-1 maps every byte to one character and back, so untouched bytes survive an edit.
         text, encoding, bom = data.decode("latin-1"), "latin-1", False
     # Normalise only when every newline is CRLF: a mixed file is kept as it is, byte for byte.
-    if "\r\n" in text and text.count("\r\n") == text.count("\n"):
-        return TextFile(text.replace("\r\n", "\n"), encoding, "\r\n", bom)
-    return TextFile(text, encoding, "\n", bom)
+    crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
+    return TextFile(text.replace("\r\n", "\n") if crlf else text, encoding, "\r\n" if crlf else "\n", bom)
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
@@ -62,46 +55,25 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
 
 
-def save_or_raise(path: Path, text: str, like: TextFile | None, shown: str, checkpoints) -> None:
-    """save_text, recorded first for /undo, with a failure raised as a ToolError for the model
-    (the file left unchanged)."""
-    try:
-        checkpoints.record(path)
-        save_text(path, text, like)
-    except UnicodeEncodeError as e:
-        raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
-                        "the file was not changed.") from None
-    except OSError as e:
-        raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
-
-
 def diff(shown: str, before: str, after: str, new: bool = False) -> str:
     """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
     a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
-    a = "/dev/null" if new else a
-    lines_ = difflib.unified_diff(lines(before), lines(after), a, b, n=3)
+    lines = lambda text: re.findall(r"[^\n]*\n|[^\n]+", text)  # unlike str.splitlines, only at "\n"
+    rows = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
     # A last line without a newline would run into the next one; mark it as `diff` does.
-    no_eol = "\n\\ No newline at end of file\n"
-    return "".join(d if d.endswith("\n") else d + no_eol for d in lines_).rstrip("\n")
-
-
-def lines(text: str) -> list[str]:
-    """Lines with their ends; unlike str.splitlines, splits only at "\\n"."""
-    return re.findall(r"[^\n]*\n|[^\n]+", text)
+    return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n" for d in rows).rstrip("\n")
 
 
 def similar_names(path: Path, shown: str) -> str:
-    try:
+    names = []
+    with suppress(OSError):
         names = os.listdir(path.parent)
-    except OSError:
-        return ""
     close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
     return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?") if close else ""
 
 
 def open_file(path, shown: str):
-    """path opened to read, if it is a file (FileNotFoundError if missing). A directory, FIFO,
-    socket or device is a ToolError at once: reading one could wait for a writer or never end."""
+    """path opened to read (FileNotFoundError if missing); anything but a file is a ToolError at once."""
     try:
         mode = os.stat(path).st_mode
         if stat.S_ISDIR(mode):
@@ -115,16 +87,6 @@ def open_file(path, shown: str):
         raise
     except OSError as e:
         raise ToolError(f"cannot read {shown}: {e.strerror or e}") from None
-
-
-def read_lines(f):
-    """(line, cut) for each line of a binary file: at most LINE_BYTES of it, cut when longer (the
-    rest is skipped unread into memory), so no line costs more than that."""
-    while line := f.readline(LINE_BYTES):
-        cut = len(line) == LINE_BYTES and not line.endswith(b"\n")
-        while cut and (rest := f.readline(CHUNK)) and not rest.endswith(b"\n"):
-            pass
-        yield line, cut
 
 
 def count_lines(f, size: int) -> int | None:
@@ -154,18 +116,19 @@ class ReadFileTool(WorkspaceTool):
             f = open_file(path, name)
         except FileNotFoundError:
             raise ToolError(f"file not found: {name}.{similar_names(path, name)}") from None
-        # Streamed: only the lines asked for (and their bytes, up to the caps) are ever held.
-        with f:
+        with f:  # streamed: only the lines asked for, each cut at LINE_BYTES, are ever held
             self.workspace.remember(path)
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(SNIFF)
-            if is_binary(head):
+            size, head = os.fstat(f.fileno()).st_size, f.read(SNIFF)
+            if b"\0" in head:
                 return f"Binary file {name} ({size:,} bytes); not shown."
             if not head:
                 return f"{name} is empty."
             f.seek(0)
             first, picked, n, held = max(1, offset or 1), [], 0, 0
-            for n, (line, cut) in enumerate(read_lines(f), 1):
+            for n, line in enumerate(iter(lambda: f.readline(LINE_BYTES), b""), 1):
+                cut = len(line) == LINE_BYTES and not line.endswith(b"\n")
+                while cut and (rest := f.readline(CHUNK)) and not rest.endswith(b"\n"):
+                    pass  # the rest of a cut line is skipped, never held whole
                 if n >= first:
                     picked.append((line.removeprefix(codecs.BOM_UTF8) if n == 1 else line, cut))
                     held += len(line)
@@ -181,19 +144,16 @@ class ReadFileTool(WorkspaceTool):
         out, chars = [], 0
         for text, (_, cut) in zip(texts, picked):
             text = text.removesuffix("\n").rstrip("\r")
-            if cut or len(text) > MAX_LINE:
-                text = text[:MAX_LINE] + " [... line cut]"
+            text = text[:MAX_LINE] + " [... line cut]" if cut or len(text) > MAX_LINE else text
             row = f"{first + len(out):>6}\t{text}"
             if out and chars + len(row) > MAX_OUTPUT:
                 break
             out.append(row)
             chars += len(row) + 1
         last = first + len(out) - 1
-        if more is None:
-            out.append(f"[Showed lines {first}-{last} of a {size:,}-byte file, too long to count its "
-                       f"lines. Read on with offset={last + 1}.]")
-        elif last < n + more:
-            out.append(f"[Showed lines {first}-{last} of {n + more}. Read on with offset={last + 1}.]")
+        if more is None or last < n + more:
+            total = f"a {size:,}-byte file, too long to count its lines" if more is None else n + more
+            out.append(f"[Showed lines {first}-{last} of {total}. Read on with offset={last + 1}.]")
         return "\n".join(out)
 
 
@@ -210,12 +170,23 @@ class FileWriter(WorkspaceTool):
         # "always" for edits in the workspace does not stretch to files outside it
         return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
 
+    def save(self, path: Path, text: str, like: TextFile | None, shown: str) -> None:
+        """save_text, recorded first for /undo; a failure is a ToolError for the model, the file unchanged."""
+        try:
+            self.workspace.checkpoints.record(path)
+            save_text(path, text, like)
+        except UnicodeEncodeError as e:
+            raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
+                            "the file was not changed.") from None
+        except OSError as e:
+            raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
+        self.workspace.remember(path)
+
 
 class WriteFileTool(FileWriter):
     name = "write_file"
-    description = ("Write a whole file, creating it and its folders if needed. An existing file is "
-                   "replaced but keeps its encoding, line endings and permissions. Prefer "
-                   "edit_file for changing part of a file.")
+    description = ("Write a whole file, creating it and its folders if needed. An existing file is replaced but keeps "
+                   "its encoding, line endings and permissions. Prefer edit_file for changing part of a file.")
     parameters = {"type": "object", "properties": {
         "file_path": {"type": "string", "description": "Absolute, or relative to the working directory."},
         "content": {"type": "string", "description": "The complete new content."}},
@@ -227,21 +198,18 @@ class WriteFileTool(FileWriter):
             if self.workspace.stale(path):
                 raise ToolError(f"{name} changed on disk since you last read it; read it again "
                                 "so that nothing new is lost. The file was not changed.")
-            try:
+            like = None
+            with suppress(FileNotFoundError):
                 like = load_text(path, name)
-            except FileNotFoundError:
-                like = None
             existed = like is not None
             if like and "\0" in like.text:
                 like = None  # replacing a binary file: nothing worth keeping but its mode
             if like and like.newline == "\r\n":
                 content = content.replace("\r\n", "\n")
-            before = like.text if like else ""
-            save_or_raise(path, content, like, name, self.workspace.checkpoints)
-            self.workspace.remember(path)
+            self.save(path, content, like, name)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
-        changes = diff(shown, before, content, new=not existed) if len(content) < MAX_OUTPUT else ""
+        changes = diff(shown, like.text if like else "", content, new=not existed) if len(content) < MAX_OUTPUT else ""
         return Changed(f"{'Overwrote' if existed else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
 
     def preview(self, args: dict) -> str:

@@ -1,21 +1,16 @@
-"""glob and grep: find files by name and lines by regex.
-
-ripgrep does the work when installed (fast, in parallel, honours every .gitignore); otherwise a
-Python walk skips hidden and generated folders, the root .gitignore's names and binary files,
-and reads big files a block at a time. Both take the first LIMIT results in path order (the
-walk stops there) and answer in the same order (glob: newest first, grep: by path), with paths
-relative to the working directory, as the model uses them in other tools.
-"""
+"""glob and grep: ripgrep when installed, else a Python walk that skips what rg skips by default. Both take the
+first LIMIT results in path order and answer alike (glob newest first), relative to the working directory."""
 import os
 import re
 import shutil
 import subprocess
+from contextlib import suppress
 from fnmatch import fnmatchcase, translate
 from itertools import islice
 from pathlib import Path
 
 from .base import ToolError, WorkspaceTool, printable
-from .files import CHUNK, decode, is_binary, open_file
+from .files import CHUNK, SNIFF, decode, open_file
 
 MAX_RESULTS = 200        # lines in an answer
 LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
@@ -65,15 +60,8 @@ class GrepTool(WorkspaceTool):
         root = self.workspace.path(path or ".")
         if not root.is_dir() and not root.is_file():  # a FIFO or device could block the search
             raise ToolError(f"{'not a file or folder' if root.exists() else 'path not found'}: {printable(path)}")
-        if shutil.which("rg"):
-            matches = self._ripgrep(pattern, root, include)
-        else:
-            try:
-                regex = re.compile(pattern)
-            except re.error as e:
-                raise ToolError(f"invalid regex {pattern!r}: {e}") from None
-            matches = self._python(regex, root, include)
-        matches = list(islice(matches, LIMIT))
+        search = self._ripgrep if shutil.which("rg") else self._python
+        matches = list(islice(search(pattern, root, include), LIMIT))
         if not matches:
             return f"No matches for {pattern!r} in {self.workspace.show(root)}."
         return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1]))
@@ -92,41 +80,39 @@ class GrepTool(WorkspaceTool):
         files.sort(key=lambda f: path_order(f[0]))
         return ((file, row) for file, _, rows in files if rows for row in rows.rstrip("\n").split("\n"))
 
-    def _python(self, regex: re.Pattern, root: Path, include: str | None):
+    def _python(self, pattern: str, root: Path, include: str | None):
         """(file, "line:text") for each match, file by file in path order."""
+        try:
+            regex = re.compile(pattern)
+        except re.error as e:
+            raise ToolError(f"invalid regex {pattern!r}: {e}") from None
         # Most files hold no match, so each is first searched whole, once. Patterns that see
         # where a line starts or ends otherwise (\A, \Z, lookbehind) go line by line only.
-        whole = None if re.search(r"\\[AZ]|\(\?<[=!]", regex.pattern) else re.compile(regex.pattern, re.M)
+        whole = None if re.search(r"\\[AZ]|\(\?<[=!]", pattern) else re.compile(pattern, re.M)
         folder, names = (root.parent, [root.name]) if root.is_file() else (root, walk(root))
         for name in names:
             if include and not fnmatchcase(name.rpartition("/")[2], include):
                 continue
             file = os.path.join(folder, name)
-            try:
-                with open_file(file, file) as f:  # FIFOs and devices are skipped, never opened
-                    for first, text in blocks(f):
-                        if not whole or whole.search(text):
-                            yield from ((file, f"{n}:{line}") for n, line in
-                                        enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
-            except (OSError, ToolError):
-                continue
+            with suppress(OSError, ToolError), open_file(file, file) as f:  # FIFOs and devices are skipped, not opened
+                for first, text in blocks(f):
+                    if not whole or whole.search(text):
+                        yield from ((file, f"{n}:{line}") for n, line in
+                                    enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
 
 
 def blocks(f):
-    """(number of its first line, text) for each piece of a text file, pieces of about CHUNK
-    bytes that end at a line's end (a longer line is split), so a file of any size is searched
-    in bounded memory. Nothing for a binary file."""
-    n, rest = 1, b""
-    for i, chunk in enumerate(iter(lambda: f.read(CHUNK), b"")):
-        if i == 0 and is_binary(chunk):
-            return
-        data = rest + chunk
-        cut = data.rfind(b"\n") + 1 or len(data)
-        data, rest = data[:cut], data[cut:]
-        yield n, decode(data).text
+    """(first line's number, text) per block of about CHUNK bytes that ends at a line's end: memory stays bounded."""
+    if b"\0" in f.read(SNIFF):  # binary: nothing
+        return
+    f.seek(0)
+    n, back = 1, 0
+    while data := f.read(CHUNK + back):  # blocks end where CHUNK-sized reads would
+        cut = data.rfind(b"\n") + 1 or len(data)  # a line longer than a block is split
+        back = len(data) - cut
+        f.seek(-back, os.SEEK_CUR)  # the last, unfinished line starts the next block
+        yield n, decode(data[:cut]).text
         n += data.count(b"\n")
-    if rest:
-        yield n, decode(rest).text
 
 
 def show_match(file: str, row: str) -> str:
@@ -142,23 +128,19 @@ def capped(found: list, show=str) -> str:
 
 
 def path_order(path: str) -> str:
-    """Sort key for the walk's order: a folder's files (by name), then its subfolders (by name).
-    Each '/' becomes \\1 and \\0 marks the file name, both below any character of a name. A string,
-    not a tuple of lists, so sorting 100,000 paths gives the garbage collector nothing to chase."""
+    """Sort key of the walk's order: a folder's files, then its subfolders. A string: the GC has nothing to chase."""
     folder, _, name = path.rpartition("/")
-    return f"{folder}/\0{name}".replace("/", "\1")
+    return f"{folder}/\0{name}".replace("/", "\1")  # \1 and \0 sort below any character of a name
 
 
 def mtime(path: str) -> float:
-    try:
+    with suppress(OSError):
         return os.stat(path).st_mtime
-    except OSError:
-        return 0.0
+    return 0.0
 
 
 def walk(root: Path):
-    """Files under root, as paths relative to it, in path order, skipping what ripgrep skips
-    by default: hidden names and those the root .gitignore names (plus generated folders)."""
+    """Files under root, relative to it, in path order; not hidden ones, generated folders or the root .gitignore's."""
     ignored = ignore_rules(root)
     for folder, dirs, files in os.walk(root):
         rel = os.path.relpath(folder, root).replace(os.sep, "/")
@@ -168,12 +150,10 @@ def walk(root: Path):
 
 
 def ignore_rules(root: Path):
-    """ignored(path, name): hidden, or named by a plain pattern of the root .gitignore (one with
-    a '/' matches the path, others the name). No negations (!), no nested .gitignore files."""
-    try:
+    """ignored(path, name): hidden, or in the root .gitignore ('/' patterns match the path); no ! rules, no nesting."""
+    lines = []
+    with suppress(OSError):
         lines = (root / ".gitignore").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
     patterns = [p.strip().strip("/") for p in lines if p.strip() and not p.startswith(("#", "!"))]
     names = re.compile("|".join([r"\."] + [translate(p) for p in patterns if "/" not in p]))
     paths = re.compile("|".join(translate(p) for p in patterns if "/" in p) or r"(?!)")
