@@ -6,8 +6,7 @@ accident. Policies (Codex's names): read-only (nothing written but /dev/null, no
 under the -w folders), both sending no signals outside; off (Sandbox.describe says what this kernel enforces). Where a
 private mount namespace can be made, all but the -w folders is mounted read-only (modes, owners, times too, which
 Landlock leaves alone), -r paths inside them too, and each -w folder is a mount point (so .git cannot be renamed);
-root keeps only Docker's default capabilities. Not covered: named unix sockets (docker.sock...), UDP, reading.
-"""
+root keeps only Docker's default capabilities. Not covered: named unix sockets (docker.sock...), UDP, reading."""
 import os
 import stat
 import struct
@@ -20,7 +19,7 @@ CREATE_RULESET, ADD_RULE, RESTRICT_SELF, NO_NEW_PRIVS = 444, 445, 446, 38
 WRITE = 0x1FF2  # ABI 1: write_file, remove_dir/file, make_char/dir/reg/sock/fifo/block/sym
 LATER = {2: 1 << 13, 3: 1 << 14, 5: 1 << 15}  # refer, truncate, ioctl_dev: from the ABI that has them
 ON_FILES = 1 << 1 | 1 << 14 | 1 << 15  # the write rights a rule on a file (not a folder) may carry
-NEWNS, NEWUSER, REC, PRIVATE, BIND, RDONLY, RECURSIVE = 0x20000, 0x10000000, 0x4000, 1 << 18, 4096, 1, 0x8000
+NEWNS, NEWUSER, REC, PRIVATE, BIND, RECURSIVE = 0x20000, 0x10000000, 0x4000, 1 << 18, 4096, 0x8000
 MOUNT_SETATTR, CAPBSET_READ, CAPBSET_DROP = 442, 23, 24
 KEEP_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)  # Docker's default set: no sys_admin, module...
 

@@ -1,14 +1,11 @@
 """What a shell command would do, read the way bash reads it: forbidden, read-only, or ask.
 
 A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`). So the command is
-split as bash splits it (quotes, comments, here-documents), wrappers (sudo, env, xargs, bash -c...) are looked through,
-`cd` is followed, and each simple command's words are judged:
-- forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly under either, or what
-  holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs;
-- read-only: known readers only, with no option that writes or runs, no variable set for them, nothing redirected but
-  to /dev/null, and words bash expands (`*`, `$_`) only for readers that write and run nothing whatever their arguments;
-- ask: everything else, including $(...), backticks and whatever cannot be parsed.
-"""
+split as bash splits it, wrappers (sudo, env, xargs, bash -c...) are looked through, `cd` is followed, and each simple
+command is judged. Forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly under
+either, or what holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs. Read-only: known readers
+with no option that writes or runs, no variable set, nothing redirected but to /dev/null, and words bash expands (`*`,
+`$_`) only for readers that write and run nothing whatever their arguments. Ask: all else, $(...), the unparsable."""
 import fnmatch
 import os
 import re
@@ -78,9 +75,8 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
         return FORBIDDEN, "this is a fork bomb"
     parsed = _parse(command, cwd, home)
     for argv, where, writes in parsed:
-        why = _destroys(argv, where, home, root) or next(
-            (f"it writes onto the device {t}" for t in writes if _is_device(t)), None)
-        if why:
+        devices = [f"it writes onto the device {t}" for t in writes if _is_device(t)]
+        if why := _destroys(argv, where, home, root) or next(iter(devices), None):
             return FORBIDDEN, why
     if EXPANSION.search(command):
         return ASK, "it runs a command substitution or expands words"
@@ -97,8 +93,7 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
 
 
 def prefix(command: str) -> str | None:
-    """What "always" may cover: `pytest`, `git commit`, `python -m pytest` for one plain command; None for anything
-    compound, substituted, redirected or wrapped (only its exact text is kept)."""
+    """What "always" may cover: `pytest`, `git commit`, `python -m pytest`; None if compound, expanded or wrapped."""
     tokens = _tokens(command)
     words = [_word(word) for _, word in tokens]
     if not words or any(op for op, _ in tokens) or EXPANSION.search(command) or ASSIGNMENT.fullmatch(words[0]) \
@@ -113,8 +108,7 @@ def prefix(command: str) -> str | None:
 
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
-    """[(argv, the folder it runs in or None if unknown, files it redirects into)]; argv ["?"]
-    where bash's reading cannot be followed (what comes before is still judged)."""
+    """[(argv, its folder or None if unknown, files it writes)]; ["?"] where bash's reading is lost, not before."""
     tokens = _tokens(command) + [(";", "")]
     out, argv, writes, stack, fed, where = [], [], [], [], [], cwd  # fed: what `echo a b |` gives a following xargs
     for i, (op, raw) in enumerate(tokens):
@@ -126,8 +120,7 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
             continue  # the redirection's target, taken above
         elif op or (not argv and raw in KEYWORDS):
             if argv or writes:  # `> f` and `{ ...; } > f` write with no command of their own
-                if argv and os.path.basename(argv[0]) == "xargs":
-                    argv = argv + fed  # `echo / | xargs rm -rf` is `rm -rf /`
+                argv += fed if argv and os.path.basename(argv[0]) == "xargs" else []  # `echo / | xargs rm -rf`
                 fed = argv[1:] if op == "|" and argv and os.path.basename(argv[0]) in ("echo", "printf") else []
                 where = _add(out, argv or [">"], where, writes, home, depth)
             if op and op not in SEPARATORS:  # `((`, `> ;`, or where _tokens stopped
@@ -143,8 +136,7 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
 
 
 def _tokens(command: str) -> list[tuple[str, str]]:
-    """bash's tokens, each (operator, "") or ("", word as written). Here-document bodies are
-    skipped as bash skips them. An open quote or an unplain delimiter ends them with ("?", "")."""
+    """bash's tokens, (operator, "") or ("", word as written), here-document bodies skipped; ("?", "") if unreadable."""
     tokens, bodies, pos = [], [], 0
     while pos < len(command):
         m = TOKEN.match(command, pos)
@@ -206,14 +198,12 @@ def _add(out, argv, where, writes, home, depth):
 
 
 def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
-    """sudo -u root env X=1 nice -n 5 timeout 10 rm -rf / -> rm -rf /, and the words passed:
-    the wrappers' names and the variables set."""
+    """`sudo -u root env X=1 nice -n 5 rm -rf /` -> (`rm -rf /`, the wrappers and variables looked through)."""
     passed = []
     while argv:
         name = os.path.basename(argv[0])
         if ASSIGNMENT.fullmatch(argv[0]):  # X=1 cmd, or env X=1 cmd
-            passed.append(argv[0])
-            argv = argv[1:]
+            passed, argv = passed + argv[:1], argv[1:]
             continue
         if name not in WRAPPERS:
             break
@@ -230,8 +220,7 @@ def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
                 rest.pop(0)  # the option's value
         if any(isinstance(w, Unseen) for w in argv[:len(argv) - len(rest) + skip]):
             return argv, passed  # `timeout * ls`: what runs would depend on file names
-        passed.append(name)
-        argv = rest[skip:]
+        passed, argv = passed + [name], rest[skip:]
     return argv, passed
 
 
@@ -303,9 +292,8 @@ def _is_device(path: str) -> bool:
 def _reads_only(argv) -> bool:
     program, args = argv[0], argv[1:]
     name = os.path.basename(program)
-    if "/" in program and not os.path.normpath(program).startswith(SYSTEM_BIN):
-        return False  # `./ls` is whatever the workspace says it is
-    if name not in ANY_ARGUMENTS and any(isinstance(a, Unseen) for a in args):
+    if ("/" in program and not os.path.normpath(program).startswith(SYSTEM_BIN)) or (  # `./ls` is the workspace's
+            name not in ANY_ARGUMENTS and any(isinstance(a, Unseen) for a in args)):
         return False
     if name == "sed":  # `sed -n 5p`, `sed -n '1,20p' file`, nothing else
         options, operands = _split(args)
@@ -333,8 +321,7 @@ def _git_reads_only(args) -> bool:
         args = args[1:] if args[0] in ("--no-pager", "-P") else args[2:]
     sub, *rest = args or [""]  # no subcommand: it reads nothing
     # options that write a file or run a program: `git grep -O` opens the files found in one
-    active = ("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ())
-    if _active(active, rest):
+    if _active(("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ()), rest):
         return False
     if sub in GIT_READERS or (sub == "stash" and rest[:1] in (["list"], ["show"])):
         return True
