@@ -1,12 +1,9 @@
 """bash: run a shell command in the workspace's folder and answer with its output.
 
-Each command gets its own process group, so a timeout or Ctrl+C stops everything it started.
-An EXIT trap writes the final folder to an inherited pipe: that is how `cd` carries over.
-Where Landlock works, every command runs in the sandbox (nanocoder/sandbox.py): under `read-only`
-when the analysis judges it read-only, else under the workspace's policy (`workspace-write`).
-Its environment lacks the API key and every variable named like *KEY*, *SECRET*, *TOKEN* or
-*PASSWORD*, except those named in NANOCODER_PASS_ENV (NAME,NAME).
-"""
+Each command gets its own process group, so a timeout or Ctrl+C stops everything it started. An EXIT trap writes the
+final folder to an inherited pipe: that is how `cd` carries over. Where Landlock works, commands run in the sandbox
+(nanocoder/sandbox.py). Their environment lacks the API key and every variable named like *KEY*, *SECRET*, *TOKEN* or
+*PASSWORD*, except those named in NANOCODER_PASS_ENV (NAME,NAME)."""
 import os
 import re
 import shutil
@@ -103,7 +100,11 @@ class BashTool(WorkspaceTool):
                 self._running.discard(proc)
         # A background process may keep the pipe open; it keeps running but is not waited for.
         reader.join(timeout=1)
-        self._follow_cd(cwd_read)
+        os.set_blocking(cwd_read, False)  # what the EXIT trap wrote; a process left holding the pipe is not waited for
+        with open(cwd_read, "rb") as pipe:
+            cwd = Path((pipe.read() or b"").decode(errors="replace").strip())
+        if cwd.is_absolute() and cwd.is_dir():
+            self.workspace.cwd = cwd
         out = [capture.text() or "(no output)"]
         if reader.is_alive():
             out.append("[background processes still hold the output; what they print later is not shown]")
@@ -118,18 +119,6 @@ class BashTool(WorkspaceTool):
         return {name: value for name, value in os.environ.items()
                 if name in passed or not (SECRET.search(name) or value in secrets)} | QUIET
 
-    def _follow_cd(self, cwd_read: int) -> None:
-        """Read what the EXIT trap wrote; without waiting, as a background process may hold the pipe."""
-        os.set_blocking(cwd_read, False)
-        try:
-            cwd = Path(os.read(cwd_read, 65536).decode(errors="replace").strip())
-        except BlockingIOError:
-            return
-        finally:
-            os.close(cwd_read)
-        if cwd.is_absolute() and cwd.is_dir():
-            self.workspace.cwd = cwd
-
     def cancel(self) -> None:
         with self._lock:
             running = list(self._running)
@@ -141,25 +130,22 @@ class Capture:
     """Keeps the head and the tail of a stream, since a command may print gigabytes."""
 
     def __init__(self):
-        self.head, self.tail, self.dropped = bytearray(), bytearray(), 0
+        self.kept, self.dropped = bytearray(), 0
 
     def read(self, stream) -> None:
         with stream:
             while chunk := os.read(stream.fileno(), 65536):
-                room = KEEP - len(self.head)
-                self.head += chunk[:max(room, 0)]
-                self.tail += chunk[max(room, 0):]
-                if len(self.tail) > 2 * KEEP:
-                    self.dropped += len(self.tail) - KEEP
-                    del self.tail[:-KEEP]
+                self.kept += chunk
+                if len(self.kept) > 3 * KEEP:  # the head's KEEP bytes and more than 2*KEEP of the tail
+                    self.dropped += len(self.kept) - 2 * KEEP
+                    del self.kept[KEEP:-KEEP]
 
     def text(self) -> str:
-        tail, dropped = bytes(self.tail), self.dropped
+        kept, dropped = bytes(self.kept), self.dropped
         if dropped:  # the tail holds KEEP to 2*KEEP bytes: show the last KEEP, count the rest
-            tail, dropped = tail[-KEEP:], dropped + len(tail) - KEEP
-        text = (bytes(self.head) + tail).decode("utf-8", errors="replace").rstrip("\n")
+            kept, dropped = kept[:KEEP] + kept[-KEEP:], dropped + len(kept) - 2 * KEEP
         what = f"characters and {dropped:,} more bytes" if dropped else "characters"
-        return head_tail(text, MAX_OUTPUT, what)
+        return head_tail(kept.decode("utf-8", errors="replace").rstrip("\n"), MAX_OUTPUT, what)
 
 
 def kill_group(proc: subprocess.Popen) -> None:
