@@ -1,19 +1,8 @@
-"""Who decides whether a tool call runs: the mode, what the call would touch, and the user.
-
-Each tool says what a call would do (Tool.permission): read, edit a file in the workspace, run
-something, write outside the workspace, write a protected file, or something forbidden. The
-mode turns that into allow, ask or deny:
-
-              ask     edits   yes
-  read        allow   allow   allow
-  edit        ask     allow   allow
-  run         ask     ask     allow
-  outside     ask     ask     allow
-  protected   ask     ask     ask     (.git internals, ~/.ssh, shell start-up files: every time)
-  forbidden   deny    deny    deny    (e.g. `rm -rf ~`: not even with --yes)
-
-"always" remembers a tool (or, for bash, a command prefix such as `pytest`) for the session.
-"""
+"""Who decides whether a tool call runs. Each tool says what a call would do (Tool.permission): read, edit a file
+in the workspace, run something, write outside the workspace, write a protected file (.git internals, ~/.ssh, shell
+start-up files: asked every time) or something forbidden (e.g. `rm -rf ~`: denied, even with --yes). The mode allows
+the kinds ALLOWED lists for it and asks for the rest. "always" remembers a tool (for bash, a command prefix such as
+`pytest`) for the session, protected writes excepted."""
 from pathlib import Path
 
 MODES = ("ask", "edits", "yes")
@@ -42,9 +31,7 @@ class Permissions:
         """"allow", "ask" or "deny" for a call of this kind, remembered under key."""
         if kind == FORBIDDEN:
             return "deny"
-        if kind in ALLOWED[self.mode] or (kind != PROTECTED and key in self.always):
-            return "allow"
-        return "ask"
+        return "allow" if kind in ALLOWED[self.mode] or (kind != PROTECTED and key in self.always) else "ask"
 
 
 def path_kind(path: Path, root: Path, home: Path | None = None) -> tuple[str, str]:

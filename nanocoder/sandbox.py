@@ -1,18 +1,12 @@
 """A Landlock sandbox (Linux >= 5.13) for the commands nanocoder runs. Stdlib only.
 
-nanocoder never restricts itself: it spawns `python -I -S sandbox.py POLICY [-w DIR]... [-r PATH]... -- CMD...`,
-and this script restricts itself and execs CMD. If a step fails it prints one line and exits 126: a command
-never runs unsandboxed by accident. Policies (Codex's names):
-  read-only        nothing is written but /dev/null; no TCP (Landlock ABI >= 4); no signals to, nor abstract
-                   unix sockets of, processes outside (ABI >= 6).
-  workspace-write  writes only under the -w folders (workspace, temp folder, /dev/shm, the CACHES that exist);
-                   network on; no signals outside (ABI >= 6).
-  off              no sandbox.
-Where a private mount namespace can be made, all but the -w folders is mounted read-only (modes, owners, times
-too, which Landlock leaves alone), -r paths inside them too, and each -w folder is a mount point (so .git cannot
-be renamed); root keeps only Docker's default capabilities. Not covered: named unix sockets (docker.sock, a
-tmux or systemd socket), UDP, reading.
-"""
+nanocoder never restricts itself: it spawns `python -I -S sandbox.py POLICY [-w DIR]... [-r PATH]... -- CMD...`;
+this script restricts itself and execs CMD, or prints one line and exits 126: a command never runs unsandboxed by
+accident. Policies (Codex's names): read-only (nothing written but /dev/null, no TCP), workspace-write (writes only
+under the -w folders), both sending no signals outside; off (Sandbox.describe says what this kernel enforces). Where a
+private mount namespace can be made, all but the -w folders is mounted read-only (modes, owners, times too, which
+Landlock leaves alone), -r paths inside them too, and each -w folder is a mount point (so .git cannot be renamed);
+root keeps only Docker's default capabilities. Not covered: named unix sockets (docker.sock...), UDP, reading."""
 import os
 import stat
 import struct
@@ -25,7 +19,7 @@ CREATE_RULESET, ADD_RULE, RESTRICT_SELF, NO_NEW_PRIVS = 444, 445, 446, 38
 WRITE = 0x1FF2  # ABI 1: write_file, remove_dir/file, make_char/dir/reg/sock/fifo/block/sym
 LATER = {2: 1 << 13, 3: 1 << 14, 5: 1 << 15}  # refer, truncate, ioctl_dev: from the ABI that has them
 ON_FILES = 1 << 1 | 1 << 14 | 1 << 15  # the write rights a rule on a file (not a folder) may carry
-NEWNS, NEWUSER, REC, PRIVATE, BIND, RDONLY, RECURSIVE = 0x20000, 0x10000000, 0x4000, 1 << 18, 4096, 1, 0x8000
+NEWNS, NEWUSER, REC, PRIVATE, BIND, RECURSIVE = 0x20000, 0x10000000, 0x4000, 1 << 18, 4096, 0x8000
 MOUNT_SETATTR, CAPBSET_READ, CAPBSET_DROP = 442, 23, 24
 KEEP_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)  # Docker's default set: no sys_admin, module...
 
@@ -68,8 +62,7 @@ def private_mounts(writable, readonly) -> bool:
 
 
 def drop_capabilities():
-    """Without CAP_SYS_ADMIN root cannot undo the mounts (Landlock does not stop mount_setattr), nor load
-    modules, use BPF, reboot..."""
+    """Without CAP_SYS_ADMIN root cannot undo the mounts (Landlock does not stop mount_setattr), load modules..."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last = int(f.read())
     for cap in set(range(last + 1)) - set(KEEP_CAPS):
@@ -85,24 +78,16 @@ def restrict(policy, writable):
     scoped = (2 | (policy == "read-only")) if abi >= 6 else 0  # signal, abstract unix socket
     attr = struct.pack("=3Q", fs, net, scoped)[:8 * (1 if abi < 4 else 2 if abi < 6 else 3)]
     ruleset = _c("syscall", CREATE_RULESET, attr, len(attr), 0)
-    for path in writable + ["/dev/null", "/dev/tty"]:
-        try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue
-        try:
-            rights = fs if stat.S_ISDIR(os.fstat(fd).st_mode) else fs & ON_FILES
-            _c("syscall", ADD_RULE, ruleset, 1, struct.pack("=Qi", rights, fd), 0)
-        finally:
-            os.close(fd)
+    for path in filter(os.path.exists, writable + ["/dev/null", "/dev/tty"]):
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)  # the exec closes it, and the ruleset's fd
+        rights = fs if stat.S_ISDIR(os.fstat(fd).st_mode) else fs & ON_FILES
+        _c("syscall", ADD_RULE, ruleset, 1, struct.pack("=Qi", rights, fd), 0)
     _c("prctl", NO_NEW_PRIVS, 1, 0, 0, 0)
     _c("syscall", RESTRICT_SELF, ruleset, 0)
-    os.close(ruleset)
 
 
 class Sandbox:
-    """What the kernel here can enforce (probed once, on first use) and the argv that runs a
-    command under a policy."""
+    """What the kernel here can enforce (probed once, on first use), and the argv that runs a command under a policy."""
 
     @cached_property
     def _landlock(self) -> tuple[int, str | None]:
@@ -121,8 +106,7 @@ class Sandbox:
 
     def support(self) -> str | None:
         """None when commands can be sandboxed here, else one honest line why not."""
-        why = self._landlock[1]
-        return why and f"no sandbox: {why}; commands run with your full rights"
+        return (why := self._landlock[1]) and f"no sandbox: {why}; commands run with your full rights"
 
     @cached_property
     def mounts(self) -> bool:
@@ -133,16 +117,13 @@ class Sandbox:
 
     def writable(self, root) -> list[str]:
         import tempfile
-        home = os.path.expanduser("~")
-        folders = [str(root), tempfile.gettempdir(), "/dev/shm", *(os.path.join(home, c) for c in CACHES)]
+        folders = [str(root), tempfile.gettempdir(), "/dev/shm", *(os.path.expanduser(f"~/{c}") for c in CACHES)]
         return [f for f in folders if os.path.isdir(f)]
 
     def describe(self, policy, root) -> str:
         """One line: what is enforced on commands run under this policy."""
-        if policy == "off":
-            return "sandbox off: commands run with your full rights"
-        if self.support():
-            return self.support()
+        if policy == "off" or self.support():
+            return "sandbox off: commands run with your full rights" if policy == "off" else self.support()
         what = "commands write nothing (but /dev/null) and open no TCP connections" if policy == "read-only" \
             else f"commands write only in {', '.join(self.writable(root))}; .git/hooks, .git/config, ~/.ssh " \
                  "and shell start-up files stay read-only"
@@ -162,10 +143,9 @@ class Sandbox:
             from .permissions import SHELL_FILES  # here: the helper itself runs without the package
             writable, git, home = self.writable(root), os.path.join(root, ".git"), os.path.expanduser("~")
             private = [os.path.join(home, name) for name in (".ssh", *SHELL_FILES)]
-            readonly = [git + "/hooks", git + "/config"] + [
+            # a .git file points elsewhere: keep it pointing there (a .git folder is made a mount point)
+            readonly = [git + "/hooks", git + "/config"] + [git] * os.path.isfile(git) + [
                 p for p in private if any(p.startswith(w.rstrip("/") + "/") for w in writable)]
-            if os.path.isfile(git):  # a .git file points elsewhere: keep it pointing there
-                readonly.append(git)
             for flag, paths in (("-w", writable + [git] * os.path.isdir(git)), ("-r", readonly)):
                 args += [a for path in paths for a in (flag, path)]
         return args + ["--", *argv]

@@ -124,3 +124,44 @@ def test_cd_carries_over_under_plain_sh_too(tmp_path, monkeypatch):
     workspace = Workspace(tmp_path)
     assert BashTool(workspace).execute(command="exec 3>&1; echo $0 >&3; cd sub") == "/bin/sh\n[exit code: 0]"
     assert workspace.cwd == tmp_path / "sub"
+
+
+@pytest.mark.parametrize("start", ["", "nohup ", "setsid "])
+def test_what_a_command_starts_in_the_background_ends_with_it(tmp_path, start):
+    """Issue 11: `cmd &`, `nohup cmd &` and `setsid cmd &` (out of the command's process group) end with the call."""
+    script = (f"{start}sleep 300 >/dev/null 2>&1 & until grep -qx sleep /proc/$!/comm; do :; done; "
+              "echo $! $$ $(cut -d' ' -f5 /proc/$!/stat)")  # the sleep, the shell, the sleep's process group
+    result = BashTool(Workspace(tmp_path)).execute(command=script, timeout=30)
+    pid, shell, group = map(int, result.split("\n")[0].split())
+    try:
+        assert (group != shell) == (start == "setsid "), result  # setsid did take it out of the group
+        assert not alive(pid)
+    finally:
+        if alive(pid):
+            os.kill(pid, 9)
+
+
+def test_a_process_that_escapes_holds_the_pipes_without_holding_the_call(tmp_path):
+    """Cleared of its environment and out of the group (`env -i setsid`), nothing finds it: it keeps the output and
+    the cd pipe open, and the call still returns, with its cd followed."""
+    (tmp_path / "sub").mkdir()
+    workspace = Workspace(tmp_path)
+    script = "env -i setsid sleep 300 & until grep -qx sleep /proc/$!/comm; do :; done; echo $! > pid; cd sub"
+    result = BashTool(workspace).execute(command=script, timeout=30)
+    pid = int((tmp_path / "pid").read_text())
+    try:
+        assert alive(pid) and workspace.cwd == (tmp_path / "sub").resolve()
+        assert result == "(no output)\n[background processes still hold the output; what they print later is not " \
+                         "shown]\n[exit code: 0]"
+    finally:
+        os.kill(pid, 9)
+
+
+def test_a_background_command_ended_before_its_exec_leaves_cd_alone(tmp_path):
+    """A `cmd &` is a copy of the shell until its exec (here it waits to open a FIFO); ended then, it ran the EXIT
+    trap too, and the two folders written made the cd unreadable."""
+    (tmp_path / "sub").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    workspace = Workspace(tmp_path)
+    assert BashTool(workspace).execute(command="sleep 300 < fifo & cd sub") == "(no output)\n[exit code: 0]"
+    assert workspace.cwd == (tmp_path / "sub").resolve()

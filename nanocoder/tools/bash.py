@@ -1,12 +1,10 @@
 """bash: run a shell command in the workspace's folder and answer with its output.
 
-Each command gets its own process group, so a timeout or Ctrl+C stops everything it started.
-An EXIT trap writes the final folder to an inherited pipe: that is how `cd` carries over.
-Where Landlock works, every command runs in the sandbox (nanocoder/sandbox.py): under `read-only`
-when the analysis judges it read-only, else under the workspace's policy (`workspace-write`).
-Its environment lacks the API key and every variable named like *KEY*, *SECRET*, *TOKEN* or
-*PASSWORD*, except those named in NANOCODER_PASS_ENV (NAME,NAME).
-"""
+What a command starts ends with it (see kill_group). An EXIT trap writes the final folder to an inherited pipe: that
+is how `cd` carries over. Where Landlock works, commands run in the sandbox (nanocoder/sandbox.py). Their environment
+lacks the API key and every variable named like *KEY*, *SECRET*, *TOKEN* or *PASSWORD*, except those named in
+NANOCODER_PASS_ENV (NAME,NAME)."""
+import contextlib
 import os
 import re
 import shutil
@@ -33,9 +31,9 @@ DENIED = ("Permission denied", "Read-only file system", "Operation not permitted
 
 class BashTool(WorkspaceTool):
     name = "bash"
-    description = ("Run a shell command in the working directory and return its output (stdout and "
-                   "stderr together) and exit code. `cd` carries over to later calls. There is no "
-                   "terminal: no input is possible, so use non-interactive flags.")
+    description = ("Run a shell command in the working directory and return its output (stdout and stderr together) "
+                   "and exit code. `cd` carries over to later calls. There is no terminal: no input is possible, so "
+                   "use non-interactive flags. Processes it starts in the background are stopped when it ends.")
     parameters = {"type": "object", "properties": {
         "command": {"type": "string", "description": "The command to run with bash -c."},
         "timeout": {"type": "integer", "description": f"Seconds before it is stopped (default "
@@ -44,7 +42,7 @@ class BashTool(WorkspaceTool):
 
     def __init__(self, workspace):
         super().__init__(workspace)
-        self._running: set[subprocess.Popen] = set()  # several calls may run at once, in threads
+        self._running: dict[subprocess.Popen, str] = {}  # each with its marker; several calls may run at once
         self._lock = threading.Lock()
 
     def permission(self, args: dict) -> tuple[str, str, str]:
@@ -72,14 +70,17 @@ class BashTool(WorkspaceTool):
     def _run(self, command: str, timeout: int | None, policy: str) -> tuple[str, int]:
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
         cwd_read, cwd_write = os.pipe()
-        bash = shutil.which("bash")  # it moves the pipe to fd 99, out of the way of a script's own fds
-        script = (f"exec 99>&{cwd_write} {cwd_write}>&-; trap 'pwd -P >&99' EXIT\n" if bash else
-                  f"trap 'pwd -P >/dev/fd/{cwd_write}' EXIT\n") + command  # sh: fds 0-9 only
+        marker = os.urandom(8).hex()  # in the environment of all it starts, even what setsid takes out of its group
+        # bash moves the pipe to fd 99, out of the way of a script's own fds; the trap checks it runs in the shell
+        # itself, as a `cmd &` killed before its exec would run it too (bash 3.2, macOS's, has no BASHPID)
+        bash = shutil.which("bash")
+        script = (f"exec 99>&{cwd_write} {cwd_write}>&-; trap '[ ${{BASHPID:-$$}} = $$ ] && pwd -P >&99' EXIT\n"
+                  if bash else f"trap 'pwd -P >/dev/fd/{cwd_write}' EXIT\n") + command  # sh: fds 0-9 only
         argv = self.workspace.sandbox.command([bash or "/bin/sh", "-c", script], policy, self.workspace.root)
         try:
             proc = subprocess.Popen(
                 argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, env=self._environment(),
+                stderr=subprocess.STDOUT, start_new_session=True, env=self._environment(marker),
                 pass_fds=(cwd_write,))
         except OSError as e:
             os.close(cwd_read)
@@ -87,23 +88,27 @@ class BashTool(WorkspaceTool):
         finally:
             os.close(cwd_write)
         with self._lock:
-            self._running.add(proc)
+            self._running[proc] = marker
         capture = Capture()
         reader = threading.Thread(target=capture.read, args=(proc.stdout,), daemon=True)
         reader.start()
         # A timer, not wait(timeout=...): that polls with sleeps of up to 50 ms, so a 15 ms command took 30.
         timed_out = threading.Event()
-        timer = threading.Timer(timeout, lambda: timed_out.set() or kill_group(proc))
+        timer = threading.Timer(timeout, lambda: timed_out.set() or kill_group(proc, marker))
         timer.start()
         try:
             code = proc.wait()
         finally:
             timer.cancel()
+            kill_group(proc, marker)  # what it started in the background ends with it
             with self._lock:
-                self._running.discard(proc)
-        # A background process may keep the pipe open; it keeps running but is not waited for.
-        reader.join(timeout=1)
-        self._follow_cd(cwd_read)
+                self._running.pop(proc)
+        reader.join(timeout=1)  # a process that cleared its environment and left the group may hold the pipe
+        os.set_blocking(cwd_read, False)  # what the EXIT trap wrote; a process left holding the pipe is not waited for
+        with open(cwd_read, "rb") as pipe:
+            cwd = Path((pipe.read() or b"").decode(errors="replace").strip())
+        if cwd.is_absolute() and cwd.is_dir():
+            self.workspace.cwd = cwd
         out = [capture.text() or "(no output)"]
         if reader.is_alive():
             out.append("[background processes still hold the output; what they print later is not shown]")
@@ -112,65 +117,58 @@ class BashTool(WorkspaceTool):
         name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
         return "\n".join(out + [f"[exit code: {code}{name}]"]), code
 
-    def _environment(self) -> dict:
+    def _environment(self, marker: str) -> dict:
         passed = os.environ.get("NANOCODER_PASS_ENV", "").split(",")
         secrets = (self.workspace.secrets | {os.environ.get("OPENAI_API_KEY")}) - {None, ""}
         return {name: value for name, value in os.environ.items()
-                if name in passed or not (SECRET.search(name) or value in secrets)} | QUIET
-
-    def _follow_cd(self, cwd_read: int) -> None:
-        """Read what the EXIT trap wrote; without waiting, as a background process may hold the pipe."""
-        os.set_blocking(cwd_read, False)
-        try:
-            cwd = Path(os.read(cwd_read, 65536).decode(errors="replace").strip())
-        except BlockingIOError:
-            return
-        finally:
-            os.close(cwd_read)
-        if cwd.is_absolute() and cwd.is_dir():
-            self.workspace.cwd = cwd
+                if name in passed or not (SECRET.search(name) or value in secrets)} | QUIET | {"NANOCODER_CALL": marker}
 
     def cancel(self) -> None:
         with self._lock:
-            running = list(self._running)
-        for proc in running:  # in threads, so every group gets its SIGTERM at once
-            threading.Thread(target=kill_group, args=(proc,), daemon=True).start()
+            running = list(self._running.items())
+        for proc_and_marker in running:  # in threads, so every group gets its SIGTERM at once
+            threading.Thread(target=kill_group, args=proc_and_marker, daemon=True).start()
 
 
 class Capture:
     """Keeps the head and the tail of a stream, since a command may print gigabytes."""
 
     def __init__(self):
-        self.head, self.tail, self.dropped = bytearray(), bytearray(), 0
+        self.kept, self.dropped = bytearray(), 0
 
     def read(self, stream) -> None:
         with stream:
             while chunk := os.read(stream.fileno(), 65536):
-                room = KEEP - len(self.head)
-                self.head += chunk[:max(room, 0)]
-                self.tail += chunk[max(room, 0):]
-                if len(self.tail) > 2 * KEEP:
-                    self.dropped += len(self.tail) - KEEP
-                    del self.tail[:-KEEP]
+                self.kept += chunk
+                if len(self.kept) > 3 * KEEP:  # the head's KEEP bytes and more than 2*KEEP of the tail
+                    self.dropped += len(self.kept) - 2 * KEEP
+                    del self.kept[KEEP:-KEEP]
 
     def text(self) -> str:
-        tail, dropped = bytes(self.tail), self.dropped
+        kept, dropped = bytes(self.kept), self.dropped
         if dropped:  # the tail holds KEEP to 2*KEEP bytes: show the last KEEP, count the rest
-            tail, dropped = tail[-KEEP:], dropped + len(tail) - KEEP
-        text = (bytes(self.head) + tail).decode("utf-8", errors="replace").rstrip("\n")
+            kept, dropped = kept[:KEEP] + kept[-KEEP:], dropped + len(kept) - 2 * KEEP
         what = f"characters and {dropped:,} more bytes" if dropped else "characters"
-        return head_tail(text, MAX_OUTPUT, what)
+        return head_tail(kept.decode("utf-8", errors="replace").rstrip("\n"), MAX_OUTPUT, what)
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the command's whole process group, then SIGKILL whatever is left after GRACE."""
-    deadline = time.monotonic() + GRACE
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-            while sig == signal.SIGTERM and time.monotonic() < deadline:
-                proc.poll()  # reap the shell, so only live processes keep the group alive
-                time.sleep(0.05)
-                os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
+def kill_group(proc: subprocess.Popen, marker: str) -> None:
+    """SIGTERM what the command started, then SIGKILL whatever is left after GRACE."""
+    deadline, sig = time.monotonic() + GRACE, signal.SIGTERM
+    while _send(sig, proc.pid, marker) and sig != signal.SIGKILL:
+        proc.poll()  # reap the shell, so only live processes keep the group alive
+        time.sleep(0.05)
+        sig = 0 if time.monotonic() < deadline else signal.SIGKILL
+
+
+def _send(sig: int, group: int, marker: str) -> bool:
+    """Send sig to the group, and to the processes outside it that carry the marker in their environment (setsid
+    takes a process out of the group, not out of its environment; a zombie's reads empty): were any there?"""
+    found, procs = False, os.listdir("/proc") if os.path.isdir("/proc") else []
+    # pids rise: what the call started is newer than its shell (unless the pids wrapped around at pid_max meanwhile)
+    for pid in [-group, *(int(p) for p in procs if p.isdigit() and int(p) > group)]:
+        with contextlib.suppress(OSError):  # gone, or not ours to read
+            if pid < 0 or (marker.encode() in Path(f"/proc/{pid}/environ").read_bytes() and os.getpgid(pid) != group):
+                os.kill(pid, sig)
+                found = True
+    return found

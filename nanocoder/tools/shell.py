@@ -1,15 +1,11 @@
 """What a shell command would do, read the way bash reads it: forbidden, read-only, or ask.
 
-A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`).
-So the command is split as bash splits it (quotes, comments, here-documents), wrappers (sudo, env,
-xargs, bash -c...) are looked through, `cd` is followed, and each simple command's words are judged:
-- forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly
-  under either, or what holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs;
-- read-only: known readers only, with no option that writes or runs, no variable set for them,
-  nothing redirected but to /dev/null, and words that bash expands (`*`, `$_`) only for readers
-  that write and run nothing whatever their arguments;
-- ask: everything else, including $(...), backticks and whatever cannot be parsed.
-"""
+A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`). So the command is
+split as bash splits it, wrappers (sudo, env, xargs, bash -c...) are looked through, `cd` is followed, and each simple
+command is judged. Forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly under
+either, or what holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs. Read-only: known readers
+with no option that writes or runs, no variable set, nothing redirected but to /dev/null, and words bash expands (`*`,
+`$_`) only for readers that write and run nothing whatever their arguments. Ask: all else, $(...), the unparsable."""
 import fnmatch
 import os
 import re
@@ -30,11 +26,10 @@ LINE, CONTINUED_LINE = re.compile(r"[^\n]*"), re.compile(r"(?:\\.|[^\\\n])*", re
 KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done", "esac"})
 ASSIGNMENT = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=.*", re.S)
 HARMLESS_VARIABLE = re.compile(r"(LANG|LC_\w+|TZ|NO_COLOR|FORCE_COLOR|TERM|COLUMNS|LINES)=")
-# wrapper: (its short options that take a value, how many words come before the command it runs)
-WRAPPERS = {"sudo": ("ugpChUrtD", 0), "doas": ("uC", 0), "env": ("ua", 0), "nice": ("n", 0), "ionice": ("cnp", 0),
-            "timeout": ("sk", 1), "command": ("", 0), "exec": ("a", 0), "nohup": ("", 0), "time": ("f", 0),
-            "stdbuf": ("ioe", 0), "xargs": ("aEdILnPs", 0), "chronic": ("", 0), "setsid": ("", 0),
-            "busybox": ("", 0), "coproc": ("", 0)}
+# wrapper: its short options that take a value (timeout alone has a word, the duration, before the command)
+WRAPPERS = {"sudo": "ugpChUrtD", "doas": "uC", "env": "ua", "nice": "n", "ionice": "cnp", "timeout": "sk", "exec": "a",
+            "command": "", "nohup": "", "time": "f", "stdbuf": "ioe", "xargs": "aEdILnPs", "chronic": "", "setsid": "",
+            "busybox": "", "coproc": ""}
 # Long wrapper options whose value may be the next word (xargs --max-lines takes it only after =)
 VALUED_LONG = frozenset("--signal --kill-after --adjustment --user --group --input --output --error --max-args "
                         "--max-procs --delimiter --arg-file --unset --format".split())
@@ -80,9 +75,8 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
         return FORBIDDEN, "this is a fork bomb"
     parsed = _parse(command, cwd, home)
     for argv, where, writes in parsed:
-        why = _destroys(argv, where, home, root) or next(
-            (f"it writes onto the device {t}" for t in writes if _is_device(t)), None)
-        if why:
+        devices = [f"it writes onto the device {t}" for t in writes if _is_device(t)]
+        if why := _destroys(argv, where, home, root) or next(iter(devices), None):
             return FORBIDDEN, why
     if EXPANSION.search(command):
         return ASK, "it runs a command substitution or expands words"
@@ -99,14 +93,11 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
 
 
 def prefix(command: str) -> str | None:
-    """What "always" may cover: `pytest`, `git commit`, `python -m pytest` for one plain command;
-    None for anything compound, substituted, redirected or wrapped (only its exact text is kept)."""
+    """What "always" may cover: `pytest`, `git commit`, `python -m pytest`; None if compound, expanded or wrapped."""
     tokens = _tokens(command)
-    if not tokens or any(op for op, _ in tokens) or EXPANSION.search(command):
-        return None
     words = [_word(word) for _, word in tokens]
-    if not words or words[0] in WRAPPERS or words[0] in SHELLS or words[0] in ("eval", "cd") \
-            or ASSIGNMENT.fullmatch(words[0]):
+    if not words or any(op for op, _ in tokens) or EXPANSION.search(command) or ASSIGNMENT.fullmatch(words[0]) \
+            or words[0] in {*WRAPPERS, *SHELLS, "eval", "cd"}:
         return None
     name = os.path.basename(words[0])
     if name.startswith("python") and words[1:2] == ["-m"] and len(words) > 2:
@@ -117,23 +108,19 @@ def prefix(command: str) -> str | None:
 
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
-    """[(argv, the folder it runs in or None if unknown, files it redirects into)]; argv ["?"]
-    where bash's reading cannot be followed (what comes before is still judged)."""
+    """[(argv, its folder or None if unknown, files it writes)]; ["?"] where bash's reading is lost, not before."""
     tokens = _tokens(command) + [(";", "")]
-    out, argv, writes, stack, where, i = [], [], [], [], cwd, 0
-    fed = []  # what `echo a b |` feeds to a following xargs
-    while i < len(tokens):
-        op, raw = tokens[i]
+    out, argv, writes, stack, fed, where = [], [], [], [], [], cwd  # fed: what `echo a b |` gives a following xargs
+    for i, (op, raw) in enumerate(tokens):
         if op in REDIRECTS and not tokens[i + 1][0]:
             target = _word(tokens[i + 1][1])
             if (">" in op or op == "<>") and not (op.endswith("&") and re.fullmatch(r"\d*-?", target)):
                 writes.append(_expand(target, where, home) or f"an unknown file {target}")  # 2>&1 names none
-            i += 2
-            continue
-        if op or (not argv and raw in KEYWORDS):
+        elif i and tokens[i - 1][0] in REDIRECTS and not op:
+            continue  # the redirection's target, taken above
+        elif op or (not argv and raw in KEYWORDS):
             if argv or writes:  # `> f` and `{ ...; } > f` write with no command of their own
-                if argv and os.path.basename(argv[0]) == "xargs":
-                    argv = argv + fed  # `echo / | xargs rm -rf` is `rm -rf /`
+                argv += fed if argv and os.path.basename(argv[0]) == "xargs" else []  # `echo / | xargs rm -rf`
                 fed = argv[1:] if op == "|" and argv and os.path.basename(argv[0]) in ("echo", "printf") else []
                 where = _add(out, argv or [">"], where, writes, home, depth)
             if op and op not in SEPARATORS:  # `((`, `> ;`, or where _tokens stopped
@@ -145,13 +132,11 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
                 where = stack.pop()
         else:  # `for`, `case`, `function` are not followed: they are no readers, so they ask
             argv.append(_word(raw))
-        i += 1
     return out
 
 
 def _tokens(command: str) -> list[tuple[str, str]]:
-    """bash's tokens, each (operator, "") or ("", word as written). Here-document bodies are
-    skipped as bash skips them. An open quote or an unplain delimiter ends them with ("?", "")."""
+    """bash's tokens, (operator, "") or ("", word as written), here-document bodies skipped; ("?", "") if unreadable."""
     tokens, bodies, pos = [], [], 0
     while pos < len(command):
         m = TOKEN.match(command, pos)
@@ -207,26 +192,22 @@ def _add(out, argv, where, writes, home, depth):
         argv = argv[:1]  # the shell itself asks; what it runs is judged above
     out.append((argv, where, writes))
     if name in ("cd", "pushd"):
-        target = next((a for a in argv[1:] if not a.startswith("-")), "~")
-        path = _expand(target, where, home)
+        path = _expand(next((a for a in argv[1:] if not a.startswith("-")), "~"), where, home)
         return Path(path) if path else None  # `cd -` or `cd $X`: later relative paths are unknown
     return where
 
 
 def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
-    """sudo -u root env X=1 nice -n 5 timeout 10 rm -rf / -> rm -rf /, and the words passed:
-    the wrappers' names and the variables set."""
+    """`sudo -u root env X=1 nice -n 5 rm -rf /` -> (`rm -rf /`, the wrappers and variables looked through)."""
     passed = []
     while argv:
         name = os.path.basename(argv[0])
         if ASSIGNMENT.fullmatch(argv[0]):  # X=1 cmd, or env X=1 cmd
-            passed.append(argv[0])
-            argv = argv[1:]
+            passed, argv = passed + argv[:1], argv[1:]
             continue
         if name not in WRAPPERS:
             break
-        valued, skip = WRAPPERS[name]
-        rest = argv[1:]
+        valued, skip, rest = WRAPPERS[name], int(name == "timeout"), argv[1:]
         while rest and rest[0].startswith("-"):
             option = rest.pop(0)
             if option == "--":
@@ -239,8 +220,7 @@ def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
                 rest.pop(0)  # the option's value
         if any(isinstance(w, Unseen) for w in argv[:len(argv) - len(rest) + skip]):
             return argv, passed  # `timeout * ls`: what runs would depend on file names
-        passed.append(name)
-        argv = rest[skip:]
+        passed, argv = passed + [name], rest[skip:]
     return argv, passed
 
 
@@ -250,13 +230,9 @@ def _expand(word: str, where: Path | None, home: Path) -> str:
     word = re.sub(r"^(\$PWD|\$\{PWD\}|~\+)(?=/|$)", lambda _: str(where) if where else "$PWD", word)
     word = re.sub(r"^~[\w.-]+(?=/|$)", lambda m: str(home) if m[0] == f"~{home.name}"
                   else os.path.expanduser(m[0]), word)  # ~user; an unknown user stays as it is
-    if "$" in word or word.startswith("~"):
+    if "$" in word or word.startswith("~") or (where is None and not word.startswith("/")):
         return ""
-    if not word.startswith("/"):
-        if where is None:
-            return ""
-        word = f"{where}/{word}"
-    word = re.sub(r"(/\*)+$", "", word) or "/"  # `dir/*` takes everything in dir
+    word = re.sub(r"(/\*)+$", "", os.path.join(where or "/", word)) or "/"  # `dir/*` takes everything in dir
     return re.sub(r"^/+", "/", os.path.normpath(word))  # `//usr` is /usr
 
 
@@ -264,20 +240,13 @@ def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | N
     if not path:
         return None
     if re.search(r"[*?[]", path):  # a pattern: judged by the folders it could name
-        hit = next((p for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)), None)
-        path = str(hit) if hit else path
+        path = next((str(p) for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)), path)
     p = Path(os.path.realpath(path))  # as home and root are: a link to either is either
-    if p == Path("/"):
-        return "/, the whole system"
-    if p == home:
-        return f"{p}, your home folder"
-    if root != p and root.is_relative_to(p):
-        return f"{p}, which holds the workspace {root}"
-    if p.parent == Path("/") or p.parent == home:
-        return f"{p}, a folder directly under {p.parent}"
-    if root == p and workspace_too:
-        return f"{p}, the whole workspace"
-    return None
+    reasons = [(p == Path("/"), "the whole system"), (p == home, "your home folder"),
+               (root != p and root.is_relative_to(p), f"which holds the workspace {root}"),
+               (p.parent in (Path("/"), home), f"a folder directly under {p.parent}"),
+               (root == p and workspace_too, "the whole workspace")]
+    return next((f"{p}, {why}" for hit, why in reasons if hit), None)
 
 
 def _destroys(argv, where, home, root) -> str | None:
@@ -285,17 +254,15 @@ def _destroys(argv, where, home, root) -> str | None:
     if name.startswith(DISK_ERASERS):
         return f"`{name}` erases a disk"
     options, operands = _split(args)
-    short = "".join(o[1:] for o in options if not o.startswith("--"))
     written = {"dd": [a[3:] for a in args if a.startswith("of=")], "tee": operands, "cp": operands[-1:],
                "mv": operands[-1:], "install": operands[-1:]}.get(name, [])
-    device = next((d for d in written if _is_device(d)), None)
-    if device:
+    if device := next((d for d in written if _is_device(d)), None):
         return f"`{name}` would overwrite the device {device}"
-    recursive = "r" in short.lower() or _long(options, "--recursive")
-    targets = []
-    if name in ("rm", "shred", "srm") and recursive:
-        targets = operands
-    elif name in ("chmod", "chown", "chgrp") and ("R" in short or _long(options, "--recursive")):
+    verb, targets = "delete in", []
+    if name in ("rm", "shred", "srm") and _active(("r", "R", "--recursive"), options):
+        verb, targets = "delete", operands
+    elif name in ("chmod", "chown", "chgrp") and _active(("R", "--recursive"), options):  # `-r` is a mode
+        verb = "change everything in"
         targets = operands + [o for o in options if re.fullmatch(r"-[ugoa]*[rwxXst]+", o)]  # `-w` is a mode
     elif name == "rsync" and any(o.startswith("--del") for o in options):
         targets = operands[-1:]
@@ -303,20 +270,11 @@ def _destroys(argv, where, home, root) -> str | None:
             a.startswith(("-exec", "-ok")) and os.path.basename(b) in DELETERS for a, b in zip(args, args[1:]))):
         while args and re.fullmatch(r"-[HLP]|-O\d*|-D", args[0]):  # options before the starting points
             args = args[2:] if args[0] == "-D" else args[1:]
-        starts = args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))]
-        targets = starts or ["."]
+        targets = args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))] or ["."]
     for target in targets:  # `find . -name x -delete` and `chmod -R` in the workspace only ask
-        why = _critical(_expand(target, where, home), home, root, workspace_too=name in ("rm", "shred", "srm"))
-        if why:
-            verb = ("delete in" if name in ("find", "rsync") else "delete" if name in ("rm", "shred", "srm")
-                    else "change everything in")
+        if why := _critical(_expand(target, where, home), home, root, workspace_too=verb == "delete"):
             return f"`{name}` would recursively {verb} {why}"
     return None
-
-
-def _long(options, word) -> bool:
-    """Whether a long option, or an abbreviation GNU tools accept (`--rec`), is given."""
-    return any(len(o.split("=")[0]) > 2 and word.startswith(o.split("=")[0]) for o in options if o.startswith("--"))
 
 
 def _split(args):
@@ -334,15 +292,13 @@ def _is_device(path: str) -> bool:
 def _reads_only(argv) -> bool:
     program, args = argv[0], argv[1:]
     name = os.path.basename(program)
-    if "/" in program and not os.path.normpath(program).startswith(SYSTEM_BIN):
-        return False  # `./ls` is whatever the workspace says it is
-    if name not in ANY_ARGUMENTS and any(isinstance(a, Unseen) for a in args):
+    if ("/" in program and not os.path.normpath(program).startswith(SYSTEM_BIN)) or (  # `./ls` is the workspace's
+            name not in ANY_ARGUMENTS and any(isinstance(a, Unseen) for a in args)):
         return False
     if name == "sed":  # `sed -n 5p`, `sed -n '1,20p' file`, nothing else
         options, operands = _split(args)
-        return all(re.fullmatch(r"-[nErsz]+|--(quiet|silent|regexp-extended|separate|null-data)", o)
-                   for o in options) and bool(operands) and bool(
-            re.fullmatch(r"\s*\d*(,\s*(\d+|\$))?\s*p\s*", operands[0]))
+        return bool(operands and re.fullmatch(r"\s*\d*(,\s*(\d+|\$))?\s*p\s*", operands[0])) and all(
+            re.fullmatch(r"-[nErsz]+|--(quiet|silent|regexp-extended|separate|null-data)", o) for o in options)
     if name == "uniq":  # `uniq IN OUT` writes OUT
         return len(_split(args)[1]) <= 1
     if name == "git":
@@ -354,7 +310,8 @@ def _active(options, args) -> bool:
     longs = [o for o in options if o.startswith("--")]
     words = tuple(o for o in options if o.startswith("-") and not o.startswith("--"))
     letters = {o for o in options if not o.startswith("-")}
-    return any(any(_long([a], o) for o in longs) if a.startswith("--")
+    # `--word` also matches an abbreviation GNU tools accept (`--rec`)
+    return any(len(a.split("=")[0]) > 2 and any(o.startswith(a.split("=")[0]) for o in longs) if a.startswith("--")
                else a.startswith(words) or (a[:1] == "-" and bool(letters & set(a[1:]))) for a in args)
 
 
@@ -362,12 +319,9 @@ def _git_reads_only(args) -> bool:
     # -c sets any config for this run, and some config runs programs (core.fsmonitor): it asks
     while args and args[0] in ("-C", "--no-pager", "-P", "--git-dir", "--work-tree"):
         args = args[1:] if args[0] in ("--no-pager", "-P") else args[2:]
-    if not args:
-        return False
-    sub, rest = args[0], args[1:]
+    sub, *rest = args or [""]  # no subcommand: it reads nothing
     # options that write a file or run a program: `git grep -O` opens the files found in one
-    active = ("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ())
-    if _active(active, rest):
+    if _active(("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ()), rest):
         return False
     if sub in GIT_READERS or (sub == "stash" and rest[:1] in (["list"], ["show"])):
         return True
