@@ -117,17 +117,15 @@ class Agent:
             # a JSON "\ud800" from the provider is a lone surrogate: kept, it breaks every later request
             reply.content = printable(reply.content)
             self.messages.append(json.loads(printable(json.dumps(reply.message(), ensure_ascii=False))))
-            ending = reply.finish_reason
-            if ending not in ENDINGS and not (reply.content.strip() or reply.tool_calls):
-                ending = "empty"
-            if not reply.tool_calls or ending == "content_filter":
+            if not reply.tool_calls or reply.finish_reason == "content_filter":
                 self.emit(ev.RoundEnded(self.messages))
-                if ending in ENDINGS:
+                ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if reply.content.strip() else "empty"
+                if ending:
                     return (reply.content + "\n\n" if reply.content.strip() else "") + f"[{ENDINGS[ending]}]", ending
                 return reply.content, "success"
             calls = [(c.name, c.arguments) for c in reply.tool_calls]
             repeats, last = (repeats + 1 if calls == last else 1), calls
-            self._run_tools(reply.tool_calls, cut=ending == "length", repeated=repeats >= REPEATS)
+            self._run_tools(reply.tool_calls, cut=reply.finish_reason == "length", repeated=repeats >= REPEATS)
             self.emit(ev.RoundEnded(self.messages))
             if repeats >= 2 * REPEATS:
                 return f"Stopped: the model made the same calls {repeats} times in a row.", "loop"
@@ -177,17 +175,17 @@ class Agent:
         parsed = [_arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
         try:
-            for i, (call, args) in enumerate(zip(calls, parsed)):  # approvals first, one at a time, here
-                self.emit(ev.ToolStarted(call.id, call.name, args if isinstance(args, dict) else {}))
+            for i, (call, (args, problem)) in enumerate(zip(calls, parsed)):  # approvals first, one at a time
+                self.emit(ev.ToolStarted(call.id, call.name, args))
                 try:
                     if cut:
                         raise ToolError("this call was cut off by the token limit and not run; send a smaller one")
-                    tool, kind = self._permit(call.name, args)
+                    tool, kind = self._permit(call.name, args, problem)
                     jobs.append((i, pool.submit(self._run_one, tool, args, kind)))
                 except ToolError as e:
                     results[i] = f"Error: {e}", True, 0.0, None
             for i, future in jobs:
-                results[i] = self._offer_rerun(calls[i].name, parsed[i], future.result())
+                results[i] = self._offer_rerun(calls[i].name, parsed[i][0], future.result())
         except KeyboardInterrupt:
             self.cancel()
             for i, future in jobs:  # keep what did finish
@@ -196,24 +194,20 @@ class Agent:
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            for call, args, outcome in zip(calls, parsed, results):
+            for call, (args, _), outcome in zip(calls, parsed, results):
                 result, is_error, took, _ = outcome or (INTERRUPTED, True, 0.0, None)
                 diff = getattr(result, "diff", "")
                 if repeated:
                     result += "\n[You made these same calls in the previous rounds too; try something else.]"
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-                self.emit(ev.ToolFinished(call.id, call.name, args if isinstance(args, dict) else {},
-                                          result, is_error, took, diff))
+                self.emit(ev.ToolFinished(call.id, call.name, args, result, is_error, took, diff))
 
-    def _permit(self, name, args):
+    def _permit(self, name, args, problem=None):
         """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
         tool = self.tools.get(name)
         if tool is None:
             raise ToolError(f"unknown tool {name!r}. Available tools: {', '.join(self.tools)}.")
-        if not isinstance(args, dict):
-            raise ToolError(f"the arguments are {args}. Send one JSON object matching this schema: "
-                            f"{json.dumps(tool.parameters)}")
-        if problem := tool.check_args(args):
+        if problem or (problem := tool.check_args(args)):
             raise ToolError(f"{problem}. The schema is: {json.dumps(tool.parameters)}")
         kind, key, why = tool.permission(args)
         verdict = self.permissions.check(kind, key)
@@ -274,10 +268,11 @@ class Agent:
         self.usage.reset()
 
 
-def _arguments(text: str):
-    """The model's JSON arguments as a dict, or the reason they are not one."""
+def _arguments(text: str) -> tuple[dict, str | None]:
+    """The model's JSON arguments as a dict, and what is wrong with them (None if nothing)."""
     try:
         args = json.loads(text) if text.strip() else {}
     except (ValueError, RecursionError) as e:  # RecursionError: arguments nested thousands deep
-        return f"not valid JSON ({str(e)[:200]})"
-    return args if isinstance(args, dict) else f"not a JSON object but a JSON {type(args).__name__}"
+        return {}, f"the arguments are not valid JSON ({str(e)[:200]}); send one JSON object"
+    return (args, None) if isinstance(args, dict) else ({}, f"the arguments are a JSON {type(args).__name__}, "
+                                                             "not an object")

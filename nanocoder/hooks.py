@@ -1,14 +1,7 @@
-"""Command hooks in Claude Code's shape, read from ~/.nanocoder/settings.json:
-
-  {"hooks": {"PreToolUse": [{"matcher": "Bash|write_file", "hooks": [{"type": "command", "command": "..."}]}],
-             "PostToolUse": [...], "UserPromptSubmit": [...], "Stop": [...]}}
-
-Each command gets the event as JSON on stdin (session_id, cwd, hook_event_name, tool_name,
-tool_input, tool_response, prompt). Exit 2 from a PreToolUse hook blocks the call and its stderr
-goes to the model; other hooks only watch. Tool names are Claude Code's where one exists (Bash,
-Read, Write, Edit, Glob, Grep, Task), so existing hooks work; a matcher may use either name.
-A project's own settings file is never read: it would let a cloned repository run code.
-"""
+"""Command hooks in Claude Code's shape (PreToolUse, PostToolUse, UserPromptSubmit, Stop), read from
+~/.nanocoder/settings.json; the README shows the format. Each command gets the event as JSON on stdin; exit 2
+from a PreToolUse hook blocks the call, and its stderr goes to the model; the others only watch. A project's own
+settings file is never read: it would let a cloned repository run code."""
 import json
 import re
 import subprocess
@@ -42,8 +35,9 @@ class Hooks:
 
     def gate(self, name: str, args: dict) -> str | None:
         """The agent's gate: why a PreToolUse hook blocks this call, or None."""
-        blocked = [err for code, err in self._run("PreToolUse", name, tool_input=args) if code == 2]
-        return "; ".join(e.strip() or "(no reason given)" for e in blocked) or None
+        blocked = [err.strip() or "(no reason given)" for code, err in self._run("PreToolUse", name, tool_input=args)
+                   if code == 2]
+        return "; ".join(blocked) or None
 
     def __call__(self, event) -> None:
         """An on_event consumer for the hooks that only watch."""

@@ -10,6 +10,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from . import __version__
 from .cli import Hangup, make_agent
+from .events import RoundEnded
 from .config import cost
 from .llm import LLMError
 from .permissions import MODES
@@ -76,7 +77,7 @@ def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
             if line.startswith("/"):
                 command(line, agent, session, view, config)
             elif line.startswith("!"):
-                shell(line[1:].strip(), agent, session, view)
+                shell(line[1:].strip(), agent, view)
             elif line:
                 run_turn(agent, attach(line, agent, view), view)
     except Hangup:  # the turn was stopped and saved; nobody is left to read a goodbye
@@ -111,7 +112,7 @@ def attach(line: str, agent, view) -> str:
     return "\n\n".join([line, *files])
 
 
-def shell(cmd: str, agent, session, view):
+def shell(cmd: str, agent, view):
     """!cmd: the user's own command, under the same sandbox; its output joins the conversation."""
     try:
         output = agent.tools["bash"].execute(command=cmd)
@@ -122,11 +123,7 @@ def shell(cmd: str, agent, session, view):
         output = "[interrupted]"
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
-    session.messages = agent.messages
-    try:
-        session.save()
-    except OSError as e:
-        view.notice(f"could not save the session: {e.strerror or e}")
+    agent.on_event(RoundEnded(agent.messages))  # the session saver keeps it
 
 
 def command(line, agent, session, view, config):

@@ -17,7 +17,7 @@ class View:
         self.lock = threading.RLock()  # tool events arrive from pool threads
         self.md = Stream(console, markdown=True)
         self.thought = Stream(console, markdown=False)
-        self.spinner = Spinner(console) if interactive else None
+        self.status = None  # rich's spinner, while nothing else moves (interactive only)
         self.calls: dict[int, list] = {}  # depth -> calls not yet shown with their result, in call order
         self.shown, self.previewed = set(), set()  # call ids whose line is up; whose diff the user saw
 
@@ -94,8 +94,14 @@ class View:
 
     def spin(self, label):
         """Show a sign of life with this label (None: stop), when nothing else is live."""
-        if self.spinner:
-            self.spinner.show(label if self.md.live is None and self.thought.live is None else None)
+        live = self.md.live or self.thought.live
+        if label is None or live or not (self.interactive and self.console.is_terminal):
+            self.status = self.status and self.status.stop()
+        elif self.status is None:
+            self.status = self.console.status(Elapsed(label))
+            self.status.start()
+        elif self.status.renderable.text.label != label:
+            self.status.update(Elapsed(label))
 
     def notice(self, message):
         with self.lock:
@@ -211,30 +217,14 @@ class Stream:
         return not (self.after_code or self.markdown and text.lstrip().startswith(FENCES))
 
 
-class Spinner:
-    """A sign of life: '⠋ waiting for the model · 4 s · Ctrl+C to stop'."""
+class Elapsed:
+    """A spinner's text, drawn afresh at each refresh: 'waiting for the model · 4 s · Ctrl+C to stop'."""
 
-    def __init__(self, console):
-        self.console, self.live, self.label, self.since = console, None, "", 0.0
+    def __init__(self, label):
+        self.label, self.since = label, time.monotonic()
 
-    def show(self, label):
-        if label is None or not self.console.is_terminal:
-            if self.live is not None:
-                self.live.stop()
-                self.live = None
-            return
-        if label != self.label or self.live is None:
-            self.label, self.since = label, time.monotonic()
-        if self.live is None:
-            from rich.live import Live
-            from rich.spinner import Spinner as Dots
-            self.dots = Dots("dots")
-            self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
-            self.live.start()
-
-    def __rich_console__(self, console, options):
-        self.dots.text = f"{self.label} · {time.monotonic() - self.since:.0f} s · Ctrl+C to stop"
-        yield self.dots
+    def __rich__(self):
+        return f"{self.label} · {time.monotonic() - self.since:.0f} s · Ctrl+C to stop"
 
 
 def format_args(args: dict, width: int = 60) -> str:
