@@ -152,53 +152,43 @@ class Saver:
         self.session, self.agent, self.view, self.warned = session, agent, view, False
 
     def __call__(self, event):
-        if not isinstance(event, (RoundEnded, TurnEnded)) or event.depth:
-            return
-        self.session.model = self.agent.llm.model
-        try:
-            self.session.record(event)
-        except OSError as e:
-            if not self.warned:
-                self.view.notice(f"could not save the session: {e.strerror or e}")
-            self.warned = True
-            return
-        if self.session.forked_from:
-            self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder meanwhile; "
-                             f"this conversation goes on as session {self.session.id}")
-            self.session.forked_from = None
+        if isinstance(event, (RoundEnded, TurnEnded)) and not event.depth:
+            self.session.model = self.agent.llm.model
+            try:
+                self.session.record(event)
+            except OSError as e:
+                if not self.warned:
+                    self.view.notice(f"could not save the session: {e.strerror or e}")
+                self.warned = True
+            if self.session.forked_from:
+                self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder meanwhile; "
+                                 f"this conversation goes on as session {self.session.id}")
+                self.session.forked_from = None
 
 
 def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:
     from rich.console import Console
-    from .output import JsonOutput
+    from .output import Output
     from .view import View
     view = View(Console(stderr=True, highlight=False), interactive=False, stream_text=False)
-    ended = []
-    agent, session = make_agent(config, view, session, mode, sandbox,
-                                lambda e: isinstance(e, TurnEnded) and not e.depth and ended.append(e))
+    agent, session = make_agent(config, view, session, mode, sandbox)
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
         view.notice(missing)  # never claim a protection the platform lacks
-    out = None
-    if output_format != "text":
-        out = JsonOutput(output_format == "stream-json", session.id, agent.llm.model, agent.workspace.cwd, agent.tools)
-        agent.on_event = fan_out(out, agent.on_event)
+    out = Output(output_format, session.id, agent.llm.model, agent.workspace.cwd, agent.tools)
+    agent.on_event = fan_out(out, agent.on_event)
     try:
         answer = agent.chat(prompt)
     except KeyboardInterrupt:
         print("nanocoder: interrupted", file=sys.stderr)
-        out and out.result("interrupted", "interrupted", agent.usage)
+        out.result("interrupted", "interrupted", agent.usage)
         raise
     except LLMError as e:
-        out and out.result(str(e), "error", agent.usage)
+        out.result(str(e), "error", agent.usage)
         raise
-    reason = ended[-1].reason if ended else "success"
-    if out:
-        out.result(answer, reason, agent.usage, cost(agent.usage, agent.llm.model, config.price))
-    else:
-        print(answer)
-    if reason != "success":
-        print(f"nanocoder: {answer.splitlines()[-1] if answer.strip() else reason}", file=sys.stderr)
-    return 0 if reason == "success" else 1
+    out.result(answer, out.reason, agent.usage, cost(agent.usage, agent.llm.model, config.price))
+    if out.reason != "success":
+        print(f"nanocoder: {answer.splitlines()[-1] if answer.strip() else out.reason}", file=sys.stderr)
+    return 0 if out.reason == "success" else 1
 
 
 def demo() -> int:

@@ -1,6 +1,6 @@
-"""Machine-readable output for `-p --output-format json|stream-json`, in Claude Code's shapes:
-json is one result object at the end; stream-json is one JSON object a line as things happen
-(init, assistant text, tool use, tool result, result)."""
+"""What `-p` prints on stdout: the answer (text), or in Claude Code's shapes one result object at the end
+(json), or one JSON object a line as things happen: init, assistant text, tool use, tool result, result
+(stream-json)."""
 import json
 import sys
 import time
@@ -10,9 +10,10 @@ from . import events as ev
 SUBTYPES = {"success": "success", "max_turns": "error_max_turns"}
 
 
-class JsonOutput:
-    def __init__(self, stream: bool, session_id: str, model: str, cwd, tools, out=None):
-        self.stream, self.session_id, self.out = stream, session_id, out or sys.stdout
+class Output:
+    def __init__(self, format: str, session_id: str, model: str, cwd, tools, out=None):
+        self.format, self.session_id, self.out = format, session_id, out or sys.stdout
+        self.stream, self.reason = format == "stream-json", "success"  # the reason the last turn ended
         self.start, self.turns, self.text = time.monotonic(), 0, []
         self._line({"type": "system", "subtype": "init", "session_id": session_id, "model": model,
                     "cwd": str(cwd), "tools": list(tools)})
@@ -26,6 +27,7 @@ class JsonOutput:
             self.turns += 1
         elif isinstance(event, (ev.ToolStarted, ev.RoundEnded, ev.TurnEnded)):
             self._flush_text()
+            self.reason = getattr(event, "reason", self.reason)
             if isinstance(event, ev.ToolStarted):
                 self._line({"type": "assistant", "message": {"role": "assistant", "content": [
                     {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args}]}})
@@ -45,7 +47,11 @@ class JsonOutput:
             print(json.dumps(obj), file=self.out, flush=True)
 
     def result(self, answer: str, reason: str, usage, cost=None) -> None:
-        """The final object, in both formats; reason is the agent's ("success", "max_turns", ...)."""
+        """The answer, or the final object of both JSON formats; reason: the agent's ("success", "max_turns"...)."""
+        if self.format == "text":
+            if reason not in ("interrupted", "error"):  # those are the one line on stderr
+                print(answer, file=self.out)
+            return
         result = {"type": "result", "subtype": SUBTYPES.get(reason, "error_during_execution"),
                   "is_error": reason != "success", "result": answer, "stop_reason": reason,
                   "session_id": self.session_id, "num_turns": self.turns,
