@@ -61,11 +61,9 @@ def test_no_temp_files_in_workspace(tmp_path):
 
 
 def test_timeout_kills_grandchild(tmp_path):
-    start = time.monotonic()
     result = BashTool(Workspace(tmp_path)).execute(
         command="bash -c 'sleep 30 & echo $! > pidfile; wait'", timeout=1)
     assert "[Command timed out after 1 s and was stopped]" in result
-    assert time.monotonic() - start < 10
     pid = int((tmp_path / "pidfile").read_text())
     deadline = time.monotonic() + 5
     while alive(pid) and time.monotonic() < deadline:
@@ -74,10 +72,8 @@ def test_timeout_kills_grandchild(tmp_path):
 
 
 def test_stdin_is_not_the_terminal(tmp_path):
-    start = time.monotonic()
     result = BashTool(Workspace(tmp_path)).execute(command="cat", timeout=10)
-    assert result == "(no output)\n[exit code: 0]"
-    assert time.monotonic() - start < 5
+    assert result == "(no output)\n[exit code: 0]"  # cat met end of input at once: it did not time out
 
 
 def test_long_output_keeps_head_and_tail(tmp_path):
@@ -106,7 +102,6 @@ def test_cancel_from_another_thread_kills_running_command(tmp_path):
     tool.cancel()
     runner.join(timeout=10)
     assert not runner.is_alive()
-    assert time.monotonic() - start < 5
     assert results[0].endswith("[exit code: -15 (SIGTERM)]")
 
 

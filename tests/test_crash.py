@@ -6,7 +6,6 @@ import os
 import random
 import signal
 import subprocess
-import time
 
 from history_rules import problems
 from nanocoder.history import repair

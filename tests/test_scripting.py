@@ -10,7 +10,7 @@ import time
 import pytest
 
 from scripted import ScriptedServer
-from test_cli import NANOCODER, env, run, sessions, workspace  # noqa: F401 (fixtures)
+from test_cli import NANOCODER, env, sessions, workspace  # noqa: F401 (fixtures)
 
 
 def call(name, **arguments):
