@@ -105,6 +105,7 @@ def collapse(messages, budget: int) -> str:
         first += 1
     if len(messages) > first and messages[first]["content"] == ACK:
         first += 1
+    # where each group (a message and the results of its calls) begins; dropping up to `first` drops nothing
     cuts = [first] + [i for i in range(first + 1, len(messages)) if messages[i]["role"] != "tool"]
     start = next((i for i in cuts if estimate(messages[:first] + messages[i:]) <= budget), cuts[-1])
     del messages[first:start]

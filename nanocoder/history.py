@@ -41,8 +41,7 @@ def repair(messages: list[dict]) -> list[dict]:
 
 
 def fresh_id(call_id: str, used: set) -> str:
-    """call_id, or a new one if this request already has it; either way, now used. Kimi numbers ids per turn
-    (`functions.read_file:0`) and repeats them later: the next free number keeps the provider's own form."""
+    """call_id, now used; if it was already, its stem's next free number (Kimi repeats `functions.read_file:0`)."""
     if call_id in used:
         stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
         call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1) if f"{stem}{n}" not in used)
