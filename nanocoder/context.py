@@ -1,14 +1,8 @@
-"""Keep the conversation inside the model's context window, in three layers.
-
-1. snip: old tool outputs become their head and tail (cheap, loses little);
-2. summarise: older messages become a summary the model writes in one plain request (no tools);
-3. collapse: at worst keep only the system prompt, the summary and the newest messages that fit,
-   cutting even one message (or one call's arguments) that alone is larger than the window.
-Nothing is done until the history reaches a high-water mark; then it is brought down to a
-low-water mark in one step. Between two such steps every request repeats the previous one's
-prefix, which a provider's prompt cache bills at a fraction of the price. History is only ever
-cut before a user or assistant message, so an assistant's tool_calls never lose their results.
-"""
+"""Keep the conversation inside the model's window, in three layers: snip old tool outputs to head and tail;
+summarise older messages (one plain request, no tools); at worst collapse to the system prompt, the summary and the
+newest messages that fit, cutting even one message larger than the window. Nothing is done below a high-water mark;
+then the history drops to a low-water mark in one step, so the requests in between repeat each other's prefix (a
+prompt cache bills it at a fraction). Cuts fall only before a user or assistant message: calls keep their results."""
 import json
 
 
@@ -39,14 +33,12 @@ def _chars(messages) -> int:
 
 class Context:
     def __init__(self, window: int | None = None, usage=None):
-        self.window = window or DEFAULT_WINDOW
-        self.usage = usage
+        self.window, self.usage = window or DEFAULT_WINDOW, usage
         self._counted = (0, None, 0)  # messages counted, the last of them, their characters
 
     def tokens(self, messages) -> int:
-        """estimate(messages), paying only for the messages added since the last call. The system
-        prompt (rebuilt every turn) is counted each time; any other change to the history
-        (compression, /reset, a resumed session) leaves another last message: all are recounted."""
+        """estimate(messages), paying only for the messages added since the last call and the system prompt (rebuilt
+        every turn); any other change (compression, /reset, a resume) leaves another last message: all are recounted."""
         n, last, chars = self._counted
         if not (1 <= n <= len(messages) and messages[n - 1] is last):
             n, chars = 1, 0
@@ -61,8 +53,7 @@ class Context:
 
     def fit(self, messages: list, llm, tools=(), force=False) -> str | None:
         """Compress messages in place if needed; return a note of what was done, or None."""
-        budget = self.budget(llm, tools)
-        before = self.tokens(messages)
+        budget, before = self.budget(llm, tools), self.tokens(messages)
         if before <= budget * HIGH and not force:
             return None
         self._counted = (0, None, 0)  # compression changes messages in place: count afresh next time
@@ -73,7 +64,8 @@ class Context:
             done.append(self.summarise(messages, llm, keep=0 if force else budget // 4))
         if estimate(messages) > budget:
             done.append(collapse(messages, budget))
-        return f"context: {'; '.join(done)} ({before:,} → {estimate(messages):,} tokens)" if done else None
+        # done is never empty: above the high-water mark, summarise runs
+        return f"context: {'; '.join(done)} ({before:,} → {estimate(messages):,} tokens)"
 
     def summarise(self, messages, llm, keep: int) -> str:
         cuts = [i for i in range(2, len(messages)) if messages[i]["role"] != "tool"]
@@ -100,12 +92,10 @@ class Context:
 def snip(messages) -> int:
     """Cut large tool outputs from before the latest round to head + tail."""
     last_round = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
-    count = 0
-    for m in messages[:last_round]:
-        if m["role"] == "tool" and len(m.get("content") or "") > SNIP_OVER:
-            m["content"] = head_tail(m["content"], SNIP_TO) + "\n[old output snipped; run the tool again if needed]"
-            count += 1
-    return count
+    old = [m for m in messages[:last_round] if m["role"] == "tool" and len(m.get("content") or "") > SNIP_OVER]
+    for m in old:
+        m["content"] = head_tail(m["content"], SNIP_TO) + "\n[old output snipped; run the tool again if needed]"
+    return len(old)
 
 
 def collapse(messages, budget: int) -> str:
@@ -115,19 +105,16 @@ def collapse(messages, budget: int) -> str:
         first += 1
     if len(messages) > first and messages[first]["content"] == ACK:
         first += 1
-    dropped = 0
-    while estimate(messages) > budget:
-        cuts = [i for i in range(first + 1, len(messages)) if messages[i]["role"] != "tool"]
-        if not cuts:
-            break
-        dropped += cuts[0] - first
-        del messages[first:cuts[0]]
+    # where each group (a message and the results of its calls) begins; dropping up to `first` drops nothing
+    cuts = [first] + [i for i in range(first + 1, len(messages)) if messages[i]["role"] != "tool"]
+    start = next((i for i in cuts if estimate(messages[:first] + messages[i:]) <= budget), cuts[-1])
+    del messages[first:start]
     if len(messages) > first and messages[first - 1]["content"] == ACK and messages[first]["role"] == "assistant":
         del messages[first - 1]
     for m in messages[1:]:  # one huge turn: cut every message's text to its share of the budget
         if estimate(messages) <= budget:
             break
-        share = max(200, budget * 4 // max(1, len(messages)))
+        share = max(200, budget * 4 // len(messages))
         if isinstance(m.get("content"), str) and len(m["content"]) > share:
             m["content"] = head_tail(m["content"], share)
         for call in m.get("tool_calls") or ():  # a 10 MB write_file: its arguments, cut, stay a JSON object
@@ -135,7 +122,7 @@ def collapse(messages, budget: int) -> str:
                 args = json.loads(call["function"]["arguments"])
                 call["function"]["arguments"] = json.dumps(
                     {k: head_tail(v, share // max(1, len(args))) if isinstance(v, str) else v for k, v in args.items()})
-    return f"dropped {dropped} older messages to fit the window"
+    return f"dropped {start - first} older messages to fit the window"
 
 
 def head_tail(text: str, limit: int, what: str = "characters") -> str:

@@ -1,5 +1,4 @@
-"""The offline demo: a tiny broken project and a scripted model that fixes it. Everything but the model is real:
-the agent loop, the openai client (talking to nanocoder.scripted on 127.0.0.1), the tools, the files on disk."""
+"""The offline demo: a tiny broken project, and a scripted model (nanocoder.scripted) that fixes it for real."""
 import shlex
 import sys
 from pathlib import Path

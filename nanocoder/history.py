@@ -1,7 +1,7 @@
-"""The rules providers enforce on a chat history, and repair(), which restores them (a session saved mid-turn,
-ids a provider reuses; tests/history_rules.py checks every request of the suite against them). A system prompt comes first or not at all; every tool call has an
-id unique in the request, JSON-object arguments, and exactly one tool message answering it, right after the
-assistant message that made it; no tool message answers anything else; content is null only beside tool calls."""
+"""The rules providers enforce on a chat history, and repair(), which restores them (tests/history_rules.py checks
+every request of the suite against them): a system prompt comes first or not at all; every tool call has an id unique
+in the request, JSON-object arguments, and exactly one tool message answering it, right after the assistant message
+that made it; no tool message answers anything else; content is null only beside tool calls."""
 import itertools
 import json
 import re
@@ -11,8 +11,7 @@ ROLES = ("system", "user", "assistant", "tool")
 
 
 def repair(messages: list[dict]) -> list[dict]:
-    """A valid history keeping all it can of this one (a session saved mid-turn, an old file):
-    unanswered calls get an "interrupted" result, stray or repeated answers go, ids become unique."""
+    """A valid history keeping all it can of this one (saved mid-turn, an old file, ids a provider reuses)."""
     out, used, i = [], set(), 0
     if not messages or messages[0].get("role") != "system":
         out.append({"role": "system", "content": ""})  # the agent rewrites it every turn
@@ -42,8 +41,7 @@ def repair(messages: list[dict]) -> list[dict]:
 
 
 def fresh_id(call_id: str, used: set) -> str:
-    """call_id, or a new one if this request already has it; either way, now used. Kimi numbers ids per turn
-    (`functions.read_file:0`) and repeats them later: the next free number keeps the provider's own form."""
+    """call_id, now used; if it was already, its stem's next free number (Kimi repeats `functions.read_file:0`)."""
     if call_id in used:
         stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
         call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1) if f"{stem}{n}" not in used)

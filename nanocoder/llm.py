@@ -1,6 +1,5 @@
-"""Streaming client for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this
-module checks every chunk, assembles every provider's dialect into one Reply, retries whatever fails before the
-reply is finished, and never prints (events go to on_event; a failure is one line a user can act on)."""
+"""Streaming client for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this module
+reads every chunk, assembles each provider's dialect into one Reply, and retries what fails before it is complete."""
 import itertools
 import json
 import os
@@ -46,7 +45,6 @@ class Reply:
     cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
 
     def message(self) -> dict:
-        """The assistant message to append to the history."""
         # null content is only valid beside tool calls; an empty answer stays "".
         msg = {"role": "assistant", "content": self.content or (None if self.tool_calls else "")}
         if self.reasoning:  # thinking models of DeepSeek and Kimi answer 400 without it
@@ -114,8 +112,8 @@ class LLM:
             stream = self._client.post("/chat/completions", body=body, cast_to=object,
                                        stream=True, stream_cls=openai.Stream[object])
         except openai.APIStatusError as e:
-            error = e.body.get("error", e.body) if isinstance(e.body, dict) else None
-            message = str(error["message"]) if isinstance(error, dict) and error.get("message") else e.message
+            # the SDK has taken the body's "error" object out already
+            message = str(e.body.get("message") or e.message) if isinstance(e.body, dict) else e.message
             if self.stream_options and e.status_code in (400, 422) and "stream_options" in f"{message} {e.body}":
                 self.stream_options = False
                 return self._attempt(messages, tools, parts, emit)
@@ -199,7 +197,6 @@ def _context_error(message: str) -> ContextTooLong | None:
 
 
 def _retry_after(headers) -> float:
-    """Seconds from retry-after-ms, or Retry-After in seconds or as a date; 0 when none."""
     ms, value = headers.get("retry-after-ms"), headers.get("retry-after")
     try:
         seconds = float(ms) / 1000 if ms else float(value)

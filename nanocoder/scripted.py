@@ -1,8 +1,7 @@
-"""A scripted OpenAI-compatible server on 127.0.0.1, the model of `nanocoder --demo`: each request streams
-the next reply of a queue, so the rest (the openai SDK, the agent, the tools) runs for real. A reply is a string,
-a dict or a callable(request_body) returning one; dict keys: content, tool_calls [{name, arguments, id?}], delay
-(seconds before each chunk), finish_reason, usage, headers, status + error (an HTTP error instead). The tests'
-subclass (tests/scripted.py) adds providers' dialects and faults. By hand: python -m nanocoder.scripted FILE.json"""
+"""A scripted OpenAI-compatible server on 127.0.0.1, the model of the demo and the tests (tests/scripted.py adds
+providers' dialects and faults): each request streams the next reply of a queue; the SDK, agent and tools run for real.
+A reply is a string, a dict or a callable(request_body) returning one; dict keys: content, tool_calls [{name,
+arguments, id?}], delay (seconds per chunk), finish_reason, usage, headers, status + error (an HTTP error instead)."""
 import contextlib
 import itertools
 import json
@@ -26,10 +25,9 @@ class Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self.send(404, error_object(404, f"no route {self.path}"))
         body, server = json.loads(raw or b"{}"), self.server.scripted
-        try:
+        # a client that hangs up (Ctrl+C, a cancelled agent) is no error here
+        with contextlib.suppress(ConnectionError):
             server.answer(self, body, server.next_reply(body))
-        except ConnectionError:  # a client that hangs up (Ctrl+C, a cancelled agent) is no error here
-            pass
 
     def send(self, status: int, data, headers=None, content_type="application/json"):
         # data None: the head of a stream, chunked like real providers' (a cut is then an incomplete read)
