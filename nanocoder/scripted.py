@@ -142,20 +142,3 @@ class ScriptedServer:
 
 def error_object(status: int, message: str) -> dict:
     return {"error": {"message": message, "type": "scripted", "code": status}}
-
-
-def main(argv=None, server=ScriptedServer):
-    """python -m nanocoder.scripted REPLIES.json [--port N]: serve a JSON list of replies by hand."""
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m nanocoder.scripted")
-    p.add_argument("replies", help="a JSON file holding a list of replies (strings or objects)")
-    p.add_argument("--port", type=int, default=0)
-    args = p.parse_args(argv)
-    with open(args.replies, encoding="utf-8") as f, server(json.load(f), port=args.port) as running:
-        print(f"serving on {running.url} (OPENAI_BASE_URL); Ctrl+C stops", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main()

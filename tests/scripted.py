@@ -20,8 +20,10 @@ A request with "stream": false gets one chat.completion. Server options: reject=
 400 to any request carrying those fields, and GET /models lists one model.
 Run as a script (`python tests/scripted.py REPLIES.json`) it serves by hand, like `python -m nanocoder.scripted`.
 """
+import contextlib
 import json
 import socket
+import threading
 import time
 
 import nanocoder.scripted
@@ -158,5 +160,18 @@ class ScriptedServer(nanocoder.scripted.ScriptedServer):
             yield event
 
 
+def main(argv=None):
+    """python tests/scripted.py REPLIES.json [--port N]: serve a JSON list of replies by hand."""
+    import argparse
+    p = argparse.ArgumentParser(prog="python tests/scripted.py")
+    p.add_argument("replies", help="a JSON file holding a list of replies (strings or objects)")
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args(argv)
+    with open(args.replies, encoding="utf-8") as f, ScriptedServer(json.load(f), port=args.port) as running:
+        print(f"serving on {running.url} (OPENAI_BASE_URL); Ctrl+C stops", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
 if __name__ == "__main__":
-    nanocoder.scripted.main(server=ScriptedServer)
+    main()

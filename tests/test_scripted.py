@@ -237,8 +237,8 @@ def test_replies_from_the_constructor_and_context_manager():
         ScriptedServer().url
 
 
-@pytest.mark.parametrize("command", [["-m", "nanocoder.scripted"], [str(Path(__file__).with_name("scripted.py"))]])
-def test_command_line_serves_a_json_file(tmp_path, command):
+def test_command_line_serves_a_json_file(tmp_path):
+    command = [str(Path(__file__).with_name("scripted.py"))]
     script = tmp_path / "replies.json"
     script.write_text(json.dumps(["from the file", {"content": "second"}]))
     proc = subprocess.Popen([sys.executable, *command, str(script)],
