@@ -1,8 +1,5 @@
-"""The agent loop: ask the model, run the tools it calls (in parallel), repeat until it answers.
-
-What happens is reported as events (nanocoder.events) to one callable, on_event; questions for
-the user go to another, approve. As a library, Agent.chat() prints nothing.
-"""
+"""The agent loop: ask the model, run the tools it calls (in parallel), repeat until it answers. What
+happens goes as events to on_event; questions for the user to approve. Agent.chat() prints nothing."""
 import itertools
 import json
 import threading

@@ -1,8 +1,5 @@
-"""The command line: flags, one-shot mode (-p), the offline demo; the REPL is in repl.py.
-
-With repl.py and view.py, the only code that draws. rich and prompt_toolkit are imported only
-when something is drawn, so --version and --help stay instant.
-"""
+"""The command line: flags, one-shot mode (-p), the offline demo (the REPL is repl.py). With repl.py and view.py,
+the only code that draws; rich and prompt_toolkit load only when something is drawn (--help stays instant)."""
 import argparse
 import os
 import signal

@@ -1,8 +1,5 @@
-"""What an agent reports while it works: small dataclasses passed to one callable, on_event(event).
-
-The terminal view, the JSON writers, hooks and session saving all consume the same stream; the
-agent never draws. depth is 0 for the agent the user talks to and 1 for its sub-agents.
-"""
+"""What an agent reports while it works: small dataclasses passed to one callable, on_event(event), which
+the view, the JSON output, hooks and the session saver all consume. depth: 0 for the agent, 1 for a sub-agent."""
 from dataclasses import dataclass, field
 
 

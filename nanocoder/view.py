@@ -1,8 +1,6 @@
-"""The terminal view: draws the agent's events (streamed markdown, each tool call with its result
-under it, diffs, notices, a spinner while nothing else moves) and asks the user for approval.
-With cli.py and repl.py, the only code that draws. It decides what to show from the events'
-fields, never from a tool's name or result text.
-"""
+"""The terminal view: draws the agent's events (streamed markdown, each call with its result under it, diffs,
+notices, a spinner while nothing else moves) and asks for approval. It decides from the events' fields, never
+from a tool's name or its result's text."""
 import threading
 import time
 
