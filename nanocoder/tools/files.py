@@ -158,29 +158,41 @@ class ReadFileTool(WorkspaceTool):
 
 
 class FileWriter(WorkspaceTool):
-    """A tool that writes the file at args["file_path"]: asking depends on where that is."""
+    """A tool that writes the file at args["file_path"] as its plan() says: asking depends on where that is."""
     checkpointed = True  # it records each file before changing it: /undo can put it back
 
     def permission(self, args: dict) -> tuple[str, str, str]:
-        try:
-            path = self.workspace.path(args.get("file_path", ""))
-        except ToolError:  # no file can have that name: the call can only fail, and say why
-            return READ, self.name, ""
-        kind, reason = path_kind(path, self.workspace.root)
-        # "always" for edits in the workspace does not stretch to files outside it
-        return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
+        with suppress(ToolError):
+            kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root)
+            # "always" for edits in the workspace does not stretch to files outside it
+            return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
+        return READ, self.name, ""  # no file can have that name: the call can only fail, and say why
 
-    def save(self, path: Path, text: str, like: TextFile | None, shown: str) -> None:
-        """save_text, recorded first for /undo; a failure is a ToolError for the model, the file unchanged."""
-        try:
-            self.workspace.checkpoints.record(path)
-            save_text(path, text, like)
-        except UnicodeEncodeError as e:
-            raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
-                            "the file was not changed.") from None
-        except OSError as e:
-            raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
-        self.workspace.remember(path)
+    def write(self, file_path: str, *change) -> tuple[Path, TextFile | None, str]:
+        """Save what plan() makes: (path, the file replaced or None if new, the text); a ToolError changes nothing."""
+        path, name = self.workspace.path(file_path), printable(file_path)
+        with self.workspace.file_lock(path):  # held from read to write: parallel edits each see the last one's result
+            if self.workspace.stale(path):
+                raise ToolError(f"{name} changed on disk since you last read it; read it again "
+                                "so that nothing new is lost. The file was not changed.")
+            file, text = self.plan(path, file_path, *change)
+            try:
+                self.workspace.checkpoints.record(path)  # first, so that /undo can put it back
+                save_text(path, text, file)
+            except UnicodeEncodeError as e:
+                raise ToolError(f"{name} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
+                                "the file was not changed.") from None
+            except OSError as e:
+                raise ToolError(f"cannot write {name}: {e.strerror or e}; the file was not changed.") from None
+            self.workspace.remember(path)
+        return path, file, text
+
+    def preview(self, args: dict) -> str:
+        with suppress(ToolError, OSError):  # else the call will fail, and say why
+            path = self.workspace.path(args["file_path"])
+            file, text = self.plan(path, **args)
+            return diff(self.workspace.show(path), file.text if file else "", text, new=file is None)
+        return ""
 
 
 class WriteFileTool(FileWriter):
@@ -193,31 +205,18 @@ class WriteFileTool(FileWriter):
         "required": ["file_path", "content"]}
 
     def execute(self, file_path: str, content: str) -> str:
-        path, name = self.workspace.path(file_path), printable(file_path)
-        with self.workspace.file_lock(path):
-            if self.workspace.stale(path):
-                raise ToolError(f"{name} changed on disk since you last read it; read it again "
-                                "so that nothing new is lost. The file was not changed.")
-            like = None
-            with suppress(FileNotFoundError):
-                like = load_text(path, name)
-            existed = like is not None
-            if like and "\0" in like.text:
-                like = None  # replacing a binary file: nothing worth keeping but its mode
-            if like and like.newline == "\r\n":
-                content = content.replace("\r\n", "\n")
-            self.save(path, content, like, name)
+        path, like, content = self.write(file_path, content)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
-        changes = diff(shown, like.text if like else "", content, new=not existed) if len(content) < MAX_OUTPUT else ""
-        return Changed(f"{'Overwrote' if existed else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
+        changes = diff(shown, like.text if like else "", content, new=like is None) if len(content) < MAX_OUTPUT else ""
+        return Changed(f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
 
-    def preview(self, args: dict) -> str:
+    def plan(self, path: Path, file_path: str, content: str) -> tuple[TextFile | None, str]:
+        """(the file it replaces, None if new; the text to write); a ToolError says what stops the write."""
         try:
-            path = self.workspace.path(args["file_path"])
-            before = load_text(path).text
+            like = load_text(path, printable(file_path))
         except FileNotFoundError:
-            before = ""
-        except (ToolError, OSError):
-            return ""  # the call will fail, and say why
-        return diff(self.workspace.show(path), before, args["content"].replace("\r\n", "\n"), new=not path.exists())
+            return None, content
+        if "\0" in like.text:  # replacing a binary file: nothing worth keeping but its mode
+            return TextFile(""), content
+        return like, content.replace("\r\n", "\n") if like.newline == "\r\n" else content
