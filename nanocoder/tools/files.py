@@ -25,21 +25,20 @@ SCAN = 64 << 20          # read_file counts the lines after those shown only up 
 @dataclass
 class TextFile:
     text: str
-    encoding: str = "utf-8"
+    encoding: str = "utf-8"  # "utf-8-sig" for a file that starts with a BOM: it is written back
     newline: str = "\n"
-    bom: bool = False
 
 
 def decode(data: bytes) -> TextFile:
-    bom = data.startswith(codecs.BOM_UTF8)
+    encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
     try:
-        text, encoding = data[3 if bom else 0:].decode("utf-8"), "utf-8"
+        text = data.decode(encoding)
     except UnicodeDecodeError:
         # latin-1 maps every byte to one character and back, so untouched bytes survive an edit.
-        text, encoding, bom = data.decode("latin-1"), "latin-1", False
+        text, encoding = data.decode("latin-1"), "latin-1"
     # Normalise only when every newline is CRLF: a mixed file is kept as it is, byte for byte.
     crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
-    return TextFile(text.replace("\r\n", "\n") if crlf else text, encoding, "\r\n" if crlf else "\n", bom)
+    return TextFile(text.replace("\r\n", "\n") if crlf else text, encoding, "\r\n" if crlf else "\n")
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
@@ -51,8 +50,7 @@ def load_text(path: Path, shown: str = "") -> TextFile:
 def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     """Raises UnicodeEncodeError, before touching the file, if the encoding cannot hold text."""
     like = like or TextFile("")
-    data = text.replace("\n", like.newline).encode(like.encoding)
-    atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
+    atomic_write(path, text.replace("\n", like.newline).encode(like.encoding))
 
 
 def diff(shown: str, before: str, after: str, new: bool = False) -> str:
@@ -65,11 +63,10 @@ def diff(shown: str, before: str, after: str, new: bool = False) -> str:
 
 
 def similar_names(path: Path, shown: str) -> str:
-    names = []
-    with suppress(OSError):
-        names = os.listdir(path.parent)
-    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
-    return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?") if close else ""
+    with suppress(OSError):  # no folder: no names
+        if close := difflib.get_close_matches(path.name, os.listdir(path.parent), n=3):
+            return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?")
+    return ""
 
 
 def open_file(path, shown: str):
