@@ -105,7 +105,6 @@ class Workspace:
         return printable(str(path.relative_to(self.cwd) if path.is_relative_to(self.cwd) else path))
 
     def remember(self, path: Path) -> None:
-        """The model now knows this file as it is on disk."""
         self.seen[path] = _stamp(path)
 
     def stale(self, path: Path) -> bool:
