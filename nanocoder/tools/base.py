@@ -66,8 +66,6 @@ class Tool:
 
 
 class WorkspaceTool(Tool):
-    """A built-in tool: it works in its agent's Workspace."""
-
     def __init__(self, workspace: "Workspace"):
         self.workspace = workspace
 
