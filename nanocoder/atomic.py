@@ -42,6 +42,5 @@ def sweep(folder: Path, age: float = 60) -> None:
     """Remove temp files a killed process of ours left in folder (older than age: a younger one may be in use)."""
     with suppress(OSError):
         for entry in os.scandir(folder):
-            if entry.name.startswith(TMP) and entry.name.endswith(".tmp") and \
-                    time.time() - entry.stat().st_mtime > age:
+            if entry.name.startswith(TMP) and entry.name.endswith(".tmp") and time.time() - entry.stat().st_mtime > age:
                 os.unlink(entry.path)

@@ -55,7 +55,6 @@ class Checkpoints:
     def diff(self, show) -> str:
         """What the session changed, file by file, as a unified diff (show names a path)."""
         from .tools.files import decode, diff
-        text = lambda data: "" if data is None else decode(data).text
         now = lambda path: path.read_bytes() if path.is_file() else None
-        return "\n".join(diff(show(path), text(before), text(after), new=before is None)
+        return "\n".join(diff(show(path), decode(before or b"").text, decode(after or b"").text, new=before is None)
                          for path, before in self.original.items() if (after := now(path)) != before)

@@ -115,6 +115,18 @@ def test_write_refuses_characters_the_encoding_cannot_hold(tmp_path):
     assert (tmp_path / "l.txt").read_bytes() == b"caf\xe9\n"
 
 
+
+def test_write_preview_is_the_diff_the_call_then_makes(tmp_path):
+    """The approval shows what the write will do: a new file from /dev/null, a CRLF file's lines, a binary file
+    replaced whole."""
+    files = {"new.txt": None, "crlf.txt": b"a\r\nb\r\n", "lf.txt": b"a\n", "blob.bin": b"\0\x01\x02"}
+    for name, data in files.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+        tool, args = WriteFileTool(Workspace(tmp_path)), {"file_path": name, "content": "a\r\nc\r\n"}
+        preview = tool.preview(args)
+        assert preview == tool.execute(**args).diff and preview.startswith("---"), name
+    assert "--- /dev/null" in WriteFileTool(Workspace(tmp_path)).preview({"file_path": "x", "content": "y"})
 def test_codec_round_trips_bytes(tmp_path):
     for data in [b"a\r\nb", b"\xef\xbb\xbfx\n", b"caf\xe9\n\x81\x9d", b"mixed\r\nand\nlf\n", b"a\r\r\nb\r\n"]:
         path = tmp_path / "f"

@@ -66,8 +66,6 @@ class Tool:
 
 
 class WorkspaceTool(Tool):
-    """A built-in tool: it works in its agent's Workspace."""
-
     def __init__(self, workspace: "Workspace"):
         self.workspace = workspace
 
@@ -105,7 +103,6 @@ class Workspace:
         return printable(str(path.relative_to(self.cwd) if path.is_relative_to(self.cwd) else path))
 
     def remember(self, path: Path) -> None:
-        """The model now knows this file as it is on disk."""
         self.seen[path] = _stamp(path)
 
     def stale(self, path: Path) -> bool:

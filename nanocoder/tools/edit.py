@@ -3,7 +3,7 @@ import difflib
 from pathlib import Path
 
 from .base import Changed, ToolError, printable
-from .files import FileWriter, diff, load_text
+from .files import FileWriter, TextFile, diff, load_text
 
 
 class EditFileTool(FileWriter):
@@ -18,24 +18,13 @@ class EditFileTool(FileWriter):
         "required": ["file_path", "old_string", "new_string"]}
 
     def execute(self, file_path: str, old_string: str, new_string: str) -> str:
-        path, name = self.workspace.path(file_path), printable(file_path)
-        # Held from read to write, so parallel edits of one file each see the last one's result.
-        with self.workspace.file_lock(path):
-            file, text = self._plan(path, name, old_string, new_string)
-            self.save(path, text, file, name)
+        path, file, text = self.write(file_path, old_string, new_string)
         changes = diff(self.workspace.show(path), file.text, text)
         return Changed(changes, changes)
 
-    def preview(self, args: dict) -> str:
-        try:
-            path = self.workspace.path(args["file_path"])
-            file, text = self._plan(path, printable(args["file_path"]), args["old_string"], args["new_string"])
-        except ToolError:
-            return ""  # the call will fail and say why
-        return diff(self.workspace.show(path), file.text, text)
-
-    def _plan(self, path: Path, name: str, old_string: str, new_string: str):
+    def plan(self, path: Path, file_path: str, old_string: str, new_string: str) -> tuple[TextFile, str]:
         """(the file, its new text); a ToolError says what stops the edit."""
+        name = printable(file_path)
         if not old_string:
             raise ToolError("old_string is empty. To create a file or replace all of it, use write_file.")
         if old_string == new_string:
@@ -44,13 +33,8 @@ class EditFileTool(FileWriter):
             file = load_text(path, name)
         except FileNotFoundError:
             raise ToolError(f"file not found: {name}. To create a file, use write_file.") from None
-        except OSError as e:
-            raise ToolError(f"cannot read {name}: {e.strerror or e}") from None
         if "\0" in file.text:
             raise ToolError(f"{name} is a binary file; edit_file only changes text.")
-        if self.workspace.stale(path):
-            raise ToolError(f"{name} changed on disk since you last read it; read it again, "
-                            "then edit. The file was not changed.")
         if file.newline == "\r\n":  # the text was normalised to "\n"; so must the strings be
             old_string, new_string = old_string.replace("\r\n", "\n"), new_string.replace("\r\n", "\n")
         count = file.text.count(old_string)

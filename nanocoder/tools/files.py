@@ -25,21 +25,20 @@ SCAN = 64 << 20          # read_file counts the lines after those shown only up 
 @dataclass
 class TextFile:
     text: str
-    encoding: str = "utf-8"
+    encoding: str = "utf-8"  # "utf-8-sig" for a file that starts with a BOM: it is written back
     newline: str = "\n"
-    bom: bool = False
 
 
 def decode(data: bytes) -> TextFile:
-    bom = data.startswith(codecs.BOM_UTF8)
+    encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
     try:
-        text, encoding = data[3 if bom else 0:].decode("utf-8"), "utf-8"
+        text = data.decode(encoding)
     except UnicodeDecodeError:
         # latin-1 maps every byte to one character and back, so untouched bytes survive an edit.
-        text, encoding, bom = data.decode("latin-1"), "latin-1", False
+        text, encoding = data.decode("latin-1"), "latin-1"
     # Normalise only when every newline is CRLF: a mixed file is kept as it is, byte for byte.
     crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
-    return TextFile(text.replace("\r\n", "\n") if crlf else text, encoding, "\r\n" if crlf else "\n", bom)
+    return TextFile(text.replace("\r\n", "\n") if crlf else text, encoding, "\r\n" if crlf else "\n")
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
@@ -51,8 +50,7 @@ def load_text(path: Path, shown: str = "") -> TextFile:
 def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     """Raises UnicodeEncodeError, before touching the file, if the encoding cannot hold text."""
     like = like or TextFile("")
-    data = text.replace("\n", like.newline).encode(like.encoding)
-    atomic_write(path, codecs.BOM_UTF8 + data if like.bom else data)
+    atomic_write(path, text.replace("\n", like.newline).encode(like.encoding))
 
 
 def diff(shown: str, before: str, after: str, new: bool = False) -> str:
@@ -65,11 +63,10 @@ def diff(shown: str, before: str, after: str, new: bool = False) -> str:
 
 
 def similar_names(path: Path, shown: str) -> str:
-    names = []
-    with suppress(OSError):
-        names = os.listdir(path.parent)
-    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
-    return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?") if close else ""
+    with suppress(OSError):  # no folder: no names
+        if close := difflib.get_close_matches(path.name, os.listdir(path.parent), n=3):
+            return printable(f" Did you mean: {', '.join(str(Path(shown).parent / n) for n in close)}?")
+    return ""
 
 
 def open_file(path, shown: str):
@@ -158,29 +155,41 @@ class ReadFileTool(WorkspaceTool):
 
 
 class FileWriter(WorkspaceTool):
-    """A tool that writes the file at args["file_path"]: asking depends on where that is."""
+    """A tool that writes the file at args["file_path"] as its plan() says: asking depends on where that is."""
     checkpointed = True  # it records each file before changing it: /undo can put it back
 
     def permission(self, args: dict) -> tuple[str, str, str]:
-        try:
-            path = self.workspace.path(args.get("file_path", ""))
-        except ToolError:  # no file can have that name: the call can only fail, and say why
-            return READ, self.name, ""
-        kind, reason = path_kind(path, self.workspace.root)
-        # "always" for edits in the workspace does not stretch to files outside it
-        return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
+        with suppress(ToolError):
+            kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root)
+            # "always" for edits in the workspace does not stretch to files outside it
+            return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
+        return READ, self.name, ""  # no file can have that name: the call can only fail, and say why
 
-    def save(self, path: Path, text: str, like: TextFile | None, shown: str) -> None:
-        """save_text, recorded first for /undo; a failure is a ToolError for the model, the file unchanged."""
-        try:
-            self.workspace.checkpoints.record(path)
-            save_text(path, text, like)
-        except UnicodeEncodeError as e:
-            raise ToolError(f"{shown} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
-                            "the file was not changed.") from None
-        except OSError as e:
-            raise ToolError(f"cannot write {shown}: {e.strerror or e}; the file was not changed.") from None
-        self.workspace.remember(path)
+    def write(self, file_path: str, *change) -> tuple[Path, TextFile | None, str]:
+        """Save what plan() makes: (path, the file replaced or None if new, the text); a ToolError changes nothing."""
+        path, name = self.workspace.path(file_path), printable(file_path)
+        with self.workspace.file_lock(path):  # held from read to write: parallel edits each see the last one's result
+            if self.workspace.stale(path):
+                raise ToolError(f"{name} changed on disk since you last read it; read it again "
+                                "so that nothing new is lost. The file was not changed.")
+            file, text = self.plan(path, file_path, *change)
+            try:
+                self.workspace.checkpoints.record(path)  # first, so that /undo can put it back
+                save_text(path, text, file)
+            except UnicodeEncodeError as e:
+                raise ToolError(f"{name} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
+                                "the file was not changed.") from None
+            except OSError as e:
+                raise ToolError(f"cannot write {name}: {e.strerror or e}; the file was not changed.") from None
+            self.workspace.remember(path)
+        return path, file, text
+
+    def preview(self, args: dict) -> str:
+        with suppress(ToolError, OSError):  # else the call will fail, and say why
+            path = self.workspace.path(args["file_path"])
+            file, text = self.plan(path, **args)
+            return diff(self.workspace.show(path), file.text if file else "", text, new=file is None)
+        return ""
 
 
 class WriteFileTool(FileWriter):
@@ -193,31 +202,18 @@ class WriteFileTool(FileWriter):
         "required": ["file_path", "content"]}
 
     def execute(self, file_path: str, content: str) -> str:
-        path, name = self.workspace.path(file_path), printable(file_path)
-        with self.workspace.file_lock(path):
-            if self.workspace.stale(path):
-                raise ToolError(f"{name} changed on disk since you last read it; read it again "
-                                "so that nothing new is lost. The file was not changed.")
-            like = None
-            with suppress(FileNotFoundError):
-                like = load_text(path, name)
-            existed = like is not None
-            if like and "\0" in like.text:
-                like = None  # replacing a binary file: nothing worth keeping but its mode
-            if like and like.newline == "\r\n":
-                content = content.replace("\r\n", "\n")
-            self.save(path, content, like, name)
+        path, like, content = self.write(file_path, content)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
-        changes = diff(shown, like.text if like else "", content, new=not existed) if len(content) < MAX_OUTPUT else ""
-        return Changed(f"{'Overwrote' if existed else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
+        changes = diff(shown, like.text if like else "", content, new=like is None) if len(content) < MAX_OUTPUT else ""
+        return Changed(f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
 
-    def preview(self, args: dict) -> str:
+    def plan(self, path: Path, file_path: str, content: str) -> tuple[TextFile | None, str]:
+        """(the file it replaces, None if new; the text to write); a ToolError says what stops the write."""
         try:
-            path = self.workspace.path(args["file_path"])
-            before = load_text(path).text
+            like = load_text(path, printable(file_path))
         except FileNotFoundError:
-            before = ""
-        except (ToolError, OSError):
-            return ""  # the call will fail, and say why
-        return diff(self.workspace.show(path), before, args["content"].replace("\r\n", "\n"), new=not path.exists())
+            return None, content
+        if "\0" in like.text:  # replacing a binary file: nothing worth keeping but its mode
+            return TextFile(""), content
+        return like, content.replace("\r\n", "\n") if like.newline == "\r\n" else content

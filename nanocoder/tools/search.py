@@ -141,23 +141,18 @@ def mtime(path: str) -> float:
 
 def walk(root: Path):
     """Files under root, relative to it, in path order; not hidden ones, generated folders or the root .gitignore's."""
-    ignored = ignore_rules(root)
-    for folder, dirs, files in os.walk(root):
-        rel = os.path.relpath(folder, root).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not ignored(prefix + d, d))
-        yield from (prefix + f for f in sorted(files) if not ignored(prefix + f, f))
-
-
-def ignore_rules(root: Path):
-    """ignored(path, name): hidden, or in the root .gitignore ('/' patterns match the path); no ! rules, no nesting."""
-    lines = []
+    lines = []  # .gitignore read simply: '/' patterns match the path, others a name; no ! rules, no nested files
     with suppress(OSError):
         lines = (root / ".gitignore").read_text(errors="replace").splitlines()
     patterns = [p.strip().strip("/") for p in lines if p.strip() and not p.startswith(("#", "!"))]
     names = re.compile("|".join([r"\."] + [translate(p) for p in patterns if "/" not in p]))
     paths = re.compile("|".join(translate(p) for p in patterns if "/" in p) or r"(?!)")
-    return lambda path, name: bool(names.match(name) or paths.match(path))
+    ignored = lambda path, name: names.match(name) or paths.match(path)
+    for folder, dirs, files in os.walk(root):
+        rel = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not ignored(prefix + d, d))
+        yield from (prefix + f for f in sorted(files) if not ignored(prefix + f, f))
 
 
 def glob_regex(pattern: str) -> re.Pattern:
