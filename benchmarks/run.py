@@ -43,7 +43,7 @@ def median_clock(runs, fn, *args, **kwargs) -> float:
 
 
 def scripted_server():
-    """The tests' scripted server (tests/scripted.py): nanocoder.scripted's, with providers' faults."""
+    """The tests' scripted server (tests/scripted.py), with providers' dialects and faults."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from scripted import ScriptedServer
     return ScriptedServer
@@ -351,7 +351,7 @@ def rounds_memory(rounds=1_000):
     """Resident memory over a long turn under a 16,000-token window: compression keeps the history
     bounded, so RSS must stay flat, not grow with the rounds. Measured in a child process."""
     probe = ("import sys, json\n"
-             "from nanocoder import Agent, LLM\nfrom nanocoder.scripted import ScriptedServer\n"
+             "from nanocoder import Agent, LLM\nsys.path.insert(0, sys.argv[2])\nfrom scripted import ScriptedServer\n"
              "rss = lambda: int([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])\n"
              "marks = {}\n"
              "def model(request):\n"
@@ -368,7 +368,8 @@ def rounds_memory(rounds=1_000):
              f"print(json.dumps([marks[100], marks[{rounds} - 1]]))")
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "a.txt").write_text("x = 1\n" * 500)
-        run = subprocess.run([PY, "-c", probe, folder], capture_output=True, text=True, check=True)
+        tests = str(Path(__file__).resolve().parent.parent / "tests")
+        run = subprocess.run([PY, "-c", probe, folder, tests], capture_output=True, text=True, check=True)
     early, late = (kb / 1024 for kb in json.loads(run.stdout.splitlines()[-1]))
     row(f"memory: RSS at round {rounds} / at round 100 of one turn (16,000-token window)",
         f"{late / early:.2f}× ({early:.0f} → {late:.0f} MB)", "≤ 1.2×", late / early <= 1.2)

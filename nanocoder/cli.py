@@ -189,28 +189,22 @@ def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:
 
 
 def demo() -> int:
-    """A scripted session against the project's own local server: no key, no network."""
+    """A scripted session: the real agent loop and tools, in a temporary folder; no key, no network."""
     import tempfile
     from rich.console import Console
     from . import demo as script
     from .agent import Agent
-    from .llm import LLM
     from .permissions import Permissions
-    from .scripted import ScriptedServer
     from .view import View
     console = Console(highlight=False)
-    # The scripted server is on 127.0.0.1: an HTTP(S)_PROXY setting must not send the demo to a proxy.
-    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
-    os.environ["no_proxy"] = os.environ["NO_PROXY"] = f"{no_proxy},127.0.0.1" if no_proxy else "127.0.0.1"
-    with tempfile.TemporaryDirectory(prefix="nanocoder-demo-") as folder, \
-            ScriptedServer(script.replies(), chunk_size=4) as server:
+    with tempfile.TemporaryDirectory(prefix="nanocoder-demo-") as folder:
         script.make_project(Path(folder))
         console.print(f"[bold]nanocoder demo[/] · a scripted model, real tools, in {folder}\n"
-                      f"[dim]No key and no network: the model's replies come from a local scripted server.[/]\n")
+                      f"[dim]No key and no network: the model's replies come from a script.[/]\n")
         console.print(f"[bold]›[/] {script.PROMPT}")
         view = View(console)
-        agent = Agent(LLM("scripted-demo", api_key="demo", base_url=server.url), on_event=view, cwd=folder,
-                      approve=view.approve, permissions=Permissions("yes"))
+        agent = Agent(script.ScriptedLLM(script.replies()), on_event=view, cwd=folder, approve=view.approve,
+                      permissions=Permissions("yes"))
         agent.chat(script.PROMPT)
         view.end()
     console.print("\n[dim]Try it for real: OPENAI_API_KEY=... nanocoder -m MODEL (see README)[/]")

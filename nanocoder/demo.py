@@ -1,7 +1,12 @@
-"""The offline demo: a tiny broken project, and a scripted model (nanocoder.scripted) that fixes it for real."""
+"""The offline demo: a tiny broken project, and a scripted model that fixes it with the real agent and tools."""
+import json
 import shlex
 import sys
+import time
 from pathlib import Path
+
+from .events import Text
+from .llm import Reply, ToolCall
 
 PROMPT = "app.py crashes when I run it. Find out why and fix it."
 FILES = {
@@ -45,3 +50,23 @@ def replies(python: str = sys.executable) -> list:
         {"tool_calls": [_call("bash", command=run)]},
         report,
     ]
+
+
+class ScriptedLLM:
+    """A deterministic model behind LLM's protocol (stream(messages, tools, on_event) -> Reply): each request
+    takes the next reply of a script, which may read the request, and streams its text as events."""
+
+    def __init__(self, replies, model="scripted-demo"):
+        self.replies, self.model, self.max_tokens = list(replies), model, None
+
+    def stream(self, messages, tools=None, on_event=None) -> Reply:
+        reply = self.replies.pop(0)
+        reply = reply({"messages": messages}) if callable(reply) else reply
+        reply = {"content": reply} if isinstance(reply, str) else reply
+        text = reply.get("content", "")
+        for i in range(0, len(text), 4):  # a few characters at a time, as a provider streams
+            time.sleep(reply.get("delay", 0))
+            on_event and on_event(Text(text[i:i + 4]))
+        calls = [ToolCall(f"call_{len(messages)}_{n}", c["name"], json.dumps(c["arguments"]))
+                 for n, c in enumerate(reply.get("tool_calls", []))]
+        return Reply(text, tool_calls=calls, finish_reason="tool_calls" if calls else "stop")

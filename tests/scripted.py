@@ -1,6 +1,6 @@
-"""The tests' scripted server: nanocoder.scripted's, plus the dialects and faults of real providers.
+"""The tests' scripted server: scripted_core's, plus the dialects and faults of real providers.
 
-Reply keys on top of the package's (content, tool_calls, delay, finish_reason, usage, headers, status + error):
+Reply keys on top of the core's (content, tool_calls, delay, finish_reason, usage, headers, status + error):
   reasoning    thinking text, sent before the content
   tool_calls   may carry any extra field, sent along (Gemini's extra_content); arguments may be missing or null
   dialect      how tool calls are streamed, see DIALECTS
@@ -18,7 +18,7 @@ Reply keys on top of the package's (content, tool_calls, delay, finish_reason, u
                also Kimi, OpenRouter, vLLM) or "deepseek"'s
 A request with "stream": false gets one chat.completion. Server options: reject=("stream_options",) answers
 400 to any request carrying those fields, and GET /models lists one model.
-Run as a script (`python tests/scripted.py REPLIES.json`) it serves by hand, like `python -m nanocoder.scripted`.
+Run as a script (`python tests/scripted.py REPLIES.json`) it serves a file of replies by hand.
 """
 import contextlib
 import json
@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 
-import nanocoder.scripted
+import scripted_core
 
 DIALECTS = {
     "standard": "fragments keyed by index; the first names the call, the rest add arguments",
@@ -40,14 +40,14 @@ DIALECTS = {
 }
 
 
-class Handler(nanocoder.scripted.Handler):
+class Handler(scripted_core.Handler):
     def do_GET(self):
         if self.path.rstrip("/").endswith("/models"):
             return self.send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
-        self.send(404, nanocoder.scripted.error_object(404, f"no route {self.path}"))
+        self.send(404, scripted_core.error_object(404, f"no route {self.path}"))
 
 
-class ScriptedServer(nanocoder.scripted.ScriptedServer):
+class ScriptedServer(scripted_core.ScriptedServer):
     handler = Handler
 
     def __init__(self, replies=(), *, reject=(), **options):
@@ -153,7 +153,7 @@ class ScriptedServer(nanocoder.scripted.ScriptedServer):
             if n == reply.get("stall_after"):
                 time.sleep(float(reply.get("stall", 3600)))
             if n == reply.get("error_after"):
-                error = nanocoder.scripted.error_object(500, reply.get("error", "scripted stream error"))
+                error = scripted_core.error_object(500, reply.get("error", "scripted stream error"))
                 event = f"data: {json.dumps(error)}\n\n"
             if n == reply.get("raw_after"):
                 event = reply["raw"]

@@ -1,5 +1,5 @@
-"""A scripted OpenAI-compatible server on 127.0.0.1, the model of the demo and the tests (tests/scripted.py adds
-providers' dialects and faults): each request streams the next reply of a queue; the SDK, agent and tools run for real.
+"""A scripted OpenAI-compatible server on 127.0.0.1, the model of the tests (tests/scripted.py adds providers'
+dialects and faults): each request streams the next reply of a queue; the SDK, agent and tools run for real.
 A reply is a string, a dict or a callable(request_body) returning one; dict keys: content, tool_calls [{name,
 arguments, id?}], delay (seconds per chunk), finish_reason, usage, headers, status + error (an HTTP error instead)."""
 import contextlib
