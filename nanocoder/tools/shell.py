@@ -277,8 +277,8 @@ def _split(args):
 
 
 def _is_device(path: str) -> bool:
-    path = re.sub(r"^/+", "/", path)
-    return path.startswith("/dev/") and not path.startswith(SAFE_DEVICES)
+    path = re.sub(r"^/+", "/", os.path.normpath(path))  # `/dev/shm/../sda` is /dev/sda; /dev/shm itself holds files
+    return path.startswith("/dev/") and not (path + "/").startswith(SAFE_DEVICES)
 
 
 def _reads_only(argv) -> bool:
