@@ -1,8 +1,7 @@
-"""Who decides whether a tool call runs. Each tool says what a call would do (Tool.permission): read, edit a file
-in the workspace, run something, write outside the workspace, write a protected file (.git internals, ~/.ssh, shell
-start-up files: asked every time) or something forbidden (e.g. `rm -rf ~`: denied, even with --yes). The mode allows
-the kinds ALLOWED lists for it and asks for the rest. "always" remembers a tool (for bash, a command prefix such as
-`pytest`) for the session, protected writes excepted."""
+"""Who decides whether a tool call runs. Each tool says what a call would do (Tool.permission): read, edit in the
+workspace, run something, write outside it, write a protected file (.git internals, ~/.ssh, shell start-up files: asked
+every time) or something forbidden (`rm -rf ~`: denied, even with --yes). A mode allows the kinds ALLOWED lists for it,
+asks for the rest; "always" remembers a tool (for bash, a command prefix) for the session, protected writes excepted."""
 from pathlib import Path
 
 MODES = ("ask", "edits", "yes")
@@ -14,18 +13,10 @@ SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".prof
 
 class Permissions:
     def __init__(self, mode: str = "ask"):
+        if mode not in MODES:  # later changes come from /mode, which offers MODES only
+            raise ValueError(f"unknown permission mode {mode!r}; choose one of {', '.join(MODES)}")
         self.mode = mode
         self.always: set[str] = set()  # keys from Tool.permission, approved for the session
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, mode: str):
-        if mode not in MODES:
-            raise ValueError(f"unknown permission mode {mode!r}; choose one of {', '.join(MODES)}")
-        self._mode = mode
 
     def check(self, kind: str, key: str) -> str:
         """"allow", "ask" or "deny" for a call of this kind, remembered under key."""

@@ -1,14 +1,10 @@
-"""A Landlock sandbox (Linux >= 5.13) for the commands nanocoder runs. Stdlib only.
+"""Landlock sandbox (Linux 5.13+, stdlib only) for nanocoder's commands. Not covered: named unix sockets, UDP, reading.
 
-nanocoder never restricts itself: it spawns `python -I -S sandbox.py POLICY [-w DIR]... [-r PATH]... -- CMD...`;
-this script restricts itself and execs CMD, or prints one line and exits 126: a command never runs unsandboxed by
-accident. Policies (Codex's names): read-only (nothing written but /dev/null, no TCP), workspace-write (writes only
-under the -w folders), both sending no signals outside; off (Sandbox.describe says what this kernel enforces). Where a
-private mount namespace can be made, all but the -w folders is mounted read-only (modes, owners, times too, which
-Landlock leaves alone), -r paths inside them too, and each -w folder is a mount point (so .git cannot be renamed);
-root keeps only Docker's default capabilities. Not covered: named unix sockets (docker.sock...), UDP, reading."""
+nanocoder never restricts itself: it spawns `python -I -S sandbox.py POLICY [-w DIR]... [-r PATH]... -- CMD...`, which
+restricts itself and execs CMD, or prints one line and exits 126: a command never runs unsandboxed by accident.
+Sandbox.describe says what each policy (Codex's names) enforces here. A private mount namespace, if one can be made,
+keeps modes, owners, times (Landlock leaves them alone) and .git too; root keeps only Docker's default capabilities."""
 import os
-import stat
 import struct
 import sys
 from functools import cached_property
@@ -39,8 +35,7 @@ def _read_only(path: bytes, yes: bool, flags=0):
 
 
 def private_mounts(writable, readonly) -> bool:
-    """Enter a private mount namespace where all is read-only but `writable` (each bound onto itself: a mount
-    point cannot be renamed or removed); `readonly` paths inside them too. False if none can be made here."""
+    """Enter a private mount namespace, all read-only but `writable` (and `readonly` inside it); False if none here."""
     uid, gid = os.getuid(), os.getgid()
     try:
         try:
@@ -54,6 +49,7 @@ def private_mounts(writable, readonly) -> bool:
     except OSError:  # e.g. Ubuntu lets the namespace be made but not used
         return False
     _read_only(b"/", True, RECURSIVE)
+    # each bound onto itself: a mount point cannot be renamed or removed
     for path, yes in [(p, False) for p in writable] + [(p, True) for p in readonly]:
         _c("mount", path.encode(), path.encode(), None, BIND | REC, None)
         _read_only(path.encode(), yes)
@@ -75,13 +71,12 @@ def restrict(policy, writable):
     abi = _c("syscall", CREATE_RULESET, None, 0, 1)
     fs = WRITE | sum(right for since, right in LATER.items() if abi >= since)
     net = 3 if policy == "read-only" and abi >= 4 else 0  # bind_tcp, connect_tcp
-    scoped = (2 | (policy == "read-only")) if abi >= 6 else 0  # signal, abstract unix socket
+    scoped = (2 | (policy == "read-only")) if abi >= 6 else 0  # signals (both policies), abstract unix sockets
     attr = struct.pack("=3Q", fs, net, scoped)[:8 * (1 if abi < 4 else 2 if abi < 6 else 3)]
     ruleset = _c("syscall", CREATE_RULESET, attr, len(attr), 0)
     for path in filter(os.path.exists, writable + ["/dev/null", "/dev/tty"]):
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)  # the exec closes it, and the ruleset's fd
-        rights = fs if stat.S_ISDIR(os.fstat(fd).st_mode) else fs & ON_FILES
-        _c("syscall", ADD_RULE, ruleset, 1, struct.pack("=Qi", rights, fd), 0)
+        rule = struct.pack("=Qi", fs if os.path.isdir(path) else fs & ON_FILES, os.open(path, os.O_PATH | os.O_CLOEXEC))
+        _c("syscall", ADD_RULE, ruleset, 1, rule, 0)  # the exec closes the path's fd, and the ruleset's
     _c("prctl", NO_NEW_PRIVS, 1, 0, 0, 0)
     _c("syscall", RESTRICT_SELF, ruleset, 0)
 

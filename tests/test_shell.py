@@ -39,6 +39,8 @@ DESTRUCTIVE = [
     "echo a\\ #; rm -rf ~", "echo a\\\n#; rm -rf ~",
     # bash runs the lines before one it cannot read; `((` is arithmetic
     "rm -rf ~\necho '", "((1))\nrm -rf ~", "coproc rm -rf ~",
+    # the paths dd, tee, cp and mv write to are normalised before the device check, as redirections' are
+    "dd if=/dev/zero of=/dev/shm/../sda", "tee /dev/fd/../sda", "cp x /dev/shm/../sda", "mv x /dev/pts/../../dev/sdb",
 ]
 BENIGN = [
     'echo "rm -rf /"', "echo 'rm -rf ~'", 'grep -r "rm -rf" .', "grep -rn 'rm -rf /' docs", "rm -rf ./build",
@@ -53,6 +55,7 @@ BENIGN = [
     "dd if=/dev/zero of=/dev/shm/test bs=1M count=1",
     "git commit -F - <<'EOF'\nremove the rm -rf / example\nEOF", "cp /dev/sda disk.img", "cat /dev/sda | head -c 512",
     "cat <<EOF\nls \\\nEOF\nrm -rf ~\nEOF",  # bash joins `\` + newline in the body: rm is text
+    "cp x /dev/shm/", "cp x /dev/shm", "tee /dev/shm/./log",  # a folder that holds files, not a device
 ]
 READ_ONLY_COMMANDS = [
     "ls -la", "ls", "pwd", "git status", "git diff HEAD~1", "git log --oneline | head", "git show HEAD:README.md",

@@ -1,9 +1,8 @@
 """bash: run a shell command in the workspace's folder and answer with its output.
 
-What a command starts ends with it (see kill_group). An EXIT trap writes the final folder to an inherited pipe: that
-is how `cd` carries over. Where Landlock works, commands run in the sandbox (nanocoder/sandbox.py). Their environment
-lacks the API key and every variable named like *KEY*, *SECRET*, *TOKEN* or *PASSWORD*, except those named in
-NANOCODER_PASS_ENV (NAME,NAME)."""
+What a command starts ends with it (see kill_group); an EXIT trap writes the final folder to an inherited pipe (how `cd`
+carries over); where Landlock works, it runs in the sandbox (nanocoder/sandbox.py). Its environment lacks the API key
+and every *KEY*, *SECRET*, *TOKEN* or *PASSWORD* variable but those NANOCODER_PASS_ENV names (NAME,NAME)."""
 import contextlib
 import os
 import re
@@ -34,16 +33,15 @@ class BashTool(WorkspaceTool):
     description = ("Run a shell command in the working directory and return its output (stdout and stderr together) "
                    "and exit code. `cd` carries over to later calls. There is no terminal: no input is possible, so "
                    "use non-interactive flags. Processes it starts in the background are stopped when it ends.")
-    parameters = {"type": "object", "properties": {
+    parameters = {"type": "object", "required": ["command"], "properties": {
         "command": {"type": "string", "description": "The command to run with bash -c."},
-        "timeout": {"type": "integer", "description": f"Seconds before it is stopped (default "
-                                                      f"{DEFAULT_TIMEOUT}, at most {MAX_TIMEOUT})."}},
-        "required": ["command"]}
+        "timeout": {"type": "integer", "description": f"Seconds before it is stopped (default {DEFAULT_TIMEOUT}, "
+                                                      f"at most {MAX_TIMEOUT})."}}}
 
     def __init__(self, workspace):
         super().__init__(workspace)
-        self._running: dict[subprocess.Popen, str] = {}  # each with its marker; several calls may run at once
-        self._lock = threading.Lock()
+        # each with its marker; several calls may run at once (a dict's set, pop and copy are atomic: no lock)
+        self._running: dict[subprocess.Popen, str] = {}
 
     def permission(self, args: dict) -> tuple[str, str, str]:
         verdict, why = classify(args.get("command", ""), self.workspace.cwd, root=self.workspace.root)
@@ -79,16 +77,14 @@ class BashTool(WorkspaceTool):
         argv = self.workspace.sandbox.command([bash or "/bin/sh", "-c", script], policy, self.workspace.root)
         try:
             proc = subprocess.Popen(
-                argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, env=self._environment(marker),
-                pass_fds=(cwd_write,))
+                argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True,
+                stderr=subprocess.STDOUT, env=self._environment(marker), pass_fds=(cwd_write,))
         except OSError as e:
             os.close(cwd_read)
             return f"Error: cannot run the command in {self.workspace.cwd}: {e.strerror or e}", 127
         finally:
             os.close(cwd_write)
-        with self._lock:
-            self._running[proc] = marker
+        self._running[proc] = marker
         capture = Capture()
         reader = threading.Thread(target=capture.read, args=(proc.stdout,), daemon=True)
         reader.start()
@@ -101,19 +97,16 @@ class BashTool(WorkspaceTool):
         finally:
             timer.cancel()
             kill_group(proc, marker)  # what it started in the background ends with it
-            with self._lock:
-                self._running.pop(proc)
+            self._running.pop(proc)
         reader.join(timeout=1)  # a process that cleared its environment and left the group may hold the pipe
         os.set_blocking(cwd_read, False)  # what the EXIT trap wrote; a process left holding the pipe is not waited for
         with open(cwd_read, "rb") as pipe:
             cwd = Path((pipe.read() or b"").decode(errors="replace").strip())
         if cwd.is_absolute() and cwd.is_dir():
             self.workspace.cwd = cwd
-        out = [capture.text() or "(no output)"]
-        if reader.is_alive():
-            out.append("[background processes still hold the output; what they print later is not shown]")
-        if timed_out.is_set():
-            out.append(f"[Command timed out after {timeout} s and was stopped]")
+        held = "[background processes still hold the output; what they print later is not shown]"
+        out = [capture.text() or "(no output)"] + [held] * reader.is_alive()
+        out += [f"[Command timed out after {timeout} s and was stopped]"] * timed_out.is_set()
         name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
         return "\n".join(out + [f"[exit code: {code}{name}]"]), code
 
@@ -124,9 +117,7 @@ class BashTool(WorkspaceTool):
                 if name in passed or not (SECRET.search(name) or value in secrets)} | QUIET | {"NANOCODER_CALL": marker}
 
     def cancel(self) -> None:
-        with self._lock:
-            running = list(self._running.items())
-        for proc_and_marker in running:  # in threads, so every group gets its SIGTERM at once
+        for proc_and_marker in self._running.copy().items():  # in threads, so every group gets its SIGTERM at once
             threading.Thread(target=kill_group, args=proc_and_marker, daemon=True).start()
 
 
@@ -162,8 +153,8 @@ def kill_group(proc: subprocess.Popen, marker: str) -> None:
 
 
 def _send(sig: int, group: int, marker: str) -> bool:
-    """Send sig to the group, and to the processes outside it that carry the marker in their environment (setsid
-    takes a process out of the group, not out of its environment; a zombie's reads empty): were any there?"""
+    """Send sig to the group and to the processes outside it that carry the marker: were any there?"""
+    # setsid takes a process out of the group, not out of its environment; a zombie's environment reads empty
     found, procs = False, os.listdir("/proc") if os.path.isdir("/proc") else []
     # pids rise: what the call started is newer than its shell (unless the pids wrapped around at pid_max meanwhile)
     for pid in [-group, *(int(p) for p in procs if p.isdigit() and int(p) > group)]:

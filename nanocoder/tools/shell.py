@@ -1,11 +1,10 @@
 """What a shell command would do, read the way bash reads it: forbidden, read-only, or ask.
 
-A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`). So the command is
-split as bash splits it, wrappers (sudo, env, xargs, bash -c...) are looked through, `cd` is followed, and each simple
-command is judged. Forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly under
-either, or what holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs. Read-only: known readers
-with no option that writes or runs, no variable set, nothing redirected but to /dev/null, and words bash expands (`*`,
-`$_`) only for readers that write and run nothing whatever their arguments. Ask: all else, $(...), the unparsable."""
+A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`), so the command is
+split as bash splits it, wrappers (sudo, env, xargs, bash -c...) looked through, `cd` followed. Forbidden, even with
+--yes: recursive deletion (or chmod/chown) of /, home, a folder directly under either, or what holds the workspace
+(links resolved); mkfs; writing onto a disk; fork bombs. Read-only: known readers with no option that writes or runs,
+no variable set, nothing written but /dev/null, expanded words (`*`, `$_`) only for ANY_ARGUMENTS. Ask: all else."""
 import fnmatch
 import os
 import re
@@ -27,9 +26,8 @@ KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!",
 ASSIGNMENT = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=.*", re.S)
 HARMLESS_VARIABLE = re.compile(r"(LANG|LC_\w+|TZ|NO_COLOR|FORCE_COLOR|TERM|COLUMNS|LINES)=")
 # wrapper: its short options that take a value (timeout alone has a word, the duration, before the command)
-WRAPPERS = {"sudo": "ugpChUrtD", "doas": "uC", "env": "ua", "nice": "n", "ionice": "cnp", "timeout": "sk", "exec": "a",
-            "command": "", "nohup": "", "time": "f", "stdbuf": "ioe", "xargs": "aEdILnPs", "chronic": "", "setsid": "",
-            "busybox": "", "coproc": ""}
+WRAPPERS = dict(sudo="ugpChUrtD", doas="uC", env="ua", nice="n", ionice="cnp", timeout="sk", exec="a", command="",
+                nohup="", time="f", stdbuf="ioe", xargs="aEdILnPs", chronic="", setsid="", busybox="", coproc="")
 # Long wrapper options whose value may be the next word (xargs --max-lines takes it only after =)
 VALUED_LONG = frozenset("--signal --kill-after --adjustment --user --group --input --output --error --max-args "
                         "--max-procs --delimiter --arg-file --unset --format".split())
@@ -75,20 +73,17 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
         return FORBIDDEN, "this is a fork bomb"
     parsed = _parse(command, cwd, home)
     for argv, where, writes in parsed:
-        devices = [f"it writes onto the device {t}" for t in writes if _is_device(t)]
-        if why := _destroys(argv, where, home, root) or next(iter(devices), None):
+        if why := _destroys(argv, where, writes, home, root):
             return FORBIDDEN, why
     if EXPANSION.search(command):
         return ASK, "it runs a command substitution or expands words"
-    for argv, _, writes in parsed:
-        if argv == ["?"]:
-            return ASK, "the command cannot be parsed"
-        if [t for t in writes if t != "/dev/null"]:  # /dev/stdout, /dev/fd/N reopen files `N<f` opened
-            return ASK, "it writes to a file"
-        if ASSIGNMENT.fullmatch(argv[0]):
-            return ASK, f"it sets {argv[0].split('=')[0]}"
-        if not _reads_only(argv):
-            return ASK, f"it runs `{' '.join(argv[:2])[:60]}`"
+    for argv, _, writes in parsed:  # /dev/stdout and /dev/fd/N write too: they reopen files `N<f` opened
+        reasons = [(argv == ["?"], "the command cannot be parsed"),
+                   (set(writes) - {"/dev/null"}, "it writes to a file"),
+                   (ASSIGNMENT.fullmatch(argv[0]), f"it sets {argv[0].split('=')[0]}"),
+                   (not _reads_only(argv), f"it runs `{' '.join(argv[:2])[:60]}`")]
+        if why := next((why for hit, why in reasons if hit), None):
+            return ASK, why
     return READ_ONLY, ""
 
 
@@ -178,10 +173,9 @@ def _add(out, argv, where, writes, home, depth):
     """Look through wrappers and shells; follow cd. Returns the folder later commands run in."""
     argv, passed = _unwrap(argv)
     name = os.path.basename(argv[0]) if argv else ""
-    for word in passed:  # what was looked through may itself make the command more than a read
-        if (ASSIGNMENT.fullmatch(word) and not HARMLESS_VARIABLE.match(word)) or word in AS_ANOTHER_USER or (
-                word == "xargs" and name not in ANY_ARGUMENTS):
-            out.append(([word], where, []))  # it asks
+    # what was looked through may itself make the command more than a read: each such word asks
+    out.extend(([w], where, []) for w in passed if (ASSIGNMENT.fullmatch(w) and not HARMLESS_VARIABLE.match(w))
+               or w in AS_ANOTHER_USER or (w == "xargs" and name not in ANY_ARGUMENTS))
     if not argv:  # `exec > f`, `sudo -s`: the wrapper itself is the command; a bare `env` only prints
         out.append((["printenv"] if passed == ["env"] else passed[-1:] or [">"], where, writes))
         return where
@@ -237,10 +231,8 @@ def _expand(word: str, where: Path | None, home: Path) -> str:
 
 
 def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | None:
-    if not path:
-        return None
-    if re.search(r"[*?[]", path):  # a pattern: judged by the folders it could name
-        path = next((str(p) for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)), path)
+    # a pattern is judged by the folders it could name (a path with no *, ? or [ matches only itself)
+    path = next((str(p) for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)), path)
     p = Path(os.path.realpath(path))  # as home and root are: a link to either is either
     reasons = [(p == Path("/"), "the whole system"), (p == home, "your home folder"),
                (root != p and root.is_relative_to(p), f"which holds the workspace {root}"),
@@ -249,7 +241,7 @@ def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | N
     return next((f"{p}, {why}" for hit, why in reasons if hit), None)
 
 
-def _destroys(argv, where, home, root) -> str | None:
+def _destroys(argv, where, writes, home, root) -> str | None:
     name, args = os.path.basename(argv[0]), argv[1:]
     if name.startswith(DISK_ERASERS):
         return f"`{name}` erases a disk"
@@ -261,9 +253,8 @@ def _destroys(argv, where, home, root) -> str | None:
     verb, targets = "delete in", []
     if name in ("rm", "shred", "srm") and _active(("r", "R", "--recursive"), options):
         verb, targets = "delete", operands
-    elif name in ("chmod", "chown", "chgrp") and _active(("R", "--recursive"), options):  # `-r` is a mode
-        verb = "change everything in"
-        targets = operands + [o for o in options if re.fullmatch(r"-[ugoa]*[rwxXst]+", o)]  # `-w` is a mode
+    elif name in ("chmod", "chown", "chgrp") and _active(("R", "--recursive"), options):  # `-r` is a mode, `-w` too
+        verb, targets = "change everything in", operands + [o for o in options if re.fullmatch(r"-[ugoa]*[rwxXst]+", o)]
     elif name == "rsync" and any(o.startswith("--del") for o in options):
         targets = operands[-1:]
     elif name == "find" and ("-delete" in args or any(  # -exec rm, -execdir shred, -ok unlink...
@@ -271,10 +262,11 @@ def _destroys(argv, where, home, root) -> str | None:
         while args and re.fullmatch(r"-[HLP]|-O\d*|-D", args[0]):  # options before the starting points
             args = args[2:] if args[0] == "-D" else args[1:]
         targets = args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))] or ["."]
-    for target in targets:  # `find . -name x -delete` and `chmod -R` in the workspace only ask
-        if why := _critical(_expand(target, where, home), home, root, workspace_too=verb == "delete"):
+    for path in filter(None, (_expand(t, where, home) for t in targets)):  # the targets we can name
+        # `find . -name x -delete` and `chmod -R` in the workspace only ask
+        if why := _critical(path, home, root, workspace_too=verb == "delete"):
             return f"`{name}` would recursively {verb} {why}"
-    return None
+    return next((f"it writes onto the device {t}" for t in writes if _is_device(t)), None)
 
 
 def _split(args):
@@ -285,56 +277,48 @@ def _split(args):
 
 
 def _is_device(path: str) -> bool:
-    path = re.sub(r"^/+", "/", path)
-    return path.startswith("/dev/") and not path.startswith(SAFE_DEVICES)
+    path = re.sub(r"^/+", "/", os.path.normpath(path))  # `/dev/shm/../sda` is /dev/sda; /dev/shm itself holds files
+    return path.startswith("/dev/") and not (path + "/").startswith(SAFE_DEVICES)
 
 
 def _reads_only(argv) -> bool:
-    program, args = argv[0], argv[1:]
-    name = os.path.basename(program)
-    if ("/" in program and not os.path.normpath(program).startswith(SYSTEM_BIN)) or (  # `./ls` is the workspace's
+    name, args = os.path.basename(argv[0]), argv[1:]
+    if ("/" in argv[0] and not os.path.normpath(argv[0]).startswith(SYSTEM_BIN)) or (  # `./ls` is the workspace's
             name not in ANY_ARGUMENTS and any(isinstance(a, Unseen) for a in args)):
         return False
+    options, operands = _split(args)
     if name == "sed":  # `sed -n 5p`, `sed -n '1,20p' file`, nothing else
-        options, operands = _split(args)
         return bool(operands and re.fullmatch(r"\s*\d*(,\s*(\d+|\$))?\s*p\s*", operands[0])) and all(
             re.fullmatch(r"-[nErsz]+|--(quiet|silent|regexp-extended|separate|null-data)", o) for o in options)
     if name == "uniq":  # `uniq IN OUT` writes OUT
-        return len(_split(args)[1]) <= 1
-    if name == "git":
-        return _git_reads_only(args)
-    return name in READERS and not _active(ACTIVE_OPTIONS.get(name, ()), args)
-
-
-def _active(options, args) -> bool:
-    longs = [o for o in options if o.startswith("--")]
-    words = tuple(o for o in options if o.startswith("-") and not o.startswith("--"))
-    letters = {o for o in options if not o.startswith("-")}
-    # `--word` also matches an abbreviation GNU tools accept (`--rec`)
-    return any(len(a.split("=")[0]) > 2 and any(o.startswith(a.split("=")[0]) for o in longs) if a.startswith("--")
-               else a.startswith(words) or (a[:1] == "-" and bool(letters & set(a[1:]))) for a in args)
-
-
-def _git_reads_only(args) -> bool:
-    # -c sets any config for this run, and some config runs programs (core.fsmonitor): it asks
+        return len(operands) <= 1
+    if name != "git":
+        return name in READERS and not _active(ACTIVE_OPTIONS.get(name, ()), args)
+    # git: -c sets any config for this run, and some config runs programs (core.fsmonitor): it asks
     while args and args[0] in ("-C", "--no-pager", "-P", "--git-dir", "--work-tree"):
         args = args[1:] if args[0] in ("--no-pager", "-P") else args[2:]
     sub, *rest = args or [""]  # no subcommand: it reads nothing
+    options, operands = _split(rest)
     # options that write a file or run a program: `git grep -O` opens the files found in one
     if _active(("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ()), rest):
         return False
-    if sub in GIT_READERS or (sub == "stash" and rest[:1] in (["list"], ["show"])):
-        return True
-    if sub == "reflog":  # `git reflog -10` is `git reflog show -10`; expire and delete change it
-        return rest[:1] in ([], ["show"]) or rest[0].startswith("-")
-    if sub == "tag":  # `git tag -l 'v*'` lists; `git tag v1` makes one
-        options, names = _split(rest)
-        return all(o in ("-l", "--list", "-n") for o in options) and (bool(options) or not names)
-    listing = {"branch": {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"},
-               "remote": {"-v", "--verbose"}}
-    if sub in listing:
-        return all(a in listing[sub] for a in rest) or (sub == "remote" and rest[:1] == ["get-url"])
-    if sub == "config":  # `git config user.name` reads; `git config user.name x` writes
-        reads = {"--get", "--get-all", "--list", "-l", "--get-regexp"}
-        return "--" not in rest and (bool(reads & set(rest)) or (len(rest) == 1 and rest[0][:1] != "-"))
-    return False
+    # when the others read only (every rule is evaluated, sub's is the answer): `git reflog -10` is `git reflog
+    # show -10` (expire and delete change it); `git tag -l 'v*'` lists, `git tag v1` makes one; `git config user.name`
+    # reads, `git config user.name x` writes
+    return sub in GIT_READERS or {
+        "stash": rest[:1] in (["list"], ["show"]),
+        "reflog": rest[:1] in ([], ["show"]) or rest[0].startswith("-"),
+        "tag": all(o in ("-l", "--list", "-n") for o in options) and (bool(options) or not operands),
+        "branch": all(a in {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"} for a in rest),
+        "remote": all(a in ("-v", "--verbose") for a in rest) or rest[:1] == ["get-url"],
+        "config": "--" not in rest and (bool({"--get", "--get-all", "--list", "-l", "--get-regexp"} & set(rest))
+                                        or (len(rest) == 1 and rest[0][:1] != "-")),
+    }.get(sub, False)
+
+
+def _active(options, args) -> bool:
+    # an argument `--word` matches a long option it abbreviates, as GNU tools accept (`--rec`); else an option
+    # `-word` matches an argument it begins (`-execdir`), a letter a short option even bundled (`-ro`)
+    return any((len(a.split("=")[0]) > 2 and o.startswith(a.split("=")[0])) if a.startswith("--")
+               else a.startswith(o) if o.startswith("-") else (a[:1] == "-" and o in a[1:])
+               for a in args for o in options)
