@@ -77,9 +77,9 @@ class Agent:
         """Run one user turn to its end and return the final answer. History is kept."""
         self._cancelled.clear()
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
-        env = printable(environment(self.workspace.cwd))
+        env = environment(self.workspace.cwd)
         if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            self.messages[0] = {"role": "system", "content": printable(system_prompt(self.workspace.cwd, self.tools, env))}
+            self.messages[0] = {"role": "system", "content": system_prompt(self.workspace.cwd, self.tools, env)}
         elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
@@ -116,9 +116,10 @@ class Agent:
             self.messages.append(json.loads(printable(json.dumps(reply.message(), ensure_ascii=False))))
             if not reply.tool_calls or reply.finish_reason == "content_filter":
                 self.emit(ev.RoundEnded(self.messages))
-                ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if reply.content.strip() else "empty"
+                said = reply.content.strip()
+                ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if said else "empty"
                 if ending:
-                    return (reply.content + "\n\n" if reply.content.strip() else "") + f"[{ENDINGS[ending]}]", ending
+                    return (reply.content + "\n\n" if said else "") + f"[{ENDINGS[ending]}]", ending
                 return reply.content, "success"
             calls = [(c.name, c.arguments) for c in reply.tool_calls]
             repeats, last = (repeats + 1 if calls == last else 1), calls

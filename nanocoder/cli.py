@@ -10,7 +10,7 @@ from pathlib import Path
 from . import __version__
 from .config import Config, ConfigError, cost
 from .events import RoundEnded, TurnEnded, fan_out
-from .hooks import HookError, Hooks
+from .hooks import Hooks
 from .llm import LLMError
 from .permissions import MODES
 from .session import Session, SessionError, home, latest, list_sessions
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # Ctrl+C between two prompts, or before the first: a quiet exit
         print(file=sys.stderr)
         return 130
-    except (ConfigError, LLMError, SessionError, HookError) as e:
+    except (ConfigError, LLMError, SessionError) as e:
         print(f"nanocoder: {e}", file=sys.stderr)
         return 1
 

@@ -7,21 +7,18 @@ import re
 import subprocess
 
 from . import events as ev
+from .config import ConfigError
 
 CLAUDE_NAMES = {"bash": "Bash", "read_file": "Read", "write_file": "Write", "edit_file": "Edit",
                 "glob": "Glob", "grep": "Grep", "agent": "Task"}
 TIMEOUT = 60
 
 
-class HookError(Exception):
-    """A settings file that cannot be used, said in one line."""
-
-
 class Hooks:
     def __init__(self, settings: dict, session_id: str, cwd):
         self.hooks, self.session_id, self.cwd = settings.get("hooks") or {}, session_id, str(cwd)
         if not isinstance(self.hooks, dict):
-            raise HookError("settings.json: \"hooks\" must be an object")
+            raise ConfigError("settings.json: \"hooks\" must be an object")
 
     @classmethod
     def load(cls, path, session_id, cwd) -> "Hooks | None":
@@ -30,7 +27,7 @@ class Hooks:
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError) as e:
-            raise HookError(f"{path} is unreadable ({e})") from None
+            raise ConfigError(f"{path} is unreadable ({e})") from None
         return cls(settings if isinstance(settings, dict) else {}, session_id, cwd) if settings else None
 
     def gate(self, name: str, args: dict) -> str | None:

@@ -7,6 +7,8 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+from .tools.base import printable
+
 INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
 INSTRUCTIONS_CAP = 8_000  # characters: a huge file must not eat the context window
 # A downloaded repository's .git/config must not run anything when we only look (fsmonitor,
@@ -30,13 +32,13 @@ def system_prompt(cwd: Path, tools, env: str) -> str:
     instructions = _instructions(cwd)
     if instructions:
         parts.append(instructions)
-    return "\n".join(parts)
+    return printable("\n".join(parts))  # a folder name that is not UTF-8 must not break the request
 
 
 def environment(cwd: Path) -> str:
     """What moves on during a session: the folder, the date and git's view of it."""
-    return "\n".join(filter(None, [f"- Working directory: {cwd}", f"- Date: {date.today().isoformat()}",
-                                   _git_summary(cwd)]))
+    lines = [f"- Working directory: {cwd}", f"- Date: {date.today().isoformat()}", _git_summary(cwd)]
+    return printable("\n".join(filter(None, lines)))
 
 
 def git(cwd, *args) -> str | None:

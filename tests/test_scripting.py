@@ -177,3 +177,15 @@ def test_undecodable_bytes_in_the_prompt_and_the_folder_are_no_crash(env, tmp_pa
     assert result.returncode == 0 and result.stdout == b"fine\n", result.stderr
     sent = s.requests[0]["messages"]
     assert sent[-1]["content"] == "look at \\xff\\xfe" and "caf\\xe9" in sent[0]["content"]
+
+
+def test_a_broken_settings_file_is_one_clear_line(env, workspace):
+    folder = os.path.join(env["HOME"], ".nanocoder")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "settings.json"), "w") as f:
+        f.write('{"hooks": ')
+    with ScriptedServer(["unused"]) as s:
+        result = nanocoder(s, "-p", "hi", env=env, cwd=workspace)
+    assert result.returncode == 1 and s.requests == [] and "Traceback" not in result.stderr
+    assert result.stderr.startswith("nanocoder: ") and "settings.json is unreadable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
