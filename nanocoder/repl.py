@@ -20,8 +20,7 @@ from .tools.base import ToolError, printable
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
-  /mode <mode>    permissions: ask (before edits and commands), edits (edits in this folder
-                  run), yes (all but forbidden commands run); no mode: show it
+  /mode <mode>    permissions: ask (before edits and commands), edits, yes; no mode: show it
   /sandbox <p>    what commands may write: read-only, workspace-write, off; no policy: show it
   /compact        compress the conversation now
   /tokens         tokens used (cached too), the context size, and the cost if a price is known
@@ -33,9 +32,8 @@ HELP = """Commands:
   /reset, /clear  start a new conversation
   /help           this help
   quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
-Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
-  @path attaches a file · !command runs a shell command, its output joins the conversation
-  "n <reason>" at a question tells the model why not"""
+Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths · @path attaches
+  a file · !command runs a shell command for the conversation · "n <reason>" at a question tells the model why"""
 COMMANDS = ("/model", "/mode", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init", "/save", "/sessions",
             "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "

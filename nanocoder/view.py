@@ -68,8 +68,10 @@ class View:
         pad = "  " * e.depth + "  "
         if e.is_error:
             self.console.print(f"{pad}[red]{escape(e.result.strip() or '(error)')[:500]}[/]")
+        elif e.diff and not e.depth and e.call_id not in self.previewed:
+            self.diff(e.diff)
         elif e.diff and not e.depth:
-            self.diff(e.diff) if e.call_id not in self.previewed else self.console.print(f"{pad}[dim]⎿ done, as shown[/]")
+            self.console.print(f"{pad}[dim]⎿ done, as shown above[/]")
         else:
             lines = e.result.strip().splitlines()
             more = f" (+{len(lines) - 1} line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
