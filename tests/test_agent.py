@@ -140,7 +140,7 @@ def test_every_event_kind_in_order(server, llm, tmp_path):
     assert "".join(e.text for e in rec.of(ev.Text)) == "Reading.It says A."
     [start], [done] = rec.of(ev.ToolStarted), rec.of(ev.ToolFinished)
     assert start.call_id == done.call_id and done.args == {"file_path": "a.txt"} and not done.is_error
-    assert "A" in done.result and done.duration >= 0
+    assert "A" in done.result and isinstance(done.duration, float)
     assert rec.of(ev.Usage)[0].prompt_tokens > 0
     [end] = rec.of(ev.TurnEnded)
     assert (end.answer, end.reason, end.messages[-1]["content"]) == ("It says A.", "success", "It says A.")
