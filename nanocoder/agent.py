@@ -106,7 +106,7 @@ class Agent:
         repeats, last = 0, None
         for turn in itertools.count(1):
             if self.max_turns and turn > self.max_turns:
-                return f"Stopped after {self.max_turns} rounds (--max-turns) without a final answer.", "max_turns"
+                return self._stop("", "max_turns", f"stopped after {self.max_turns} rounds (--max-turns)")
             reply = self._ask()
             used = self._used_ids()
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
@@ -118,15 +118,18 @@ class Agent:
                 self.emit(ev.RoundEnded(self.messages))
                 said = reply.content.strip()
                 ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if said else "empty"
-                if ending:
-                    return (reply.content + "\n\n" if said else "") + f"[{ENDINGS[ending]}]", ending
-                return reply.content, "success"
+                return self._stop(reply.content, ending, ENDINGS[ending]) if ending else (reply.content, "success")
             calls = [(c.name, c.arguments) for c in reply.tool_calls]
             repeats, last = (repeats + 1 if calls == last else 1), calls
             self._run_tools(reply.tool_calls, cut=reply.finish_reason == "length", repeated=repeats >= REPEATS)
             self.emit(ev.RoundEnded(self.messages))
             if repeats >= 2 * REPEATS:
-                return f"Stopped: the model made the same calls {repeats} times in a row.", "loop"
+                return self._stop("", "loop", f"stopped: the model made the same calls {repeats} times in a row")
+
+    def _stop(self, answer, reason, why):
+        """A turn that ends without a proper answer: the answer is what the model said; why is a notice."""
+        self.emit(ev.Notice(why))
+        return answer, reason
 
     def _ask(self):
         """One request; if the provider says the history is too long after all, compress and retry once."""
@@ -180,8 +183,8 @@ class Agent:
                         raise ToolError("this call was cut off by the token limit and not run; send a smaller one")
                     tool, kind = self._permit(call.name, args, problem)
                     jobs.append((i, pool.submit(self._run_one, tool, args, kind)))
-                except ToolError as e:
-                    results[i] = f"Error: {e}", True, 0.0, None
+                except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
+                    results[i] = f"Error: {e}", True, None, None
             for i, future in jobs:
                 results[i] = self._offer_rerun(calls[i].name, parsed[i][0], future.result())
         except KeyboardInterrupt:
@@ -193,12 +196,13 @@ class Agent:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             for call, (args, _), outcome in zip(calls, parsed, results):
-                result, is_error, took, _ = outcome or (INTERRUPTED, True, 0.0, None)
+                result, is_error, took, _ = outcome or (INTERRUPTED, True, None, None)
                 diff = getattr(result, "diff", "")
                 if repeated:
                     result += "\n[You made these same calls in the previous rounds too; try something else.]"
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-                self.emit(ev.ToolFinished(call.id, call.name, args, result, is_error, took, diff))
+                ran = took is not None
+                self.emit(ev.ToolFinished(call.id, call.name, args, result, is_error, took or 0.0, diff, ran))
 
     def _permit(self, name, args, problem=None):
         """(the tool, the permission kind it was allowed as), or ToolError saying why not."""

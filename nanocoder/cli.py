@@ -73,8 +73,9 @@ def main(argv=None) -> int:
         if args.demo:
             return demo()
         if args.sessions:
-            for row in list_sessions(Path.cwd().resolve()):
-                print(f"{row['id']}  {row['date']}  {row['messages']:>4} msgs  {row['cwd']}  {row['prompt']}")
+            rows = list_sessions(Path.cwd().resolve())
+            print("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}" for r in rows)
+                  or "no saved sessions yet")
             return 0
         prompt = _prompt(args.prompt)
         if prompt is not None and not prompt.strip():
@@ -183,9 +184,7 @@ def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:
         out.result(str(e), "error", agent.usage)
         raise
     out.result(answer, out.reason, agent.usage, cost(agent.usage, agent.llm.model, config.price))
-    if out.reason != "success":
-        print(f"nanocoder: {answer.splitlines()[-1] if answer.strip() else out.reason}", file=sys.stderr)
-    return 0 if out.reason == "success" else 1
+    return 0 if out.reason == "success" else 1  # why not: the view's notice on stderr
 
 
 def demo() -> int:

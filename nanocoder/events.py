@@ -39,6 +39,7 @@ class ToolFinished(Event):
     is_error: bool = False
     duration: float = 0.0  # seconds
     diff: str = ""  # what an edit changed, as a unified diff, for a view to show
+    ran: bool = True  # False for a call refused, declined, blocked or malformed
 
 
 @dataclass

@@ -38,7 +38,7 @@ class Hooks:
 
     def __call__(self, event) -> None:
         """An on_event consumer for the hooks that only watch."""
-        if isinstance(event, ev.ToolFinished):
+        if isinstance(event, ev.ToolFinished) and event.ran:  # as Claude Code: only calls that ran
             self._run("PostToolUse", event.name, tool_input=event.args,
                       tool_response={"result": event.result, "is_error": event.is_error})
         elif isinstance(event, ev.TurnStarted) and not event.depth:

@@ -49,7 +49,7 @@ class Output:
     def result(self, answer: str, reason: str, usage, cost=None) -> None:
         """The answer, or the final object of both JSON formats; reason: the agent's ("success", "max_turns"...)."""
         if self.format == "text":
-            if reason not in ("interrupted", "error"):  # those are the one line on stderr
+            if answer and reason not in ("interrupted", "error"):  # why a turn failed is a line on stderr
                 print(answer, file=self.out)
             return
         result = {"type": "result", "subtype": SUBTYPES.get(reason, "error_during_execution"),

@@ -122,6 +122,7 @@ def shell(cmd: str, agent, view):
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
     agent.on_event(RoundEnded(agent.messages))  # the session saver keeps it
+    view.end()
 
 
 def command(line, agent, session, view, config):
@@ -167,6 +168,8 @@ def command(line, agent, session, view, config):
     elif name == "/undo":
         done, others = agent.workspace.checkpoints.undo()
         console.print("\n".join(done) or "nothing to undo", markup=False)
+        if done:  # the model must not go on believing its changes are there
+            agent.messages.append({"role": "user", "content": f"[I undid your last file changes: {'; '.join(done)}]"})
         if others:
             view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
     elif name == "/init":

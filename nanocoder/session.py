@@ -54,11 +54,8 @@ class Session:
             self.forked_from, self.id, self.created = self.id, _new_id(), time.time()  # neither loses a turn
             path = folder / f"{self.id}.json"
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy the history
-        try:
-            raw = json.dumps(data, ensure_ascii=False, indent=1).encode()
-        except UnicodeEncodeError:  # a folder named in bytes that are not UTF-8: kept, escaped
-            raw = json.dumps(data, indent=1).encode()
-        atomic_write(path, raw, mode=0o600)
+        # ASCII escapes keep every string, even a folder named in bytes that are not UTF-8
+        atomic_write(path, json.dumps(data, indent=1).encode(), mode=0o600)
         self._stamp = _stamp(path)
         return path
 
@@ -76,7 +73,7 @@ class Session:
     def load(cls, session_id: str) -> "Session":
         path = sessions_dir() / f"{Path(session_id).name.removesuffix('.json')}.json"
         if not path.exists():
-            raise SessionError(f"no session {session_id!r} in {sessions_dir()}; /sessions lists them")
+            raise SessionError(f"no session {session_id!r} in {sessions_dir()}; nanocoder --sessions lists them")
         session = cls(**{k: v for k, v in _read(path).items() if k in ("model", "cwd", "messages", "id", "created")})
         session.id, session._stamp = path.stem, _stamp(path)
         return session

@@ -171,3 +171,28 @@ def test_the_sandbox_is_shown_at_start_and_switched_with_a_command(term):
     assert "sandbox workspace-write" in start or "no sandbox" in start  # never silent about it
     t.turn("/sandbox off", "commands run with your full rights")
     t.turn("/sandbox read-only", "read-only")
+
+
+def test_a_shell_command_leaves_a_clean_prompt_and_joins_the_conversation(term):
+    t = term("I see the file.")
+    (t.work / "seen.txt").write_text("x\n")
+    t.turn("!ls", "seen.txt", "exit code: 0")
+    t.turn("/help", "/undo")  # the screen goes on; no spinner left running over the prompt
+    assert "waiting for the model" not in "\n".join(t.lines())
+    t.turn("what do you see?", "I see the file.")
+    said = [m["content"] for m in saved_messages(t) if m["role"] == "user"]
+    assert said[0].startswith("I ran `ls` myself") and "seen.txt" in said[0]
+
+
+def test_undo_tells_the_model_what_it_undid(term):
+    t = term({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "new.txt", "content": "x\n"}}]},
+             "Written.", "Understood.")
+    t.child.sendline("write it")
+    t.expect("lways: ")
+    t.child.sendline("y")
+    t.expect("Written.")
+    t.expect(PROMPT)
+    t.turn("/undo", "removed")
+    t.turn("ok?", "Understood.")
+    note = [m["content"] for m in saved_messages(t) if m["role"] == "user"][-2]
+    assert note.startswith("[I undid your last file changes") and "new.txt" in note
