@@ -79,7 +79,8 @@ class Agent:
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
         env = environment(self.workspace.cwd)
         if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            self.messages[0] = {"role": "system", "content": system_prompt(self.workspace.cwd, self.tools, env)}
+            self.messages[0] = {"role": "system",
+                                "content": system_prompt(self.workspace.cwd, self.tools, env)}
         elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
@@ -118,13 +119,16 @@ class Agent:
                 self.emit(ev.RoundEnded(self.messages))
                 said = reply.content.strip()
                 ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if said else "empty"
-                return self._stop(reply.content, ending, ENDINGS[ending]) if ending else (reply.content, "success")
+                return (self._stop(reply.content, ending, ENDINGS[ending]) if ending
+                        else (reply.content, "success"))
             calls = [(c.name, c.arguments) for c in reply.tool_calls]
             repeats, last = (repeats + 1 if calls == last else 1), calls
-            self._run_tools(reply.tool_calls, cut=reply.finish_reason == "length", repeated=repeats >= REPEATS)
+            self._run_tools(reply.tool_calls, cut=reply.finish_reason == "length",
+                            repeated=repeats >= REPEATS)
             self.emit(ev.RoundEnded(self.messages))
             if repeats >= 2 * REPEATS:
-                return self._stop("", "loop", f"stopped: the model made the same calls {repeats} times in a row")
+                return self._stop("", "loop",
+                                  f"stopped: the model made the same calls {repeats} times in a row")
 
     def _stop(self, answer, reason, why):
         """A turn that ends without a proper answer: the answer is what the model said; why is a notice."""
@@ -141,8 +145,9 @@ class Agent:
             if note:
                 self.emit(ev.Notice(note))
             if force and json.dumps(self.messages) == before:  # the same request would fail again
-                raise LLMError("the conversation does not fit the model's window and compressing freed nothing; "
-                               "try /compact, a larger NANOCODER_MAX_CONTEXT, or a model with a larger window")
+                raise LLMError("the conversation does not fit the model's window "
+                               "and compressing freed nothing; try /compact, "
+                               "a larger NANOCODER_MAX_CONTEXT, or a model with a larger window")
             try:
                 reply = self.llm.stream(self.messages, self.schemas, self.emit)
             except ContextTooLong:
@@ -180,7 +185,8 @@ class Agent:
                 self.emit(ev.ToolStarted(call.id, call.name, args))
                 try:
                     if cut:
-                        raise ToolError("this call was cut off by the token limit and not run; send a smaller one")
+                        raise ToolError("this call was cut off by the token limit and not run; "
+                                        "send a smaller one")
                     tool, kind = self._permit(call.name, args, problem)
                     jobs.append((i, pool.submit(self._run_one, tool, args, kind)))
                 except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
@@ -223,7 +229,8 @@ class Agent:
                 self.permissions.always.add(key)
             elif answer is not True:
                 raise ToolError("the user declined to run this call" + (
-                    f", saying: {answer}" if isinstance(answer, str) and answer else ". Ask them how to proceed."))
+                    f", saying: {answer}" if isinstance(answer, str) and answer
+                    else ". Ask them how to proceed."))
         return tool, kind
 
     def _run_one(self, tool, args, kind):
@@ -276,5 +283,5 @@ def _arguments(text: str) -> tuple[dict, str | None]:
         args = json.loads(text) if text.strip() else {}
     except (ValueError, RecursionError) as e:  # RecursionError: arguments nested thousands deep
         return {}, f"the arguments are not valid JSON ({str(e)[:200]}); send one JSON object"
-    return (args, None) if isinstance(args, dict) else ({}, f"the arguments are a JSON {type(args).__name__}, "
-                                                             "not an object")
+    return (args, None) if isinstance(args, dict) else (
+        {}, f"the arguments are a JSON {type(args).__name__}, not an object")

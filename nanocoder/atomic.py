@@ -8,8 +8,9 @@ TMP = ".nanocoder-"  # the prefix of our temp names, so a sweep finds only its o
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Via a temp file renamed over path: never half-written; it keeps its mode (or gets `mode`). The temp file is
-    nameless until written (O_TMPFILE, where there is one): a kill leaves nothing but between link and rename."""
+    """Via a temp file renamed over path: never half-written; it keeps its mode (or gets `mode`). The temp
+    file is nameless until written (O_TMPFILE, where there is one): a kill leaves nothing but between link
+    and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         with suppress(FileNotFoundError):
@@ -17,7 +18,8 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     tmp = path.parent / f"{TMP}{path.name}.{os.urandom(4).hex()}.tmp"
     perm = 0o666 if mode is None else mode & 0o777  # the kernel applies umask: never briefly readable
     try:
-        fd, named = os.open(path.parent, os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC, perm), False
+        fd = os.open(path.parent, os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC, perm)
+        named = False
     except OSError:  # no O_TMPFILE here (macOS, some file systems): a named temp file
         fd, named = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, perm), True
     try:
@@ -39,8 +41,10 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
 
 
 def sweep(folder: Path, age: float = 60) -> None:
-    """Remove temp files a killed process of ours left in folder (older than age: a younger one may be in use)."""
+    """Remove temp files a killed process of ours left in folder (older than age: a younger one may be in
+    use)."""
     with suppress(OSError):
         for entry in os.scandir(folder):
-            if entry.name.startswith(TMP) and entry.name.endswith(".tmp") and time.time() - entry.stat().st_mtime > age:
+            if (entry.name.startswith(TMP) and entry.name.endswith(".tmp")
+                    and time.time() - entry.stat().st_mtime > age):
                 os.unlink(entry.path)

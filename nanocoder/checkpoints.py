@@ -1,5 +1,6 @@
-"""Each turn's file changes, recorded by the file tools before they happen, for /undo and /diff. Commands' changes are
-named, not undone: a snapshot of the whole tree would cost a copy of it, or a touch of the user's git index."""
+"""Each turn's file changes, recorded by the file tools before they happen, for /undo and /diff. Commands'
+changes are named, not undone: a snapshot of the whole tree would cost a copy of it, or a touch of the user's
+git index."""
 import threading
 from pathlib import Path
 
@@ -8,7 +9,8 @@ from .atomic import atomic_write
 
 class Checkpoints:
     def __init__(self):
-        # per turn: ({path: its bytes before the turn changed it, or None}, tools that may have changed files unseen)
+        # per turn: ({path: its bytes before the turn changed it, or None},
+        #            tools that may have changed files unseen)
         self.turns: list[tuple[dict, set]] = []
         self.original: dict[Path, bytes | None] = {}  # each file as it was before the session changed it
         self._lock = threading.RLock()  # parallel calls record at once
@@ -56,5 +58,6 @@ class Checkpoints:
         """What the session changed, file by file, as a unified diff (show names a path)."""
         from .tools.files import decode, diff
         now = lambda path: path.read_bytes() if path.is_file() else None
-        return "\n".join(diff(show(path), decode(before or b"").text, decode(after or b"").text, new=before is None)
+        return "\n".join(diff(show(path), decode(before or b"").text, decode(after or b"").text,
+                              new=before is None)
                          for path, before in self.original.items() if (after := now(path)) != before)

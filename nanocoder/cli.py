@@ -1,5 +1,6 @@
-"""The command line: flags, one-shot mode (-p), the offline demo (the REPL is repl.py). With repl.py and view.py,
-the only code that draws; rich and prompt_toolkit load only when something is drawn (--help stays instant)."""
+"""The command line: flags, one-shot mode (-p), the offline demo (the REPL is repl.py). With repl.py and
+view.py, the only code that draws; rich and prompt_toolkit load only when something is drawn (--help stays
+instant)."""
 import argparse
 import os
 import signal
@@ -53,8 +54,10 @@ def parse_args(argv):
     p.add_argument("-r", "--resume", metavar="ID", help="resume a saved session")
     p.add_argument("-c", "--continue", dest="cont", action="store_true",
                    help="resume the most recent session of this folder")
-    p.add_argument("--sessions", action="store_true", help="list saved sessions, this folder's first, and exit")
-    p.add_argument("-y", "--yes", action="store_true", help="run tools without asking (--permission-mode yes)")
+    p.add_argument("--sessions", action="store_true",
+                   help="list saved sessions, this folder's first, and exit")
+    p.add_argument("-y", "--yes", action="store_true",
+                   help="run tools without asking (--permission-mode yes)")
     p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), "
                    "let edits inside the folder run (edits), or run everything that is not forbidden (yes)")
     p.add_argument("--sandbox", choices=("read-only", "workspace-write", "off"), default="workspace-write",
@@ -74,7 +77,8 @@ def main(argv=None) -> int:
             return demo()
         if args.sessions:
             rows = list_sessions(Path.cwd().resolve())
-            print("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}" for r in rows)
+            print("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
+                            for r in rows)
                   or "no saved sessions yet")
             return 0
         prompt = _prompt(args.prompt)
@@ -159,8 +163,8 @@ class Saver:
                     self.view.notice(f"could not save the session: {e.strerror or e}")
                 self.warned = True
             if self.session.forked_from:
-                self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder meanwhile; "
-                                 f"this conversation goes on as session {self.session.id}")
+                self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder "
+                                 f"meanwhile; this conversation goes on as session {self.session.id}")
                 self.session.forked_from = None
 
 

@@ -59,7 +59,8 @@ def _price(raw: str):
     except ValueError:
         price = ()
     if len(price) != 3 or not all(math.isfinite(x) and x >= 0 for x in price):
-        raise ConfigError(f"NANOCODER_PRICE={raw!r} must be three numbers: input,cached,output (USD per million)")
+        raise ConfigError(f"NANOCODER_PRICE={raw!r} must be three numbers: "
+                          "input,cached,output (USD per million)")
     return price
 
 

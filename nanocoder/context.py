@@ -1,8 +1,9 @@
 """Keep the conversation inside the model's window, in three layers: snip old tool outputs to head and tail;
-summarise older messages (one plain request, no tools); at worst collapse to the system prompt, the summary and the
-newest messages that fit, cutting even one message larger than the window. Nothing is done below a high-water mark;
-then the history drops to a low-water mark in one step, so the requests in between repeat each other's prefix (a
-prompt cache bills it at a fraction). Cuts fall only before a user or assistant message: calls keep their results."""
+summarise older messages (one plain request, no tools); at worst collapse to the system prompt, the summary
+and the newest messages that fit, cutting even one message larger than the window. Nothing is done below a
+high-water mark; then the history drops to a low-water mark in one step, so the requests in between repeat
+each other's prefix (a prompt cache bills it at a fraction). Cuts fall only before a user or assistant
+message: calls keep their results."""
 import json
 
 
@@ -37,8 +38,9 @@ class Context:
         self._counted = (0, None, 0)  # messages counted, the last of them, their characters
 
     def tokens(self, messages) -> int:
-        """estimate(messages), paying only for the messages added since the last call and the system prompt (rebuilt
-        every turn); any other change (compression, /reset, a resume) leaves another last message: all are recounted."""
+        """estimate(messages), paying only for the messages added since the last call and the system prompt
+        (rebuilt every turn); any other change (compression, /reset, a resume) leaves another last message:
+        all are recounted."""
         n, last, chars = self._counted
         if not (1 <= n <= len(messages) and messages[n - 1] is last):
             n, chars = 1, 0
@@ -92,9 +94,11 @@ class Context:
 def snip(messages) -> int:
     """Cut large tool outputs from before the latest round to head + tail."""
     last_round = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
-    old = [m for m in messages[:last_round] if m["role"] == "tool" and len(m.get("content") or "") > SNIP_OVER]
+    old = [m for m in messages[:last_round]
+           if m["role"] == "tool" and len(m.get("content") or "") > SNIP_OVER]
     for m in old:
-        m["content"] = head_tail(m["content"], SNIP_TO) + "\n[old output snipped; run the tool again if needed]"
+        m["content"] = (head_tail(m["content"], SNIP_TO)
+                        + "\n[old output snipped; run the tool again if needed]")
     return len(old)
 
 
@@ -109,7 +113,8 @@ def collapse(messages, budget: int) -> str:
     cuts = [first] + [i for i in range(first + 1, len(messages)) if messages[i]["role"] != "tool"]
     start = next((i for i in cuts if estimate(messages[:first] + messages[i:]) <= budget), cuts[-1])
     del messages[first:start]
-    if len(messages) > first and messages[first - 1]["content"] == ACK and messages[first]["role"] == "assistant":
+    if (len(messages) > first and messages[first - 1]["content"] == ACK
+            and messages[first]["role"] == "assistant"):
         del messages[first - 1]
     for m in messages[1:]:  # one huge turn: cut every message's text to its share of the budget
         if estimate(messages) <= budget:
@@ -121,7 +126,8 @@ def collapse(messages, budget: int) -> str:
             if len(call["function"]["arguments"]) > share:
                 args = json.loads(call["function"]["arguments"])
                 call["function"]["arguments"] = json.dumps(
-                    {k: head_tail(v, share // max(1, len(args))) if isinstance(v, str) else v for k, v in args.items()})
+                    {k: head_tail(v, share // max(1, len(args))) if isinstance(v, str) else v
+                     for k, v in args.items()})
     return f"dropped {start - first} older messages to fit the window"
 
 

@@ -1,4 +1,5 @@
-"""The offline demo: a tiny broken project, and a scripted model that fixes it with the real agent and tools."""
+"""The offline demo: a tiny broken project, and a scripted model that fixes it with the real agent and
+tools."""
 import json
 import shlex
 import sys
@@ -35,7 +36,8 @@ def replies(python: str = sys.executable) -> list:
         output = request["messages"][-1]["content"].strip()
         if "hello-nanocoder-world" not in output:
             return f"The fix did not work; `{run}` still says:\n\n```\n{output}\n```"
-        return {"delay": 0.01, "content": "Fixed. `app.py` imported `slugify` from `text_utils`, but the module is "
+        return {"delay": 0.01,
+                "content": "Fixed. `app.py` imported `slugify` from `text_utils`, but the module is "
                 "`textutils.py`, so Python raised `ModuleNotFoundError`. I corrected the import; "
                 f"the app now runs and prints:\n\n```\n{output}\n```"}
 
@@ -43,7 +45,8 @@ def replies(python: str = sys.executable) -> list:
         {"content": "Let me run it and see what is in the folder.", "delay": 0.01,
          "tool_calls": [_call("bash", command=run), _call("glob", pattern="*.py")]},
         {"content": "There is no `text_utils` module. Let me read both files.", "delay": 0.01,
-         "tool_calls": [_call("read_file", file_path="app.py"), _call("read_file", file_path="textutils.py")]},
+         "tool_calls": [_call("read_file", file_path="app.py"),
+                        _call("read_file", file_path="textutils.py")]},
         {"content": "The module is `textutils.py`; the import has a stray underscore.", "delay": 0.01,
          "tool_calls": [_call("edit_file", file_path="app.py", old_string="from text_utils import slugify",
                               new_string="from textutils import slugify")]},

@@ -1,5 +1,6 @@
 """What an agent reports while it works: small dataclasses passed to one callable, on_event(event), which
-the view, the JSON output, hooks and the session saver all consume. depth: 0 for the agent, 1 for a sub-agent."""
+the view, the JSON output, hooks and the session saver all consume. depth: 0 for the agent, 1 for a
+sub-agent."""
 from dataclasses import dataclass, field
 
 

@@ -1,7 +1,8 @@
-"""The rules providers enforce on a chat history, and repair(), which restores them (tests/history_rules.py checks
-every request of the suite against them): a system prompt comes first or not at all; every tool call has an id unique
-in the request, JSON-object arguments, and exactly one tool message answering it, right after the assistant message
-that made it; no tool message answers anything else; content is null only beside tool calls."""
+"""The rules providers enforce on a chat history, and repair(), which restores them (tests/history_rules.py
+checks every request of the suite against them): a system prompt comes first or not at all; every tool call
+has an id unique in the request, JSON-object arguments, and exactly one tool message answering it, right
+after the assistant message that made it; no tool message answers anything else; content is null only
+beside tool calls."""
 import itertools
 import json
 import re
@@ -41,10 +42,12 @@ def repair(messages: list[dict]) -> list[dict]:
 
 
 def fresh_id(call_id: str, used: set) -> str:
-    """call_id, now used; if it was already, its stem's next free number (Kimi repeats `functions.read_file:0`)."""
+    """call_id, now used; if it was already, its stem's next free number (Kimi repeats
+    `functions.read_file:0`)."""
     if call_id in used:
         stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
-        call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1) if f"{stem}{n}" not in used)
+        call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1)
+                       if f"{stem}{n}" not in used)
     used.add(call_id)
     return call_id
 

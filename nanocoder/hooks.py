@@ -1,7 +1,7 @@
 """Command hooks in Claude Code's shape (PreToolUse, PostToolUse, UserPromptSubmit, Stop), read from
 ~/.nanocoder/settings.json; the README shows the format. Each command gets the event as JSON on stdin; exit 2
-from a PreToolUse hook blocks the call, and its stderr goes to the model; the others only watch. A project's own
-settings file is never read: it would let a cloned repository run code."""
+from a PreToolUse hook blocks the call, and its stderr goes to the model; the others only watch. A project's
+own settings file is never read: it would let a cloned repository run code."""
 import json
 import re
 import subprocess
@@ -32,8 +32,8 @@ class Hooks:
 
     def gate(self, name: str, args: dict) -> str | None:
         """The agent's gate: why a PreToolUse hook blocks this call, or None."""
-        blocked = [err.strip() or "(no reason given)" for code, err in self._run("PreToolUse", name, tool_input=args)
-                   if code == 2]
+        blocked = [err.strip() or "(no reason given)"
+                   for code, err in self._run("PreToolUse", name, tool_input=args) if code == 2]
         return "; ".join(blocked) or None
 
     def __call__(self, event) -> None:
@@ -57,7 +57,8 @@ class Hooks:
             for hook in group.get("hooks") or []:
                 try:
                     run = subprocess.run(hook["command"], shell=True, input=json.dumps(payload), text=True,
-                                         capture_output=True, cwd=self.cwd, timeout=hook.get("timeout", TIMEOUT))
+                                         capture_output=True, cwd=self.cwd,
+                                         timeout=hook.get("timeout", TIMEOUT))
                     outcomes.append((run.returncode, run.stderr))
                 except (OSError, KeyError, TypeError, subprocess.TimeoutExpired) as e:
                     outcomes.append((1, f"hook failed: {e}"))

@@ -1,5 +1,6 @@
-"""Streaming client for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this module
-reads every chunk, assembles each provider's dialect into one Reply, and retries what fails before it is complete."""
+"""Streaming client for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this
+module reads every chunk, assembles each provider's dialect into one Reply, and retries what fails before it
+is complete."""
 import itertools
 import json
 import os
@@ -39,7 +40,8 @@ class Reply:
     reasoning: str = ""
     reasoning_field: str = "reasoning_content"  # the name the provider used, for sending it back
     tool_calls: list[ToolCall] = field(default_factory=list)
-    finish_reason: str | None = None  # as the provider said: "stop", "tool_calls", "length", "content_filter"...
+    # as the provider said: "stop", "tool_calls", "length", "content_filter"...
+    finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
@@ -71,7 +73,8 @@ class LLM:
         self._client = None
 
     def stream(self, messages: list[dict], tools: list[dict] | None = None, on_event=None) -> Reply:
-        """One request, streamed: events.Text and Reasoning to on_event as they come, a Retry for each retry."""
+        """One request, streamed: events.Text and Reasoning to on_event as they come, a Retry for each
+        retry."""
         # Sub-agents call this from several threads at once: all of one call stays in this frame.
         emit = on_event or (lambda event: None)
         for retry in itertools.count():
@@ -79,7 +82,8 @@ class LLM:
             try:
                 return self._attempt(messages, tools, parts, emit)
             except _Fault as fault:  # asked again: a half-received tool call must never reach the caller
-                if parts.finish_reason:  # the reply was complete: what broke after it (usage, [DONE]) costs nothing
+                # the reply was complete: what broke after it (usage, [DONE]) costs nothing
+                if parts.finish_reason:
                     return parts.reply(emit)
                 said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
                 if fault.wait > MAX_WAIT:
@@ -89,7 +93,8 @@ class LLM:
                     raise LLMError(f"{said}; gave up after {made}" if retry else said) from None
                 import random  # here, like email.utils below: neither is needed to start
                 delay = fault.wait or min(self.backoff * 2 ** retry, 8) * (1 - random.random() / 4)
-                emit(events.Retry(f"{fault}; retrying in {delay:.1f} s (retry {retry + 1} of {self.max_retries})",
+                emit(events.Retry(f"{fault}; retrying in {delay:.1f} s "
+                                  f"(retry {retry + 1} of {self.max_retries})",
                                   discarded=bool(parts.shown or parts.thought)))
                 time.sleep(delay)
 
@@ -102,7 +107,8 @@ class LLM:
             self._client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url,
                                          timeout=self.timeout, max_retries=0)
         body = {"model": self.model, "messages": messages, "stream": True,
-                "stream_options": {"include_usage": True} if self.stream_options else None, "tools": tools or None,
+                "stream_options": {"include_usage": True} if self.stream_options else None,
+                "tools": tools or None,
                 "max_tokens": self.max_tokens or None, "temperature": self.temperature}
         body = {k: v for k, v in body.items() if v is not None}
         try:
@@ -114,12 +120,14 @@ class LLM:
         except openai.APIStatusError as e:
             # the SDK has taken the body's "error" object out already
             message = str(e.body.get("message") or e.message) if isinstance(e.body, dict) else e.message
-            if self.stream_options and e.status_code in (400, 422) and "stream_options" in f"{message} {e.body}":
+            if (self.stream_options and e.status_code in (400, 422)
+                    and "stream_options" in f"{message} {e.body}"):
                 self.stream_options = False
                 return self._attempt(messages, tools, parts, emit)
             raise self._refusal(e.status_code, message, e.response.headers) from None
         except openai.APITimeoutError:
-            raise _Fault(f"{self.base_url} did not answer within {self.timeout:g} s", " (NANOCODER_TIMEOUT)") from None
+            raise _Fault(f"{self.base_url} did not answer within {self.timeout:g} s",
+                         " (NANOCODER_TIMEOUT)") from None
         except openai.APIConnectionError as e:
             raise _Fault(f"connection to {self.base_url} failed", f" ({_why(e)})") from None
         with stream:  # closed even on Ctrl+C
@@ -143,7 +151,8 @@ class LLM:
                 chunk = json.loads(text)
                 if error := chunk.get("error"):  # an error object instead of a chunk
                     message = str(error.get("message") if isinstance(error, dict) else error)
-                    raise _context_error(message) or _Fault("the provider reported an error mid-stream", f": {message}")
+                    raise _context_error(message) or _Fault("the provider reported an error mid-stream",
+                                                            f": {message}")
                 parts.add(chunk)
             except (ValueError, AttributeError, TypeError) as e:
                 what = "that is not JSON" if isinstance(e, ValueError) else "of the wrong shape"
@@ -165,7 +174,8 @@ class LLM:
             yield from response.iter_lines()  # decoded with U+FFFD for bytes that are not UTF-8
         except Exception as e:  # the HTTP library's errors (httpx's or another's): a cut or a silence
             if isinstance(_root(e), TimeoutError):
-                raise _Fault(f"{self.base_url} sent nothing for {self.timeout:g} s", " (NANOCODER_TIMEOUT)") from None
+                raise _Fault(f"{self.base_url} sent nothing for {self.timeout:g} s",
+                             " (NANOCODER_TIMEOUT)") from None
             raise _Fault(f"the stream from {self.base_url} broke off", f" ({_why(e)})") from None
 
     def _refusal(self, status: int, message: str, headers) -> Exception:
@@ -185,7 +195,8 @@ class LLM:
 
 
 class _Fault(Exception):
-    """Something went wrong before the reply was complete: worth asking again. The last line adds the detail."""
+    """Something went wrong before the reply was complete: worth asking again. The last line adds the
+    detail."""
     def __init__(self, why: str, detail: str = "", wait: float = 0.0):
         super().__init__(why)
         self.detail, self.wait = detail, wait  # wait: seconds the provider asked for (Retry-After)
@@ -210,7 +221,8 @@ def _retry_after(headers) -> float:
 
 
 class _Assembler:
-    """One Reply from streamed chunks in any provider's dialect; what the last chunk has to show is in `out`."""
+    """One Reply from streamed chunks in any provider's dialect; what the last chunk has to show is in
+    `out`."""
     # A chunk of the wrong shape raises AttributeError or TypeError.
 
     def __init__(self):
@@ -245,7 +257,8 @@ class _Assembler:
                 self.finish_reason = _string(finish, "finish_reason")
 
     def _show(self, piece: str) -> None:
-        """Text is shown as it comes, but from a `<tool_call>` on it waits: a call written as text is run, not shown."""
+        """Text is shown as it comes, but from a `<tool_call>` on it waits: a call written as text is run,
+        not shown."""
         if self.unshown.startswith(TAG):  # held from the tag on, whatever comes
             return
         self.unshown += piece
@@ -262,7 +275,8 @@ class _Assembler:
         if not isinstance(usage, dict):
             return
         details = usage.get("prompt_tokens_details")  # OpenAI, Kimi, OpenRouter, vLLM; then DeepSeek
-        usage = {**usage, "cached_tokens": (details.get("cached_tokens") if isinstance(details, dict) else None)
+        usage = {**usage,
+                 "cached_tokens": (details.get("cached_tokens") if isinstance(details, dict) else None)
                  or usage.get("prompt_cache_hit_tokens")}
         for key in self.usage:
             if isinstance(usage.get(key), int):
@@ -281,7 +295,8 @@ class _Assembler:
         args = function.get("arguments")
         args = json.dumps(args) if isinstance(args, dict) else args
         if isinstance(args, str) and args:
-            if call.arguments and args[:1] == "{" and is_json_object(args) and is_json_object("".join(call.arguments)):
+            if (call.arguments and args[:1] == "{" and is_json_object(args)
+                    and is_json_object("".join(call.arguments))):
                 call.arguments = []  # a last chunk re-sent the complete arguments
             call.arguments.append(args)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})

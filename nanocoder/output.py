@@ -47,7 +47,8 @@ class Output:
             print(json.dumps(obj), file=self.out, flush=True)
 
     def result(self, answer: str, reason: str, usage, cost=None) -> None:
-        """The answer, or the final object of both JSON formats; reason: the agent's ("success", "max_turns"...)."""
+        """The answer, or the final object of both JSON formats; reason: the agent's ("success",
+        "max_turns"...)."""
         if self.format == "text":
             if answer and reason not in ("interrupted", "error"):  # why a turn failed is a line on stderr
                 print(answer, file=self.out)

@@ -1,7 +1,8 @@
-"""Who decides whether a tool call runs. Each tool says what a call would do (Tool.permission): read, edit in the
-workspace, run something, write outside it, write a protected file (.git internals, ~/.ssh, shell start-up files: asked
-every time) or something forbidden (`rm -rf ~`: denied, even with --yes). A mode allows the kinds ALLOWED lists for it,
-asks for the rest; "always" remembers a tool (for bash, a command prefix) for the session, protected writes excepted."""
+"""Who decides whether a tool call runs. Each tool says what a call would do (Tool.permission): read, edit in
+the workspace, run something, write outside it, write a protected file (.git internals, ~/.ssh, shell
+start-up files: asked every time) or something forbidden (`rm -rf ~`: denied, even with --yes). A mode
+allows the kinds ALLOWED lists for it, asks for the rest; "always" remembers a tool (for bash, a command
+prefix) for the session, protected writes excepted."""
 from pathlib import Path
 
 MODES = ("ask", "edits", "yes")

@@ -44,7 +44,8 @@ def environment(cwd: Path) -> str:
 def git(cwd, *args) -> str | None:
     """Run git inertly: stdout, or None if it failed (not a repository, no git)."""
     try:
-        filters = _run(cwd, "config", "-z", "--name-only", "--get-regexp", r"^filter\..*\.(clean|smudge|process)$")
+        filters = _run(cwd, "config", "-z", "--name-only", "--get-regexp",
+                       r"^filter\..*\.(clean|smudge|process)$")
         off = [x for name in (filters or "").split("\0") if name for x in ("-c", f"{name}=")]
         return _run(cwd, *off, *args)
     except (OSError, subprocess.TimeoutExpired):
@@ -64,7 +65,8 @@ def _git_summary(cwd) -> str | None:
     status = (git(cwd, "status", "--porcelain", "--ignore-submodules=all") or "").splitlines()
     shown = "\n".join(f"  {line}" for line in status[:20])
     more = f"\n  ... and {len(status) - 20} more" if len(status) > 20 else ""
-    return f"- Git branch: {branch or '(detached HEAD)'}; {len(status) or 'no'} changed files\n{shown}{more}".rstrip()
+    return (f"- Git branch: {branch or '(detached HEAD)'}; {len(status) or 'no'} changed files\n"
+            f"{shown}{more}").rstrip()
 
 
 def _instructions(cwd: Path) -> str | None:

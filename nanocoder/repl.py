@@ -32,10 +32,12 @@ HELP = """Commands:
   /reset, /clear  start a new conversation
   /help           this help
   quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
-Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths · @path attaches
-  a file · !command runs a shell command for the conversation · "n <reason>" at a question tells the model why"""
-COMMANDS = ("/model", "/mode", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init", "/save", "/sessions",
-            "/reset", "/clear", "/help", "quit")
+Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and \
+@paths · @path attaches
+  a file · !command runs a shell command for the conversation · "n <reason>" at a question \
+tells the model why"""
+COMMANDS = ("/model", "/mode", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init", "/save",
+            "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 MENTION = re.compile(r"(?<!\S)@(\S+)")
@@ -50,7 +52,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
     agent, session = make_agent(config, view, session, mode, sandbox)
     prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
-    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · {view_text(str(agent.workspace.cwd))} · "
+    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · "
+                  f"{view_text(str(agent.workspace.cwd))} · "
                   f"permissions: {mode}\n[dim]{view_text(_sandbox(agent), 1000)}\n"
                   f"/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
     if len(agent.messages) > 1:
@@ -164,12 +167,14 @@ def command(line, agent, session, view, config):
                       f"{agent.context.window:,}" + (f" · cost: ~${spent:.4f}" if spent is not None else ""))
     elif name == "/diff":
         changes = agent.workspace.checkpoints.diff(agent.workspace.show)
-        view.diff(changes) if changes else console.print("no file changed in this session (by the file tools)")
+        view.diff(changes) if changes else console.print(
+            "no file changed in this session (by the file tools)")
     elif name == "/undo":
         done, others = agent.workspace.checkpoints.undo()
         console.print("\n".join(done) or "nothing to undo", markup=False)
         if done:  # the model must not go on believing its changes are there
-            agent.messages.append({"role": "user", "content": f"[I undid your last file changes: {'; '.join(done)}]"})
+            agent.messages.append({"role": "user",
+                                   "content": f"[I undid your last file changes: {'; '.join(done)}]"})
         if others:
             view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
     elif name == "/init":
@@ -198,7 +203,8 @@ def _recap(agent, session, view):
     view.console.print(f"[dim]resumed session {session.id} ({len(agent.messages)} messages)[/]")
     if session.cwd != str(agent.workspace.cwd):
         view.notice(f"this session was started in {session.cwd}; you are in {agent.workspace.cwd}")
-    said = [m for m in agent.messages if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+    said = [m for m in agent.messages
+            if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
             and m["content"].strip()]
     for m in said[-2:]:
         who = "›" if m["role"] == "user" else "nanocoder:"

@@ -1,9 +1,11 @@
-"""Landlock sandbox (Linux 5.13+, stdlib only) for nanocoder's commands. Not covered: named unix sockets, UDP, reading.
+"""Landlock sandbox (Linux 5.13+, stdlib only) for nanocoder's commands. Not covered: named unix sockets,
+UDP, reading.
 
-nanocoder never restricts itself: it spawns `python -I -S sandbox.py POLICY [-w DIR]... [-r PATH]... -- CMD...`, which
-restricts itself and execs CMD, or prints one line and exits 126: a command never runs unsandboxed by accident.
-Sandbox.describe says what each policy (Codex's names) enforces here. A private mount namespace, if one can be made,
-keeps modes, owners, times (Landlock leaves them alone) and .git too; root keeps only Docker's default capabilities."""
+nanocoder never restricts itself: it spawns
+`python -I -S sandbox.py POLICY [-w DIR]... [-r PATH]... -- CMD...`, which restricts itself and execs CMD,
+or prints one line and exits 126: a command never runs unsandboxed by accident. Sandbox.describe says what
+each policy (Codex's names) enforces here. A private mount namespace, if one can be made, keeps modes,
+owners, times (Landlock leaves them alone) and .git too; root keeps only Docker's default capabilities."""
 import os
 import struct
 import sys
@@ -35,14 +37,16 @@ def _read_only(path: bytes, yes: bool, flags=0):
 
 
 def private_mounts(writable, readonly) -> bool:
-    """Enter a private mount namespace, all read-only but `writable` (and `readonly` inside it); False if none here."""
+    """Enter a private mount namespace, all read-only but `writable` (and `readonly` inside it); False if
+    none here."""
     uid, gid = os.getuid(), os.getgid()
     try:
         try:
             _c("unshare", NEWNS)
         except OSError:  # without CAP_SYS_ADMIN: in a user namespace of one's own, as oneself
             _c("unshare", NEWNS | NEWUSER)
-            for name, line in ("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1"):
+            for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                               ("gid_map", f"{gid} {gid} 1")):
                 with open(f"/proc/self/{name}", "w") as f:
                     f.write(line)
         _c("mount", None, b"/", None, REC | PRIVATE, None)
@@ -58,7 +62,8 @@ def private_mounts(writable, readonly) -> bool:
 
 
 def drop_capabilities():
-    """Without CAP_SYS_ADMIN root cannot undo the mounts (Landlock does not stop mount_setattr), load modules..."""
+    """Without CAP_SYS_ADMIN root cannot undo the mounts (Landlock does not stop mount_setattr), load
+    modules..."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last = int(f.read())
     for cap in set(range(last + 1)) - set(KEEP_CAPS):
@@ -71,18 +76,21 @@ def restrict(policy, writable):
     abi = _c("syscall", CREATE_RULESET, None, 0, 1)
     fs = WRITE | sum(right for since, right in LATER.items() if abi >= since)
     net = 3 if policy == "read-only" and abi >= 4 else 0  # bind_tcp, connect_tcp
-    scoped = (2 | (policy == "read-only")) if abi >= 6 else 0  # signals (both policies), abstract unix sockets
+    # signals (both policies), abstract unix sockets
+    scoped = (2 | (policy == "read-only")) if abi >= 6 else 0
     attr = struct.pack("=3Q", fs, net, scoped)[:8 * (1 if abi < 4 else 2 if abi < 6 else 3)]
     ruleset = _c("syscall", CREATE_RULESET, attr, len(attr), 0)
     for path in filter(os.path.exists, writable + ["/dev/null", "/dev/tty"]):
-        rule = struct.pack("=Qi", fs if os.path.isdir(path) else fs & ON_FILES, os.open(path, os.O_PATH | os.O_CLOEXEC))
+        rule = struct.pack("=Qi", fs if os.path.isdir(path) else fs & ON_FILES,
+                           os.open(path, os.O_PATH | os.O_CLOEXEC))
         _c("syscall", ADD_RULE, ruleset, 1, rule, 0)  # the exec closes the path's fd, and the ruleset's
     _c("prctl", NO_NEW_PRIVS, 1, 0, 0, 0)
     _c("syscall", RESTRICT_SELF, ruleset, 0)
 
 
 class Sandbox:
-    """What the kernel here can enforce (probed once, on first use), and the argv that runs a command under a policy."""
+    """What the kernel here can enforce (probed once, on first use), and the argv that runs a command under a
+    policy."""
 
     @cached_property
     def _landlock(self) -> tuple[int, str | None]:
@@ -112,7 +120,8 @@ class Sandbox:
 
     def writable(self, root) -> list[str]:
         import tempfile
-        folders = [str(root), tempfile.gettempdir(), "/dev/shm", *(os.path.expanduser(f"~/{c}") for c in CACHES)]
+        folders = [str(root), tempfile.gettempdir(), "/dev/shm",
+                   *(os.path.expanduser(f"~/{c}") for c in CACHES)]
         return [f for f in folders if os.path.isdir(f)]
 
     def describe(self, policy, root) -> str:
@@ -120,11 +129,11 @@ class Sandbox:
         if policy == "off" or self.support():
             return "sandbox off: commands run with your full rights" if policy == "off" else self.support()
         what = "commands write nothing (but /dev/null) and open no TCP connections" if policy == "read-only" \
-            else f"commands write only in {', '.join(self.writable(root))}; .git/hooks, .git/config, ~/.ssh " \
-                 "and shell start-up files stay read-only"
+            else f"commands write only in {', '.join(self.writable(root))}; " \
+                 ".git/hooks, .git/config, ~/.ssh and shell start-up files stay read-only"
         if not self.mounts:
-            what += "; but modes, owners, times and attributes are not restricted, nor .git protected, here " \
-                    "(no private mount namespace)"
+            what += "; but modes, owners, times and attributes are not restricted, " \
+                    "nor .git protected, here (no private mount namespace)"
         gaps = [gap for since, gap in ((3, "truncate"), (4, "TCP"), (6, "signals")) if self.abi < since]
         return f"sandbox {policy} (Landlock ABI {self.abi}): {what}" + (
             f"; this kernel cannot restrict {', '.join(gaps)}" if gaps else "")

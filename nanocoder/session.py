@@ -73,8 +73,10 @@ class Session:
     def load(cls, session_id: str) -> "Session":
         path = sessions_dir() / f"{Path(session_id).name.removesuffix('.json')}.json"
         if not path.exists():
-            raise SessionError(f"no session {session_id!r} in {sessions_dir()}; nanocoder --sessions lists them")
-        session = cls(**{k: v for k, v in _read(path).items() if k in ("model", "cwd", "messages", "id", "created")})
+            raise SessionError(f"no session {session_id!r} in {sessions_dir()}; "
+                               "nanocoder --sessions lists them")
+        session = cls(**{k: v for k, v in _read(path).items()
+                         if k in ("model", "cwd", "messages", "id", "created")})
         session.id, session._stamp = path.stem, _stamp(path)
         return session
 

@@ -85,7 +85,8 @@ class View:
         self.notice(f"sub-agent: {e.message}" if e.depth else e.message)
 
     def _Retry(self, e):  # only a view that showed the text says it is thrown away
-        self.notice(e.message + ("; the text shown above is discarded" if e.discarded and self.stream_text else ""))
+        self.notice(e.message + ("; the text shown above is discarded"
+                                 if e.discarded and self.stream_text else ""))
 
     def _TurnEnded(self, e):
         if not e.depth:
@@ -124,8 +125,9 @@ class View:
         with self.lock:
             self.end()
             if not self.interactive:
-                self.console.print(f"[yellow]not run: {name} needs approval{f' ({escape(why)})' if why else ''}; "
-                                   f"re-run with --yes to allow it (a protected file needs a yes in the REPL)[/]")
+                self.console.print(f"[yellow]not run: {name} needs approval"
+                                   f"{f' ({escape(why)})' if why else ''}; re-run with --yes to allow it "
+                                   f"(a protected file needs a yes in the REPL)[/]")
                 return False
             self.console.print(f"[bold]Allow[/] [cyan]{name}[/]({format_args(args, 300)})?")
             if why:

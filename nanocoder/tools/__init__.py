@@ -8,5 +8,6 @@ from .search import GlobTool, GrepTool
 
 def builtin_tools(workspace, spawn=None) -> list:
     """spawn: makes a sub-agent for the agent tool; None gives no agent tool (sub-agents get none)."""
-    tools = [tool(workspace) for tool in (BashTool, ReadFileTool, WriteFileTool, EditFileTool, GlobTool, GrepTool)]
+    tools = [tool(workspace)
+             for tool in (BashTool, ReadFileTool, WriteFileTool, EditFileTool, GlobTool, GrepTool)]
     return tools + [AgentTool(spawn)] if spawn else tools

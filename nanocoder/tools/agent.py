@@ -1,12 +1,14 @@
-"""The agent tool: hand a sub-task to a fresh agent whose first request holds only its own system prompt and the
-task, so a long search or a noisy investigation never fills the parent's context; only the final answer comes back."""
+"""The agent tool: hand a sub-task to a fresh agent whose first request holds only its own system prompt and
+the task, so a long search or a noisy investigation never fills the parent's context; only the final answer
+comes back."""
 from .base import Tool
 
 
 class AgentTool(Tool):
     name = "agent"
-    description = ("Give a self-contained task to a sub-agent with a fresh context and the same file and shell tools. "
-                   "It cannot see this conversation, so say everything it needs. Returns only its final answer. "
+    description = ("Give a self-contained task to a sub-agent with a fresh context and the same file "
+                   "and shell tools. It cannot see this conversation, so say everything it needs. "
+                   "Returns only its final answer. "
                    "Good for searches and investigations whose details you do not need to keep.")
     parameters = {"type": "object", "properties": {
         "task": {"type": "string", "description": "The complete task description."}},

@@ -1,5 +1,5 @@
-"""What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> str. State the tools share
-lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
+"""What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> str. State the tools
+share lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
 import os
 import re
 import threading
@@ -20,7 +20,8 @@ class Changed(str):
 
 
 class ToolError(Exception):
-    """A failure the model should read and act on (a missing file, a bad pattern): it reads "Error: " + message."""
+    """A failure the model should read and act on (a missing file, a bad pattern): it reads "Error: " +
+    message."""
 
     def __init__(self, message: str, *, rerun=None, question: str = ""):
         super().__init__(message)
@@ -70,7 +71,8 @@ class WorkspaceTool(Tool):
         self.workspace = workspace
 
 
-_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list,
+               "object": dict}
 
 
 class Workspace:
@@ -84,10 +86,12 @@ class Workspace:
         self._file_locks: dict[Path, threading.Lock] = {}
 
     def path(self, file_path: str) -> Path:
-        """The path the model means. A \\xNN that printable() wrote is read back as that byte when no file has the
-        literal name and the bytes name one (or a new file's folder): a name really spelt with "\\x" stays reachable."""
+        """The path the model means. A \\xNN that printable() wrote is read back as that byte when no file
+        has the literal name and the bytes name one (or a new file's folder): a name really spelt with "\\x"
+        stays reachable."""
         if "\0" in file_path:
-            raise ToolError(f"not a valid path: {file_path!r} holds a NUL byte (\\0), which no file name can.")
+            raise ToolError(f"not a valid path: {file_path!r} holds a NUL byte (\\0), "
+                            "which no file name can.")
         try:
             path = (self.cwd / Path(file_path).expanduser()).resolve()
             raw = ESCAPED.sub(lambda m: chr(0xDC00 + int(m[1], 16)), file_path)
@@ -96,7 +100,8 @@ class Workspace:
             other = (self.cwd / Path(raw).expanduser()).resolve()
         except ValueError:  # a lone surrogate that os.fsdecode never makes: no file has that name
             raise ToolError(f"not a valid path: {file_path!r}") from None
-        return other if os.path.lexists(other) or (other.parent.is_dir() and not path.parent.is_dir()) else path
+        return (other if os.path.lexists(other) or (other.parent.is_dir() and not path.parent.is_dir())
+                else path)
 
     def show(self, path: Path) -> str:
         """How to name a path to the model: relative to cwd when inside it, else absolute; printable."""
@@ -118,8 +123,9 @@ ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() s
 
 
 def printable(text: str) -> str:
-    """text that JSON can carry: a byte that os.fsdecode made a lone surrogate (U+DC80-U+DCFF) becomes the four
-    characters \\xNN, which Workspace.path reads back; other lone surrogates name nothing and become U+FFFD."""
+    """text that JSON can carry: a byte that os.fsdecode made a lone surrogate (U+DC80-U+DCFF) becomes the
+    four characters \\xNN, which Workspace.path reads back; other lone surrogates name nothing and become
+    U+FFFD."""
     byte = lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}" if "\udc80" <= m[0] <= "\udcff" else "\ufffd"
     return re.sub("[\ud800-\udfff]", byte, text)
 

@@ -1,8 +1,9 @@
 """bash: run a shell command in the workspace's folder and answer with its output.
 
-What a command starts ends with it (see kill_group); an EXIT trap writes the final folder to an inherited pipe (how `cd`
-carries over); where Landlock works, it runs in the sandbox (nanocoder/sandbox.py). Its environment lacks the API key
-and every *KEY*, *SECRET*, *TOKEN* or *PASSWORD* variable but those NANOCODER_PASS_ENV names (NAME,NAME)."""
+What a command starts ends with it (see kill_group); an EXIT trap writes the final folder to an inherited
+pipe (how `cd` carries over); where Landlock works, it runs in the sandbox (nanocoder/sandbox.py). Its
+environment lacks the API key and every *KEY*, *SECRET*, *TOKEN* or *PASSWORD* variable but those
+NANOCODER_PASS_ENV names (NAME,NAME)."""
 import contextlib
 import os
 import re
@@ -30,13 +31,15 @@ DENIED = ("Permission denied", "Read-only file system", "Operation not permitted
 
 class BashTool(WorkspaceTool):
     name = "bash"
-    description = ("Run a shell command in the working directory and return its output (stdout and stderr together) "
-                   "and exit code. `cd` carries over to later calls. There is no terminal: no input is possible, so "
-                   "use non-interactive flags. Processes it starts in the background are stopped when it ends.")
+    description = ("Run a shell command in the working directory and return its output "
+                   "(stdout and stderr together) and exit code. `cd` carries over to later calls. "
+                   "There is no terminal: no input is possible, so use non-interactive flags. "
+                   "Processes it starts in the background are stopped when it ends.")
     parameters = {"type": "object", "required": ["command"], "properties": {
         "command": {"type": "string", "description": "The command to run with bash -c."},
-        "timeout": {"type": "integer", "description": f"Seconds before it is stopped (default {DEFAULT_TIMEOUT}, "
-                                                      f"at most {MAX_TIMEOUT})."}}}
+        "timeout": {"type": "integer",
+                    "description": f"Seconds before it is stopped (default {DEFAULT_TIMEOUT}, "
+                                   f"at most {MAX_TIMEOUT})."}}}
 
     def __init__(self, workspace):
         super().__init__(workspace)
@@ -61,24 +64,30 @@ class BashTool(WorkspaceTool):
         if policy == "off" or code <= 0 or not any(word in result for word in DENIED):
             return result
         judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
-        raise ToolError(f"{result}\n[The sandbox may have denied this{judged}. {sandbox.describe(policy, root)}.]",
-                        rerun=lambda: self._run(command, timeout, "off")[0], question=f"the sandbox ({policy}) "
+        raise ToolError(f"{result}\n[The sandbox may have denied this{judged}. "
+                        f"{sandbox.describe(policy, root)}.]",
+                        rerun=lambda: self._run(command, timeout, "off")[0],
+                        question=f"the sandbox ({policy}) "
                         f"may have denied `{command}`; run it again outside the sandbox?")
 
     def _run(self, command: str, timeout: int | None, policy: str) -> tuple[str, int]:
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
         cwd_read, cwd_write = os.pipe()
-        marker = os.urandom(8).hex()  # in the environment of all it starts, even what setsid takes out of its group
-        # bash moves the pipe to fd 99, out of the way of a script's own fds; the trap checks it runs in the shell
-        # itself, as a `cmd &` killed before its exec would run it too (bash 3.2, macOS's, has no BASHPID)
+        # in the environment of all it starts, even what setsid takes out of its group
+        marker = os.urandom(8).hex()
+        # bash moves the pipe to fd 99, out of the way of a script's own fds; the trap checks it runs in the
+        # shell itself, as a `cmd &` killed before its exec would run it too (bash 3.2, macOS's, has no
+        # BASHPID)
         bash = shutil.which("bash")
-        script = (f"exec 99>&{cwd_write} {cwd_write}>&-; trap '[ ${{BASHPID:-$$}} = $$ ] && pwd -P >&99' EXIT\n"
+        script = (f"exec 99>&{cwd_write} {cwd_write}>&-; "
+                  f"trap '[ ${{BASHPID:-$$}} = $$ ] && pwd -P >&99' EXIT\n"
                   if bash else f"trap 'pwd -P >/dev/fd/{cwd_write}' EXIT\n") + command  # sh: fds 0-9 only
         argv = self.workspace.sandbox.command([bash or "/bin/sh", "-c", script], policy, self.workspace.root)
         try:
             proc = subprocess.Popen(
-                argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True,
-                stderr=subprocess.STDOUT, env=self._environment(marker), pass_fds=(cwd_write,))
+                argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                start_new_session=True, stderr=subprocess.STDOUT, env=self._environment(marker),
+                pass_fds=(cwd_write,))
         except OSError as e:
             os.close(cwd_read)
             return f"Error: cannot run the command in {self.workspace.cwd}: {e.strerror or e}", 127
@@ -99,7 +108,8 @@ class BashTool(WorkspaceTool):
             kill_group(proc, marker)  # what it started in the background ends with it
             self._running.pop(proc)
         reader.join(timeout=1)  # a process that cleared its environment and left the group may hold the pipe
-        os.set_blocking(cwd_read, False)  # what the EXIT trap wrote; a process left holding the pipe is not waited for
+        # what the EXIT trap wrote; a process left holding the pipe is not waited for
+        os.set_blocking(cwd_read, False)
         with open(cwd_read, "rb") as pipe:
             cwd = Path((pipe.read() or b"").decode(errors="replace").strip())
         if cwd.is_absolute() and cwd.is_dir():
@@ -113,11 +123,13 @@ class BashTool(WorkspaceTool):
     def _environment(self, marker: str) -> dict:
         passed = os.environ.get("NANOCODER_PASS_ENV", "").split(",")
         secrets = (self.workspace.secrets | {os.environ.get("OPENAI_API_KEY")}) - {None, ""}
-        return {name: value for name, value in os.environ.items()
-                if name in passed or not (SECRET.search(name) or value in secrets)} | QUIET | {"NANOCODER_CALL": marker}
+        kept = {name: value for name, value in os.environ.items()
+                if name in passed or not (SECRET.search(name) or value in secrets)}
+        return kept | QUIET | {"NANOCODER_CALL": marker}
 
     def cancel(self) -> None:
-        for proc_and_marker in self._running.copy().items():  # in threads, so every group gets its SIGTERM at once
+        # in threads, so every group gets its SIGTERM at once
+        for proc_and_marker in self._running.copy().items():
             threading.Thread(target=kill_group, args=proc_and_marker, daemon=True).start()
 
 
@@ -156,10 +168,12 @@ def _send(sig: int, group: int, marker: str) -> bool:
     """Send sig to the group and to the processes outside it that carry the marker: were any there?"""
     # setsid takes a process out of the group, not out of its environment; a zombie's environment reads empty
     found, procs = False, os.listdir("/proc") if os.path.isdir("/proc") else []
-    # pids rise: what the call started is newer than its shell (unless the pids wrapped around at pid_max meanwhile)
+    # pids rise: what the call started is newer than its shell (unless the pids wrapped around at pid_max
+    # meanwhile)
     for pid in [-group, *(int(p) for p in procs if p.isdigit() and int(p) > group)]:
         with contextlib.suppress(OSError):  # gone, or not ours to read
-            if pid < 0 or (marker.encode() in Path(f"/proc/{pid}/environ").read_bytes() and os.getpgid(pid) != group):
+            if pid < 0 or (marker.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+                           and os.getpgid(pid) != group):
                 os.kill(pid, sig)
                 found = True
     return found

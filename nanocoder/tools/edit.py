@@ -1,4 +1,5 @@
-"""edit_file: replace one exact, unique piece of a file (so the model says precisely where); answer with the diff."""
+"""edit_file: replace one exact, unique piece of a file (so the model says precisely where); answer with the
+diff."""
 import difflib
 from pathlib import Path
 
@@ -57,4 +58,5 @@ def similar_lines(text: str, old_string: str) -> str:
             scored.append((-matcher.ratio(), n, line))
     if not target or not scored:
         return ""
-    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}" for _, n, line in sorted(scored)[:3])
+    return " The most similar lines are:\n" + "\n".join(f"{n}: {line[:200]}"
+                                                         for _, n, line in sorted(scored)[:3])

@@ -1,5 +1,6 @@
 """read_file and write_file, and the codec and diff they share with edit_file. A file is saved back in its own
-encoding, line endings and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it was."""
+encoding, line endings and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it
+was."""
 import codecs
 import difflib
 import os
@@ -59,7 +60,8 @@ def diff(shown: str, before: str, after: str, new: bool = False) -> str:
     lines = lambda text: re.findall(r"[^\n]*\n|[^\n]+", text)  # unlike str.splitlines, only at "\n"
     rows = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
     # A last line without a newline would run into the next one; mark it as `diff` does.
-    return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n" for d in rows).rstrip("\n")
+    return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n"
+                   for d in rows).rstrip("\n")
 
 
 def similar_names(path: Path, shown: str) -> str:
@@ -155,7 +157,8 @@ class ReadFileTool(WorkspaceTool):
 
 
 class FileWriter(WorkspaceTool):
-    """A tool that writes the file at args["file_path"] as its plan() says: asking depends on where that is."""
+    """A tool that writes the file at args["file_path"] as its plan() says: asking depends on where that
+    is."""
     checkpointed = True  # it records each file before changing it: /undo can put it back
 
     def permission(self, args: dict) -> tuple[str, str, str]:
@@ -166,9 +169,11 @@ class FileWriter(WorkspaceTool):
         return READ, self.name, ""  # no file can have that name: the call can only fail, and say why
 
     def write(self, file_path: str, *change) -> tuple[Path, TextFile | None, str]:
-        """Save what plan() makes: (path, the file replaced or None if new, the text); a ToolError changes nothing."""
+        """Save what plan() makes: (path, the file replaced or None if new, the text); a ToolError changes
+        nothing."""
         path, name = self.workspace.path(file_path), printable(file_path)
-        with self.workspace.file_lock(path):  # held from read to write: parallel edits each see the last one's result
+        # held from read to write: parallel edits each see the last one's result
+        with self.workspace.file_lock(path):
             if self.workspace.stale(path):
                 raise ToolError(f"{name} changed on disk since you last read it; read it again "
                                 "so that nothing new is lost. The file was not changed.")
@@ -180,7 +185,8 @@ class FileWriter(WorkspaceTool):
                 raise ToolError(f"{name} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
                                 "the file was not changed.") from None
             except OSError as e:
-                raise ToolError(f"cannot write {name}: {e.strerror or e}; the file was not changed.") from None
+                raise ToolError(f"cannot write {name}: {e.strerror or e}; "
+                                "the file was not changed.") from None
             self.workspace.remember(path)
         return path, file, text
 
@@ -194,8 +200,9 @@ class FileWriter(WorkspaceTool):
 
 class WriteFileTool(FileWriter):
     name = "write_file"
-    description = ("Write a whole file, creating it and its folders if needed. An existing file is replaced but keeps "
-                   "its encoding, line endings and permissions. Prefer edit_file for changing part of a file.")
+    description = ("Write a whole file, creating it and its folders if needed. "
+                   "An existing file is replaced but keeps its encoding, line endings and permissions. "
+                   "Prefer edit_file for changing part of a file.")
     parameters = {"type": "object", "properties": {
         "file_path": {"type": "string", "description": "Absolute, or relative to the working directory."},
         "content": {"type": "string", "description": "The complete new content."}},
@@ -205,8 +212,10 @@ class WriteFileTool(FileWriter):
         path, like, content = self.write(file_path, content)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
-        changes = diff(shown, like.text if like else "", content, new=like is None) if len(content) < MAX_OUTPUT else ""
-        return Changed(f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})", changes)
+        changes = (diff(shown, like.text if like else "", content, new=like is None)
+                   if len(content) < MAX_OUTPUT else "")
+        return Changed(f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})",
+                       changes)
 
     def plan(self, path: Path, file_path: str, content: str) -> tuple[TextFile | None, str]:
         """(the file it replaces, None if new; the text to write); a ToolError says what stops the write."""

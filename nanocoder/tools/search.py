@@ -1,5 +1,6 @@
-"""glob and grep: ripgrep when installed, else a Python walk that skips what rg skips by default. Both take the
-first LIMIT results in path order and answer alike (glob newest first), relative to the working directory."""
+"""glob and grep: ripgrep when installed, else a Python walk that skips what rg skips by default. Both take
+the first LIMIT results in path order and answer alike (glob newest first), relative to the working
+directory."""
 import os
 import re
 import shutil
@@ -59,7 +60,8 @@ class GrepTool(WorkspaceTool):
     def execute(self, pattern: str, path: str | None = None, include: str | None = None) -> str:
         root = self.workspace.path(path or ".")
         if not root.is_dir() and not root.is_file():  # a FIFO or device could block the search
-            raise ToolError(f"{'not a file or folder' if root.exists() else 'path not found'}: {printable(path)}")
+            why = "not a file or folder" if root.exists() else "path not found"
+            raise ToolError(f"{why}: {printable(path)}")
         search = self._ripgrep if shutil.which("rg") else self._python
         matches = list(islice(search(pattern, root, include), LIMIT))
         if not matches:
@@ -94,15 +96,18 @@ class GrepTool(WorkspaceTool):
             if include and not fnmatchcase(name.rpartition("/")[2], include):
                 continue
             file = os.path.join(folder, name)
-            with suppress(OSError, ToolError), open_file(file, file) as f:  # FIFOs and devices are skipped, not opened
+            # FIFOs and devices are skipped, not opened
+            with suppress(OSError, ToolError), open_file(file, file) as f:
                 for first, text in blocks(f):
                     if not whole or whole.search(text):
                         yield from ((file, f"{n}:{line}") for n, line in
-                                    enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
+                                    enumerate(text.removesuffix("\n").split("\n"), first)
+                                    if regex.search(line))
 
 
 def blocks(f):
-    """(first line's number, text) per block of about CHUNK bytes that ends at a line's end: memory stays bounded."""
+    """(first line's number, text) per block of about CHUNK bytes that ends at a line's end: memory stays
+    bounded."""
     if b"\0" in f.read(SNIFF):  # binary: nothing
         return
     f.seek(0)
@@ -128,7 +133,8 @@ def capped(found: list, show=str) -> str:
 
 
 def path_order(path: str) -> str:
-    """Sort key of the walk's order: a folder's files, then its subfolders. A string: the GC has nothing to chase."""
+    """Sort key of the walk's order: a folder's files, then its subfolders. A string: the GC has nothing to
+    chase."""
     folder, _, name = path.rpartition("/")
     return f"{folder}/\0{name}".replace("/", "\1")  # \1 and \0 sort below any character of a name
 
@@ -140,8 +146,10 @@ def mtime(path: str) -> float:
 
 
 def walk(root: Path):
-    """Files under root, relative to it, in path order; not hidden ones, generated folders or the root .gitignore's."""
-    lines = []  # .gitignore read simply: '/' patterns match the path, others a name; no ! rules, no nested files
+    """Files under root, relative to it, in path order; not hidden ones, generated folders or the root
+    .gitignore's."""
+    # .gitignore read simply: '/' patterns match the path, others a name; no ! rules, no nested files
+    lines = []
     with suppress(OSError):
         lines = (root / ".gitignore").read_text(errors="replace").splitlines()
     patterns = [p.strip().strip("/") for p in lines if p.strip() and not p.startswith(("#", "!"))]

@@ -1,10 +1,11 @@
 """What a shell command would do, read the way bash reads it: forbidden, read-only, or ask.
 
-A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`), so the command is
-split as bash splits it, wrappers (sudo, env, xargs, bash -c...) looked through, `cd` followed. Forbidden, even with
---yes: recursive deletion (or chmod/chown) of /, home, a folder directly under either, or what holds the workspace
-(links resolved); mkfs; writing onto a disk; fork bombs. Read-only: known readers with no option that writes or runs,
-no variable set, nothing written but /dev/null, expanded words (`*`, `$_`) only for ANY_ARGUMENTS. Ask: all else."""
+A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`), so the
+command is split as bash splits it, wrappers (sudo, env, xargs, bash -c...) looked through, `cd` followed.
+Forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly under either,
+or what holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs. Read-only: known readers
+with no option that writes or runs, no variable set, nothing written but /dev/null, expanded words (`*`,
+`$_`) only for ANY_ARGUMENTS. Ask: all else."""
 import fnmatch
 import os
 import re
@@ -16,21 +17,24 @@ REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<", "<<", "<<-", "<<
 # One token as bash reads it: blanks, a comment (only where a word may start), a redirection
 # (its fd, `2>` or `{fd}<`, dropped), another operator, or a word with its quotes
 TOKEN = re.compile(r"""[ \t]+ | \\\n | \#[^\n]*
-    | (?P<fd>\d+|\{\w+\})? (?P<redirect><<<|<<-|<<|<>|<&|>&|>>|>\||&>>|&>|<|>) | (?P<op>\(\(|;;|&&|\|\||\|&|[;&|()\n])
+    | (?P<fd>\d+|\{\w+\})? (?P<redirect><<<|<<-|<<|<>|<&|>&|>>|>\||&>>|&>|<|>)
+    | (?P<op>\(\(|;;|&&|\|\||\|&|[;&|()\n])
     | (?P<word>(?:\\.|\$'(?:[^'\\]|\\.)*'|'[^']*'|\$?"(?:[^"\\]|\\.)*"|[^ \t\n;&|()<>'"\\])+)""", re.S | re.X)
 # A word's parts: \x, '...', $'...', "..." and unquoted text
 PART = re.compile(r"""\\\n | \\(.) | '([^']*)' | \$'((?:[^'\\]|\\.)*)' | \$?"((?:[^"\\]|\\.)*)"
     | ((?:[^\\'"$]|\$(?!['"]))+)""", re.S | re.X)
 LINE, CONTINUED_LINE = re.compile(r"[^\n]*"), re.compile(r"(?:\\.|[^\\\n])*", re.S)
-KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done", "esac"})
+KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done",
+                      "esac"})
 ASSIGNMENT = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=.*", re.S)
 HARMLESS_VARIABLE = re.compile(r"(LANG|LC_\w+|TZ|NO_COLOR|FORCE_COLOR|TERM|COLUMNS|LINES)=")
 # wrapper: its short options that take a value (timeout alone has a word, the duration, before the command)
-WRAPPERS = dict(sudo="ugpChUrtD", doas="uC", env="ua", nice="n", ionice="cnp", timeout="sk", exec="a", command="",
-                nohup="", time="f", stdbuf="ioe", xargs="aEdILnPs", chronic="", setsid="", busybox="", coproc="")
+WRAPPERS = dict(sudo="ugpChUrtD", doas="uC", env="ua", nice="n", ionice="cnp", timeout="sk", exec="a",
+                command="", nohup="", time="f", stdbuf="ioe", xargs="aEdILnPs", chronic="", setsid="",
+                busybox="", coproc="")
 # Long wrapper options whose value may be the next word (xargs --max-lines takes it only after =)
-VALUED_LONG = frozenset("--signal --kill-after --adjustment --user --group --input --output --error --max-args "
-                        "--max-procs --delimiter --arg-file --unset --format".split())
+VALUED_LONG = frozenset("--signal --kill-after --adjustment --user --group --input --output --error "
+                        "--max-args --max-procs --delimiter --arg-file --unset --format".split())
 # Wrapper options (as ACTIVE_OPTIONS spells them) that change what runs or write a file: the
 # wrapper is then judged as itself, and asks
 OPAQUE = {"env": ("S", "C", "--split-string", "--chdir"), "time": ("o", "a", "--output", "--append"),
@@ -61,14 +65,16 @@ DELETERS = frozenset({"rm", "shred", "srm", "unlink", "rmdir"})
 WITH_SUBCOMMAND = frozenset("git npm pnpm yarn npx cargo go pip pip3 uv poetry docker kubectl make "
                             "bundle rake dotnet mvn gradle".split())
 # A function that calls itself in the background or into a pipe: :(){ :|:& };: and its spellings
-FORK_BOMB = re.compile(r"(?:function\s+([\w:.-]+)|([\w:.-]+)\s*\(\s*\))\s*\{(?:[^}]*[;|&])?\s*(?:\1|\2)\s*[&|]")
+FORK_BOMB = re.compile(r"(?:function\s+([\w:.-]+)|([\w:.-]+)\s*\(\s*\))"
+                       r"\s*\{(?:[^}]*[;|&])?\s*(?:\1|\2)\s*[&|]")
 # $(...), `...`, <(...), $'...', $[...], any ${...} but a plain ${NAME}, {a,b} and {1..9}
 EXPANSION = re.compile(r"\$\(|`|<\(|>\(|\$['\"\[]|\$\{(?!\w+\})|\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
 
 
 def classify(command: str, cwd: Path, home: Path | None = None, root: Path | None = None) -> tuple[str, str]:
     """(FORBIDDEN, why), (READ_ONLY, ""), or (ASK, why)."""
-    home, root, cwd = Path(os.path.realpath(home or Path.home())), Path(os.path.realpath(root or cwd)), Path(cwd)
+    home = Path(os.path.realpath(home or Path.home()))
+    root, cwd = Path(os.path.realpath(root or cwd)), Path(cwd)
     if FORK_BOMB.search(command):
         return FORBIDDEN, "this is a fork bomb"
     parsed = _parse(command, cwd, home)
@@ -88,11 +94,12 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
 
 
 def prefix(command: str) -> str | None:
-    """What "always" may cover: `pytest`, `git commit`, `python -m pytest`; None if compound, expanded or wrapped."""
+    """What "always" may cover: `pytest`, `git commit`, `python -m pytest`; None if compound, expanded or
+    wrapped."""
     tokens = _tokens(command)
     words = [_word(word) for _, word in tokens]
-    if not words or any(op for op, _ in tokens) or EXPANSION.search(command) or ASSIGNMENT.fullmatch(words[0]) \
-            or words[0] in {*WRAPPERS, *SHELLS, "eval", "cd"}:
+    if not words or any(op for op, _ in tokens) or EXPANSION.search(command) \
+            or ASSIGNMENT.fullmatch(words[0]) or words[0] in {*WRAPPERS, *SHELLS, "eval", "cd"}:
         return None
     name = os.path.basename(words[0])
     if name.startswith("python") and words[1:2] == ["-m"] and len(words) > 2:
@@ -103,9 +110,11 @@ def prefix(command: str) -> str | None:
 
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
-    """[(argv, its folder or None if unknown, files it writes)]; ["?"] where bash's reading is lost, not before."""
+    """[(argv, its folder or None if unknown, files it writes)]; ["?"] where bash's reading is lost, not
+    before."""
     tokens = _tokens(command) + [(";", "")]
-    out, argv, writes, stack, fed, where = [], [], [], [], [], cwd  # fed: what `echo a b |` gives a following xargs
+    # fed: what `echo a b |` gives a following xargs
+    out, argv, writes, stack, fed, where = [], [], [], [], [], cwd
     for i, (op, raw) in enumerate(tokens):
         if op in REDIRECTS and not tokens[i + 1][0]:
             target = _word(tokens[i + 1][1])
@@ -115,8 +124,10 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
             continue  # the redirection's target, taken above
         elif op or (not argv and raw in KEYWORDS):
             if argv or writes:  # `> f` and `{ ...; } > f` write with no command of their own
-                argv += fed if argv and os.path.basename(argv[0]) == "xargs" else []  # `echo / | xargs rm -rf`
-                fed = argv[1:] if op == "|" and argv and os.path.basename(argv[0]) in ("echo", "printf") else []
+                if argv and os.path.basename(argv[0]) == "xargs":  # `echo / | xargs rm -rf`
+                    argv += fed
+                fed = (argv[1:] if op == "|" and argv and os.path.basename(argv[0]) in ("echo", "printf")
+                       else [])
                 where = _add(out, argv or [">"], where, writes, home, depth)
             if op and op not in SEPARATORS:  # `((`, `> ;`, or where _tokens stopped
                 out.append((["?"], where, []))
@@ -131,7 +142,8 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
 
 
 def _tokens(command: str) -> list[tuple[str, str]]:
-    """bash's tokens, (operator, "") or ("", word as written), here-document bodies skipped; ("?", "") if unreadable."""
+    """bash's tokens, (operator, "") or ("", word as written), here-document bodies skipped; ("?", "") if
+    unreadable."""
     tokens, bodies, pos = [], [], 0
     while pos < len(command):
         m = TOKEN.match(command, pos)
@@ -174,14 +186,16 @@ def _add(out, argv, where, writes, home, depth):
     argv, passed = _unwrap(argv)
     name = os.path.basename(argv[0]) if argv else ""
     # what was looked through may itself make the command more than a read: each such word asks
-    out.extend(([w], where, []) for w in passed if (ASSIGNMENT.fullmatch(w) and not HARMLESS_VARIABLE.match(w))
+    out.extend(([w], where, []) for w in passed
+               if (ASSIGNMENT.fullmatch(w) and not HARMLESS_VARIABLE.match(w))
                or w in AS_ANOTHER_USER or (w == "xargs" and name not in ANY_ARGUMENTS))
     if not argv:  # `exec > f`, `sudo -s`: the wrapper itself is the command; a bare `env` only prints
         out.append((["printenv"] if passed == ["env"] else passed[-1:] or [">"], where, writes))
         return where
     flag = next((n for n, a in enumerate(argv) if n and re.fullmatch(r"-[a-z]*c[a-z]*", a)), None)
     if name == "eval" or (name in SHELLS and flag):  # eval WORDS, bash -c 'SCRIPT', sh -lc "SCRIPT"
-        script = " ".join(argv[1:]) if name == "eval" else next((a for a in argv[flag + 1:] if a[:1] != "-"), "")
+        script = (" ".join(argv[1:]) if name == "eval"
+                  else next((a for a in argv[flag + 1:] if a[:1] != "-"), ""))
         out.extend(_parse(script, where, home, depth + 1) if depth <= 3 else [(["?"], where, [])])
         argv = argv[:1]  # the shell itself asks; what it runs is judged above
     out.append((argv, where, writes))
@@ -192,7 +206,8 @@ def _add(out, argv, where, writes, home, depth):
 
 
 def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
-    """`sudo -u root env X=1 nice -n 5 rm -rf /` -> (`rm -rf /`, the wrappers and variables looked through)."""
+    """`sudo -u root env X=1 nice -n 5 rm -rf /` -> (`rm -rf /`, the wrappers and variables looked
+    through)."""
     passed = []
     while argv:
         name = os.path.basename(argv[0])
@@ -232,7 +247,8 @@ def _expand(word: str, where: Path | None, home: Path) -> str:
 
 def _critical(path: str, home: Path, root: Path, workspace_too: bool) -> str | None:
     # a pattern is judged by the folders it could name (a path with no *, ? or [ matches only itself)
-    path = next((str(p) for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)), path)
+    path = next((str(p) for p in (Path("/"), home, *root.parents, root) if fnmatch.fnmatchcase(str(p), path)),
+                path)
     p = Path(os.path.realpath(path))  # as home and root are: a link to either is either
     reasons = [(p == Path("/"), "the whole system"), (p == home, "your home folder"),
                (root != p and root.is_relative_to(p), f"which holds the workspace {root}"),
@@ -253,12 +269,14 @@ def _destroys(argv, where, writes, home, root) -> str | None:
     verb, targets = "delete in", []
     if name in ("rm", "shred", "srm") and _active(("r", "R", "--recursive"), options):
         verb, targets = "delete", operands
-    elif name in ("chmod", "chown", "chgrp") and _active(("R", "--recursive"), options):  # `-r` is a mode, `-w` too
-        verb, targets = "change everything in", operands + [o for o in options if re.fullmatch(r"-[ugoa]*[rwxXst]+", o)]
+    elif name in ("chmod", "chown", "chgrp") and _active(("R", "--recursive"), options):
+        verb = "change everything in"  # `-r` is a mode, `-w` too
+        targets = operands + [o for o in options if re.fullmatch(r"-[ugoa]*[rwxXst]+", o)]
     elif name == "rsync" and any(o.startswith("--del") for o in options):
         targets = operands[-1:]
     elif name == "find" and ("-delete" in args or any(  # -exec rm, -execdir shred, -ok unlink...
-            a.startswith(("-exec", "-ok")) and os.path.basename(b) in DELETERS for a, b in zip(args, args[1:]))):
+            a.startswith(("-exec", "-ok")) and os.path.basename(b) in DELETERS
+            for a, b in zip(args, args[1:]))):
         while args and re.fullmatch(r"-[HLP]|-O\d*|-D", args[0]):  # options before the starting points
             args = args[2:] if args[0] == "-D" else args[1:]
         targets = args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))] or ["."]
@@ -277,19 +295,22 @@ def _split(args):
 
 
 def _is_device(path: str) -> bool:
-    path = re.sub(r"^/+", "/", os.path.normpath(path))  # `/dev/shm/../sda` is /dev/sda; /dev/shm itself holds files
+    # `/dev/shm/../sda` is /dev/sda; /dev/shm itself holds files
+    path = re.sub(r"^/+", "/", os.path.normpath(path))
     return path.startswith("/dev/") and not (path + "/").startswith(SAFE_DEVICES)
 
 
 def _reads_only(argv) -> bool:
     name, args = os.path.basename(argv[0]), argv[1:]
-    if ("/" in argv[0] and not os.path.normpath(argv[0]).startswith(SYSTEM_BIN)) or (  # `./ls` is the workspace's
+    # `./ls` is the workspace's
+    if ("/" in argv[0] and not os.path.normpath(argv[0]).startswith(SYSTEM_BIN)) or (
             name not in ANY_ARGUMENTS and any(isinstance(a, Unseen) for a in args)):
         return False
     options, operands = _split(args)
     if name == "sed":  # `sed -n 5p`, `sed -n '1,20p' file`, nothing else
         return bool(operands and re.fullmatch(r"\s*\d*(,\s*(\d+|\$))?\s*p\s*", operands[0])) and all(
-            re.fullmatch(r"-[nErsz]+|--(quiet|silent|regexp-extended|separate|null-data)", o) for o in options)
+            re.fullmatch(r"-[nErsz]+|--(quiet|silent|regexp-extended|separate|null-data)", o)
+            for o in options)
     if name == "uniq":  # `uniq IN OUT` writes OUT
         return len(operands) <= 1
     if name != "git":
@@ -302,17 +323,19 @@ def _reads_only(argv) -> bool:
     # options that write a file or run a program: `git grep -O` opens the files found in one
     if _active(("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ()), rest):
         return False
-    # when the others read only (every rule is evaluated, sub's is the answer): `git reflog -10` is `git reflog
-    # show -10` (expire and delete change it); `git tag -l 'v*'` lists, `git tag v1` makes one; `git config user.name`
-    # reads, `git config user.name x` writes
+    # when the others read only (every rule is evaluated, sub's is the answer): `git reflog -10` is
+    # `git reflog show -10` (expire and delete change it); `git tag -l 'v*'` lists, `git tag v1` makes one;
+    # `git config user.name` reads, `git config user.name x` writes
     return sub in GIT_READERS or {
         "stash": rest[:1] in (["list"], ["show"]),
         "reflog": rest[:1] in ([], ["show"]) or rest[0].startswith("-"),
         "tag": all(o in ("-l", "--list", "-n") for o in options) and (bool(options) or not operands),
-        "branch": all(a in {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"} for a in rest),
+        "branch": all(a in {"-a", "-r", "-v", "-vv", "--list", "--show-current", "--all", "--remotes"}
+                      for a in rest),
         "remote": all(a in ("-v", "--verbose") for a in rest) or rest[:1] == ["get-url"],
-        "config": "--" not in rest and (bool({"--get", "--get-all", "--list", "-l", "--get-regexp"} & set(rest))
-                                        or (len(rest) == 1 and rest[0][:1] != "-")),
+        "config": "--" not in rest and (
+            bool({"--get", "--get-all", "--list", "-l", "--get-regexp"} & set(rest))
+            or (len(rest) == 1 and rest[0][:1] != "-")),
     }.get(sub, False)
 
 
