@@ -69,7 +69,8 @@ class Agent:
         sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
-        for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "secrets"):  # not its cwd
+        for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "secrets", "unix_sockets",
+                       "trusted_path", "git"):  # not its cwd
             setattr(sub.workspace, shared, getattr(self.workspace, shared))
         return sub
 
@@ -77,10 +78,10 @@ class Agent:
         """Run one user turn to its end and return the final answer. History is kept."""
         self._cancelled.clear()
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
-        env = environment(self.workspace.cwd)
+        env = environment(self.workspace)
         if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
             self.messages[0] = {"role": "system",
-                                "content": system_prompt(self.workspace.cwd, self.tools, env)}
+                                "content": system_prompt(self.workspace, self.tools, env)}
         elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"

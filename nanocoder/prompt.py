@@ -12,9 +12,18 @@ from .tools.base import printable
 INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
 INSTRUCTIONS_CAP = 8_000  # characters: a huge file must not eat the context window
 # A downloaded repository's .git/config must not run anything when we only look (fsmonitor,
-# hooks, submodules' own configs, filter drivers; those are switched off per name below).
+# hooks, submodules' own configs, filter drivers: those are switched off per name below; a lazy
+# fetch of a missing object runs remote.*.uploadpack: no transport at all).
 INERT = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "diff.external=",
-         "--no-optional-locks"]
+         "-c", "protocol.allow=never", "--no-optional-locks"]
+# git's environment is built, not inherited: GIT_DIR, GIT_CONFIG_*, GIT_EXEC_PATH... would redirect it
+GIT_ENV = ("HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "XDG_CONFIG_HOME")
+# One sandboxed process (each costs a start-up): the filter drivers' names first, each then switched off.
+STATUS = r"""names=$("$@" config --name-only --get-regexp '^filter\..*\.(clean|smudge|process)$' 2>/dev/null)
+while IFS= read -r name; do [ -n "$name" ] && set -- "$@" -c "$name="; done <<EOF
+$names
+EOF
+exec "$@" status --porcelain --branch --ignore-submodules=all"""
 
 BASE = """You are nanocoder, a coding agent working in the user's terminal, in their repository.
 Solve the task with the tools, then answer briefly.
@@ -25,44 +34,48 @@ Solve the task with the tools, then answer briefly.
 - Never run destructive commands the user did not ask for."""
 
 
-def system_prompt(cwd: Path, tools, env: str) -> str:
+def system_prompt(workspace, tools, env: str) -> str:
     parts = [BASE, "# Environment",
              f"- OS: {platform.system()} {platform.release()}; shell: {os.environ.get('SHELL', '/bin/sh')}",
              f"- Tools: {', '.join(tools)}", env]
-    instructions = _instructions(cwd)
+    instructions = _instructions(workspace.cwd)
     if instructions:
         parts.append(instructions)
     return printable("\n".join(parts))  # a folder name that is not UTF-8 must not break the request
 
 
-def environment(cwd: Path) -> str:
+def environment(workspace) -> str:
     """What moves on during a session: the folder, the date and git's view of it."""
-    lines = [f"- Working directory: {cwd}", f"- Date: {date.today().isoformat()}", _git_summary(cwd)]
+    lines = [f"- Working directory: {workspace.cwd}", f"- Date: {date.today().isoformat()}",
+             _git_summary(workspace)]
     return printable("\n".join(filter(None, lines)))
 
 
-def git(cwd, *args) -> str | None:
-    """Run git inertly: stdout, or None if it failed (not a repository, no git)."""
+def git_status(workspace) -> str | None:
+    """`git status --porcelain --branch` by the workspace's git (see Workspace.git), inert and in the
+    read-only sandbox: its output, or None if it failed (not a repository, no git)."""
+    if not workspace.git:
+        return None
+    env = {name: value for name, value in os.environ.items() if name in GIT_ENV or name.startswith("LC_")}
+    env |= {"PATH": os.pathsep.join(workspace.trusted_path), "GIT_NO_LAZY_FETCH": "1",
+            "GIT_TERMINAL_PROMPT": "0"}
+    argv = workspace.sandbox.command(["/bin/sh", "-c", STATUS, "sh", workspace.git, *INERT], "read-only",
+                                     workspace.root)
     try:
-        filters = _run(cwd, "config", "-z", "--name-only", "--get-regexp",
-                       r"^filter\..*\.(clean|smudge|process)$")
-        off = [x for name in (filters or "").split("\0") if name for x in ("-c", f"{name}=")]
-        return _run(cwd, *off, *args)
+        out = subprocess.run(argv, cwd=workspace.cwd, capture_output=True, text=True, errors="replace",
+                             env=env, timeout=3, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return None
+    return out.stdout.rstrip() if out.returncode == 0 else None
 
 
-def _run(cwd, *args) -> str | None:
-    out = subprocess.run(["git", *INERT, *args], cwd=cwd, capture_output=True, text=True, errors="replace",
-                         timeout=3, stdin=subprocess.DEVNULL)
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def _git_summary(cwd) -> str | None:
-    branch = git(cwd, "branch", "--show-current")  # works before the first commit, too
-    if branch is None:
+def _git_summary(workspace) -> str | None:
+    lines = git_status(workspace)
+    if not lines:
         return None
-    status = (git(cwd, "status", "--porcelain", "--ignore-submodules=all") or "").splitlines()
+    head, *status = lines.splitlines()
+    head = head.removeprefix("## ").removeprefix("No commits yet on ").removeprefix("Initial commit on ")
+    branch = "" if head.startswith("HEAD (no branch)") else head.split("...")[0]
     shown = "\n".join(f"  {line}" for line in status[:20])
     more = f"\n  ... and {len(status) - 20} more" if len(status) > 20 else ""
     return (f"- Git branch: {branch or '(detached HEAD)'}; {len(status) or 'no'} changed files\n"

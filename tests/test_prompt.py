@@ -4,10 +4,12 @@ from datetime import date
 
 from nanocoder import Agent
 from nanocoder.prompt import INSTRUCTIONS_CAP, environment, system_prompt
+from nanocoder.tools.base import Workspace
 
 
 def prompt(folder, tools=()):
-    return system_prompt(folder, tools, environment(folder))
+    workspace = Workspace(folder)
+    return system_prompt(workspace, tools, environment(workspace))
 
 
 def test_environment_is_described(tmp_path):

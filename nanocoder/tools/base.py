@@ -2,6 +2,7 @@
 share lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
 import os
 import re
+import shutil
 import threading
 from contextlib import suppress
 from pathlib import Path
@@ -81,6 +82,13 @@ class Workspace:
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
         self.checkpoints = Checkpoints()  # each turn's file changes, for /undo and /diff
         self.sandbox, self.sandbox_policy = Sandbox(), "workspace-write"  # for commands: nanocoder/sandbox.py
+        self.unix_sockets = False  # --allow-unix-sockets: commands may open named unix sockets
+        # nanocoder's own git (prompt.py) comes from no folder a command could write: resolved now, once
+        writable = [os.path.realpath(f) for f in self.sandbox.writable(self.root)]
+        self.trusted_path = [d for d in os.environ.get("PATH", "").split(os.pathsep)
+                             if os.path.isabs(d) and not _beneath(os.path.realpath(d), writable)]
+        git = shutil.which("git", path=os.pathsep.join(self.trusted_path))
+        self.git = git if git and not _beneath(os.path.realpath(git), writable) else None
         self.secrets: set[str] = set()  # values kept out of commands' environment (the API key in use)
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
@@ -128,6 +136,10 @@ def printable(text: str) -> str:
     U+FFFD."""
     byte = lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}" if "\udc80" <= m[0] <= "\udcff" else "\ufffd"
     return re.sub("[\ud800-\udfff]", byte, text)
+
+
+def _beneath(path: str, folders) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
 def _stamp(path: Path) -> tuple:

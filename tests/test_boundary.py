@@ -1,0 +1,155 @@
+"""The boundary around the sandbox (issue 18): what nanocoder itself runs (its own git), writes (the file tools
+under -y), reads (secrets), passes on (the commands' environment) and keeps (.git and start-up files where
+Landlock works alone).
+
+Scratch folders live beside the checkout, never under the temp folder: commands may write there.
+"""
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from nanocoder.sandbox import Sandbox
+from nanocoder.tools.base import Workspace
+from scripted import ScriptedServer
+
+NANOCODER = Path(sys.executable).parent / "nanocoder"
+PROBE = Sandbox()
+needs_landlock = pytest.mark.skipif(bool(PROBE.support()), reason=PROBE.support() or "")
+
+
+@pytest.fixture
+def scratch(monkeypatch):
+    """(HOME, the workspace: a git repository, a folder for marks) in a folder beside the checkout."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    usable = [p for p in (Path(__file__).resolve().parents[2], Path.home().resolve())
+              if os.access(p, os.W_OK) and not p.is_relative_to(temp)]
+    if not usable:
+        pytest.skip("no writable folder outside the temp folder for a scratch HOME")
+    top = Path(tempfile.mkdtemp(prefix="nanocoder-boundary-test-", dir=usable[0]))
+    home, work, marks = top / "home", top / "work", top / "marks"
+    for folder in (home, work, marks):
+        folder.mkdir()
+    (work / "f.txt").write_text("hello\n")
+    subprocess.run(f"git init -q && git add f.txt && {COMMIT}", shell=True, cwd=work, check=True)
+    monkeypatch.setenv("HOME", str(home))
+    yield home, work, marks
+    shutil.rmtree(top)
+
+
+COMMIT = "git -c user.name=t -c user.email=t@t commit -qm first"
+
+
+def hostile(mark: Path) -> str:
+    """Shell that makes the current folder a repository whose plain `git status` runs `touch mark`: a lazy
+    fetch (of the tree it lacks) runs remote.origin.uploadpack."""
+    return ("git init -q . && echo hi > a && git add a && " + COMMIT + " && t=$(git rev-parse HEAD^{tree}) && "
+            "rm -f .git/objects/${t:0:2}/${t:2} && git config core.repositoryformatversion 1 && "
+            "git config extensions.partialClone origin && git config remote.origin.url /nonexistent && "
+            f"git config remote.origin.uploadpack 'touch {mark}; false'")
+
+
+def make_hostile(folder: Path, mark: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["bash", "-c", hostile(mark)], cwd=folder, check=True, capture_output=True)
+    subprocess.run(["git", "status"], cwd=folder, capture_output=True)
+    assert mark.exists(), "the test's repository should make plain `git status` run a program"
+    mark.unlink()
+    return folder
+
+
+def nanocoder(replies, cwd, home, *flags, env=None):
+    """Run the installed command with -p against the scripted server: (the result, the requests)."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("OPENAI_", "NANOCODER_")) and not k.lower().endswith("_proxy")}
+    with ScriptedServer(replies) as server:
+        result = subprocess.run([str(NANOCODER), "-p", "go", *flags, "--base-url", server.url],
+                                env={**clean, "HOME": str(home), "OPENAI_API_KEY": "test", **(env or {})},
+                                cwd=cwd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return result, server.requests
+
+
+def bash(command):
+    return {"name": "bash", "arguments": {"command": command}}
+
+
+# --- 1. nanocoder's own git ----------------------------------------------------------------------
+
+def test_opening_a_hostile_repository_runs_nothing(scratch):
+    home, work, marks = scratch
+    shutil.rmtree(work / ".git")
+    make_hostile(work, marks / "opened")
+    result, requests = nanocoder(["Hello."], work, home)
+    assert result.returncode == 0, result.stderr
+    assert requests and not (marks / "opened").exists()
+
+
+def test_a_commondir_a_command_wrote_runs_nothing_in_the_sub_agents_git(scratch):
+    home, work, marks = scratch
+    evil = make_hostile(work / "evil", marks / "commondir")
+    replies = [{"tool_calls": [bash(f"echo {evil / '.git'} > .git/commondir")]},
+               {"tool_calls": [{"name": "agent", "arguments": {"task": "look around"}}]}, "Looked.", "Done."]
+    result, requests = nanocoder(replies, work, home, "-y")
+    assert result.returncode == 0, result.stderr
+    assert (work / ".git" / "commondir").exists() and len(requests) == 4  # the sub-agent asked too
+    assert not (marks / "commondir").exists()
+
+
+def test_a_nested_repository_a_command_planted_runs_nothing_in_the_sub_agents_git(scratch):
+    home, work, marks = scratch
+    plant = f"mkdir nested && cd nested && {hostile(marks / 'nested')}"
+    replies = [{"tool_calls": [bash(plant)]},
+               {"tool_calls": [{"name": "agent", "arguments": {"task": "look around"}}]}, "Looked.", "Done."]
+    result, requests = nanocoder(replies, work, home, "-y")
+    assert result.returncode == 0, result.stderr
+    assert (work / "nested" / ".git" / "config").exists() and len(requests) == 4
+    assert "nested" in requests[2]["messages"][0]["content"]  # the sub-agent's git looked there
+    assert not (marks / "nested").exists()
+
+
+def test_a_git_planted_in_a_workspace_folder_on_path_is_never_run(scratch):
+    home, work, marks = scratch
+    venv = work / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "git").write_text(f"#!/bin/sh\ntouch {marks / 'planted'}\nexec {shutil.which('git')} \"$@\"\n")
+    (venv / "git").chmod(0o755)
+    path = f"{venv}:.:{os.environ['PATH']}"
+    result, requests = nanocoder(["Hello."], work, home, env={"PATH": path})
+    assert result.returncode == 0, result.stderr
+    assert not (marks / "planted").exists()
+    assert "Git branch: " in requests[0]["messages"][0]["content"]  # a git from elsewhere on PATH ran
+
+
+def test_the_git_found_lies_outside_every_writable_folder(scratch, monkeypatch):
+    home, work, marks = scratch
+    temp = Path(tempfile.gettempdir())
+    for folder in (work / "bin", temp / f"nanocoder-boundary-{os.getpid()}", home / ".cache" / "bin"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "git").write_text("#!/bin/sh\n")
+        (folder / "git").chmod(0o755)
+    try:
+        monkeypatch.setenv("PATH", f"bin:{work / 'bin'}:{temp}/nanocoder-boundary-{os.getpid()}:"
+                                   f"{home / '.cache' / 'bin'}:{os.environ['PATH']}")
+        workspace = Workspace(work)
+        assert workspace.git and Path(workspace.git).samefile(shutil.which("git", path=os.defpath))
+        assert all(os.path.isabs(d) and not d.startswith((str(work), str(temp), str(home)))
+                   for d in workspace.trusted_path)
+    finally:
+        shutil.rmtree(temp / f"nanocoder-boundary-{os.getpid()}")
+
+
+def test_gits_own_variables_are_not_passed_to_it(scratch):
+    home, work, marks = scratch
+    evil = make_hostile(work / "evil", marks / "variables")
+    plain = work.parent / "plain"
+    plain.mkdir()
+    result, requests = nanocoder(["Hello."], plain, home,
+                                 env={"GIT_DIR": str(evil / ".git"), "GIT_WORK_TREE": str(evil)})
+    assert result.returncode == 0, result.stderr
+    assert "Git branch" not in requests[0]["messages"][0]["content"]  # plain is no repository
+    assert not (marks / "variables").exists()
