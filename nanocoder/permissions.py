@@ -1,15 +1,22 @@
 """Who decides whether a tool call runs. Each tool says what a call would do (Tool.permission): read, edit in
-the workspace, run something, write outside it, write a protected file (.git internals, ~/.ssh, shell
-start-up files: asked every time) or something forbidden (`rm -rf ~`: denied, even with --yes). A mode
-allows the kinds ALLOWED lists for it, asks for the rest; "always" remembers a tool (for bash, a command
-prefix) for the session, protected writes excepted."""
+the workspace, run something, write outside it where commands may write too (the temp folder, caches), write
+elsewhere, touch a protected file (.git internals, start-up files, keys: asked every time) or something
+forbidden (`rm -rf ~`: denied, even with --yes). A mode allows the kinds ALLOWED lists for it, asks for the
+rest; "always" remembers a tool (for bash, a command prefix) for the session, protected calls excepted."""
 from pathlib import Path
 
 MODES = ("ask", "edits", "yes")
 READ, EDIT, RUN, OUTSIDE, PROTECTED, FORBIDDEN = "read", "edit", "run", "outside", "protected", "forbidden"
+ELSEWHERE = "elsewhere"  # a write where no sandboxed command could write: asked even under --yes
 ALLOWED = {"ask": {READ}, "edits": {READ, EDIT}, "yes": {READ, EDIT, RUN, OUTSIDE}}
-SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc",
-               ".zshenv", ".zprofile", ".zlogin", ".config/fish/config.fish")
+# Under HOME: files and folders whose contents run at login, at a shell's or a tool's start
+SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases", ".profile",
+               ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout", ".config/fish", ".xprofile",
+               ".xsessionrc", ".xinitrc", ".pam_environment", ".config/environment.d", ".config/autostart",
+               ".config/systemd/user", ".gitconfig", ".config/git", ".config/direnv", ".tmux.conf", ".vimrc",
+               ".config/nvim", ".emacs", ".emacs.d", ".npmrc", ".cargo/env", ".cargo/config.toml",
+               ".ipython/profile_default/startup")
+UNREADABLE = (".ssh", ".aws", ".gnupg", ".config/gh", ".netrc", ".docker/config.json", ".kube", ".nanocoder")
 
 
 class Permissions:
@@ -26,13 +33,29 @@ class Permissions:
         return "allow" if kind in ALLOWED[self.mode] or (kind != PROTECTED and key in self.always) else "ask"
 
 
-def path_kind(path: Path, root: Path, home: Path | None = None) -> tuple[str, str]:
-    """What writing this (resolved) path means: (EDIT, "") inside the workspace, else why not."""
+def secrets(home: Path | None = None) -> list[Path]:
+    """Where keys and credentials live (and nanocoder's settings, whose hooks run unsandboxed)."""
+    home = (home or Path.home()).resolve()
+    return [home / name for name in UNREADABLE]
+
+
+def read_kind(path: Path, home: Path | None = None) -> tuple[str, str]:
+    """What reading this (resolved) path means: (READ, "") but for keys and credentials."""
+    if held := [s for s in secrets(home) if path.is_relative_to(s)]:
+        return PROTECTED, f"{path} holds keys or credentials ({held[0]})"
+    return READ, ""
+
+
+def path_kind(path: Path, root: Path, home: Path | None = None, writable=()) -> tuple[str, str]:
+    """What writing this (resolved) path means: (EDIT, "") inside the workspace, else why not. writable: the
+    folders (resolved) the workspace-write policy lets commands write; --yes writes there too, no further."""
     home = (home or Path.home()).resolve()
     if ".git" in (part.lower() for part in path.parts):  # .git/config, a .git file, .GIT on macOS
         return PROTECTED, f"{path} is git's own data (hooks and config there run programs)"
-    if path.is_relative_to(home / ".ssh") or path in [home / name for name in SHELL_FILES]:
-        return PROTECTED, f"{path} is a shell start-up file or SSH key material"
-    if not path.is_relative_to(root):
+    if any(path.is_relative_to(home / name) for name in SHELL_FILES + UNREADABLE):
+        return PROTECTED, f"{path} runs at login or at a tool's start, or holds keys or nanocoder's settings"
+    if path.is_relative_to(root):
+        return EDIT, ""
+    if any(path.is_relative_to(folder) for folder in writable):
         return OUTSIDE, f"{path} is outside the workspace {root}"
-    return EDIT, ""
+    return ELSEWHERE, f"{path} is outside the workspace {root}, where no command may write either"

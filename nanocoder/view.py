@@ -127,7 +127,8 @@ class View:
             if not self.interactive:
                 self.console.print(f"[yellow]not run: {name} needs approval"
                                    f"{f' ({escape(why)})' if why else ''}; re-run with --yes to allow it "
-                                   f"(a protected file needs a yes in the REPL)[/]")
+                                   "(a protected file, or a write where no command may write, "
+                                   "needs a yes in the REPL)[/]")
                 return False
             self.console.print(f"[bold]Allow[/] [cyan]{name}[/]({format_args(args, 300)})?")
             if why:

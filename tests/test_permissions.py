@@ -4,7 +4,7 @@ import os
 import pytest
 
 from nanocoder import Agent
-from nanocoder.permissions import (EDIT, FORBIDDEN, OUTSIDE, PROTECTED, READ, RUN, Permissions,
+from nanocoder.permissions import (EDIT, ELSEWHERE, FORBIDDEN, OUTSIDE, PROTECTED, READ, RUN, Permissions,
                                    path_kind)
 from nanocoder.tools.base import Workspace
 from nanocoder.tools.files import WriteFileTool
@@ -35,10 +35,10 @@ def test_paths_resolve_symlinks_and_know_protected_places(tmp_path):
     for folder in (root, elsewhere, home / ".ssh"):
         folder.mkdir(parents=True)
     (root / "link").symlink_to(elsewhere)
-    kind = lambda p: path_kind(p.resolve(), root, home)[0]
+    kind = lambda p: path_kind(p.resolve(), root, home, writable=[elsewhere])[0]  # as if commands wrote there
     assert kind(root / "src" / "a.py") == EDIT
     assert kind(root / "link" / "a.py") == OUTSIDE  # a symlink out of the workspace is outside
-    assert kind(root / ".." / "other.py") == OUTSIDE
+    assert kind(root / ".." / "other.py") == ELSEWHERE  # where no command may write: asked under --yes too
     assert kind(root / ".git" / "config") == kind(root / ".git" / "hooks" / "pre-commit") == PROTECTED
     assert kind(root / ".git") == kind(root / "sub" / ".GIT" / "config") == kind(root / ".Git") == PROTECTED
     assert kind(home / ".ssh" / "authorized_keys") == kind(home / ".bashrc") == kind(home / ".zshrc") == PROTECTED

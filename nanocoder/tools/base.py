@@ -8,6 +8,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from ..checkpoints import Checkpoints
+from ..permissions import READ, read_kind
 from ..sandbox import Sandbox
 
 
@@ -71,6 +72,13 @@ class WorkspaceTool(Tool):
     def __init__(self, workspace: "Workspace"):
         self.workspace = workspace
 
+    def reading(self, file_path) -> tuple[str, str, str]:
+        """The permission to read file_path: keys and credentials are asked for in every mode."""
+        with suppress(ToolError):
+            kind, why = read_kind(self.workspace.path(file_path or "."))
+            return kind, self.name, printable(why)
+        return READ, self.name, ""  # no file can have that name: the call can only fail, and say why
+
 
 _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list,
                "object": dict}
@@ -84,11 +92,11 @@ class Workspace:
         self.sandbox, self.sandbox_policy = Sandbox(), "workspace-write"  # for commands: nanocoder/sandbox.py
         self.unix_sockets = False  # --allow-unix-sockets: commands may open named unix sockets
         # nanocoder's own git (prompt.py) comes from no folder a command could write: resolved now, once
-        writable = [os.path.realpath(f) for f in self.sandbox.writable(self.root)]
+        writable = self.writable()
         self.trusted_path = [d for d in os.environ.get("PATH", "").split(os.pathsep)
-                             if os.path.isabs(d) and not _beneath(os.path.realpath(d), writable)]
+                             if os.path.isabs(d) and not _beneath(Path(d).resolve(), writable)]
         git = shutil.which("git", path=os.pathsep.join(self.trusted_path))
-        self.git = git if git and not _beneath(os.path.realpath(git), writable) else None
+        self.git = git if git and not _beneath(Path(git).resolve(), writable) else None
         self.secrets: set[str] = set()  # values kept out of commands' environment (the API key in use)
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
@@ -110,6 +118,10 @@ class Workspace:
             raise ToolError(f"not a valid path: {file_path!r}") from None
         return (other if os.path.lexists(other) or (other.parent.is_dir() and not path.parent.is_dir())
                 else path)
+
+    def writable(self) -> list[Path]:
+        """Where the workspace-write policy lets commands write (the workspace, temp, caches), resolved."""
+        return [Path(folder).resolve() for folder in self.sandbox.writable(self.root)]
 
     def show(self, path: Path) -> str:
         """How to name a path to the model: relative to cwd when inside it, else absolute; printable."""
@@ -138,8 +150,8 @@ def printable(text: str) -> str:
     return re.sub("[\ud800-\udfff]", byte, text)
 
 
-def _beneath(path: str, folders) -> bool:
-    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+def _beneath(path: Path, folders) -> bool:
+    return any(path.is_relative_to(folder) for folder in folders)
 
 
 def _stamp(path: Path) -> tuple:

@@ -109,6 +109,9 @@ class ReadFileTool(WorkspaceTool):
         "required": ["file_path"]}
     read_only = True
 
+    def permission(self, args: dict) -> tuple[str, str, str]:
+        return self.reading(args.get("file_path", ""))
+
     def execute(self, file_path: str, offset: int | None = None, limit: int | None = None) -> str:
         path, name = self.workspace.path(file_path), printable(file_path)
         try:
@@ -163,7 +166,8 @@ class FileWriter(WorkspaceTool):
 
     def permission(self, args: dict) -> tuple[str, str, str]:
         with suppress(ToolError):
-            kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root)
+            kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root,
+                                     writable=self.workspace.writable())
             # "always" for edits in the workspace does not stretch to files outside it
             return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
         return READ, self.name, ""  # no file can have that name: the call can only fail, and say why

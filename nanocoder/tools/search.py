@@ -10,9 +10,12 @@ from fnmatch import fnmatchcase, translate
 from itertools import islice
 from pathlib import Path
 
+from ..permissions import UNREADABLE, secrets
 from .base import ToolError, WorkspaceTool, printable
 from .files import CHUNK, SNIFF, decode, open_file
 
+# keys and credentials (permissions.UNREADABLE) are never searched: read_file asks for them
+EXCLUDE = [a for name in UNREADABLE for a in ("--glob", f"!**/{name}")]
 MAX_RESULTS = 200        # lines in an answer
 LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
 MAX_LINE = 300           # characters of a matching line shown
@@ -29,21 +32,24 @@ class GlobTool(WorkspaceTool):
         "required": ["pattern"]}
     read_only = True
 
+    def permission(self, args: dict) -> tuple[str, str, str]:
+        return self.reading(args.get("path"))
+
     def execute(self, pattern: str, path: str | None = None) -> str:
         root = self.workspace.path(path or ".")
         if not root.is_dir():
             raise ToolError(f"{'not a folder' if root.exists() else 'path not found'}: {printable(path)}")
         if shutil.which("rg"):
-            run = subprocess.run(["rg", "--files", "--glob", pattern], cwd=root, capture_output=True)
+            run = subprocess.run(["rg", "--files", "--glob", pattern, *EXCLUDE], cwd=root, capture_output=True)
             if run.returncode == 2 and not run.stdout:
                 raise ToolError(f"invalid pattern {pattern!r}: {run.stderr.decode(errors='replace').strip()}")
             found = sorted(os.fsdecode(run.stdout).split("\n")[:-1], key=path_order)[:LIMIT]
         else:
             found = list(islice(filter(glob_regex(pattern).match, walk(root)), LIMIT))
         if not found:
-            return f"No files match {printable(pattern)} in {self.workspace.show(root)}."
+            return f"No files match {printable(pattern)} in {self.workspace.show(root)}." + skipped(root)
         found.sort(key=lambda f: mtime(os.path.join(root, f)), reverse=True)  # stable: ties keep path order
-        return capped(found, lambda f: self.workspace.show(root / f))
+        return capped(found, lambda f: self.workspace.show(root / f)) + skipped(root)
 
 
 class GrepTool(WorkspaceTool):
@@ -57,6 +63,9 @@ class GrepTool(WorkspaceTool):
         "required": ["pattern"]}
     read_only = True
 
+    def permission(self, args: dict) -> tuple[str, str, str]:
+        return self.reading(args.get("path"))
+
     def execute(self, pattern: str, path: str | None = None, include: str | None = None) -> str:
         root = self.workspace.path(path or ".")
         if not root.is_dir() and not root.is_file():  # a FIFO or device could block the search
@@ -65,14 +74,14 @@ class GrepTool(WorkspaceTool):
         search = self._ripgrep if shutil.which("rg") else self._python
         matches = list(islice(search(pattern, root, include), LIMIT))
         if not matches:
-            return f"No matches for {pattern!r} in {self.workspace.show(root)}."
-        return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1]))
+            return f"No matches for {pattern!r} in {self.workspace.show(root)}." + skipped(root)
+        return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1])) + skipped(root)
 
     def _ripgrep(self, pattern: str, root: Path, include: str | None):
         # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a
         # blank line. rg searches files in parallel and prints them in any order: sorted here.
         args = ["rg", "--line-number", "--with-filename", "--heading", "--null", "--color", "never"]
-        args += ["--glob", include] if include else []
+        args += (["--glob", include] if include else []) + EXCLUDE  # later globs win
         run = subprocess.run(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd, capture_output=True)
         if run.returncode == 2 and not run.stdout:
             error = run.stderr.decode(errors="replace").strip()
@@ -139,6 +148,13 @@ def path_order(path: str) -> str:
     return f"{folder}/\0{name}".replace("/", "\1")  # \1 and \0 sort below any character of a name
 
 
+def skipped(root: Path) -> str:
+    """A note naming the keys and credentials beneath root that a search would have entered."""
+    names = [str(s.relative_to(root)) for s in secrets() if s.is_relative_to(root) and s != root and
+             os.path.lexists(s) and not any(part.startswith(".") for part in s.relative_to(root).parts)]
+    return f"\n[Not searched: {', '.join(names)} (keys or credentials); read_file asks the user.]" if names else ""
+
+
 def mtime(path: str) -> float:
     with suppress(OSError):
         return os.stat(path).st_mtime
@@ -156,11 +172,19 @@ def walk(root: Path):
     names = re.compile("|".join([r"\."] + [translate(p) for p in patterns if "/" not in p]))
     paths = re.compile("|".join(translate(p) for p in patterns if "/" in p) or r"(?!)")
     ignored = lambda path, name: names.match(name) or paths.match(path)
+    hidden = {str(s) for s in secrets()}
     for folder, dirs, files in os.walk(root):
         rel = os.path.relpath(folder, root).replace(os.sep, "/")
         prefix = "" if rel == "." else rel + "/"
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not ignored(prefix + d, d))
-        yield from (prefix + f for f in sorted(files) if not ignored(prefix + f, f))
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not ignored(prefix + d, d)
+                         and not secret(os.path.join(folder, d), hidden))
+        yield from (prefix + f for f in sorted(files)
+                    if not ignored(prefix + f, f) and not secret(os.path.join(folder, f), hidden))
+
+
+def secret(path: str, hidden: set) -> bool:
+    """Keys and credentials (permissions.UNREADABLE), and links into them, are never searched."""
+    return path in hidden or os.path.islink(path) and any(Path(path).resolve().is_relative_to(s) for s in hidden)
 
 
 def glob_regex(pattern: str) -> re.Pattern:
