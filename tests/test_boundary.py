@@ -225,3 +225,64 @@ def test_keys_and_credentials_are_not_read_even_under_yes(scratch):
     assert "GH-PLAIN" in answers[-5] and "Not searched: gh" in answers[-5] and "GH-PLAIN" in answers[-4]
     assert "other.txt" in answers[-1] and "hosts.yml" not in answers[-1]
     assert not [a for a in answers if any(value in a for value in SECRETS.values())]
+
+
+# --- 4. secrets under other names, and what leads to a unix socket ---------------------------------
+
+SECRET_NAMES = [  # cloud, CI, databases, package registries, SaaS, password managers
+    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AZURE_CLIENT_SECRET",
+    "AZURE_STORAGE_CONNECTION_STRING", "ARM_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_API_KEY",
+    "DIGITALOCEAN_ACCESS_TOKEN", "CLOUDFLARE_API_TOKEN", "HEROKU_API_KEY", "GH_PAT", "GITHUB_TOKEN", "GH_TOKEN",
+    "GITLAB_TOKEN", "CI_JOB_TOKEN", "CIRCLE_TOKEN", "BITBUCKET_APP_PASSWORD", "CODECOV_TOKEN", "SONAR_TOKEN",
+    "VAULT_TOKEN", "MYSQL_PWD", "PGPASSWORD", "DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AMQP_URL",
+    "POSTGRES_PASSWORD", "DB_PASS", "SENTRY_DSN", "NPM_TOKEN", "PYPI_PASSWORD", "TWINE_PASSWORD",
+    "CARGO_REGISTRY_TOKEN", "NUGET_API_KEY", "GEM_HOST_API_KEY", "POETRY_PYPI_TOKEN_PYPI", "DOCKER_PASSWORD",
+    "DOCKER_AUTH_CONFIG", "MAVEN_PASS", "SSHPASS", "GPG_PASSPHRASE", "SLACK_WEBHOOK_URL", "STRIPE_SECRET_KEY",
+    "TWILIO_AUTH_TOKEN", "HF_TOKEN", "ANTHROPIC_API_KEY", "JWT_SECRET", "BW_SESSION", "OP_SESSION_my",
+    "NETLIFY_AUTH_TOKEN", "my_app_credentials", "Private_Key"]
+SECRET_VALUES = {  # innocent names, secret values
+    "PIP_INDEX_URL": "https://user:hunter2@pypi.example.com/simple", "UPSTREAM": "redis://:hunter3@cache:6379/0",
+    "MIRROR": "see postgresql://app:hunter4@db.internal/app", "OLD": "ghp_" + "a" * 36,
+    "NOTE": "AKIAIOSFODNN7EXAMPLE"}
+ORDINARY = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm", "VIRTUAL_ENV": "/venv", "SHELL": "/bin/bash",
+            "EDITOR": "vim", "XDG_CONFIG_HOME": "/x", "XDG_SESSION_ID": "3", "GIT_AUTHOR_NAME": "me",
+            "LD_LIBRARY_PATH": "/lib", "SSL_CERT_FILE": "/certs.pem", "PIP_INDEX_URL_PLAIN": "https://pypi.org/simple",
+            "REPO": "ssh://git@github.com/a/b", "CI": "true", "GITHUB_SHA": "abc", "JAVA_HOME": "/jdk", "TZ": "UTC"}
+SOCKETS = {"SSH_AUTH_SOCK": "/run/agent.sock", "DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/bus", "TMUX": "/tmp/t,1,0",
+           "TMUX_PANE": "%1", "DOCKER_HOST": "unix:///run/docker.sock", "DISPLAY": ":0", "KITTY_LISTEN_ON": "unix:/k"}
+
+
+def commands_see(workspace) -> dict:
+    from nanocoder.tools.bash import BashTool
+    out = BashTool(workspace).execute(command="env -0 > env.bin")
+    assert out.endswith("[exit code: 0]"), out
+    pairs = (workspace.cwd / "env.bin").read_bytes().decode().split("\0")
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def test_secrets_under_many_names_and_in_values_never_reach_commands(scratch, monkeypatch):
+    home, work, marks = scratch
+    assert len(SECRET_NAMES) >= 40
+    for n, name in enumerate(SECRET_NAMES):
+        monkeypatch.setenv(name, f"secret-{n}")
+    for name, value in {**SECRET_VALUES, **ORDINARY, "GH_ENTERPRISE_TOKEN": "passed"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NANOCODER_PASS_ENV", "GH_ENTERPRISE_TOKEN")
+    seen = commands_see(Workspace(work))
+    assert [name for name in SECRET_NAMES + list(SECRET_VALUES) if name in seen] == []
+    assert not [value for value in seen.values() if value.startswith("secret-")]
+    assert {name: seen.get(name) for name in ORDINARY} == ORDINARY
+    assert seen["GH_ENTERPRISE_TOKEN"] == "passed" and seen["PWD"] == str(work)
+
+
+def test_what_leads_to_a_unix_socket_is_dropped_in_the_sandbox_unless_allowed(scratch, monkeypatch):
+    home, work, marks = scratch
+    for name, value in SOCKETS.items():
+        monkeypatch.setenv(name, value)
+    workspace = Workspace(work)
+    sandboxed = not workspace.sandbox.support()
+    assert [name for name in SOCKETS if name in commands_see(workspace)] == ([] if sandboxed else list(SOCKETS))
+    workspace.unix_sockets = True
+    assert [name for name in SOCKETS if name in commands_see(workspace)] == list(SOCKETS)
+    workspace.unix_sockets, workspace.sandbox_policy = False, "off"
+    assert [name for name in SOCKETS if name in commands_see(workspace)] == list(SOCKETS)

@@ -2,7 +2,6 @@
 share lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
 import os
 import re
-import shutil
 import threading
 from contextlib import suppress
 from pathlib import Path
@@ -95,8 +94,8 @@ class Workspace:
         writable = self.writable()
         self.trusted_path = [d for d in os.environ.get("PATH", "").split(os.pathsep)
                              if os.path.isabs(d) and not _beneath(Path(d).resolve(), writable)]
-        git = shutil.which("git", path=os.pathsep.join(self.trusted_path))
-        self.git = git if git and not _beneath(Path(git).resolve(), writable) else None
+        found = [Path(d, "git") for d in self.trusted_path if os.access(Path(d, "git"), os.X_OK)]
+        self.git = next((str(g) for g in found if g.is_file() and not _beneath(g.resolve(), writable)), None)
         self.secrets: set[str] = set()  # values kept out of commands' environment (the API key in use)
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}

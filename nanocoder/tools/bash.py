@@ -2,8 +2,9 @@
 
 What a command starts ends with it (see kill_group); an EXIT trap writes the final folder to an inherited
 pipe (how `cd` carries over); where Landlock works, it runs in the sandbox (nanocoder/sandbox.py). Its
-environment lacks the API key and every *KEY*, *SECRET*, *TOKEN* or *PASSWORD* variable but those
-NANOCODER_PASS_ENV names (NAME,NAME)."""
+environment lacks the API key, every variable whose name or value looks secret (SECRET_NAME, SECRET_VALUE)
+but those NANOCODER_PASS_ENV names (NAME,NAME), and, in the sandbox, those that lead to a unix socket.
+Where a mount namespace is missing, .git and the start-up files are restored after the command (Guard)."""
 import contextlib
 import os
 import re
@@ -24,7 +25,18 @@ KEEP = 1_000_000              # bytes kept of each end of the output; the middle
 DEFAULT_TIMEOUT, MAX_TIMEOUT = 120, 600
 GRACE = 2                     # seconds between SIGTERM and SIGKILL
 QUIET = {"GIT_EDITOR": "true", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
-SECRET = re.compile("KEY|SECRET|TOKEN|PASSWORD", re.I)
+# names: API_KEY, GH_PAT, MYSQL_PWD, DATABASE_URL, GOOGLE_APPLICATION_CREDENTIALS, BW_SESSION... (not PWD,
+# GIT_AUTHOR_NAME, XAUTHORITY or SSH_AUTH_SOCK, which SOCKET judges); values: a URL with a password in it,
+# tokens by their well-known prefixes
+SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASS(W|PHRASE|$)|CREDENTIAL|AUTH(?!OR|_SOCK$)|COOKIE|WEBHOOK|"
+                         r"PRIVATE|CONN(ECTION)?_?STR|_(PAT|PWD|PW|DSN)$|^DSN$|(^|_)SESSION$|^OP_SESSION_|"
+                         r"(DATABASE|DB|REDIS|MONGO(DB)?|AMQP|RABBITMQ|POSTGRES(QL)?|PG|MYSQL|BROKER)_UR[LI]$", re.I)
+SECRET_VALUE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@|\b(gh[opsru]_[A-Za-z0-9]{30}|github_pat_|"
+                          r"glpat-|xox[abpr]-|AKIA[0-9A-Z]{16}\b|sk-[A-Za-z0-9_-]{20})", re.I)
+# what leads to a unix socket (ssh-agent, D-Bus, tmux, X11, an editor's or terminal's remote control, docker)
+SOCKET = re.compile(r"SOCK|^(GPG_AGENT_INFO|DBUS_\w+_BUS_ADDRESS|TMUX|TMUX_PANE|STY|ZELLIJ|DISPLAY|"
+                    r"WAYLAND_DISPLAY|XAUTHORITY|KITTY_LISTEN_ON|NVIM|NVIM_LISTEN_ADDRESS|VSCODE_IPC_HOOK_CLI|"
+                    r"PULSE_SERVER|GNOME_KEYRING_CONTROL)$")
 DENIED = ("Permission denied", "Read-only file system", "Operation not permitted", "resource busy",  # .git
           "Invalid cross-device link")  # a link or rename out of where writes are allowed
 
@@ -121,16 +133,22 @@ class BashTool(WorkspaceTool):
         return "\n".join(out + [f"[exit code: {code}{name}]"]), code
 
     def _environment(self, marker: str) -> dict:
-        passed = os.environ.get("NANOCODER_PASS_ENV", "").split(",")
-        secrets = (self.workspace.secrets | {os.environ.get("OPENAI_API_KEY")}) - {None, ""}
-        kept = {name: value for name, value in os.environ.items()
-                if name in passed or not (SECRET.search(name) or value in secrets)}
-        return kept | QUIET | {"NANOCODER_CALL": marker}
+        return environment(self.workspace) | QUIET | {"NANOCODER_CALL": marker}
 
     def cancel(self) -> None:
         # in threads, so every group gets its SIGTERM at once
         for proc_and_marker in self._running.copy().items():
             threading.Thread(target=kill_group, args=proc_and_marker, daemon=True).start()
+
+
+def environment(workspace) -> dict:
+    """os.environ without secrets and, when commands run sandboxed without unix sockets, what leads to one."""
+    passed = os.environ.get("NANOCODER_PASS_ENV", "").split(",")
+    secrets = (workspace.secrets | {os.environ.get("OPENAI_API_KEY")}) - {None, ""}
+    sockets = workspace.unix_sockets or workspace.sandbox_policy == "off" or workspace.sandbox.support()
+    return {name: value for name, value in os.environ.items() if name in passed or not (
+        SECRET_NAME.search(name) or SECRET_VALUE.search(value) or value in secrets
+        or not sockets and (SOCKET.search(name) or value.startswith("unix:")))}
 
 
 class Capture:
