@@ -92,11 +92,13 @@ def test_opening_a_hostile_repository_runs_nothing(scratch):
 def test_a_commondir_a_command_wrote_runs_nothing_in_the_sub_agents_git(scratch):
     home, work, marks = scratch
     evil = make_hostile(work / "evil", marks / "commondir")
-    replies = [{"tool_calls": [bash(f"echo {evil / '.git'} > .git/commondir")]},
+    # in a nested repository: the workspace's own .git/commondir is put back after the command (Guard)
+    plant = f"git init -q nested && echo {evil / '.git'} > nested/.git/commondir && cd nested"
+    replies = [{"tool_calls": [bash(plant)]},
                {"tool_calls": [{"name": "agent", "arguments": {"task": "look around"}}]}, "Looked.", "Done."]
     result, requests = nanocoder(replies, work, home, "-y")
     assert result.returncode == 0, result.stderr
-    assert (work / ".git" / "commondir").exists() and len(requests) == 4  # the sub-agent asked too
+    assert (work / "nested" / ".git" / "commondir").exists() and len(requests) == 4  # the sub-agent asked too
     assert not (marks / "commondir").exists()
 
 
