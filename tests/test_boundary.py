@@ -1,6 +1,6 @@
-"""The boundary around the sandbox (issue 18): what nanocoder itself runs (its own git), writes (the file tools
-under -y), reads (secrets), passes on (the commands' environment) and keeps (.git and start-up files where
-Landlock works alone).
+"""The boundary around the sandbox (issue 18): what nanocoder itself runs (its own git), writes (the file
+tools under -y), reads (secrets), passes on (the commands' environment) and keeps (.git and start-up files
+where Landlock works alone).
 
 Scratch folders live beside the checkout, never under the temp folder: commands may write there.
 """
@@ -48,7 +48,8 @@ COMMIT = "git -c user.name=t -c user.email=t@t commit -qm first"
 def hostile(mark: Path) -> str:
     """Shell that makes the current folder a repository whose plain `git status` runs `touch mark`: a lazy
     fetch (of the tree it lacks) runs remote.origin.uploadpack."""
-    return ("git init -q . && echo hi > a && git add a && " + COMMIT + " && t=$(git rev-parse HEAD^{tree}) && "
+    return ("git init -q . && echo hi > a && git add a && " + COMMIT + " && "
+            "t=$(git rev-parse HEAD^{tree}) && "
             "rm -f .git/objects/${t:0:2}/${t:2} && git config core.repositoryformatversion 1 && "
             "git config extensions.partialClone origin && git config remote.origin.url /nonexistent && "
             f"git config remote.origin.uploadpack 'touch {mark}; false'")
@@ -70,7 +71,8 @@ def nanocoder(replies, cwd, home, *flags, env=None):
     with ScriptedServer(replies) as server:
         result = subprocess.run([str(NANOCODER), "-p", "go", *flags, "--base-url", server.url],
                                 env={**clean, "HOME": str(home), "OPENAI_API_KEY": "test", **(env or {})},
-                                cwd=cwd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                                cwd=cwd, capture_output=True, text=True, timeout=120,
+                                stdin=subprocess.DEVNULL)
     return result, server.requests
 
 
@@ -167,7 +169,8 @@ def test_yes_writes_only_where_commands_may_write(scratch):
     home, work, marks = scratch
     sibling = work.parent / "sibling"
     sibling.mkdir()
-    before = {home / ".nanocoder" / "settings.json": '{"hooks": {}}\n', home / ".bash_aliases": "alias l=ls\n",
+    before = {home / ".nanocoder" / "settings.json": '{"hooks": {}}\n',
+              home / ".bash_aliases": "alias l=ls\n",
               home / ".gitconfig": "[user]\n\tname = me\n", sibling / "notes.txt": "mine\n"}
     for path, text in before.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +202,8 @@ def test_yes_still_writes_the_temp_folder(scratch):
 # --- 3. reads of keys and credentials by the file tools -------------------------------------------
 
 SECRETS = {".ssh/id_rsa": "SSH-SECRET", ".aws/credentials": "AWS-SECRET", ".gnupg/key": "GPG-SECRET",
-           ".config/gh/hosts.yml": "GH-SECRET", ".netrc": "NETRC-SECRET", ".docker/config.json": "DOCKER-SECRET",
+           ".config/gh/hosts.yml": "GH-SECRET", ".netrc": "NETRC-SECRET",
+           ".docker/config.json": "DOCKER-SECRET",
            ".kube/config": "KUBE-SECRET", ".nanocoder/secret.txt": "NANOCODER-SECRET"}
 
 
@@ -217,7 +221,8 @@ def test_keys_and_credentials_are_not_read_even_under_yes(scratch):
              {"name": "glob", "arguments": {"pattern": "*", "path": str(home / ".kube")}},
              {"name": "grep", "arguments": {"pattern": "SECRET|PLAIN", "path": str(home / ".config")}},
              {"name": "grep", "arguments": {"pattern": "SECRET|PLAIN", "path": "config"}},
-             {"name": "grep", "arguments": {"pattern": "SECRET"}}, {"name": "glob", "arguments": {"pattern": "**"}},
+             {"name": "grep", "arguments": {"pattern": "SECRET"}},
+             {"name": "glob", "arguments": {"pattern": "**"}},
              {"name": "glob", "arguments": {"pattern": "**/*", "path": str(home / ".config")}}]
     result, requests = nanocoder([{"tool_calls": calls}, "Done."], work, home, "-y", env={"PATH": os.defpath})
     assert result.returncode == 0, result.stderr
@@ -233,8 +238,9 @@ def test_keys_and_credentials_are_not_read_even_under_yes(scratch):
 
 SECRET_NAMES = [  # cloud, CI, databases, package registries, SaaS, password managers
     "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AZURE_CLIENT_SECRET",
-    "AZURE_STORAGE_CONNECTION_STRING", "ARM_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_API_KEY",
-    "DIGITALOCEAN_ACCESS_TOKEN", "CLOUDFLARE_API_TOKEN", "HEROKU_API_KEY", "GH_PAT", "GITHUB_TOKEN", "GH_TOKEN",
+    "AZURE_STORAGE_CONNECTION_STRING", "ARM_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_API_KEY", "DIGITALOCEAN_ACCESS_TOKEN", "CLOUDFLARE_API_TOKEN", "HEROKU_API_KEY", "GH_PAT",
+    "GITHUB_TOKEN", "GH_TOKEN",
     "GITLAB_TOKEN", "CI_JOB_TOKEN", "CIRCLE_TOKEN", "BITBUCKET_APP_PASSWORD", "CODECOV_TOKEN", "SONAR_TOKEN",
     "VAULT_TOKEN", "MYSQL_PWD", "PGPASSWORD", "DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AMQP_URL",
     "POSTGRES_PASSWORD", "DB_PASS", "SENTRY_DSN", "NPM_TOKEN", "PYPI_PASSWORD", "TWINE_PASSWORD",
@@ -243,15 +249,20 @@ SECRET_NAMES = [  # cloud, CI, databases, package registries, SaaS, password man
     "TWILIO_AUTH_TOKEN", "HF_TOKEN", "ANTHROPIC_API_KEY", "JWT_SECRET", "BW_SESSION", "OP_SESSION_my",
     "NETLIFY_AUTH_TOKEN", "my_app_credentials", "Private_Key"]
 SECRET_VALUES = {  # innocent names, secret values
-    "PIP_INDEX_URL": "https://user:hunter2@pypi.example.com/simple", "UPSTREAM": "redis://:hunter3@cache:6379/0",
+    "PIP_INDEX_URL": "https://user:hunter2@pypi.example.com/simple",
+    "UPSTREAM": "redis://:hunter3@cache:6379/0",
     "MIRROR": "see postgresql://app:hunter4@db.internal/app", "OLD": "ghp_" + "a" * 36,
     "NOTE": "AKIAIOSFODNN7EXAMPLE"}
-ORDINARY = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm", "VIRTUAL_ENV": "/venv", "SHELL": "/bin/bash",
+ORDINARY = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "TERM": "xterm", "VIRTUAL_ENV": "/venv",
+            "SHELL": "/bin/bash",
             "EDITOR": "vim", "XDG_CONFIG_HOME": "/x", "XDG_SESSION_ID": "3", "GIT_AUTHOR_NAME": "me",
-            "LD_LIBRARY_PATH": "/lib", "SSL_CERT_FILE": "/certs.pem", "PIP_INDEX_URL_PLAIN": "https://pypi.org/simple",
-            "REPO": "ssh://git@github.com/a/b", "CI": "true", "GITHUB_SHA": "abc", "JAVA_HOME": "/jdk", "TZ": "UTC"}
-SOCKETS = {"SSH_AUTH_SOCK": "/run/agent.sock", "DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/bus", "TMUX": "/tmp/t,1,0",
-           "TMUX_PANE": "%1", "DOCKER_HOST": "unix:///run/docker.sock", "DISPLAY": ":0", "KITTY_LISTEN_ON": "unix:/k"}
+            "LD_LIBRARY_PATH": "/lib", "SSL_CERT_FILE": "/certs.pem",
+            "PIP_INDEX_URL_PLAIN": "https://pypi.org/simple", "REPO": "ssh://git@github.com/a/b",
+            "CI": "true",
+            "GITHUB_SHA": "abc", "JAVA_HOME": "/jdk", "TZ": "UTC"}
+SOCKETS = {"SSH_AUTH_SOCK": "/run/agent.sock", "DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/bus",
+           "TMUX": "/tmp/t,1,0", "TMUX_PANE": "%1", "DOCKER_HOST": "unix:///run/docker.sock", "DISPLAY": ":0",
+           "KITTY_LISTEN_ON": "unix:/k"}
 
 
 def commands_see(workspace) -> dict:
@@ -283,7 +294,8 @@ def test_what_leads_to_a_unix_socket_is_dropped_in_the_sandbox_unless_allowed(sc
         monkeypatch.setenv(name, value)
     workspace = Workspace(work)
     sandboxed = not workspace.sandbox.support()
-    assert [name for name in SOCKETS if name in commands_see(workspace)] == ([] if sandboxed else list(SOCKETS))
+    expected = [] if sandboxed else list(SOCKETS)
+    assert [name for name in SOCKETS if name in commands_see(workspace)] == expected
     workspace.unix_sockets = True
     assert [name for name in SOCKETS if name in commands_see(workspace)] == list(SOCKETS)
     workspace.unix_sockets, workspace.sandbox_policy = False, "off"
@@ -303,8 +315,9 @@ def guarded(request, scratch, monkeypatch):
     home, work, marks = scratch
     workspace = Workspace(work)
     if request.param == "landlock alone":
-        no_namespace = (f"import sys; sys.path.insert(0, {str(Path(sandbox.__file__).parent)!r}); import sandbox; "
-                        "c = sandbox._c; sandbox._c = lambda f, *a: c('syscall', -1) if f == 'unshare' else c(f, *a)"
+        no_namespace = (f"import sys; sys.path.insert(0, {str(Path(sandbox.__file__).parent)!r}); "
+                        "import sandbox; c = sandbox._c; "
+                        "sandbox._c = lambda f, *a: c('syscall', -1) if f == 'unshare' else c(f, *a)"
                         "; sandbox.main(sys.argv[1:])")
         command = workspace.sandbox.command
         monkeypatch.setattr(workspace.sandbox, "command", lambda argv, policy, root: [
@@ -327,7 +340,8 @@ def test_git_config_hooks_commondir_and_info_are_put_back(guarded):
     git = work / ".git"
     before = {name: (git / name).read_bytes() for name in ("config", "info/exclude")}
     hooks = sorted(p.name for p in (git / "hooks").iterdir())
-    script = ("echo '[core] fsmonitor = evil' >> .git/config; printf '#!/bin/sh\\nevil\\n' > .git/hooks/pre-commit; "
+    script = ("echo '[core] fsmonitor = evil' >> .git/config; "
+              "printf '#!/bin/sh\\nevil\\n' > .git/hooks/pre-commit; "
               "echo /elsewhere > .git/commondir; echo '*' >> .git/info/exclude; echo ran")
     result = run(tool, script)
     first = result.splitlines()[0]

@@ -31,12 +31,14 @@ QUIET = {"GIT_EDITOR": "true", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL
 # tokens by their well-known prefixes
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASS(W|PHRASE|$)|CREDENTIAL|AUTH(?!OR|_SOCK$)|COOKIE|WEBHOOK|"
                          r"PRIVATE|CONN(ECTION)?_?STR|_(PAT|PWD|PW|DSN)$|^DSN$|(^|_)SESSION$|^OP_SESSION_|"
-                         r"(DATABASE|DB|REDIS|MONGO(DB)?|AMQP|RABBITMQ|POSTGRES(QL)?|PG|MYSQL|BROKER)_UR[LI]$", re.I)
+                         r"(DATABASE|DB|REDIS|MONGO(DB)?|AMQP|RABBITMQ|POSTGRES(QL)?|PG|MYSQL|BROKER)"
+                         r"_UR[LI]$", re.I)
 SECRET_VALUE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@|\b(gh[opsru]_[A-Za-z0-9]{30}|github_pat_|"
                           r"glpat-|xox[abpr]-|AKIA[0-9A-Z]{16}\b|sk-[A-Za-z0-9_-]{20})", re.I)
 # what leads to a unix socket (ssh-agent, D-Bus, tmux, X11, an editor's or terminal's remote control, docker)
 SOCKET = re.compile(r"SOCK|^(GPG_AGENT_INFO|DBUS_\w+_BUS_ADDRESS|TMUX|TMUX_PANE|STY|ZELLIJ|DISPLAY|"
-                    r"WAYLAND_DISPLAY|XAUTHORITY|KITTY_LISTEN_ON|NVIM|NVIM_LISTEN_ADDRESS|VSCODE_IPC_HOOK_CLI|"
+                    r"WAYLAND_DISPLAY|XAUTHORITY|KITTY_LISTEN_ON|NVIM|NVIM_LISTEN_ADDRESS|"
+                    r"VSCODE_IPC_HOOK_CLI|"
                     r"PULSE_SERVER|GNOME_KEYRING_CONTROL)$")
 DENIED = ("Permission denied", "Read-only file system", "Operation not permitted", "resource busy",  # .git
           "Invalid cross-device link")  # a link or rename out of where writes are allowed

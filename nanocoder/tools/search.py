@@ -40,7 +40,8 @@ class GlobTool(WorkspaceTool):
         if not root.is_dir():
             raise ToolError(f"{'not a folder' if root.exists() else 'path not found'}: {printable(path)}")
         if shutil.which("rg"):
-            run = subprocess.run(["rg", "--files", "--glob", pattern, *EXCLUDE], cwd=root, capture_output=True)
+            run = subprocess.run(["rg", "--files", "--glob", pattern, *EXCLUDE], cwd=root,
+                                 capture_output=True)
             if run.returncode == 2 and not run.stdout:
                 raise ToolError(f"invalid pattern {pattern!r}: {run.stderr.decode(errors='replace').strip()}")
             found = sorted(os.fsdecode(run.stdout).split("\n")[:-1], key=path_order)[:LIMIT]
@@ -152,7 +153,8 @@ def skipped(root: Path) -> str:
     """A note naming the keys and credentials beneath root that a search would have entered."""
     names = [str(s.relative_to(root)) for s in secrets() if s.is_relative_to(root) and s != root and
              os.path.lexists(s) and not any(part.startswith(".") for part in s.relative_to(root).parts)]
-    return f"\n[Not searched: {', '.join(names)} (keys or credentials); read_file asks the user.]" if names else ""
+    return f"\n[Not searched: {', '.join(names)} (keys or credentials); read_file asks the user.]" \
+        if names else ""
 
 
 def mtime(path: str) -> float:
@@ -184,7 +186,8 @@ def walk(root: Path):
 
 def secret(path: str, hidden: set) -> bool:
     """Keys and credentials (permissions.UNREADABLE), and links into them, are never searched."""
-    return path in hidden or os.path.islink(path) and any(Path(path).resolve().is_relative_to(s) for s in hidden)
+    return path in hidden or os.path.islink(path) and any(Path(path).resolve().is_relative_to(s)
+                                                          for s in hidden)
 
 
 def glob_regex(pattern: str) -> re.Pattern:
