@@ -2,15 +2,21 @@
 /undo's copies, grep, hooks' output; and the small ones: binary matches, a NUL in a command, stray temp
 files. Timings and memory figures are in benchmarks/run.py; these tests check behaviour."""
 import json
+import os
 import re
+import shutil
+import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from scripted import ScriptedServer
 from test_cli import env, workspace  # noqa: F401 (fixtures)
 from test_scripting import call, nanocoder
 
+from nanocoder.tools.base import Workspace
+from nanocoder.tools.search import LIMIT, MAX_LINE, MAX_RESULTS, GrepTool
 from nanocoder.tools.shell import ASK, FORBIDDEN, MAX_ANALYSED, READ_ONLY, classify, fork_bomb
 
 # the pattern shell.py had: quadratic in a long word (19 s for 40,000 hex characters)
@@ -71,3 +77,45 @@ def test_a_hook_writing_300_mb_is_cut_to_its_head_and_tail(env, workspace):
     assert run.returncode == 0 and run.stdout == "went on\n", run.stderr
     assert len(result) < 40_000 and "blocked by a PreToolUse hook" in result and result.endswith("END")
     assert re.search(r"\[\.\.\. [\d,]+ characters and [\d,]+ more bytes cut \.\.\.\]", result), result[-300:]
+
+
+# --- grep -------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["python", "rg"])
+def search_with(request, monkeypatch):
+    """Each test runs with the Python fallback and with ripgrep (pip's ripgrep==14.1.0, beside Python)."""
+    rg = shutil.which("rg") or shutil.which("rg", path=str(Path(sys.executable).parent))
+    if request.param == "python":
+        monkeypatch.setenv("PATH", "/nonexistent")
+    elif rg is None:
+        pytest.skip("ripgrep (rg) is not installed")
+    else:
+        monkeypatch.setenv("PATH", os.path.dirname(rg) + os.pathsep + os.environ["PATH"])
+    return request.param
+
+
+def test_grep_says_a_binary_file_matches(tmp_path, search_with):
+    (tmp_path / "blob.bin").write_bytes(b"\x7fELF\0\0\1 the needle is here\n\0more")
+    (tmp_path / "other.bin").write_bytes(b"\0nothing to see\n")
+    (tmp_path / "text.txt").write_text("a needle in text\n")
+    tool = GrepTool(Workspace(tmp_path))
+    assert tool.execute(pattern="needle").split("\n") == ["blob.bin: binary file matches", "text.txt:1:a needle in text"]
+    assert tool.execute(pattern="needle", path="blob.bin") == "blob.bin: binary file matches"
+    assert tool.execute(pattern="absent", path="blob.bin").startswith("No matches")
+
+
+def test_grep_of_a_file_with_more_matching_lines_than_it_shows(tmp_path, search_with):
+    (tmp_path / "a.log").write_text("hit\n" * (LIMIT * 20) + "x" * 100_000 + "hit\n")
+    (tmp_path / "b.log").write_text("hit\n")
+    answer = GrepTool(Workspace(tmp_path)).execute(pattern="hit").split("\n")
+    assert answer[0] == "a.log:1:hit" and answer[MAX_RESULTS - 1] == f"a.log:{MAX_RESULTS}:hit"
+    assert answer[-1] == f"[{LIMIT - MAX_RESULTS}+ more not shown; narrow the pattern]"
+
+
+def test_ripgrep_output_is_streamed_and_cut(tmp_path, search_with):
+    """A file whose every line matches: rg stops at LIMIT lines of it (--max-count), and a line of 1 MB is
+    cut as it is read. Checked by what reached the answer; the memory figure is in benchmarks/run.py."""
+    (tmp_path / "long.txt").write_text("hit" + "y" * 1_000_000 + "\n" + "hit\n" * 10)
+    answer = GrepTool(Workspace(tmp_path)).execute(pattern="hit").split("\n")
+    assert answer[0] == "long.txt:1:hit" + "y" * (MAX_LINE - 3) and answer[1:] == [
+        f"long.txt:{n}:hit" for n in range(2, 12)]
