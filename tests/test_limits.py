@@ -5,7 +5,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from scripted import ScriptedServer
 from test_cli import env, workspace  # noqa: F401 (fixtures)
 from test_scripting import call, nanocoder
 
+from nanocoder.atomic import atomic_write
 from nanocoder.tools.base import Workspace
 from nanocoder.tools.search import LIMIT, MAX_LINE, MAX_RESULTS, GrepTool
 from nanocoder.tools.shell import ASK, FORBIDDEN, MAX_ANALYSED, READ_ONLY, classify, fork_bomb
@@ -119,3 +122,35 @@ def test_ripgrep_output_is_streamed_and_cut(tmp_path, search_with):
     answer = GrepTool(Workspace(tmp_path)).execute(pattern="hit").split("\n")
     assert answer[0] == "long.txt:1:hit" + "y" * (MAX_LINE - 3) and answer[1:] == [
         f"long.txt:{n}:hit" for n in range(2, 12)]
+
+
+# --- a NUL in a command; stray temp files ------------------------------------------------------------
+
+def test_a_nul_in_a_bash_command_is_a_clear_error_and_nothing_runs(env, workspace):
+    with ScriptedServer([{"tool_calls": [call("bash", command="touch made; echo a\0b")]}, "ok"]) as s:
+        run = nanocoder(s, "-p", "go", "-y", env=env, cwd=workspace)
+    assert run.returncode == 0, run.stderr
+    result = [m["content"] for m in s.requests[1]["messages"] if m["role"] == "tool"][0]
+    assert "NUL byte" in result and "embedded null byte" not in result
+    assert not (workspace / "made").exists()
+
+
+def test_a_write_sweeps_the_temp_files_a_killed_writer_left_there(tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its id names no process now (unless reused at once: then only the age rule applies)
+    old = time.time() - 3600
+    stray = tmp_path / f".nanocoder-a.txt.{gone.pid}-0123abcd.tmp"   # a killed writer's, just now
+    stale = tmp_path / ".nanocoder-a.txt.89abcdef.tmp"                # the older naming, an hour old
+    live = tmp_path / f".nanocoder-a.txt.{os.getpid()}-456789ab.tmp"  # a live writer's, in use
+    users = [tmp_path / ".nanocoder-notes.tmp", tmp_path / f".nanocoder-a.txt.{gone.pid}-xyz.tmp",
+             tmp_path / ".nanocoder-d.0123abcd.tmp"]                  # the user's: wrong names, a folder
+    for path in (stray, stale, live, *users[:2]):
+        path.write_text("x")
+    users[2].mkdir()
+    for path in (stale, *users):
+        os.utime(path, (old, old))
+    atomic_write(tmp_path / "a.txt", b"new")
+    assert (tmp_path / "a.txt").read_bytes() == b"new"
+    assert not stray.exists() and not stale.exists()
+    assert live.exists() and all(path.exists() for path in users)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (tmp_path / "a.txt", live, *users))
