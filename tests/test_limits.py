@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from test_cli import env, workspace  # noqa: F401 (fixtures)
 from test_scripting import call, nanocoder
 
 from nanocoder.atomic import atomic_write
-from nanocoder.tools.base import Workspace
+from nanocoder.checkpoints import MAX_KEPT
+from nanocoder.tools.base import ToolError, Workspace
+from nanocoder.tools.edit import EditFileTool
+from nanocoder.tools.files import MAX_DIFF, MAX_EDIT, WriteFileTool, diff
 from nanocoder.tools.search import LIMIT, MAX_LINE, MAX_RESULTS, GrepTool
 from nanocoder.tools.shell import ASK, FORBIDDEN, MAX_ANALYSED, READ_ONLY, classify, fork_bomb
 
@@ -154,3 +158,53 @@ def test_a_write_sweeps_the_temp_files_a_killed_writer_left_there(tmp_path):
     assert not stray.exists() and not stale.exists()
     assert live.exists() and all(path.exists() for path in users)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (tmp_path / "a.txt", live, *users))
+
+
+# --- edits, diffs and /undo's copies -----------------------------------------------------------------
+
+def test_edits_refuse_a_file_over_the_size_they_change(tmp_path):
+    big = tmp_path / "big.log"
+    big.write_bytes(b"needle\n" + b"x" * MAX_EDIT)
+    workspace = Workspace(tmp_path)
+    for tool, args in ((EditFileTool, dict(old_string="needle", new_string="pin")),
+                       (WriteFileTool, dict(content="short"))):
+        with pytest.raises(ToolError, match=r"over the 10 MB that edit_file and write_file change; use bash"):
+            tool(workspace).execute(file_path="big.log", **args)
+    assert big.stat().st_size == MAX_EDIT + 7 and workspace.checkpoints.turns in ([], [({}, set())])
+
+
+def test_the_diff_of_an_edit_in_a_long_line_is_cut_to_its_head_and_tail(tmp_path):
+    (tmp_path / "one.min.js").write_text("var a=1;" + "x" * 5_000_000 + "\n")
+    result = EditFileTool(Workspace(tmp_path)).execute(file_path="one.min.js", old_string="var a=1;",
+                                                      new_string="var a=2;")
+    assert len(result) < MAX_DIFF + 200 and len(result.diff) < MAX_DIFF + 200
+    assert "-var a=1;xxx" in result and "characters of the diff cut" in result
+    assert (tmp_path / "one.min.js").read_text().startswith("var a=2;")
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="needs patch(1)")
+@settings(max_examples=300, deadline=None)
+@given(*[st.lists(st.sampled_from(["a\n", "b\n", "c\n", "\n", "a", "x\n"]), max_size=25).map("".join)] * 2)
+def test_the_diff_of_only_the_changed_middle_still_patches_before_into_after(before, after):
+    changes = diff("f", before, after)
+    assert bool(changes) == (before != after)
+    if not changes:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "f").write_text(before)
+        subprocess.run(["patch", "-p1", "-s"], input=changes + "\n", text=True, cwd=folder, check=True)
+        assert Path(folder, "f").read_text() == after
+
+
+def test_undo_copies_stay_under_their_cap_and_undo_says_what_it_cannot_restore(tmp_path):
+    path, workspace = tmp_path / "data.txt", Workspace(tmp_path)
+    path.write_text("v00\n" + "." * (9 << 20))
+    tool = EditFileTool(workspace)
+    for turn in range(1, 13):  # 12 turns each change the 9 MB file: 108 MB of copies were kept
+        workspace.checkpoints.begin()
+        tool.execute(file_path="data.txt", old_string=f"v{turn - 1:02}", new_string=f"v{turn:02}")
+    assert workspace.checkpoints.kept <= MAX_KEPT
+    undone = [workspace.checkpoints.undo()[0] for _ in range(12)]
+    assert undone[0] == [f"restored {path}"] and path.read_text()[:3] == "v01"  # turn 1's change stays
+    assert undone[-1] == [f"could not restore {path}: its copy was dropped to keep /undo's copies under 100 MB"]
+    assert workspace.checkpoints.undo() == ([], set())
