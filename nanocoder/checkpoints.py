@@ -85,7 +85,8 @@ class Checkpoints:
         """What the session changed, file by file, as a unified diff (show names a path)."""
         from .tools.files import decode, diff
         now = lambda path: path.read_bytes() if path.is_file() else None
-        return "\n".join(f"{show(path)}: changed; its first state is no longer kept (over {MAX_KEPT >> 20} MB "
-                         "of copies)" if isinstance(before, Dropped) else
-                         diff(show(path), decode(before or b"").text, decode(after or b"").text, new=before is None)
+        lost = f"changed; its first state is no longer kept (over {MAX_KEPT >> 20} MB of copies)"
+        return "\n".join(f"{show(path)}: {lost}" if isinstance(before, Dropped) else
+                         diff(show(path), decode(before or b"").text, decode(after or b"").text,
+                              new=before is None)
                          for path, before in self.original.items() if (after := now(path)) != before)

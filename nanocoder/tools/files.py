@@ -54,7 +54,8 @@ def load_text(path: Path, shown: str = "") -> TextFile:
     with open_file(path, shown) as f:
         if (size := os.fstat(f.fileno()).st_size) > MAX_EDIT:
             raise ToolError(f"{shown} is {size:,} bytes, over the {MAX_EDIT >> 20} MB that edit_file and "
-                            "write_file change; use bash (sed -i, a script, patch) for it. It was not changed.")
+                            "write_file change; use bash (sed -i, a script, patch) for it. "
+                            "It was not changed.")
         return decode(f.read(MAX_EDIT + 1))
 
 
@@ -68,22 +69,9 @@ def diff(shown: str, before: str, after: str, new: bool = False) -> str:
     """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
     a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
     lines = lambda text: re.findall(r"[^\n]*\n|[^\n]+", text)  # unlike str.splitlines, only at "\n"
-    old, now = lines(before), lines(after)
-    # difflib compares lines with lines: it is given only the changed middle and its 3 lines of context,
-    # and its hunks' line numbers are moved back to the whole file's
-    same, most = 0, min(len(old), len(now))
-    while same < most and old[same] == now[same]:
-        same += 1
-    tail = 0
-    while tail < most - same and old[-1 - tail] == now[-1 - tail]:
-        tail += 1
-    lo, keep = max(0, same - 3), max(0, tail - 3)
-    rows = difflib.unified_diff(old[lo:len(old) - keep], now[lo:len(now) - keep], "/dev/null" if new else a,
-                                b, n=3)
-    moved = lambda m: f"{m[1]}{int(m[2]) + lo}"
+    rows = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
     # A last line without a newline would run into the next one; mark it as `diff` does.
-    return "".join(re.sub(r"([-+])(\d+)", moved, d, count=2) if d.startswith("@@ ") else
-                   d if d.endswith("\n") else d + "\n\\ No newline at end of file\n"
+    return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n"
                    for d in rows).rstrip("\n")
 
 
@@ -222,7 +210,8 @@ class FileWriter(WorkspaceTool):
         with suppress(ToolError, OSError):  # else the call will fail, and say why
             path = self.workspace.path(args["file_path"])
             file, text = self.plan(path, **args)
-            return shown_diff(diff(self.workspace.show(path), file.text if file else "", text, new=file is None))
+            shown = self.workspace.show(path)
+            return shown_diff(diff(shown, file.text if file else "", text, new=file is None))
         return ""
 
 
