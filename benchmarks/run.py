@@ -511,9 +511,81 @@ def cache():
             print(f"  nanocoder break, {name}, request {i}: {pc.why(r, i)}")
 
 
+# --- linear time and bounded memory (issue 22) -----------------------------------------------
+
+PEAK = "peak = lambda: int([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]) // 1024\n"
+
+
+def probe_peak(code: str, *args) -> str:
+    """Run code in a child Python: its last line of output, then its peak RSS (MB). With PYTHONPATH set to
+    another checkout, it measures that one (how the 'before' figures were taken)."""
+    run = subprocess.run([PY, "-c", PEAK + code + "\nprint(peak())", *map(str, args)], capture_output=True,
+                         text=True)
+    if run.returncode:
+        return f"failed: {(run.stderr.strip().splitlines() or ['?'])[-1][:60]}"
+    *said, peak = run.stdout.strip().split("\n")
+    return f"{peak} MB" + (f", {said[-1]}" if said else "")
+
+
+def limits():
+    """The command analysis is linear (and capped); edits, diffs, /undo's copies, grep through ripgrep and
+    hooks' output stay bounded. Memory is each child process's peak RSS."""
+    import re
+    from nanocoder.tools import shell
+    old = re.compile(r"(?:function\s+([\w:.-]+)|([\w:.-]+)\s*\(\s*\))\s*\{(?:[^}]*[;|&])?\s*(?:\1|\2)\s*[&|]")
+    for n in (4_000, 8_000):
+        took = clock(old.search, "echo " + "ab" * (n // 2))
+        row(f"limits: the old fork-bomb regex on `echo` + {n:,} hex characters (absolute)", f"{took:.2f} s")
+    for n in (40_000, 400_000, 4_000_000):
+        took = clock(shell.fork_bomb, "echo " + "ab" * (n // 2))
+        row(f"limits: the fork-bomb check on `echo` + {n:,} hex characters (absolute)", f"{took * 1e3:.1f} ms")
+    for n in (40_000, 4_000_000):
+        command = "echo " + "ab" * (n // 2)
+        took = clock(shell.classify, command, Path("/tmp"))
+        row(f"limits: classify(`echo` + {n:,} hex characters) (absolute)", f"{took * 1e3:.1f} ms")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        edit = ("import sys\nfrom nanocoder.tools.base import Workspace\nfrom nanocoder.tools.edit import EditFileTool\n"
+                "try:\n    r = EditFileTool(Workspace(sys.argv[1])).execute(file_path=sys.argv[2], "
+                "old_string='needle', new_string='pin')\n    print(f'answer {len(r):,} characters')\n"
+                "except Exception as e:\n    print('refused')")
+        with open(root / "big.txt", "wb") as f:  # 169 MB of lines
+            f.write(b"needle\n")
+            for _ in range(169):
+                f.write(b"a line of an ordinary text file, about fifty bytes\n" * 20_000)
+        row("limits: edit_file on a 169 MB file: peak RSS, outcome (absolute)", probe_peak(edit, root, "big.txt"))
+        (root / "big.txt").unlink()
+        (root / "one.txt").write_bytes(b"needle" + b"x" * (9 << 20) + b"\n")
+        row("limits: edit_file on a 9 MB one-line file: peak RSS, answer (absolute)",
+            probe_peak(edit, root, "one.txt"))
+        (root / "one.txt").write_bytes(b"v00\n" + b"." * (9 << 20))
+        turns = ("import sys\nfrom nanocoder.tools.base import Workspace\nfrom nanocoder.tools.edit import EditFileTool\n"
+                 "w = Workspace(sys.argv[1])\nfor t in range(1, 25):\n    w.checkpoints.begin()\n"
+                 "    EditFileTool(w).execute(file_path='one.txt', old_string=f'v{t - 1:02}', new_string=f'v{t:02}')\n")
+        row("limits: 24 turns each editing a 9 MB file (216 MB of copies): peak RSS (absolute)", probe_peak(turns, root))
+        (root / "one.txt").unlink()
+        rg = shutil.which("rg") or shutil.which("rg", path=str(BIN))
+        if rg:
+            with open(root / "lines.txt", "wb") as f:
+                for _ in range(100):
+                    f.write(b"match this line\n" * 100_000)
+            grep = ("import os, sys\nos.environ['PATH'] = sys.argv[2] + os.pathsep + os.environ['PATH']\n"
+                    "from nanocoder.tools.base import Workspace\nfrom nanocoder.tools.search import GrepTool\n"
+                    "r = GrepTool(Workspace(sys.argv[1])).execute(pattern='match')\nprint(r.splitlines()[-1])")
+            row("limits: grep through rg, a 10M-line file that matches everywhere: peak RSS (absolute)",
+                probe_peak(grep, root, os.path.dirname(rg)))
+        else:
+            row("limits: grep through rg, a 10M-line file that matches everywhere: peak RSS", "rg not installed")
+        hook = ("from nanocoder.hooks import Hooks\n"
+                "h = Hooks({'hooks': {'PreToolUse': [{'hooks': [{'command': "
+                "'head -c 300000000 /dev/zero >&2; exit 2'}]}]}}, 's', '/tmp')\n"
+                "print(f'{len(h.gate(\"bash\", {})):,} characters to the model')")
+        row("limits: a PreToolUse hook writing 300 MB to stderr: peak RSS (absolute)", probe_peak(hook))
+
+
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
             "reads": reads, "memory": rounds_memory, "parallel": parallel, "compression": compression, "safety": safety,
-            "sandbox": sandbox}
+            "sandbox": sandbox, "limits": limits}
 SECTIONS["cache"] = cache  # prompt cache: python benchmarks/run.py cache
 
 

@@ -1,5 +1,6 @@
 """Files written whole or not at all, and nothing left behind when the process is killed."""
 import os
+import re
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -15,7 +16,7 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     if mode is None:
         with suppress(FileNotFoundError):
             mode = path.stat().st_mode & 0o7777
-    tmp = path.parent / f"{TMP}{path.name}.{os.urandom(4).hex()}.tmp"
+    tmp = path.parent / f"{TMP}{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
     perm = 0o666 if mode is None else mode & 0o777  # the kernel applies umask: never briefly readable
     try:
         fd = os.open(path.parent, os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC, perm)
@@ -38,13 +39,34 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
         if named:
             tmp.unlink(missing_ok=True)
         raise
+    sweep(path.parent)  # what a kill between link and rename left here before
+
+
+# Our temp names: the file's name, then the writing process's id and 8 random hex digits (before the
+# id was added: the digits alone)
+TEMP_NAME = re.compile(re.escape(TMP) + r".+\.(?:(\d+)-)?[0-9a-f]{8}\.tmp", re.S)
 
 
 def sweep(folder: Path, age: float = 60) -> None:
-    """Remove temp files a killed process of ours left in folder (older than age: a younger one may be in
-    use)."""
+    """Remove the temp files a killed process of ours left in folder: those whose writer is gone, or older
+    than age (a younger one may be in use; its process id may have been reused). Only regular files named
+    exactly as atomic_write names them: never a user's file."""
     with suppress(OSError):
         for entry in os.scandir(folder):
-            if (entry.name.startswith(TMP) and entry.name.endswith(".tmp")
-                    and time.time() - entry.stat().st_mtime > age):
-                os.unlink(entry.path)
+            if not entry.name.startswith(TMP) or not (name := TEMP_NAME.fullmatch(entry.name)):
+                continue
+            with suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and (
+                        (name[1] and not _running(int(name[1])))
+                        or time.time() - entry.stat(follow_symlinks=False).st_mtime > age):
+                    os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone; an id no process can have
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True

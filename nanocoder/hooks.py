@@ -3,11 +3,16 @@
 from a PreToolUse hook blocks the call, and its stderr goes to the model; the others only watch. A project's
 own settings file is never read: it would let a cloned repository run code."""
 import json
+import os
 import re
+import signal
 import subprocess
+import threading
+from contextlib import suppress
 
 from . import events as ev
 from .config import ConfigError
+from .tools.bash import Capture
 
 CLAUDE_NAMES = {"bash": "Bash", "read_file": "Read", "write_file": "Write", "edit_file": "Edit",
                 "glob": "Glob", "grep": "Grep", "agent": "Task"}
@@ -56,13 +61,41 @@ class Hooks:
                 continue
             for hook in group.get("hooks") or []:
                 try:
-                    run = subprocess.run(hook["command"], shell=True, input=json.dumps(payload), text=True,
-                                         capture_output=True, cwd=self.cwd,
-                                         timeout=hook.get("timeout", TIMEOUT))
-                    outcomes.append((run.returncode, run.stderr))
-                except (OSError, KeyError, TypeError, subprocess.TimeoutExpired) as e:
+                    outcomes.append(self._run_one(hook["command"], json.dumps(payload).encode(),
+                                                  hook.get("timeout", TIMEOUT)))
+                except (OSError, KeyError, TypeError, ValueError) as e:
                     outcomes.append((1, f"hook failed: {e}"))
         return outcomes
+
+    def _run_one(self, command: str, payload: bytes, timeout) -> tuple[int, str]:
+        """(exit code, stderr): stderr is read as it comes and only its head and tail are kept (a hook may
+        print gigabytes), decoded with replacement (or any bytes at all)."""
+        proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, cwd=self.cwd, start_new_session=True)
+        capture = Capture()
+        reader = threading.Thread(target=capture.read, args=(proc.stderr,), daemon=True)
+        reader.start()
+        # in a thread too: a hook that reads nothing would block a large payload's write, and its timeout
+        threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True).start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            if proc.poll() is None:  # timed out, or a timeout that is no number: it ends with its children
+                with suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        reader.join(timeout=1)  # what the hook left running in the background may hold stderr
+        if code is None:
+            return 1, f"hook failed: `{command}` timed out after {timeout} s"
+        return code, capture.text()
+
+
+def _feed(stdin, payload: bytes) -> None:
+    with suppress(OSError):  # BrokenPipeError: the hook did not read its input
+        with stdin:
+            stdin.write(payload)
 
 
 def _matches(matcher: str, *names) -> bool:

@@ -61,6 +61,11 @@ class BashTool(WorkspaceTool):
         # each with its marker; several calls may run at once (a dict's set, pop and copy are atomic: no lock)
         self._running: dict[subprocess.Popen, str] = {}
 
+    def check_args(self, args) -> str | None:
+        if isinstance(args.get("command"), str) and "\0" in args["command"]:  # before it is judged or run
+            return "the command holds a NUL byte (\\0), which no shell command can; nothing was run"
+        return super().check_args(args)
+
     def permission(self, args: dict) -> tuple[str, str, str]:
         verdict, why = classify(args.get("command", ""), self.workspace.cwd, root=self.workspace.root)
         kind = {FORBIDDEN: FORBIDDEN, READ_ONLY: READ}.get(verdict, RUN)

@@ -4,7 +4,7 @@ import difflib
 from pathlib import Path
 
 from .base import Changed, ToolError, printable
-from .files import FileWriter, TextFile, diff, load_text
+from .files import FileWriter, TextFile, diff, load_text, shown_diff
 
 
 class EditFileTool(FileWriter):
@@ -20,7 +20,7 @@ class EditFileTool(FileWriter):
 
     def execute(self, file_path: str, old_string: str, new_string: str) -> str:
         path, file, text = self.write(file_path, old_string, new_string)
-        changes = diff(self.workspace.show(path), file.text, text)
+        changes = shown_diff(diff(self.workspace.show(path), file.text, text))
         return Changed(changes, changes)
 
     def plan(self, path: Path, file_path: str, old_string: str, new_string: str) -> tuple[TextFile, str]:

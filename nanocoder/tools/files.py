@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..permissions import EDIT, READ, path_kind
 from ..atomic import atomic_write
+from ..context import head_tail
 from .base import Changed, ToolError, WorkspaceTool, printable
 
 MAX_LINE = 2000          # characters per line shown
@@ -21,6 +22,10 @@ SNIFF = 8192             # a NUL byte in this many leading bytes means binary
 LINE_BYTES = 4 * MAX_LINE + 3  # bytes read of a line: MAX_LINE characters of up to 4 bytes, and "\r\n"
 CHUNK = 1 << 20          # bytes read at a time where whole lines are not needed
 SCAN = 64 << 20          # read_file counts the lines after those shown only up to this many bytes
+# edit_file and write_file change files up to this size; a bigger one is for bash's tools (it took 3.7 GB
+# and 55 s to edit a 169 MB file)
+MAX_EDIT = 10 << 20
+MAX_DIFF = 30_000        # characters of a diff shown: its head and tail
 
 
 @dataclass
@@ -43,9 +48,15 @@ def decode(data: bytes) -> TextFile:
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
-    """The whole file (FileNotFoundError if missing; a ToolError if it is no file, see open_file)."""
-    with open_file(path, shown or printable(str(path))) as f:
-        return decode(f.read())
+    """The whole file (FileNotFoundError if missing; a ToolError if it is no file, see open_file, or over
+    MAX_EDIT)."""
+    shown = shown or printable(str(path))
+    with open_file(path, shown) as f:
+        if (size := os.fstat(f.fileno()).st_size) > MAX_EDIT:
+            raise ToolError(f"{shown} is {size:,} bytes, over the {MAX_EDIT >> 20} MB that edit_file and "
+                            "write_file change; use bash (sed -i, a script, patch) for it. "
+                            "It was not changed.")
+        return decode(f.read(MAX_EDIT + 1))
 
 
 def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
@@ -62,6 +73,11 @@ def diff(shown: str, before: str, after: str, new: bool = False) -> str:
     # A last line without a newline would run into the next one; mark it as `diff` does.
     return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n"
                    for d in rows).rstrip("\n")
+
+
+def shown_diff(changes: str) -> str:
+    """A diff as the model and the user see it: its head and tail when long."""
+    return head_tail(changes, MAX_DIFF, "characters of the diff")
 
 
 def similar_names(path: Path, shown: str) -> str:
@@ -198,7 +214,8 @@ class FileWriter(WorkspaceTool):
         with suppress(ToolError, OSError):  # else the call will fail, and say why
             path = self.workspace.path(args["file_path"])
             file, text = self.plan(path, **args)
-            return diff(self.workspace.show(path), file.text if file else "", text, new=file is None)
+            shown = self.workspace.show(path)
+            return shown_diff(diff(shown, file.text if file else "", text, new=file is None))
         return ""
 
 
@@ -216,7 +233,7 @@ class WriteFileTool(FileWriter):
         path, like, content = self.write(file_path, content)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
-        changes = (diff(shown, like.text if like else "", content, new=like is None)
+        changes = (shown_diff(diff(shown, like.text if like else "", content, new=like is None))
                    if len(content) < MAX_OUTPUT else "")
         return Changed(f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})",
                        changes)

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from contextlib import suppress
 from fnmatch import fnmatchcase, translate
 from itertools import islice
@@ -19,6 +20,7 @@ EXCLUDE = [a for name in UNREADABLE for a in ("--glob", f"!**/{name}")]
 MAX_RESULTS = 200        # lines in an answer
 LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
 MAX_LINE = 300           # characters of a matching line shown
+BINARY_MATCH = re.compile(rb"(.*): binary file matches \(.*\)", re.S)
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"})
 
 
@@ -79,18 +81,48 @@ class GrepTool(WorkspaceTool):
         return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1])) + skipped(root)
 
     def _ripgrep(self, pattern: str, root: Path, include: str | None):
-        # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a
-        # blank line. rg searches files in parallel and prints them in any order: sorted here.
-        args = ["rg", "--line-number", "--with-filename", "--heading", "--null", "--color", "never"]
+        # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a blank line; a
+        # binary file that matches is one line "path: binary file matches (...)". rg searches files in
+        # parallel and prints them in any order: sorted here, so all must be read (a later file may come
+        # first in path order), but never held whole: --max-count stops each file at LIMIT lines, long lines
+        # are cut as they are read, and files past the first LIMIT results in path order are dropped.
+        args = ["rg", "--binary", "--max-count", str(LIMIT), "--line-number", "--with-filename", "--heading",
+                "--null", "--color", "never"]
         args += (["--glob", include] if include else []) + EXCLUDE  # later globs win
-        run = subprocess.run(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd, capture_output=True)
-        if run.returncode == 2 and not run.stdout:
-            error = run.stderr.decode(errors="replace").strip()
+        proc = subprocess.Popen(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        errors = bytearray()
+        reader = threading.Thread(target=_first_bytes, args=(proc.stderr, errors), daemon=True)
+        reader.start()
+        files: dict[str, list] = {}  # path: its rows ("line:text", or None for a binary file's match)
+        rows, kept = None, 0
+        try:
+            for line in _lines(proc.stdout):
+                if not line:  # a group's end
+                    rows = None
+                elif rows is not None:
+                    rows.append(os.fsdecode(line))
+                    kept += 1
+                elif b"\0" in line:
+                    name, _, first = line.partition(b"\0")
+                    rows = files.setdefault(os.fsdecode(name), [os.fsdecode(first)])
+                    kept += 1
+                elif binary := BINARY_MATCH.fullmatch(line):
+                    files[os.fsdecode(binary[1])] = [None]
+                    kept += 1
+                if kept > 2 * LIMIT:  # keep the files that hold the first LIMIT results in path order
+                    kept = _keep_first(files, rows)
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # the caller gave up: rg stops too
+                proc.kill()
+                proc.wait()
+        if code == 2 and not files:
+            reader.join()
+            error = errors.decode(errors="replace").strip()
             raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
         # Names and lines as bytes (surrogates where not UTF-8): printable() shows them losslessly.
-        files = [group.partition("\0") for group in os.fsdecode(run.stdout).split("\n\n")]
-        files.sort(key=lambda f: path_order(f[0]))
-        return ((file, row) for file, _, rows in files if rows for row in rows.rstrip("\n").split("\n"))
+        return ((name, row) for name in sorted(files, key=path_order) for row in files[name])
 
     def _python(self, pattern: str, root: Path, include: str | None):
         """(file, "line:text") for each match, file by file in path order."""
@@ -108,19 +140,23 @@ class GrepTool(WorkspaceTool):
             file = os.path.join(folder, name)
             # FIFOs and devices are skipped, not opened
             with suppress(OSError, ToolError), open_file(file, file) as f:
+                binary = b"\0" in f.read(SNIFF)
+                f.seek(0)
                 for first, text in blocks(f):
-                    if not whole or whole.search(text):
-                        yield from ((file, f"{n}:{line}") for n, line in
-                                    enumerate(text.removesuffix("\n").split("\n"), first)
-                                    if regex.search(line))
+                    if whole and not whole.search(text):
+                        continue
+                    found = ((file, f"{n}:{line}") for n, line in
+                             enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
+                    if not binary:
+                        yield from found
+                    elif next(found, None):  # as rg and grep say it: once, without the bytes
+                        yield file, None
+                        break
 
 
 def blocks(f):
     """(first line's number, text) per block of about CHUNK bytes that ends at a line's end: memory stays
     bounded."""
-    if b"\0" in f.read(SNIFF):  # binary: nothing
-        return
-    f.seek(0)
     n, back = 1, 0
     while data := f.read(CHUNK + back):  # blocks end where CHUNK-sized reads would
         cut = data.rfind(b"\n") + 1 or len(data)  # a line longer than a block is split
@@ -130,7 +166,37 @@ def blocks(f):
         n += data.count(b"\n")
 
 
-def show_match(file: str, row: str) -> str:
+def _lines(stream, most: int = 4 * MAX_LINE + 32):
+    """stream's lines without their "\n", each cut at most bytes (the rest is skipped, never held)."""
+    with stream:
+        while line := stream.readline(most):
+            cut = not line.endswith(b"\n")
+            while cut and (rest := stream.readline(most)) and not rest.endswith(b"\n"):
+                pass
+            yield line.removesuffix(b"\n")
+
+
+def _keep_first(files: dict, current) -> int:
+    """Drop the files after those holding the first LIMIT rows in path order (not the one being read);
+    the rows kept."""
+    kept = 0
+    for name in sorted(files, key=path_order):
+        if kept >= LIMIT and files[name] is not current:
+            del files[name]
+        else:
+            kept += len(files[name])
+    return kept
+
+
+def _first_bytes(stream, into: bytearray, most: int = 65536) -> None:
+    with stream:
+        while chunk := stream.read(65536):
+            into += chunk[:max(0, most - len(into))]
+
+
+def show_match(file: str, row: str | None) -> str:
+    if row is None:
+        return f"{file}: binary file matches"
     n, _, text = row.partition(":")
     return f"{file}:{n}:" + printable(text.rstrip("\r")[:MAX_LINE])
 

@@ -64,24 +64,33 @@ DISK_ERASERS = ("mkfs", "mke2fs", "mkswap", "wipefs", "blkdiscard")
 DELETERS = frozenset({"rm", "shred", "srm", "unlink", "rmdir"})
 WITH_SUBCOMMAND = frozenset("git npm pnpm yarn npx cargo go pip pip3 uv poetry docker kubectl make "
                             "bundle rake dotnet mvn gradle".split())
-# A function that calls itself in the background or into a pipe: :(){ :|:& };: and its spellings
-FORK_BOMB = re.compile(r"(?:function\s+([\w:.-]+)|([\w:.-]+)\s*\(\s*\))"
-                       r"\s*\{(?:[^}]*[;|&])?\s*(?:\1|\2)\s*[&|]")
-# $(...), `...`, <(...), $'...', $[...], any ${...} but a plain ${NAME}, {a,b} and {1..9}
-EXPANSION = re.compile(r"\$\(|`|<\(|>\(|\$['\"\[]|\$\{(?!\w+\})|\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
+# A fork bomb is a function that calls itself in the background or into a pipe before any `}`:
+# :(){ :|:& };: and its spellings. Found in one pass (a single regex for it took quadratic time): the
+# definitions `name() {` or `function name {`, the calls `name &` or `name |` that start a command, and `}`.
+# Each name starts where no name character is just before it, so no match starts inside a long word.
+BOMB_PARTS = re.compile(r"(?<![\w:.-])(?:function\s+(?P<fn>[\w:.-]+)|(?P<def>[\w:.-]+)\s*\(\s*\))\s*\{"
+                        r"|(?:(?<=[;|&{])|^)\s*(?P<call>[\w:.-]+)\s*[&|]|(?P<close>\})")
+# $(...), `...`, <(...), $'...', $[...], any ${...} but a plain ${NAME}; BRACES: {a,b} and {1..9}
+EXPANSION = re.compile(r"\$\(|`|<\(|>\(|\$['\"\[]|\$\{(?!\w+\})")
+BRACES = re.compile(r"\{[^{}\s]*\}")
+# Longer commands are not analysed (they ask): the analysis is linear, but a 4 MB command still takes
+# seconds in Python, and none of the commands a model writes by hand comes near it.
+MAX_ANALYSED = 100_000
 
 
 def classify(command: str, cwd: Path, home: Path | None = None, root: Path | None = None) -> tuple[str, str]:
     """(FORBIDDEN, why), (READ_ONLY, ""), or (ASK, why)."""
     home = Path(os.path.realpath(home or Path.home()))
     root, cwd = Path(os.path.realpath(root or cwd)), Path(cwd)
-    if FORK_BOMB.search(command):
+    if len(command) > MAX_ANALYSED:
+        return ASK, f"it is too long to analyse ({len(command):,} characters; over {MAX_ANALYSED:,})"
+    if fork_bomb(command):
         return FORBIDDEN, "this is a fork bomb"
     parsed = _parse(command, cwd, home)
     for argv, where, writes in parsed:
         if why := _destroys(argv, where, writes, home, root):
             return FORBIDDEN, why
-    if EXPANSION.search(command):
+    if expands(command):
         return ASK, "it runs a command substitution or expands words"
     for argv, _, writes in parsed:  # /dev/stdout and /dev/fd/N write too: they reopen files `N<f` opened
         reasons = [(argv == ["?"], "the command cannot be parsed"),
@@ -98,7 +107,7 @@ def prefix(command: str) -> str | None:
     wrapped."""
     tokens = _tokens(command)
     words = [_word(word) for _, word in tokens]
-    if not words or any(op for op, _ in tokens) or EXPANSION.search(command) \
+    if not words or any(op for op, _ in tokens) or expands(command) \
             or ASSIGNMENT.fullmatch(words[0]) or words[0] in {*WRAPPERS, *SHELLS, "eval", "cd"}:
         return None
     name = os.path.basename(words[0])
@@ -107,6 +116,24 @@ def prefix(command: str) -> str | None:
     if name in WITH_SUBCOMMAND and len(words) > 1 and not words[1].startswith("-"):
         return f"{name} {words[1]}"
     return name
+
+
+def fork_bomb(command: str) -> bool:
+    defined = set()  # the functions whose body the scan is in: defined since the last `}`
+    for m in BOMB_PARTS.finditer(command):
+        if m["close"]:
+            defined.clear()
+        elif m["call"]:
+            if m["call"] in defined:
+                return True
+        else:
+            defined.add(m["fn"] or m["def"])
+    return False
+
+
+def expands(command: str) -> bool:
+    return bool(EXPANSION.search(command)) or any(
+        "," in m[0] or ".." in m[0] for m in BRACES.finditer(command))
 
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
@@ -201,36 +228,40 @@ def _add(out, argv, where, writes, home, depth):
     out.append((argv, where, writes))
     if name in ("cd", "pushd"):
         path = _expand(next((a for a in argv[1:] if not a.startswith("-")), "~"), where, home)
-        return Path(path) if path else None  # `cd -` or `cd $X`: later relative paths are unknown
+        # `cd -` or `cd $X`: later relative paths are unknown; as they are past PATH_MAX, where cd fails
+        # (and `cd a; cd a; ...` would otherwise grow a path as long as the command)
+        return Path(path) if path and len(path) < 4096 else None
     return where
 
 
 def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
     """`sudo -u root env X=1 nice -n 5 rm -rf /` -> (`rm -rf /`, the wrappers and variables looked
     through)."""
-    passed = []
-    while argv:
-        name = os.path.basename(argv[0])
-        if ASSIGNMENT.fullmatch(argv[0]):  # X=1 cmd, or env X=1 cmd
-            passed, argv = passed + argv[:1], argv[1:]
+    passed, start = [], 0  # argv[start:] is what is left: indexes, not copies, keep this linear
+    while start < len(argv):
+        name = os.path.basename(argv[start])
+        if ASSIGNMENT.fullmatch(argv[start]):  # X=1 cmd, or env X=1 cmd
+            passed.append(argv[start])
+            start += 1
             continue
         if name not in WRAPPERS:
             break
-        valued, skip, rest = WRAPPERS[name], int(name == "timeout"), argv[1:]
-        while rest and rest[0].startswith("-"):
-            option = rest.pop(0)
+        valued, skip, rest = WRAPPERS[name], int(name == "timeout"), start + 1
+        while rest < len(argv) and argv[rest].startswith("-"):
+            option, rest = argv[rest], rest + 1
             if option == "--":
                 break
             if _active(OPAQUE.get(name, ()), [option]):
-                return argv, passed
+                return argv[start:], passed
             if name == "command" and option in ("-v", "-V"):
-                return ["type"] + rest, passed  # a lookup, not a run
-            if rest and (option in VALUED_LONG or (option[1:2] != "-" and option[-1] in valued)):
-                rest.pop(0)  # the option's value
-        if any(isinstance(w, Unseen) for w in argv[:len(argv) - len(rest) + skip]):
-            return argv, passed  # `timeout * ls`: what runs would depend on file names
-        passed, argv = passed + [name], rest[skip:]
-    return argv, passed
+                return ["type"] + argv[rest:], passed  # a lookup, not a run
+            if rest < len(argv) and (option in VALUED_LONG or (option[1:2] != "-" and option[-1] in valued)):
+                rest += 1  # the option's value
+        if any(isinstance(w, Unseen) for w in argv[start:rest + skip]):
+            return argv[start:], passed  # `timeout * ls`: what runs would depend on file names
+        passed.append(name)
+        start = rest + skip
+    return argv[start:], passed
 
 
 def _expand(word: str, where: Path | None, home: Path) -> str:
@@ -277,10 +308,12 @@ def _destroys(argv, where, writes, home, root) -> str | None:
     elif name == "find" and ("-delete" in args or any(  # -exec rm, -execdir shred, -ok unlink...
             a.startswith(("-exec", "-ok")) and os.path.basename(b) in DELETERS
             for a, b in zip(args, args[1:]))):
-        while args and re.fullmatch(r"-[HLP]|-O\d*|-D", args[0]):  # options before the starting points
-            args = args[2:] if args[0] == "-D" else args[1:]
-        targets = args[:next((i for i, a in enumerate(args) if a[:1] in "-(!"), len(args))] or ["."]
-    for path in filter(None, (_expand(t, where, home) for t in targets)):  # the targets we can name
+        first = 0
+        while first < len(args) and re.fullmatch(r"-[HLP]|-O\d*|-D", args[first]):  # options, then paths
+            first += 2 if args[first] == "-D" else 1
+        targets = args[first:next((i for i, a in enumerate(args) if i >= first and a[:1] in "-(!"),
+                                  len(args))] or ["."]
+    for path in dict.fromkeys(filter(None, (_expand(t, where, home) for t in targets))):  # those we can name
         # `find . -name x -delete` and `chmod -R` in the workspace only ask
         if why := _critical(path, home, root, workspace_too=verb == "delete"):
             return f"`{name}` would recursively {verb} {why}"
@@ -291,7 +324,7 @@ def _split(args):
     """Options and operands; after `--` everything is an operand."""
     cut = args.index("--") if "--" in args else len(args)
     options = [a for a in args[:cut] if a.startswith("-") and a != "-"]
-    return options, [a for a in args[:cut] if a not in options] + args[cut + 1:]
+    return options, [a for a in args[:cut] if not (a.startswith("-") and a != "-")] + args[cut + 1:]
 
 
 def _is_device(path: str) -> bool:
@@ -316,9 +349,10 @@ def _reads_only(argv) -> bool:
     if name != "git":
         return name in READERS and not _active(ACTIVE_OPTIONS.get(name, ()), args)
     # git: -c sets any config for this run, and some config runs programs (core.fsmonitor): it asks
-    while args and args[0] in ("-C", "--no-pager", "-P", "--git-dir", "--work-tree"):
-        args = args[1:] if args[0] in ("--no-pager", "-P") else args[2:]
-    sub, *rest = args or [""]  # no subcommand: it reads nothing
+    first = 0
+    while first < len(args) and args[first] in ("-C", "--no-pager", "-P", "--git-dir", "--work-tree"):
+        first += 1 if args[first] in ("--no-pager", "-P") else 2
+    sub, *rest = args[first:] or [""]  # no subcommand: it reads nothing
     options, operands = _split(rest)
     # options that write a file or run a program: `git grep -O` opens the files found in one
     if _active(("--output", "--ext-diff") + (("O", "--open-files-in-pager") if sub == "grep" else ()), rest):
