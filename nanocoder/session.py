@@ -1,9 +1,11 @@
 """Sessions: one JSON file per conversation under ~/.nanocoder/sessions/, written atomically,
 readable only by the user, and stored as the conversation was (the API key never reaches a
 command's environment, so tool output does not carry it)."""
+import fcntl
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -50,13 +52,16 @@ class Session:
     def save(self) -> Path:
         folder = private_dir(sessions_dir())
         path = folder / f"{self.id}.json"
-        if self._stamp is not None and _stamp(path) != self._stamp:  # two processes on one session:
-            self.forked_from, self.id, self.created = self.id, _new_id(), time.time()  # neither loses a turn
-            path = folder / f"{self.id}.json"
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy the history
         # ASCII escapes keep every string, even a folder named in bytes that are not UTF-8
-        atomic_write(path, json.dumps(data, indent=1).encode(), mode=0o600)
-        self._stamp = _stamp(path)
+        raw = json.dumps(data, indent=1).encode()
+        with _locked(path):  # the check and the replace, as one step for every nanocoder on this session
+            if self._stamp is not None and _stamp(path) != self._stamp:  # another process saved it meanwhile:
+                self.forked_from, self.id, self.created = self.id, _new_id(), time.time()  # neither loses a turn
+                data.update(id=self.id, created=self.created)
+                raw, path = json.dumps(data, indent=1).encode(), folder / f"{self.id}.json"
+            atomic_write(path, raw, mode=0o600)
+            self._stamp = _stamp(path)
         return path
 
     def restart(self) -> None:
@@ -79,6 +84,18 @@ class Session:
                          if k in ("model", "cwd", "messages", "id", "created")})
         session.id, session._stamp = path.stem, _stamp(path)
         return session
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on the sessions folder itself (flock works on a folder's descriptor): no lock files
+    to leave behind, and a save holds it for milliseconds."""
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _stamp(path: Path):
