@@ -28,13 +28,15 @@ def repair(messages: list[dict]) -> list[dict]:
             continue
         answers = {}
         while i < len(messages) and messages[i].get("role") == "tool":
-            answers.setdefault(messages[i].get("tool_call_id"), messages[i].get("content"))
+            answers.setdefault(str(messages[i].get("tool_call_id")), messages[i].get("content"))
             i += 1
         m["tool_calls"] = [dict(c, function=dict(c.get("function") or {})) for c in m["tool_calls"]]
         for call in m["tool_calls"]:
-            answer = answers.pop(call.get("id"), None)
-            call["id"] = fresh_id(call.get("id") or "call", used)
-            if not is_json_object(call["function"].get("arguments") or ""):
+            answer = answers.pop(str(call.get("id")), None)
+            call["id"] = fresh_id(call["id"] if isinstance(call.get("id"), str) and call["id"] else "call", used)
+            if not isinstance(call["function"].get("name"), str):
+                call["function"]["name"] = "unknown"
+            if not is_json_object(call["function"].get("arguments")):
                 call["function"]["arguments"] = "{}"
             out.append({"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED if answer is None
                         else answer if isinstance(answer, str) else json.dumps(answer)})
@@ -56,8 +58,8 @@ def used_ids(messages) -> set:
     return {c.get("id") for m in messages for c in m.get("tool_calls") or ()}
 
 
-def is_json_object(text: str) -> bool:
+def is_json_object(text) -> bool:
     try:
-        return isinstance(json.loads(text), dict)
+        return isinstance(text, str) and isinstance(json.loads(text), dict)
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         return False

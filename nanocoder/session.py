@@ -4,6 +4,7 @@ command's environment, so tool output does not carry it)."""
 import fcntl
 import json
 import os
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -11,6 +12,9 @@ from pathlib import Path
 
 from . import events as ev
 from .atomic import atomic_write, sweep
+
+
+MAX_BYTES = 64 << 20  # a session file larger than this is not read (compression keeps real ones far smaller)
 
 
 class SessionError(Exception):
@@ -77,12 +81,13 @@ class Session:
     @classmethod
     def load(cls, session_id: str) -> "Session":
         path = sessions_dir() / f"{Path(session_id).name.removesuffix('.json')}.json"
-        if not path.exists():
+        if not os.path.lexists(path):
             raise SessionError(f"no session {session_id!r} in {sessions_dir()}; "
                                "nanocoder --sessions lists them")
-        session = cls(**{k: v for k, v in _read(path).items()
-                         if k in ("model", "cwd", "messages", "id", "created")})
-        session.id, session._stamp = path.stem, _stamp(path)
+        data, st = _read(path)
+        session = cls(**{k: v for k, v in data.items() if k in ("model", "cwd", "messages", "created")})
+        # stamped from the very file read: a save in between makes the next save fork, never overwrite
+        session.id, session._stamp = path.stem, (st.st_mtime_ns, st.st_size, st.st_ino)
         return session
 
 
@@ -106,17 +111,32 @@ def _stamp(path: Path):
         return None
 
 
-def _read(path: Path) -> dict:
-    """A session file's fields, checked for the shape the agent needs, or SessionError."""
+def _read(path: Path) -> tuple[dict, os.stat_result]:
+    """A session file's fields, checked for the shape the agent needs, and its stat; or SessionError. Only a
+    regular file up to MAX_BYTES is read: a FIFO would hang, a link to /dev/zero would fill the memory."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SessionError(f"session {path.stem!r} is unreadable ({type(e).__name__}: {e})") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise SessionError(f"session {path.stem!r} is not a regular file")
+            if st.st_size > MAX_BYTES:
+                raise SessionError(f"session {path.stem!r} is larger than {MAX_BYTES >> 20} MB")
+            data = json.loads(f.read(MAX_BYTES + 1).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
+        raise SessionError(f"session {path.stem!r} is unreadable ({type(e).__name__}: {e})"[:300]) from None
     if not (isinstance(data, dict) and isinstance(data.get("messages"), list)
-            and all(isinstance(m, dict) for m in data["messages"])
+            and all(_is_message(m) for m in data["messages"])
             and isinstance(data.get("model"), str) and isinstance(data.get("cwd"), str)):
         raise SessionError(f"session {path.stem!r} is not a nanocoder session")
-    return data
+    return data, st
+
+
+def _is_message(m) -> bool:
+    """A message whose parts have the types repair() and the agent rely on (their values are repaired)."""
+    calls = m.get("tool_calls") if isinstance(m, dict) else None
+    return isinstance(m, dict) and isinstance(m.get("role"), str) and (calls is None or isinstance(calls, list)
+        and all(isinstance(c, dict) and isinstance(c.get("function", {}), dict) for c in calls))
 
 
 def list_sessions(cwd=None) -> list[dict]:
@@ -125,9 +145,9 @@ def list_sessions(cwd=None) -> list[dict]:
     rows = []
     for path in sessions_dir().glob("*.json"):
         try:
-            data, st = _read(path), path.stat()
-        except (SessionError, OSError):
-            continue  # a broken or dangling file is not the end of the list
+            data, st = _read(path)
+        except SessionError:
+            continue  # a broken, dangling or special file is not the end of the list
         first = next((m.get("content") for m in data["messages"] if m.get("role") == "user"), "")
         rows.append({"id": path.stem, "mtime": st.st_mtime, "cwd": data["cwd"], "bytes": st.st_size,
                      "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),

@@ -1,11 +1,19 @@
 """No lost work and no crash on hostile local state: sessions under a lock, each finished call recorded as it
 finishes, calls on one file in the model's order, settings and session files that are one clear line, and
 tool-call arguments assembled in linear time (the figure is in benchmarks/run.py)."""
+import json
 import multiprocessing
 import os
+import resource
+import subprocess
+from pathlib import Path
+
+import pytest
 
 from nanocoder.llm import _Assembler
 from nanocoder.session import Session, sessions_dir
+from scripted import ScriptedServer
+from test_cli import KEY, NANOCODER, env, one_line_error, workspace  # noqa: F401 (fixtures)
 
 
 def _assemble(pieces: list) -> str:
@@ -52,3 +60,98 @@ def test_two_processes_saving_one_session_at_once_never_lose_a_turn(tmp_path, mo
     kept = {m["content"] for path in sessions_dir().glob("*.json") for m in Session.load(path.stem).messages}
     lost = [f"{who} {n}" for who in "ab" for n in range(len(shared)) if f"{who} {n}" not in kept]
     assert lost == []
+
+
+# --- item 10: settings and session files that cannot be used are one clear line, never a hang ---------------
+
+def _run(args, env, cwd, timeout=30):
+    """The installed command, with its address space capped at 2 GB: reading /dev/zero fails, not the machine."""
+    cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    return subprocess.run([str(NANOCODER), *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, preexec_fn=cap)
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("NANOCODER_TIMEOUT", "1e10", ["NANOCODER_TIMEOUT", "at most"]),
+    ("OPENAI_BASE_URL", "http://[::1", ["OPENAI_BASE_URL", "not a valid URL"]),
+    ("OPENAI_BASE_URL", "localhost:8000", ["OPENAI_BASE_URL", "http(s) URL"]),
+    ("NANOCODER_MODEL", os.fsdecode(b"gpt-\xff"), ["NANOCODER_MODEL", "gpt-\\xff", "UTF-8"]),
+    ("OPENAI_API_KEY", "sk-\u00e9", ["OPENAI_API_KEY", "ASCII"]),
+])
+def test_a_setting_that_cannot_be_used_is_one_line(env, workspace, name, value, words):
+    with ScriptedServer(["never asked"]) as server:
+        settings = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url, name: value}
+        result = _run(["-p", "hi"], {**env, **settings}, workspace)
+        assert server.requests == []
+    one_line_error(result, *words)
+
+
+@pytest.mark.parametrize("hooks, words", [
+    (5, ['"hooks" must be an object']),
+    ([5], ['"hooks" must be an object']),
+    ({"PreToolUse": 5}, ["PreToolUse must be a list"]),
+    ({"PreToolUse": [5]}, ["PreToolUse must be a list"]),
+    ({"PostToolUse": [{"hooks": [{"type": "command"}]}]}, ["PostToolUse[0]", '"command"']),
+    ({"PostToolUse": [{"hooks": [{"command": "true", "timeout": "soon"}]}]}, ["PostToolUse[0]", '"timeout"']),
+    ({"PreTooluse": []}, ["unknown event 'PreTooluse'", "PreToolUse"]),
+])
+def test_hooks_in_the_wrong_shape_are_one_line_before_anything_runs(env, workspace, hooks, words):
+    settings = Path(env["HOME"]) / ".nanocoder" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"hooks": hooks}))
+    bash = {"name": "bash", "arguments": {"command": "touch ran"}}
+    with ScriptedServer([{"tool_calls": [bash]}, "done"]) as server:
+        result = _run(["-p", "hi", "-y", "--base-url", server.url, "--api-key", KEY], env, workspace)
+    one_line_error(result, "settings.json", *words)
+    assert not (workspace / "ran").exists()
+
+
+def _sessions(env) -> Path:
+    folder = Path(env["HOME"]) / ".nanocoder" / "sessions"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_listing_and_continuing_skip_fifos_devices_and_huge_files(env, workspace):
+    folder = _sessions(env)
+    os.mkfifo(folder / "fifo.json")
+    (folder / "zero.json").symlink_to("/dev/zero")
+    with open(folder / "huge.json", "wb") as f:  # sparse, 1 GB: larger than the cap, costs no disk
+        f.truncate(1 << 30)
+    with ScriptedServer(["first", "continued"]) as server:
+        args = ["--base-url", server.url, "--api-key", KEY]
+        assert _run(["-p", "the word is heron", *args], env, workspace).returncode == 0
+        listed = _run(["--sessions"], env, workspace)
+        assert listed.returncode == 0 and listed.stderr == ""
+        [line] = listed.stdout.splitlines()  # the good session alone
+        assert "heron" in line
+        result = _run(["-c", "-p", "what was the word?", *args], env, workspace)
+    assert result.returncode == 0 and result.stdout == "continued\n", result.stderr
+    assert [m["content"] for m in server.requests[1]["messages"][1:]] == [
+        "the word is heron", "first", "what was the word?"]
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("fifo", None, ["not a regular file"]),
+    ("zero", None, ["unreadable"]),
+    ("deep", '{"model": "m", "cwd": "/", "messages": ' + "[" * 100_000 + "]" * 100_000 + "}", ["unreadable"]),
+    ("calls", json.dumps({"model": "m", "cwd": "/", "messages": [
+        {"role": "assistant", "content": None, "tool_calls": "x"}]}), ["not a nanocoder session"]),
+    ("function", json.dumps({"model": "m", "cwd": "/", "messages": [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "a", "function": 5}]}]}),
+     ["not a nanocoder session"]),
+])
+def test_resuming_a_session_that_is_no_session_is_one_line(env, workspace, name, text, words):
+    folder = _sessions(env)
+    if name == "fifo":
+        os.mkfifo(folder / "fifo.json")
+    elif name == "zero":
+        (folder / "zero.json").symlink_to("/dev/zero")
+    else:
+        (folder / f"{name}.json").write_text(text)
+    with ScriptedServer(["never asked"]) as server:
+        result = _run(["-r", name, "-p", "go on", "--base-url", server.url, "--api-key", KEY], env, workspace)
+        assert server.requests == []
+    one_line_error(result, f"session {name!r}", *words)
+    listed = _run(["--sessions"], env, workspace)
+    assert listed.returncode == 0 and listed.stdout == "no saved sessions yet\n"
