@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from nanocoder import Agent
 from nanocoder.llm import _Assembler
+from nanocoder.permissions import Permissions
 from nanocoder.session import Session, sessions_dir
+from conftest import assert_valid_history
 from scripted import ScriptedServer
+from test_agent import Rendezvous
 from test_cli import KEY, NANOCODER, env, one_line_error, workspace  # noqa: F401 (fixtures)
 
 
@@ -155,3 +159,23 @@ def test_resuming_a_session_that_is_no_session_is_one_line(env, workspace, name,
     one_line_error(result, f"session {name!r}", *words)
     listed = _run(["--sessions"], env, workspace)
     assert listed.returncode == 0 and listed.stdout == "no saved sessions yet\n"
+
+
+# --- item 9: calls of one batch on one file run in the order the model gave ------------------------------
+
+def test_calls_on_one_file_run_in_the_models_order_and_others_still_in_parallel(server, llm, tmp_path):
+    rounds = 50
+    for n in range(rounds):  # a file of its own each round: the same calls every round would end the turn
+        name = f"f{n}.txt"
+        server.add({"tool_calls": [
+            {"name": "write_file", "arguments": {"file_path": name, "content": "A\n"}},
+            {"name": "edit_file", "arguments": {"file_path": name, "old_string": "A", "new_string": "B"}},
+            {"name": "meet", "arguments": {"who": "x"}},  # no path: runs beside the chain, not after it
+            {"name": "edit_file", "arguments": {"file_path": name, "old_string": "B", "new_string": "C"}},
+            {"name": "meet", "arguments": {"who": "y"}}]})
+    server.add("done")
+    agent = Agent(llm=llm, tools=[Rendezvous(2)], cwd=tmp_path, permissions=Permissions("yes"))
+    assert agent.chat("go") == "done"
+    ended = [(tmp_path / f"f{n}.txt").read_text() for n in range(rounds)]
+    assert ended == ["C\n"] * rounds
+    assert_valid_history(agent.messages)
