@@ -9,6 +9,8 @@ import re
 
 INTERRUPTED = "Error: interrupted by the user before this tool finished."
 ROLES = ("system", "user", "assistant", "tool")
+STOPPED = ("Error: nanocoder was stopped before this call finished; it may have run in part. "
+           "Check its effects before running it again.")
 
 
 def repair(messages: list[dict]) -> list[dict]:
@@ -41,6 +43,16 @@ def repair(messages: list[dict]) -> list[dict]:
             out.append({"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED if answer is None
                         else answer if isinstance(answer, str) else json.dumps(answer)})
     return out
+
+
+def round_so_far(messages: list[dict], done: dict) -> list[dict]:
+    """messages up to the last round's calls, each answered by its result in done (a call id -> text) or, not
+    finished yet, by STOPPED: what a saver writes mid-round, valid as it stands."""
+    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"), None)
+    if last is None or not messages[last].get("tool_calls"):
+        return messages
+    return messages[:last + 1] + [{"role": "tool", "tool_call_id": c["id"], "content": done.get(c["id"], STOPPED)}
+                                  for c in messages[last]["tool_calls"]]
 
 
 def fresh_id(call_id: str, used: set) -> str:

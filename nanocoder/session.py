@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from . import events as ev
 from .atomic import atomic_write, sweep
 
 
@@ -71,12 +70,6 @@ class Session:
     def restart(self) -> None:
         """A new conversation in this object (/reset): a new id; the old file stays as it was."""
         self.id, self.created, self.messages, self._stamp = _new_id(), time.time(), [], None
-
-    def record(self, event) -> None:
-        """An on_event consumer: saves after every round and at the end of every turn."""
-        if isinstance(event, (ev.RoundEnded, ev.TurnEnded)) and event.depth == 0:
-            self.messages = event.messages
-            self.save()
 
     @classmethod
     def load(cls, session_id: str) -> "Session":

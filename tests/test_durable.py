@@ -6,18 +6,21 @@ import multiprocessing
 import os
 import resource
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from history_rules import problems
 from nanocoder import Agent
+from nanocoder.history import STOPPED
 from nanocoder.llm import _Assembler
 from nanocoder.permissions import Permissions
 from nanocoder.session import Session, sessions_dir
 from conftest import assert_valid_history
 from scripted import ScriptedServer
 from test_agent import Rendezvous
-from test_cli import KEY, NANOCODER, env, one_line_error, workspace  # noqa: F401 (fixtures)
+from test_cli import KEY, NANOCODER, env, one_line_error, run, workspace  # noqa: F401 (fixtures)
 
 
 def _assemble(pieces: list) -> str:
@@ -179,3 +182,48 @@ def test_calls_on_one_file_run_in_the_models_order_and_others_still_in_parallel(
     ended = [(tmp_path / f"f{n}.txt").read_text() for n in range(rounds)]
     assert ended == ["C\n"] * rounds
     assert_valid_history(agent.messages)
+
+
+# --- item 5: each finished call is recorded as it finishes, so a kill mid-round loses nothing done ---------
+
+def _poll(condition, what, limit=60):
+    """Wait for condition() (a bound on a failure, not a timing claim)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.02)
+
+
+def test_a_kill_mid_round_leaves_the_finished_edits_in_the_session_and_the_model_is_told(env, workspace):
+    names = ["a.txt", "b.txt", "c.txt"]
+    for name in names:
+        (workspace / name).write_text("old\n")
+    edits = [{"name": "edit_file", "arguments": {"file_path": n, "old_string": "old", "new_string": "new"}}
+             for n in names]
+    sleep = {"name": "bash", "arguments": {"command": "sleep 20"}}
+    with ScriptedServer([{"tool_calls": [*edits, sleep]}, "I see what was done."]) as server:
+        args = ["--base-url", server.url, "--api-key", KEY]
+        child = subprocess.Popen([str(NANOCODER), "-p", "edit them, then wait", "-y", *args], env=env,
+                                 cwd=workspace, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            _poll(lambda: all((workspace / n).read_text() == "new\n" for n in names), "the edits on disk")
+
+            def recorded():  # the session says so while the command still runs
+                saved = sorted(_sessions(env).glob("*.json"))
+                return saved and saved[0].read_text().count("+new") >= 3
+            _poll(recorded, "the three edits in the session")
+            assert child.poll() is None  # the bash call is still running: this is mid-round
+        finally:
+            child.kill()
+            child.wait()
+        result = run(["-c", "-p", "what happened?", *args], env, workspace)
+    assert result.returncode == 0 and result.stdout == "I see what was done.\n", result.stderr
+    sent = server.requests[1]["messages"]
+    assert problems(sent) == []
+    answers = {m["tool_call_id"]: m["content"] for m in sent if m["role"] == "tool"}
+    calls = [c for m in sent if m["role"] == "assistant" for c in m.get("tool_calls") or ()]
+    assert [c["function"]["name"] for c in calls] == ["edit_file"] * 3 + ["bash"]
+    for call in calls[:3]:
+        assert "-old\n+new" in answers[call["id"]], answers[call["id"]]
+    assert answers[calls[3]["id"]] == STOPPED
