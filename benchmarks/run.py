@@ -238,7 +238,8 @@ def streaming():
         row(f"streaming: assembling 200,000 chunks of {kind} / 20,000", f"{ratio:.1f}×", "≤ 12×",
             ratio <= 12)
     ratio = median_clock(3, assemble, 80_000, "{}") / median_clock(5, assemble, 8_000, "{}")
-    row("streaming: assembling 80,000 tool-argument pieces `{}` / 8,000", f"{ratio:.1f}×", "≤ 12×", ratio <= 12)
+    row("streaming: assembling 80,000 tool-argument pieces `{}` / 8,000", f"{ratio:.1f}×", "≤ 12×",
+        ratio <= 12)
 
 
 # --- search -------------------------------------------------------------------------------

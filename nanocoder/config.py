@@ -34,7 +34,8 @@ class Config:
         env = os.environ if env is None else env
         return cls(
             model=_text("-m / NANOCODER_MODEL", model or env.get("NANOCODER_MODEL") or DEFAULT_MODEL),
-            api_key=_text("--api-key / OPENAI_API_KEY", api_key or env.get("OPENAI_API_KEY") or None, ascii=True),
+            api_key=_text("--api-key / OPENAI_API_KEY", api_key or env.get("OPENAI_API_KEY") or None,
+                          ascii=True),
             base_url=_url(base_url or env.get("OPENAI_BASE_URL") or None),
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float, low=0),

@@ -35,7 +35,8 @@ def repair(messages: list[dict]) -> list[dict]:
         m["tool_calls"] = [dict(c, function=dict(c.get("function") or {})) for c in m["tool_calls"]]
         for call in m["tool_calls"]:
             answer = answers.pop(str(call.get("id")), None)
-            call["id"] = fresh_id(call["id"] if isinstance(call.get("id"), str) and call["id"] else "call", used)
+            given = call.get("id")
+            call["id"] = fresh_id(given if isinstance(given, str) and given else "call", used)
             if not isinstance(call["function"].get("name"), str):
                 call["function"]["name"] = "unknown"
             if not is_json_object(call["function"].get("arguments")):
@@ -51,8 +52,9 @@ def round_so_far(messages: list[dict], done: dict) -> list[dict]:
     last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"), None)
     if last is None or not messages[last].get("tool_calls"):
         return messages
-    return messages[:last + 1] + [{"role": "tool", "tool_call_id": c["id"], "content": done.get(c["id"], STOPPED)}
-                                  for c in messages[last]["tool_calls"]]
+    answers = [{"role": "tool", "tool_call_id": c["id"], "content": done.get(c["id"], STOPPED)}
+               for c in messages[last]["tool_calls"]]
+    return messages[:last + 1] + answers
 
 
 def fresh_id(call_id: str, used: set) -> str:

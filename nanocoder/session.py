@@ -60,7 +60,8 @@ class Session:
         raw = json.dumps(data, indent=1).encode()
         with _locked(path):  # the check and the replace, as one step for every nanocoder on this session
             if self._stamp is not None and _stamp(path) != self._stamp:  # another process saved it meanwhile:
-                self.forked_from, self.id, self.created = self.id, _new_id(), time.time()  # neither loses a turn
+                # this conversation goes on under a new id, so neither loses a turn
+                self.forked_from, self.id, self.created = self.id, _new_id(), time.time()
                 data.update(id=self.id, created=self.created)
                 raw, path = json.dumps(data, indent=1).encode(), folder / f"{self.id}.json"
             atomic_write(path, raw, mode=0o600)
@@ -128,7 +129,8 @@ def _read(path: Path) -> tuple[dict, os.stat_result]:
 def _is_message(m) -> bool:
     """A message whose parts have the types repair() and the agent rely on (their values are repaired)."""
     calls = m.get("tool_calls") if isinstance(m, dict) else None
-    return isinstance(m, dict) and isinstance(m.get("role"), str) and (calls is None or isinstance(calls, list)
+    return isinstance(m, dict) and isinstance(m.get("role"), str) and (
+        calls is None or isinstance(calls, list)
         and all(isinstance(c, dict) and isinstance(c.get("function", {}), dict) for c in calls))
 
 

@@ -36,7 +36,8 @@ def test_tool_arguments_are_assembled_as_sent_even_from_many_empty_object_pieces
     assert _assemble(['{"a": ', "{}", "}"]) == '{"a": {}}'
     assert _assemble(["["] + ["{}"] * 5000) == "[" + "{}" * 5000  # kept as sent (then refused as no object)
     assert _assemble(['{"a": [{}, ', '{}]}', '{"a": [{}, {}]}']) == '{"a": [{}, {}]}'  # a re-sent whole
-    assert _assemble(['{"k": "', "x" * 100, '"}', '{"k": "' + "x" * 100 + '"}']) == '{"k": "' + "x" * 100 + '"}'
+    whole = '{"k": "' + "x" * 100 + '"}'
+    assert _assemble(['{"k": "', "x" * 100, '"}', whole]) == whole
 
 
 # --- item 4: two processes saving one session at the same moment never lose a turn -------------------------
@@ -52,7 +53,7 @@ def _writer(home, ids, who, barrier):
 
 def test_two_processes_saving_one_session_at_once_never_lose_a_turn(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    shared = [Session(model="m", cwd="/w", messages=[{"role": "user", "content": "start"}]) for _ in range(100)]
+    shared = [Session(model="m", cwd="/w", messages=[{"role": "user", "content": "go"}]) for _ in range(100)]
     for session in shared:
         session.save()
     fork = multiprocessing.get_context("fork")
@@ -72,7 +73,7 @@ def test_two_processes_saving_one_session_at_once_never_lose_a_turn(tmp_path, mo
 # --- item 10: settings and session files that cannot be used are one clear line, never a hang ---------------
 
 def _run(args, env, cwd, timeout=30):
-    """The installed command, with its address space capped at 2 GB: reading /dev/zero fails, not the machine."""
+    """The installed command, its address space capped at 2 GB: reading /dev/zero fails, not the machine."""
     cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
     return subprocess.run([str(NANOCODER), *args], env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, preexec_fn=cap)
@@ -217,6 +218,8 @@ def test_a_kill_mid_round_leaves_the_finished_edits_in_the_session_and_the_model
         finally:
             child.kill()
             child.wait()
+        [saved] = _sessions(env).glob("*.json")
+        assert problems(json.loads(saved.read_text())["messages"]) == []  # valid as it stands, unrepaired
         result = run(["-c", "-p", "what happened?", *args], env, workspace)
     assert result.returncode == 0 and result.stdout == "I see what was done.\n", result.stderr
     sent = server.requests[1]["messages"]

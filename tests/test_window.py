@@ -21,7 +21,8 @@ class Report(Tool):
 
 
 @pytest.mark.parametrize("calls, window", [(600, 8000), (10_000, None)])
-def test_one_batch_larger_than_the_window_is_cut_so_the_next_request_fits(server, llm, tmp_path, calls, window):
+def test_one_batch_larger_than_the_window_is_cut_so_the_next_request_fits(server, llm, tmp_path, calls,
+                                                                          window):
     server.add({"tool_calls": [{"name": "report", "arguments": {"n": n}} for n in range(calls)]},
                "a summary of the work so far", "all reported")
     agent = Agent(llm=llm, tools=[Report()], cwd=tmp_path, max_context=window, permissions=Permissions("yes"))
