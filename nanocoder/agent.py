@@ -4,7 +4,7 @@ import itertools
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 
 from . import events as ev
 from .context import Context
@@ -176,11 +176,21 @@ class Agent:
         return ids
 
     def _run_tools(self, calls, cut=False, repeated=False) -> None:
-        """Run one round's calls concurrently; every call gets exactly one result, in the calls' order,
+        """Run one round's calls concurrently, but those on one file in the order the model gave; report each
+        as it finishes (a saver records it at once); every call gets exactly one result, in the calls' order,
         even when interrupted, so the history stays valid."""
-        results, jobs = [None] * len(calls), []
+        results, jobs, latest = [None] * len(calls), {}, {}  # latest: a path -> the last job touching it
         parsed = [_arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
+
+        def finish(i, outcome):
+            result, is_error, took, _ = outcome
+            if repeated:
+                result += "\n[You made these same calls in the previous rounds too; try something else.]"
+            results[i] = result, is_error, took
+            call, args = calls[i], parsed[i][0]
+            self.emit(ev.ToolFinished(call.id, call.name, args, result, is_error, took or 0.0,
+                                      getattr(outcome[0], "diff", ""), took is not None))
         try:
             for i, (call, (args, problem)) in enumerate(zip(calls, parsed)):  # approvals first, one at a time
                 self.emit(ev.ToolStarted(call.id, call.name, args))
@@ -189,27 +199,28 @@ class Agent:
                         raise ToolError("this call was cut off by the token limit and not run; "
                                         "send a smaller one")
                     tool, kind = self._permit(call.name, args, problem)
-                    jobs.append((i, pool.submit(self._run_one, tool, args, kind)))
+                    paths = tool.paths(args)
+                    after = {latest[p] for p in paths if p in latest}
+                    job = pool.submit(self._run_one, tool, args, kind, after)
+                    latest.update(dict.fromkeys(paths, job))
+                    jobs[job] = i
                 except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
-                    results[i] = f"Error: {e}", True, None, None
-            for i, future in jobs:
-                results[i] = self._offer_rerun(calls[i].name, parsed[i][0], future.result())
+                    finish(i, (f"Error: {e}", True, None, None))
+            for job in as_completed(jobs):
+                i = jobs[job]
+                finish(i, self._offer_rerun(calls[i].name, parsed[i][0], job.result()))
         except KeyboardInterrupt:
             self.cancel()
-            for i, future in jobs:  # keep what did finish
-                if future.done() and not future.cancelled() and results[i] is None:
-                    results[i] = future.result()
+            for job, i in jobs.items():  # keep what did finish
+                if job.done() and not job.cancelled() and results[i] is None:
+                    finish(i, job.result())
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            for call, (args, _), outcome in zip(calls, parsed, results):
-                result, is_error, took, _ = outcome or (INTERRUPTED, True, None, None)
-                diff = getattr(result, "diff", "")
-                if repeated:
-                    result += "\n[You made these same calls in the previous rounds too; try something else.]"
-                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-                ran = took is not None
-                self.emit(ev.ToolFinished(call.id, call.name, args, result, is_error, took or 0.0, diff, ran))
+            for i, call in enumerate(calls):
+                if results[i] is None:
+                    finish(i, (INTERRUPTED, True, None, None))
+                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": results[i][0]})
 
     def _permit(self, name, args, problem=None):
         """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
@@ -234,8 +245,12 @@ class Agent:
                     else ". Ask them how to proceed."))
         return tool, kind
 
-    def _run_one(self, tool, args, kind):
-        """(result, is_error, seconds, the ToolError if it offers a rerun), on a pool thread."""
+    def _run_one(self, tool, args, kind, after=()):
+        """(result, is_error, seconds, the ToolError if it offers a rerun), on a pool thread, once the calls
+        `after` (earlier ones on the same files) are done."""
+        wait(after)  # they were submitted first, so they run already or are done: no deadlock
+        if self._cancelled.is_set():
+            return INTERRUPTED, True, None, None
         start = time.monotonic()
         try:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError, cost
-from .events import RoundEnded, TurnEnded, fan_out
+from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
+from .history import round_so_far
 from .hooks import Hooks
 from .llm import LLMError
 from .permissions import MODES
@@ -148,24 +149,37 @@ def make_agent(config, view, session, mode, sandbox, *consumers):
 
 
 class Saver:
-    """Saves the session as the agent works; a full disk or a read-only home is one warning."""
+    """Saves the session as the agent works: after every round, and after each call that may have changed
+    something (a kill mid-round leaves the session saying what was done); a full disk or a read-only home is
+    one warning."""
 
     def __init__(self, session, agent, view):
         self.session, self.agent, self.view, self.warned = session, agent, view, False
+        self.done = {}  # this round's finished calls: id -> result
 
     def __call__(self, event):
-        if isinstance(event, (RoundEnded, TurnEnded)) and not event.depth:
-            self.session.model = self.agent.llm.model
-            try:
-                self.session.record(event)
-            except OSError as e:
-                if not self.warned:
-                    self.view.notice(f"could not save the session: {e.strerror or e}")
-                self.warned = True
-            if self.session.forked_from:
-                self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder "
-                                 f"meanwhile; this conversation goes on as session {self.session.id}")
-                self.session.forked_from = None
+        if event.depth:  # a sub-agent's work is saved with its parent's round
+            return
+        if isinstance(event, ToolFinished):
+            self.done[event.call_id] = event.result
+            if event.ran and not getattr(self.agent.tools.get(event.name), "read_only", True):
+                self.save(round_so_far(self.agent.messages, self.done))
+        elif isinstance(event, (RoundEnded, TurnEnded)):
+            self.done = {}
+            self.save(event.messages)
+
+    def save(self, messages):
+        self.session.model, self.session.messages = self.agent.llm.model, messages
+        try:
+            self.session.save()
+        except OSError as e:
+            if not self.warned:
+                self.view.notice(f"could not save the session: {e.strerror or e}")
+            self.warned = True
+        if self.session.forked_from:
+            self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder "
+                             f"meanwhile; this conversation goes on as session {self.session.id}")
+            self.session.forked_from = None
 
 
 def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:

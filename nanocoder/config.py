@@ -10,6 +10,9 @@ PRICES = {"gpt-4o": (2.5, 1.25, 10), "gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-4.1
           "gpt-4.1-mini": (0.4, 0.1, 1.6), "deepseek-chat": (0.28, 0.028, 0.42), "kimi-k2": (0.6, 0.15, 2.5)}
 
 
+MAX_TIMEOUT = 86_400  # seconds; a larger timeout overflows the socket layer's clock
+
+
 class ConfigError(Exception):
     """A setting that cannot be used, said in one line."""
 
@@ -30,13 +33,14 @@ class Config:
     def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None) -> "Config":
         env = os.environ if env is None else env
         return cls(
-            model=model or env.get("NANOCODER_MODEL") or DEFAULT_MODEL,
-            api_key=api_key or env.get("OPENAI_API_KEY") or None,
-            base_url=base_url or env.get("OPENAI_BASE_URL") or None,
+            model=_text("-m / NANOCODER_MODEL", model or env.get("NANOCODER_MODEL") or DEFAULT_MODEL),
+            api_key=_text("--api-key / OPENAI_API_KEY", api_key or env.get("OPENAI_API_KEY") or None,
+                          ascii=True),
+            base_url=_url(base_url or env.get("OPENAI_BASE_URL") or None),
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float, low=0),
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int, low=2000),
-            timeout=_number(env, "NANOCODER_TIMEOUT", float),
+            timeout=_number(env, "NANOCODER_TIMEOUT", float, high=MAX_TIMEOUT),
             max_turns=max_turns or _number(env, "NANOCODER_MAX_TURNS", int),
             price=_price(env.get("NANOCODER_PRICE", "")),
         )
@@ -64,8 +68,38 @@ def _price(raw: str):
     return price
 
 
-def _number(env, name, kind, low=None):
-    """A positive number (or one >= low), or None if unset; anything else is one clear line."""
+def _text(name, value, ascii=False):
+    """value, if a request can carry it: bytes that are not UTF-8 (from argv or the environment) cannot."""
+    if value is None:
+        return None
+    try:
+        value.encode("ascii" if ascii else "utf-8")
+    except UnicodeEncodeError:
+        if ascii:  # a key is never shown
+            raise ConfigError(f"{name} holds characters an API key cannot (it is ASCII)") from None
+        shown = repr(os.fsencode(value))[2:-1][:80]  # the bytes as given, \xff for one that is not UTF-8
+        raise ConfigError(f"{name} '{shown}' is not valid UTF-8") from None
+    return value
+
+
+def _url(url):
+    """An http(s) URL with a host (and a port that is a number), or one clear line."""
+    if _text("--base-url / OPENAI_BASE_URL", url) is None:
+        return None
+    from urllib.parse import urlsplit  # here: the URL is rarely set, and --help stays fast
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as e:  # a port that is no number, an unclosed [ of an IPv6 address
+        raise ConfigError(f"--base-url / OPENAI_BASE_URL {url!r} is not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url / OPENAI_BASE_URL {url!r} is not an http(s) URL with a host, "
+                          "such as http://localhost:11434/v1")
+    return url
+
+
+def _number(env, name, kind, low=None, high=None):
+    """A positive number (or one >= low, <= high), or None if unset; anything else is one clear line."""
     raw = env.get(name, "").strip()
     if not raw:
         return None
@@ -79,4 +113,6 @@ def _number(env, name, kind, low=None):
         raise ConfigError(f"{name}={raw!r} must be at least {low:,}")
     if low is None and value <= 0:
         raise ConfigError(f"{name}={raw!r} must be positive")
+    if high is not None and value > high:
+        raise ConfigError(f"{name}={raw!r} must be at most {high:,}")
     return value

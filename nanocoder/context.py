@@ -9,6 +9,7 @@ import json
 
 DEFAULT_WINDOW = 128_000
 SNIP_OVER, SNIP_TO = 2_000, 1_000  # characters of one old tool output
+STUB = 100  # characters: a text no longer than this is never cut, one cut to less is a one-line stub
 HIGH, LOW = 0.85, 0.5  # of the budget: when to compress, and down to where
 SUMMARY_TAG = "[Summary of the conversation so far]"
 ACK = "Understood. I will continue from this summary."
@@ -116,19 +117,54 @@ def collapse(messages, budget: int) -> str:
     if (len(messages) > first and messages[first - 1]["content"] == ACK
             and messages[first]["role"] == "assistant"):
         del messages[first - 1]
+    chars = _chars(messages)
+    share = budget * 4 // len(messages) - 16  # what each message may keep when all are cut alike
     for m in messages[1:]:  # one huge turn: cut every message's text to its share of the budget
-        if estimate(messages) <= budget:
+        if chars <= budget * 4:
             break
-        share = max(200, budget * 4 // len(messages))
-        if isinstance(m.get("content"), str) and len(m["content"]) > share:
-            m["content"] = head_tail(m["content"], share)
+        chars -= _chars([m])
+        if isinstance(m.get("content"), str) and len(m["content"]) > max(share, STUB):
+            m["content"] = head_tail(m["content"], share) if share >= 200 else _stub(m["content"])
         for call in m.get("tool_calls") or ():  # a 10 MB write_file: its arguments, cut, stay a JSON object
-            if len(call["function"]["arguments"]) > share:
+            if len(call["function"]["arguments"]) > max(share, 200):
                 args = json.loads(call["function"]["arguments"])
                 call["function"]["arguments"] = json.dumps(
-                    {k: head_tail(v, share // max(1, len(args))) if isinstance(v, str) else v
+                    {k: head_tail(v, max(share, 200) // max(1, len(args))) if isinstance(v, str) else v
                      for k, v in args.items()})
+        chars += _chars([m])
+    if chars > budget * 4:
+        _drop_calls(messages, chars - budget * 4 + 400)  # 400: room for the note that names them
     return f"dropped {start - first} older messages to fit the window"
+
+
+def _drop_calls(messages, excess: int) -> None:
+    """A batch of calls too large for the window even as one-line stubs: its oldest calls and their results
+    go, named in a note on the message that made them, until `excess` characters are freed."""
+    at = max((i for i, m in enumerate(messages) if m.get("tool_calls")), default=None)
+    if at is None:
+        return
+    calls, answers = messages[at]["tool_calls"], {m.get("tool_call_id"): m for m in messages[at + 1:]}
+    dropped = 0
+    while dropped < len(calls) and excess > 0:
+        call = calls[dropped]
+        excess -= _chars([{"tool_calls": [call]}]) - 16 + _chars([answers.get(call["id"], {})])
+        dropped += 1
+    gone = {c["id"] for c in calls[:dropped]}
+    names = {}
+    for call in calls[:dropped]:
+        names[call["function"]["name"]] = names.get(call["function"]["name"], 0) + 1
+    note = (f"[{dropped} earlier calls of this batch and their results were dropped to fit the window: "
+            + ", ".join(f"{n} {name}" for name, n in names.items()) + "; run them again if needed]")
+    messages[at] = {**messages[at], "content": note, "tool_calls": calls[dropped:]}
+    if not calls[dropped:]:
+        del messages[at]["tool_calls"]
+    messages[at + 1:] = [m for m in messages[at + 1:] if m.get("tool_call_id") not in gone]
+
+
+def _stub(text: str) -> str:
+    """A text cut to one line: its first words and how much was cut."""
+    line = text.lstrip().split("\n", 1)[0][:40]
+    return f"{line} [... {len(text) - len(line)} characters cut to fit the window]"
 
 
 def head_tail(text: str, limit: int, what: str = "characters") -> str:

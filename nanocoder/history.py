@@ -9,6 +9,8 @@ import re
 
 INTERRUPTED = "Error: interrupted by the user before this tool finished."
 ROLES = ("system", "user", "assistant", "tool")
+STOPPED = ("Error: nanocoder was stopped before this call finished; it may have run in part. "
+           "Check its effects before running it again.")
 
 
 def repair(messages: list[dict]) -> list[dict]:
@@ -28,17 +30,31 @@ def repair(messages: list[dict]) -> list[dict]:
             continue
         answers = {}
         while i < len(messages) and messages[i].get("role") == "tool":
-            answers.setdefault(messages[i].get("tool_call_id"), messages[i].get("content"))
+            answers.setdefault(str(messages[i].get("tool_call_id")), messages[i].get("content"))
             i += 1
         m["tool_calls"] = [dict(c, function=dict(c.get("function") or {})) for c in m["tool_calls"]]
         for call in m["tool_calls"]:
-            answer = answers.pop(call.get("id"), None)
-            call["id"] = fresh_id(call.get("id") or "call", used)
-            if not is_json_object(call["function"].get("arguments") or ""):
+            answer = answers.pop(str(call.get("id")), None)
+            given = call.get("id")
+            call["id"] = fresh_id(given if isinstance(given, str) and given else "call", used)
+            if not isinstance(call["function"].get("name"), str):
+                call["function"]["name"] = "unknown"
+            if not is_json_object(call["function"].get("arguments")):
                 call["function"]["arguments"] = "{}"
             out.append({"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED if answer is None
                         else answer if isinstance(answer, str) else json.dumps(answer)})
     return out
+
+
+def round_so_far(messages: list[dict], done: dict) -> list[dict]:
+    """messages up to the last round's calls, each answered by its result in done (a call id -> text) or, not
+    finished yet, by STOPPED: what a saver writes mid-round, valid as it stands."""
+    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"), None)
+    if last is None or not messages[last].get("tool_calls"):
+        return messages
+    answers = [{"role": "tool", "tool_call_id": c["id"], "content": done.get(c["id"], STOPPED)}
+               for c in messages[last]["tool_calls"]]
+    return messages[:last + 1] + answers
 
 
 def fresh_id(call_id: str, used: set) -> str:
@@ -56,8 +72,8 @@ def used_ids(messages) -> set:
     return {c.get("id") for m in messages for c in m.get("tool_calls") or ()}
 
 
-def is_json_object(text: str) -> bool:
+def is_json_object(text) -> bool:
     try:
-        return isinstance(json.loads(text), dict)
+        return isinstance(text, str) and isinstance(json.loads(text), dict)
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         return False

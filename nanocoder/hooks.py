@@ -19,11 +19,13 @@ CLAUDE_NAMES = {"bash": "Bash", "read_file": "Read", "write_file": "Write", "edi
 TIMEOUT = 60
 
 
+EVENTS = ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop")
+
+
 class Hooks:
     def __init__(self, settings: dict, session_id: str, cwd):
         self.hooks, self.session_id, self.cwd = settings.get("hooks") or {}, session_id, str(cwd)
-        if not isinstance(self.hooks, dict):
-            raise ConfigError("settings.json: \"hooks\" must be an object")
+        _check(self.hooks)
 
     @classmethod
     def load(cls, path, session_id, cwd) -> "Hooks | None":
@@ -96,6 +98,29 @@ def _feed(stdin, payload: bytes) -> None:
     with suppress(OSError):  # BrokenPipeError: the hook did not read its input
         with stdin:
             stdin.write(payload)
+
+
+def _check(hooks) -> None:
+    """settings.json's "hooks" in the shape the README shows, or one clear line saying where it is not."""
+    where = 'settings.json: "hooks"'
+    if not isinstance(hooks, dict):
+        raise ConfigError(f"{where} must be an object of events ({', '.join(EVENTS)})")
+    for event, groups in hooks.items():
+        if event not in EVENTS:
+            raise ConfigError(f"{where} names an unknown event {event!r}; known: {', '.join(EVENTS)}")
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise ConfigError(f'{where}.{event} must be a list of {{"matcher": ..., "hooks": [...]}} objects')
+        for n, group in enumerate(groups):
+            commands = group.get("hooks") or []
+            if not isinstance(group.get("matcher") or "", str) or not isinstance(commands, list):
+                raise ConfigError(f'{where}.{event}[{n}] needs a "matcher" string and a "hooks" list')
+            for hook in commands:
+                timeout = hook.get("timeout", TIMEOUT) if isinstance(hook, dict) else None
+                if not (isinstance(hook, dict) and isinstance(hook.get("command"), str) and hook["command"]
+                        and isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                        and 0 < timeout <= 86_400):
+                    raise ConfigError(f'{where}.{event}[{n}]: each hook needs a "command" string '
+                                      f'(and a "timeout" of 1 to 86400 seconds, if any); got {hook!r}'[:300])
 
 
 def _matches(matcher: str, *names) -> bool:

@@ -227,6 +227,7 @@ class _Assembler:
 
     def __init__(self):
         self.text, self.thought, self.calls, self.open, self.out = [], [], [], {}, []
+        self.sizes = {}  # characters of arguments received so far, by id() of the call
         self.reasoning_field, self.finish_reason, self.started = "reasoning_content", None, False
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
         self.unshown, self.shown = "", 0  # text held back: it may be a call
@@ -295,10 +296,14 @@ class _Assembler:
         args = function.get("arguments")
         args = json.dumps(args) if isinstance(args, dict) else args
         if isinstance(args, str) and args:
-            if (call.arguments and args[:1] == "{" and is_json_object(args)
+            size = self.sizes.get(id(call), 0)
+            # a last chunk may re-send the complete arguments; only a piece at least half as long as
+            # what came before can be that, so the join below stays linear in all that was received
+            if (call.arguments and 2 * len(args) >= size and args[:1] == "{" and is_json_object(args)
                     and is_json_object("".join(call.arguments))):
-                call.arguments = []  # a last chunk re-sent the complete arguments
+                call.arguments, size = [], 0
             call.arguments.append(args)
+            self.sizes[id(call)] = size + len(args)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})
 
     def reply(self, emit=lambda event: None) -> Reply:

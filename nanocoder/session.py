@@ -1,14 +1,19 @@
 """Sessions: one JSON file per conversation under ~/.nanocoder/sessions/, written atomically,
 readable only by the user, and stored as the conversation was (the API key never reaches a
 command's environment, so tool output does not carry it)."""
+import fcntl
 import json
 import os
+import stat
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from . import events as ev
 from .atomic import atomic_write, sweep
+
+
+MAX_BYTES = 64 << 20  # a session file larger than this is not read (compression keeps real ones far smaller)
 
 
 class SessionError(Exception):
@@ -50,35 +55,46 @@ class Session:
     def save(self) -> Path:
         folder = private_dir(sessions_dir())
         path = folder / f"{self.id}.json"
-        if self._stamp is not None and _stamp(path) != self._stamp:  # two processes on one session:
-            self.forked_from, self.id, self.created = self.id, _new_id(), time.time()  # neither loses a turn
-            path = folder / f"{self.id}.json"
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy the history
         # ASCII escapes keep every string, even a folder named in bytes that are not UTF-8
-        atomic_write(path, json.dumps(data, indent=1).encode(), mode=0o600)
-        self._stamp = _stamp(path)
+        raw = json.dumps(data, indent=1).encode()
+        with _locked(path):  # the check and the replace, as one step for every nanocoder on this session
+            if self._stamp is not None and _stamp(path) != self._stamp:  # another process saved it meanwhile:
+                # this conversation goes on under a new id, so neither loses a turn
+                self.forked_from, self.id, self.created = self.id, _new_id(), time.time()
+                data.update(id=self.id, created=self.created)
+                raw, path = json.dumps(data, indent=1).encode(), folder / f"{self.id}.json"
+            atomic_write(path, raw, mode=0o600)
+            self._stamp = _stamp(path)
         return path
 
     def restart(self) -> None:
         """A new conversation in this object (/reset): a new id; the old file stays as it was."""
         self.id, self.created, self.messages, self._stamp = _new_id(), time.time(), [], None
 
-    def record(self, event) -> None:
-        """An on_event consumer: saves after every round and at the end of every turn."""
-        if isinstance(event, (ev.RoundEnded, ev.TurnEnded)) and event.depth == 0:
-            self.messages = event.messages
-            self.save()
-
     @classmethod
     def load(cls, session_id: str) -> "Session":
         path = sessions_dir() / f"{Path(session_id).name.removesuffix('.json')}.json"
-        if not path.exists():
+        if not os.path.lexists(path):
             raise SessionError(f"no session {session_id!r} in {sessions_dir()}; "
                                "nanocoder --sessions lists them")
-        session = cls(**{k: v for k, v in _read(path).items()
-                         if k in ("model", "cwd", "messages", "id", "created")})
-        session.id, session._stamp = path.stem, _stamp(path)
+        data, st = _read(path)
+        session = cls(**{k: v for k, v in data.items() if k in ("model", "cwd", "messages", "created")})
+        # stamped from the very file read: a save in between makes the next save fork, never overwrite
+        session.id, session._stamp = path.stem, (st.st_mtime_ns, st.st_size, st.st_ino)
         return session
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on the sessions folder itself (flock works on a folder's descriptor): no lock files
+    to leave behind, and a save holds it for milliseconds."""
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _stamp(path: Path):
@@ -89,17 +105,33 @@ def _stamp(path: Path):
         return None
 
 
-def _read(path: Path) -> dict:
-    """A session file's fields, checked for the shape the agent needs, or SessionError."""
+def _read(path: Path) -> tuple[dict, os.stat_result]:
+    """A session file's fields, checked for the shape the agent needs, and its stat; or SessionError. Only a
+    regular file up to MAX_BYTES is read: a FIFO would hang, a link to /dev/zero would fill the memory."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SessionError(f"session {path.stem!r} is unreadable ({type(e).__name__}: {e})") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise SessionError(f"session {path.stem!r} is not a regular file")
+            if st.st_size > MAX_BYTES:
+                raise SessionError(f"session {path.stem!r} is larger than {MAX_BYTES >> 20} MB")
+            data = json.loads(f.read(MAX_BYTES + 1).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
+        raise SessionError(f"session {path.stem!r} is unreadable ({type(e).__name__}: {e})"[:300]) from None
     if not (isinstance(data, dict) and isinstance(data.get("messages"), list)
-            and all(isinstance(m, dict) for m in data["messages"])
+            and all(_is_message(m) for m in data["messages"])
             and isinstance(data.get("model"), str) and isinstance(data.get("cwd"), str)):
         raise SessionError(f"session {path.stem!r} is not a nanocoder session")
-    return data
+    return data, st
+
+
+def _is_message(m) -> bool:
+    """A message whose parts have the types repair() and the agent rely on (their values are repaired)."""
+    calls = m.get("tool_calls") if isinstance(m, dict) else None
+    return isinstance(m, dict) and isinstance(m.get("role"), str) and (
+        calls is None or isinstance(calls, list)
+        and all(isinstance(c, dict) and isinstance(c.get("function", {}), dict) for c in calls))
 
 
 def list_sessions(cwd=None) -> list[dict]:
@@ -108,9 +140,9 @@ def list_sessions(cwd=None) -> list[dict]:
     rows = []
     for path in sessions_dir().glob("*.json"):
         try:
-            data, st = _read(path), path.stat()
-        except (SessionError, OSError):
-            continue  # a broken or dangling file is not the end of the list
+            data, st = _read(path)
+        except SessionError:
+            continue  # a broken, dangling or special file is not the end of the list
         first = next((m.get("content") for m in data["messages"] if m.get("role") == "user"), "")
         rows.append({"id": path.stem, "mtime": st.st_mtime, "cwd": data["cwd"], "bytes": st.st_size,
                      "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),

@@ -45,6 +45,12 @@ class Tool:
         """(kind of nanocoder.permissions, the key an "always" answer remembers, why it needs asking)."""
         return ("read" if self.read_only else "run"), self.name, ""
 
+    def paths(self, args: dict) -> list:
+        """The files this call reads or writes: calls of one batch that share one run in the model's order.
+        None known (the default, and bash's: a command may touch anything, but ordering every call behind
+        one would end the parallelism of every batch that holds a command)."""
+        return []
+
     def preview(self, args: dict) -> str:
         """What the call would change, shown when the user is asked (an edit's diff)."""
         return ""
@@ -77,6 +83,10 @@ class WorkspaceTool(Tool):
             kind, why = read_kind(self.workspace.path(file_path or "."))
             return kind, self.name, printable(why)
         return READ, self.name, ""  # no file can have that name: the call can only fail, and say why
+
+    def paths(self, args: dict) -> list:
+        name = args.get("file_path")  # read_file, write_file, edit_file
+        return [self.workspace.path(name)] if isinstance(name, str) else []
 
 
 _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list,
