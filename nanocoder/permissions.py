@@ -10,6 +10,7 @@ READ, EDIT, RUN, OUTSIDE, PROTECTED, FORBIDDEN = "read", "edit", "run", "outside
 ALLOWED = {"ask": {READ}, "edits": {READ, EDIT}, "yes": {READ, EDIT, RUN, OUTSIDE}}
 SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc",
                ".zshenv", ".zprofile", ".zlogin", ".config/fish/config.fish")
+UNREADABLE = (".ssh", ".aws", ".gnupg", ".config/gh", ".netrc", ".docker/config.json", ".kube", ".nanocoder")
 
 
 class Permissions:

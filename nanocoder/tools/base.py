@@ -81,6 +81,7 @@ class Workspace:
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
         self.checkpoints = Checkpoints()  # each turn's file changes, for /undo and /diff
         self.sandbox, self.sandbox_policy = Sandbox(), "workspace-write"  # for commands: nanocoder/sandbox.py
+        self.unix_sockets = False  # --allow-unix-sockets: commands may open named unix sockets
         self.secrets: set[str] = set()  # values kept out of commands' environment (the API key in use)
         self.seen: dict[Path, tuple] = {}  # a file's stamp when the model last read or wrote it
         self._file_locks: dict[Path, threading.Lock] = {}
