@@ -209,7 +209,8 @@ def supervise(child: int):
         os.waitpid(-1, 0)
     if os.WIFSIGNALED(ended[1]):  # die of the same signal, so nanocoder reports it as such
         _c("prctl", DUMPABLE, 0, 0, 0, 0)  # the command dumped its core if it was to
-        _signal.signal(os.WTERMSIG(ended[1]), _signal.SIG_DFL)
+        if os.WTERMSIG(ended[1]) != KILL_SIG:  # (SIGKILL's action cannot be set: it is always the default)
+            _signal.signal(os.WTERMSIG(ended[1]), _signal.SIG_DFL)
         os.kill(os.getpid(), os.WTERMSIG(ended[1]))
     os._exit(os.waitstatus_to_exitcode(ended[1]) & 0xFF)
 
