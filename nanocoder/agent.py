@@ -69,7 +69,8 @@ class Agent:
         sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
-        for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "unix_sockets", "secrets"):  # not its cwd
+        # not its cwd
+        for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "unix_sockets", "secrets"):
             setattr(sub.workspace, shared, getattr(self.workspace, shared))
         return sub
 

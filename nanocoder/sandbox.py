@@ -1,14 +1,15 @@
 """The kernel sandbox (Linux, stdlib only) for nanocoder's commands: Landlock, a private mount namespace where
 one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started.
 
-nanocoder never restricts itself. It spawns this file's source as the helper,
-`/proc/self/fd/N -I -S -c SOURCE POLICY [--allow-unix-sockets] [-w DIR]... [-r PATH]... [-n PATH]... -- CMD...`,
+nanocoder never restricts itself. It spawns this file's source as the helper, `/proc/self/fd/N -I -S -c SOURCE
+POLICY [--allow-unix-sockets] [-w DIR]... [-r PATH]... [-n PATH]... -- CMD...` (writable, read-only, unreadable),
 from an interpreter and a source read once when the Sandbox is made: a command may replace a venv's python
 or this file later, and the helper stays what nanocoder started with. The helper becomes a child subreaper,
 restricts the namespace, forks the command (which restricts itself further and execs CMD) and, when it ends
 or nanocoder signals the helper, ends every process it left, then exits as it did. A step that fails prints
 one line and exits 126: a command never runs unsandboxed by accident. Under "off" the helper only reaps.
 Sandbox.describe says what each policy (Codex's names) enforces here."""
+import _signal  # the signal module without its enums: a third of the helper's start-up less
 import os
 import struct
 import sys
@@ -20,13 +21,13 @@ CREATE_RULESET, ADD_RULE, RESTRICT_SELF, NO_NEW_PRIVS = 444, 445, 446, 38
 EXECUTE, READ_FILE = 1 << 0, 1 << 2
 WRITE = 0x1FF2  # ABI 1: write_file, remove_dir/file, make_char/dir/reg/sock/fifo/block/sym
 LATER = {2: 1 << 13, 3: 1 << 14, 5: 1 << 15}  # refer, truncate, ioctl_dev: from the ABI that has them
-ON_FILES = EXECUTE | 1 << 1 | READ_FILE | 1 << 14 | 1 << 15  # the rights a rule on a file (not a folder) may carry
+ON_FILES = EXECUTE | 1 << 1 | READ_FILE | 1 << 14 | 1 << 15  # the rights a rule on a file (not a folder) has
 # mounts
 NEWNS, NEWUSER, REC, PRIVATE, BIND, RECURSIVE = 0x20000, 0x10000000, 0x4000, 1 << 18, 4096, 0x8000
 RDONLY, NOSUID, NODEV, NOEXEC = 0x1, 0x2, 0x4, 0x8  # alike as mount(2) flags and mount_setattr(2) attributes
 MOUNT_SETATTR = 442
 # capabilities: root keeps chown, dac_override, kill, setgid, setuid, setpcap, net_bind_service; no mknod,
-# net_raw, fowner, fsetid, setfcap, sys_chroot, audit_write, nor sys_admin, module... (Docker keeps those first)
+# net_raw, fowner, fsetid, setfcap, sys_chroot, audit_write (Docker keeps those), nor sys_admin, module...
 CAPBSET_READ, CAPBSET_DROP, KEEP_CAPS = 23, 24, (0, 1, 5, 6, 7, 8, 10)
 # seccomp: a filter on socket(2) by address family; socketpair(2) stays allowed
 SET_SECCOMP, FILTER_MODE, CHILD_SUBREAPER, DUMPABLE = 22, 2, 36, 4
@@ -35,17 +36,25 @@ ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}  # audit arc
 X32, IO_URING_SETUP, EACCES = 0x40000000, 425, 13  # io_uring makes sockets past the filter: not at all
 LOAD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06  # BPF: ld [k]; jeq/jge #k, true, false; ret #k
 ALLOW, DENY, KILL = 0x7FFF0000, 0x50000 | EACCES, 0x80000000
-TERM, HUP, INT, KILL_SIG, ALRM = 15, 1, 2, 9, 14
+TERM, HUP, INT, KILL_SIG, ALRM, PIPE, XFSZ = 15, 1, 2, 9, 14, 13, 25
 
 
-def _c(function, *args) -> int:
-    """Call a libc function, ints passed as C longs; raise OSError when it fails."""
+def _libc(function):
+    """A libc function, ints passed as C longs, that raises OSError when it fails (for calls in a loop)."""
     import ctypes  # here, so that importing nanocoder stays light
     call = getattr(ctypes.CDLL(None, use_errno=True), function)
     call.restype = ctypes.c_long
-    if (result := call(*(ctypes.c_long(a) if isinstance(a, int) else a for a in args))) < 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    return result
+
+    def checked(*args) -> int:
+        if (result := call(*(ctypes.c_long(a) if isinstance(a, int) else a for a in args))) < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        return result
+    return checked
+
+
+def _c(function, *args) -> int:
+    """Call a libc function once (see _libc)."""
+    return _libc(function)(*args)
 
 
 def _attrs(path: bytes, set_: int, clear=0, flags=0):
@@ -103,10 +112,9 @@ def readable_elsewhere(unreadable) -> list[str]:
         while path != "/" and (path := os.path.dirname(path)) not in above:
             above.add(path)
     for folder in sorted(above):
-        for name in os.listdir(folder):
-            path = os.path.join(folder, name)
-            if path not in above and path not in unreadable and not os.path.islink(path):
-                grant.append(path)  # a link is followed where it leads, and judged there
+        for entry in os.scandir(folder):  # a link is followed where it leads, and judged there
+            if entry.path not in above and entry.path not in unreadable and not entry.is_symlink():
+                grant.append(entry.path)
     return grant
 
 
@@ -124,13 +132,14 @@ def restrict(policy, writable, unreadable):
     rules = [(path, write) for path in writable + ["/dev/null", "/dev/tty"]]
     if read:
         rules += [(path, read) for path in readable_elsewhere(unreadable)]
+    syscall = _libc("syscall")
     for path, rights in rules:
         try:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)  # the exec closes it, and the ruleset's
         except OSError:  # gone meanwhile, or no such device
             continue
-        rule = struct.pack("=Qi", rights if os.path.isdir(path) else rights & ON_FILES, fd)
-        _c("syscall", ADD_RULE, ruleset, 1, rule, 0)
+        folder = os.fstat(fd).st_mode & 0o170000 == 0o040000
+        syscall(ADD_RULE, ruleset, 1, struct.pack("=Qi", rights if folder else rights & ON_FILES, fd), 0)
     _c("prctl", NO_NEW_PRIVS, 1, 0, 0, 0)
     _c("syscall", RESTRICT_SELF, ruleset, 0)
 
@@ -147,8 +156,8 @@ def socket_filter(machine: str, families) -> bytes:
              (RET, ALLOW, "allow", None), (RET, KILL, "kill", None)]
     at = {label: i for i, (code, k, label, _) in enumerate(steps) if code == RET}
     jump = lambda i, label: 0 if label is None else at[label] - i - 1
-    return b"".join(struct.pack("=HBBI", code, *((jump(i, yes), jump(i, no)) if code in (JEQ, JGE) else (0, 0)),
-                                k) for i, (code, k, yes, no) in enumerate(steps))
+    return b"".join(struct.pack("=HBBI", code, jump(i, yes) if code != RET else 0, jump(i, no), k)
+                    for i, (code, k, yes, no) in enumerate(steps))
 
 
 def filter_sockets(policy, unix_sockets):
@@ -159,7 +168,8 @@ def filter_sockets(policy, unix_sockets):
     if unix_sockets and policy == "workspace-write":
         families.append(AF_UNIX)
     program = ctypes.create_string_buffer(socket_filter(os.uname().machine, families))
-    _c("prctl", SET_SECCOMP, FILTER_MODE, struct.pack("@HP", len(program.raw) // 8, ctypes.addressof(program)))
+    steps = len(program.raw) // 8  # (the buffer's own NUL at the end is no step)
+    _c("prctl", SET_SECCOMP, FILTER_MODE, struct.pack("@HP", steps, ctypes.addressof(program)))
 
 
 def descendants() -> list[int]:
@@ -186,17 +196,16 @@ def signal_all(sig):
             pass
 
 
+def stop(signum, frame):
+    """nanocoder's SIGTERM (cancel, timeout) is passed to all the command started; SIGKILL follows in 1 s."""
+    signal_all(TERM)
+    _signal.signal(ALRM, lambda *_: signal_all(KILL_SIG))
+    _signal.alarm(1)
+
+
 def supervise(child: int):
     """Wait for the command; end what it left behind (a subreaper inherits every orphan below it); exit as
-    the command did. nanocoder's SIGTERM (cancel, timeout) is passed to all, SIGKILL follows within 1 s."""
-    import _signal  # the signal module without its enums: a third of the start-up less
-
-    def stop(signum, frame):
-        signal_all(TERM)
-        _signal.signal(ALRM, lambda *_: signal_all(KILL_SIG))
-        _signal.alarm(1)
-    for sig in (TERM, HUP, INT):
-        _signal.signal(sig, stop)
+    the command did."""
     while (ended := os.waitpid(-1, 0))[0] != child:  # orphans are reaped as they end
         pass
     while True:
@@ -222,7 +231,8 @@ def main(args):
         split = args.index("--")
         policy, flags, argv = args[0], args[1:split], args[split + 1:]
         unix_sockets = "--allow-unix-sockets" in flags
-        pairs = [(f, p) for f, p in zip(*[iter(f for f in flags if f != "--allow-unix-sockets")] * 2)]
+        rest = [flag for flag in flags if flag != "--allow-unix-sockets"]
+        pairs = list(zip(rest[::2], rest[1::2]))
         pick = lambda flag: [path for f, path in pairs if f == flag and os.path.lexists(path)]
         if policy not in POLICIES or not argv:
             raise ValueError(f"usage: sandbox.py {'|'.join(POLICIES)} [--allow-unix-sockets] "
@@ -234,18 +244,20 @@ def main(args):
         mounts = policy != "off" and private_mounts(writable, pick("-r"), unreadable)
         if policy != "off" and os.geteuid() == 0:
             drop_capabilities()
+        for sig in (TERM, HUP, INT):  # before the fork: the helper is never without it
+            _signal.signal(sig, stop)
         if child := os.fork():
             supervise(child)
     except Exception as e:
         print(f"nanocoder sandbox: {e}", file=sys.stderr)
         sys.exit(126)
     try:  # the command: outside the helper's Landlock domain, so it can neither signal nor trace the helper
+        for sig in (TERM, HUP, INT, PIPE, XFSZ):  # Python ignored the last two; reset as subprocess does
+            _signal.signal(sig, _signal.SIG_DFL)
         if policy != "off":
             restrict(policy, writable, [] if mounts else [os.path.realpath(p) for p in unreadable])
             if os.uname().machine in ARCHES:
                 filter_sockets(policy, unix_sockets)
-        for sig in (13, 25):  # SIGPIPE, SIGXFSZ: Python ignored them; reset as subprocess does
-            _c("signal", sig, 0)  # (via libc: the signal module costs a third of the start-up)
         os.execvp(argv[0], argv)
     except Exception as e:
         print(f"nanocoder sandbox: {e}", file=sys.stderr)
@@ -343,7 +355,8 @@ class Sandbox:
         from .permissions import SHELL_FILES, UNREADABLE  # here: the helper itself runs without the package
         home = os.path.expanduser("~")
         args = [policy, "--allow-unix-sockets"] if unix_sockets else [policy]
-        args += [a for name in UNREADABLE if os.path.lexists(p := os.path.join(home, name)) for a in ("-n", p)]
+        unreadable = [path for name in UNREADABLE if os.path.lexists(path := os.path.join(home, name))]
+        args += [a for path in unreadable for a in ("-n", path)]
         if policy == "workspace-write":
             writable, git = self.writable(root), os.path.join(root, ".git")
             private = [os.path.join(home, name) for name in SHELL_FILES]

@@ -1,7 +1,8 @@
 """bash: run a shell command in the workspace's folder and answer with its output.
 
-What a command starts ends with it (the sandbox helper ends it; see kill_group); an EXIT trap writes the final folder to an inherited
-pipe (how `cd` carries over); where Landlock works, it runs in the sandbox (nanocoder/sandbox.py). Its
+What a command starts ends with it (the sandbox helper ends it, see kill_group); an EXIT trap writes the final
+folder to an inherited pipe (how `cd` carries over); where Landlock works, it runs in the sandbox
+(nanocoder/sandbox.py). Its
 environment lacks the API key and every *KEY*, *SECRET*, *TOKEN* or *PASSWORD* variable but those
 NANOCODER_PASS_ENV names (NAME,NAME)."""
 import os
