@@ -1,10 +1,10 @@
 """The kernel sandbox (Linux, stdlib only) for nanocoder's commands: Landlock, a private mount namespace where
 one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started.
 
-nanocoder never restricts itself. It spawns this file's source as the helper, `/proc/self/fd/N -I -S -c SOURCE
+nanocoder never restricts itself. It spawns this file as the helper, `/proc/self/fd/N -I -S -c RUN_CODE CODE
 POLICY [--allow-unix-sockets] [-w DIR]... [-r PATH]... [-n PATH]... -- CMD...` (writable, read-only, unreadable),
-from an interpreter and a source read once when the Sandbox is made: a command may replace a venv's python
-or this file later, and the helper stays what nanocoder started with. The helper becomes a child subreaper,
+from an interpreter and a source read once when the Sandbox is made (CODE is that source, compiled): a command
+may replace a venv's python or this file later, and the helper stays what nanocoder started with. The helper becomes a child subreaper,
 restricts the namespace, forks the command (which restricts itself further and execs CMD) and, when it ends
 or nanocoder signals the helper, ends every process it left, then exits as it did. A step that fails prints
 one line and exits 126: a command never runs unsandboxed by accident. Under "off" the helper only reaps.
@@ -28,7 +28,7 @@ RDONLY, NOSUID, NODEV, NOEXEC = 0x1, 0x2, 0x4, 0x8  # alike as mount(2) flags an
 MOUNT_SETATTR = 442
 # capabilities: root keeps chown, dac_override, kill, setgid, setuid, setpcap, net_bind_service; no mknod,
 # net_raw, fowner, fsetid, setfcap, sys_chroot, audit_write (Docker keeps those), nor sys_admin, module...
-CAPBSET_READ, CAPBSET_DROP, KEEP_CAPS = 23, 24, (0, 1, 5, 6, 7, 8, 10)
+CAPBSET_DROP, KEEP_CAPS = 24, (0, 1, 5, 6, 7, 8, 10)
 # seccomp: a filter on socket(2) by address family; socketpair(2) stays allowed
 SET_SECCOMP, FILTER_MODE, CHILD_SUBREAPER, DUMPABLE = 22, 2, 36, 4
 AF_UNIX, AF_INET, AF_NETLINK, AF_INET6 = 1, 2, 16, 10
@@ -99,9 +99,9 @@ def drop_capabilities():
     modules...; without mknod, fowner, fsetid, setfcap it makes no device nodes or privileged files."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last = int(f.read())
+    prctl = _libc("prctl")
     for cap in set(range(last + 1)) - set(KEEP_CAPS):
-        if _c("prctl", CAPBSET_READ, cap, 0, 0, 0):
-            _c("prctl", CAPBSET_DROP, cap, 0, 0, 0)
+        prctl(CAPBSET_DROP, cap, 0, 0, 0)  # (one dropped already stays dropped)
 
 
 def readable_elsewhere(unreadable) -> list[str]:
@@ -269,6 +269,8 @@ if __name__ == "__main__":  # the helper: main() ends the process, so it never r
 
 # --- nanocoder's side: what the kernel here offers, and the argv that starts the helper ---------------------
 
+RUN_CODE = "import marshal, sys; exec(marshal.loads(bytes.fromhex(sys.argv.pop(1))))"  # `-c RUN_CODE CODE ARGS...`
+
 from functools import cached_property  # noqa: E402 (below the helper, which has no use for it)
 
 
@@ -286,8 +288,14 @@ class Sandbox:
             with open(__file__, encoding="utf-8") as f:
                 self.fds, self._source = (python,), f.read()
 
+    @cached_property
+    def _code(self) -> str:
+        """The helper's source compiled once, marshalled, in hex: each call then skips compiling it."""
+        import marshal
+        return marshal.dumps(compile(self._source, "nanocoder/sandbox.py", "exec")).hex()
+
     def _helper(self, *args) -> list[str]:
-        return [f"/proc/self/fd/{self.fds[0]}", "-I", "-S", "-c", self._source, *args]
+        return [f"/proc/self/fd/{self.fds[0]}", "-I", "-S", "-c", RUN_CODE, self._code, *args]
 
     @cached_property
     def _landlock(self) -> tuple[int, str | None]:

@@ -234,7 +234,7 @@ def test_without_a_mount_namespace_landlock_alone_still_holds(scratch):
     no_namespace = (f"import sys; sys.path.insert(0, {str(Path(sandbox.__file__).parent)!r}); import sandbox; "
                     "c = sandbox._c; sandbox._c = lambda f, *a: c('syscall', -1) if f == 'unshare' else c(f, *a)"
                     "; sandbox.main(sys.argv[1:])")
-    helper_args = PROBE.command(["bash", "-c"], "workspace-write", work)[5:]  # after python -I -S -c SOURCE
+    helper_args = PROBE.command(["bash", "-c"], "workspace-write", work)[6:]  # after python -I -S -c RUN CODE
     argv = [sys.executable, "-I", "-S", "-c", no_namespace, *helper_args]
     result = subprocess.run(argv + ["touch ~/x; echo x >> .git/config; chmod 600 ~/notes.txt"], cwd=work,
                             capture_output=True, text=True)
@@ -257,7 +257,7 @@ def test_off_and_unsupported_run_the_command_under_the_helper_only_as_subreaper(
     assert helper[-3:] == ["off", "--", "true"] if sys.platform == "linux" else helper == ["true"]
     unsupported = sandbox.Sandbox()
     unsupported._landlock = (0, "Landlock is blocked here (test)")  # as a kernel without it would answer
-    assert unsupported.command(["true"], "workspace-write", tmp_path)[1:] == helper[1:]
+    assert unsupported.command(["true"], "workspace-write", tmp_path)[-3:] == helper[-3:]
     assert unsupported.describe("workspace-write", tmp_path) == unsupported.support() == \
         "no sandbox: Landlock is blocked here (test); commands run with your full rights"
 

@@ -35,8 +35,8 @@ class LandlockAlone(sandbox.Sandbox):
 
     def command(self, argv, policy, root, unix_sockets=False):
         helper = super().command(argv, policy, root, *((unix_sockets,) if unix_sockets else ()))
-        rest = helper[helper.index("-S") + 1:]  # after python -I -S, its -c SOURCE (before issue 18: its file)
-        return [sys.executable, "-I", "-S", "-c", NO_NAMESPACE, *(rest[2:] if rest[0] == "-c" else rest[1:])]
+        rest = helper[helper.index("-S") + 1:]  # after python -I -S, its -c RUN CODE (before issue 18: its file)
+        return [sys.executable, "-I", "-S", "-c", NO_NAMESPACE, *(rest[3:] if rest[0] == "-c" else rest[1:])]
 
 
 @pytest.fixture(params=["mount namespace", "Landlock alone"])
