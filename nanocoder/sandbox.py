@@ -2,13 +2,13 @@
 one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started.
 
 nanocoder never restricts itself. It spawns this file as the helper, `/proc/self/fd/N -I -S -c RUN_CODE CODE
-POLICY [--allow-unix-sockets] [-w DIR]... [-r PATH]... [-n PATH]... -- CMD...` (writable, read-only, unreadable),
+POLICY [--allow-unix-sockets] [-w DIR]... [-r PATH]... [-n PATH]... -- CMD...` (-w writable, -n unreadable),
 from an interpreter and a source read once when the Sandbox is made (CODE is that source, compiled): a command
-may replace a venv's python or this file later, and the helper stays what nanocoder started with. The helper becomes a child subreaper,
-restricts the namespace, forks the command (which restricts itself further and execs CMD) and, when it ends
-or nanocoder signals the helper, ends every process it left, then exits as it did. A step that fails prints
-one line and exits 126: a command never runs unsandboxed by accident. Under "off" the helper only reaps.
-Sandbox.describe says what each policy (Codex's names) enforces here."""
+may replace a venv's python or this file later, and the helper stays what nanocoder started with. The helper
+becomes a child subreaper, restricts the namespace, forks the command (which restricts itself further and
+execs CMD) and, when it ends or nanocoder signals the helper, ends every process it left, then exits as it
+did. A step that fails prints one line and exits 126: a command never runs unsandboxed by accident. Under
+"off" the helper only reaps. Sandbox.describe says what each policy (Codex's names) enforces here."""
 import _signal  # the signal module without its enums: a third of the helper's start-up less
 import os
 import struct
@@ -269,7 +269,7 @@ if __name__ == "__main__":  # the helper: main() ends the process, so it never r
 
 # --- nanocoder's side: what the kernel here offers, and the argv that starts the helper ---------------------
 
-RUN_CODE = "import marshal, sys; exec(marshal.loads(bytes.fromhex(sys.argv.pop(1))))"  # `-c RUN_CODE CODE ARGS...`
+RUN_CODE = "import marshal, sys; exec(marshal.loads(bytes.fromhex(sys.argv.pop(1))))"  # -c RUN_CODE CODE ARGS
 
 from functools import cached_property  # noqa: E402 (below the helper, which has no use for it)
 
