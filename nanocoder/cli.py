@@ -64,6 +64,9 @@ def parse_args(argv):
     p.add_argument("--sandbox", choices=("read-only", "workspace-write", "off"), default="workspace-write",
                    help="what commands may write (Linux, Landlock): nothing, the folder and temp (default), "
                    "or anything (off); commands judged read-only always run read-only")
+    p.add_argument("--allow-unix-sockets", action="store_true",
+                   help="let commands open named unix sockets (docker.sock, ssh-agent, tmux) under "
+                   "workspace-write; refused by default, always under read-only")
     p.add_argument("--demo", action="store_true", help="a short scripted session, offline, no key needed")
     p.add_argument("--version", action="version", version=f"nanocoder {__version__}")
     return p.parse_args(argv)
@@ -97,9 +100,10 @@ def main(argv=None) -> int:
             config.model = session.model
         mode = "yes" if args.yes else args.permission_mode or "ask"
         if prompt is not None:
-            return one_shot(config, prompt, mode, session, args.output_format, args.sandbox)
+            return one_shot(config, prompt, mode, session, args.output_format, args.sandbox,
+                            args.allow_unix_sockets)
         from .repl import repl
-        return repl(config, mode, session, args.first, args.sandbox)
+        return repl(config, mode, session, args.first, args.sandbox, args.allow_unix_sockets)
     except Hangup as e:
         return 128 + e.args[0]
     except KeyboardInterrupt:  # Ctrl+C between two prompts, or before the first: a quiet exit
@@ -128,7 +132,7 @@ def _prompt(prompt: str | None) -> str | None:
     return text if prompt == "-" else f"{prompt}\n\n{text}" if text.strip() else prompt
 
 
-def make_agent(config, view, session, mode, sandbox, *consumers):
+def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=False):
     """The agent, wired: the view draws, the session saves after every round, hooks run."""
     from .agent import Agent
     from .history import repair
@@ -140,7 +144,7 @@ def make_agent(config, view, session, mode, sandbox, *consumers):
     hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd())
     agent = Agent(llm, approve=view.approve, gate=hooks and hooks.gate, max_context=config.max_context,
                   max_turns=config.max_turns, permissions=Permissions(mode))
-    agent.workspace.sandbox_policy = sandbox
+    agent.workspace.sandbox_policy, agent.workspace.unix_sockets = sandbox, unix_sockets
     agent.workspace.secrets.add(config.api_key)  # kept out of every command's environment
     if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
         agent.messages = repair(session.messages)
@@ -182,12 +186,12 @@ class Saver:
             self.session.forked_from = None
 
 
-def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:
+def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets=False) -> int:
     from rich.console import Console
     from .output import Output
     from .view import View
     view = View(Console(stderr=True, highlight=False), interactive=False, stream_text=False)
-    agent, session = make_agent(config, view, session, mode, sandbox)
+    agent, session = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
         view.notice(missing)  # never claim a protection the platform lacks
     out = Output(output_format, session.id, agent.llm.model, agent.workspace.cwd, agent.tools)

@@ -63,7 +63,7 @@ def git_status(workspace) -> str | None:
                                      workspace.root)
     try:
         out = subprocess.run(argv, cwd=workspace.cwd, capture_output=True, text=True, errors="replace",
-                             env=env, timeout=3, stdin=subprocess.DEVNULL)
+                             env=env, timeout=3, stdin=subprocess.DEVNULL, pass_fds=workspace.sandbox.fds)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.rstrip() if out.returncode == 0 else None

@@ -43,13 +43,13 @@ INIT = ("Write AGENTS.md for this project: how to build, test and run it, its la
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
-def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
+def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
     from rich.console import Console
     from .view import View
     _quiet_half_built_loops()
     console = Console(highlight=False)
     view = View(console, interactive=True)
-    agent, session = make_agent(config, view, session, mode, sandbox)
+    agent, session = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
     console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · "
@@ -230,7 +230,8 @@ def _quiet_half_built_loops():
 
 
 def _sandbox(agent) -> str:
-    return agent.workspace.sandbox.describe(agent.workspace.sandbox_policy, agent.workspace.root)
+    workspace = agent.workspace
+    return workspace.sandbox.describe(workspace.sandbox_policy, workspace.root, workspace.unix_sockets)
 
 
 def _status(agent) -> str:

@@ -83,7 +83,7 @@ def denied(result) -> bool:
 
 def run(policy, script, root, cwd=None):
     argv = PROBE.command(["bash", "-c", script], policy, str(root))
-    return subprocess.run(argv, cwd=cwd or root, capture_output=True, text=True, timeout=30)
+    return subprocess.run(argv, cwd=cwd or root, capture_output=True, text=True, timeout=30, pass_fds=PROBE.fds)
 
 
 # --- the helper, run directly ------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_without_a_mount_namespace_landlock_alone_still_holds(scratch):
     no_namespace = (f"import sys; sys.path.insert(0, {str(Path(sandbox.__file__).parent)!r}); import sandbox; "
                     "c = sandbox._c; sandbox._c = lambda f, *a: c('syscall', -1) if f == 'unshare' else c(f, *a)"
                     "; sandbox.main(sys.argv[1:])")
-    helper_args = PROBE.command(["bash", "-c"], "workspace-write", work)[4:]  # after python -I -S sandbox.py
+    helper_args = PROBE.command(["bash", "-c"], "workspace-write", work)[6:]  # after python -I -S -c RUN CODE
     argv = [sys.executable, "-I", "-S", "-c", no_namespace, *helper_args]
     result = subprocess.run(argv + ["touch ~/x; echo x >> .git/config; chmod 600 ~/notes.txt"], cwd=work,
                             capture_output=True, text=True)
@@ -252,11 +252,12 @@ def test_a_failing_helper_never_runs_the_command(scratch):
         assert len(result.stderr.splitlines()) == 1 and not (work / "ran").exists()
 
 
-def test_off_and_unsupported_run_the_command_as_it_is(tmp_path):
-    assert PROBE.command(["true"], "off", tmp_path) == ["true"]
+def test_off_and_unsupported_run_the_command_under_the_helper_only_as_subreaper(tmp_path):
+    helper = PROBE.command(["true"], "off", tmp_path)
+    assert helper[-3:] == ["off", "--", "true"] if sys.platform == "linux" else helper == ["true"]
     unsupported = sandbox.Sandbox()
     unsupported._landlock = (0, "Landlock is blocked here (test)")  # as a kernel without it would answer
-    assert unsupported.command(["true"], "workspace-write", tmp_path) == ["true"]
+    assert unsupported.command(["true"], "workspace-write", tmp_path)[-3:] == helper[-3:]
     assert unsupported.describe("workspace-write", tmp_path) == unsupported.support() == \
         "no sandbox: Landlock is blocked here (test); commands run with your full rights"
 

@@ -1,10 +1,10 @@
 """bash: run a shell command in the workspace's folder and answer with its output.
 
-What a command starts ends with it (see kill_group); an EXIT trap writes the final folder to an inherited
-pipe (how `cd` carries over); where Landlock works, it runs in the sandbox (nanocoder/sandbox.py). Its
-environment lacks the API key, every variable whose name or value looks secret (SECRET_NAME, SECRET_VALUE)
-but those NANOCODER_PASS_ENV names (NAME,NAME), and, in the sandbox, those that lead to a unix socket.
-Where a mount namespace is missing, .git and the start-up files are restored after the command (Guard)."""
+What a command starts ends with it (the sandbox helper ends it, see kill_group); an EXIT trap writes the final
+folder to an inherited pipe (how `cd` carries over); where Landlock works, it runs in the sandbox
+(nanocoder/sandbox.py). Its environment lacks the API key, every variable whose name or value looks secret
+(SECRET_NAME, SECRET_VALUE) but those NANOCODER_PASS_ENV names (NAME,NAME), and, in the sandbox, those that
+lead to a unix socket. .git and the start-up files are restored after the command (Guard)."""
 import contextlib
 import os
 import re
@@ -58,8 +58,8 @@ class BashTool(WorkspaceTool):
 
     def __init__(self, workspace):
         super().__init__(workspace)
-        # each with its marker; several calls may run at once (a dict's set, pop and copy are atomic: no lock)
-        self._running: dict[subprocess.Popen, str] = {}
+        # several calls may run at once (a set's add, discard and copy are atomic: no lock)
+        self._running: set[subprocess.Popen] = set()
 
     def check_args(self, args) -> str | None:
         if isinstance(args.get("command"), str) and "\0" in args["command"]:  # before it is judged or run
@@ -89,7 +89,7 @@ class BashTool(WorkspaceTool):
             return result
         judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
         raise ToolError(f"{result}\n[The sandbox may have denied this{judged}. "
-                        f"{sandbox.describe(policy, root)}.]",
+                        f"{sandbox.describe(policy, root, self.workspace.unix_sockets)}.]",
                         rerun=lambda: self._run(command, timeout, "off")[0],
                         question=f"the sandbox ({policy}) "
                         f"may have denied `{command}`; run it again outside the sandbox?")
@@ -97,8 +97,6 @@ class BashTool(WorkspaceTool):
     def _run(self, command: str, timeout: int | None, policy: str) -> tuple[str, int]:
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
         cwd_read, cwd_write = os.pipe()
-        # in the environment of all it starts, even what setsid takes out of its group
-        marker = os.urandom(8).hex()
         # bash moves the pipe to fd 99, out of the way of a script's own fds; the trap checks it runs in the
         # shell itself, as a `cmd &` killed before its exec would run it too (bash 3.2, macOS's, has no
         # BASHPID)
@@ -106,32 +104,34 @@ class BashTool(WorkspaceTool):
         script = (f"exec 99>&{cwd_write} {cwd_write}>&-; "
                   f"trap '[ ${{BASHPID:-$$}} = $$ ] && pwd -P >&99' EXIT\n"
                   if bash else f"trap 'pwd -P >/dev/fd/{cwd_write}' EXIT\n") + command  # sh: fds 0-9 only
-        argv = self.workspace.sandbox.command([bash or "/bin/sh", "-c", script], policy, self.workspace.root)
+        sandbox = self.workspace.sandbox
+        argv = sandbox.command([bash or "/bin/sh", "-c", script], policy, self.workspace.root,
+                               self.workspace.unix_sockets)
         try:
             proc = subprocess.Popen(
                 argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                start_new_session=True, stderr=subprocess.STDOUT, env=self._environment(marker),
-                pass_fds=(cwd_write,))
+                start_new_session=True, stderr=subprocess.STDOUT, env=self._environment(),
+                pass_fds=(cwd_write, *sandbox.fds))
         except OSError as e:
             os.close(cwd_read)
             return f"Error: cannot run the command in {self.workspace.cwd}: {e.strerror or e}", 127
         finally:
             os.close(cwd_write)
-        self._running[proc] = marker
+        self._running.add(proc)
         capture = Capture()
         reader = threading.Thread(target=capture.read, args=(proc.stdout,), daemon=True)
         reader.start()
         # A timer, not wait(timeout=...): that polls with sleeps of up to 50 ms, so a 15 ms command took 30.
         timed_out = threading.Event()
-        timer = threading.Timer(timeout, lambda: timed_out.set() or kill_group(proc, marker))
+        timer = threading.Timer(timeout, lambda: timed_out.set() or kill_group(proc))
         timer.start()
         try:
             code = proc.wait()
         finally:
             timer.cancel()
-            kill_group(proc, marker)  # what it started in the background ends with it
-            self._running.pop(proc)
-        reader.join(timeout=1)  # a process that cleared its environment and left the group may hold the pipe
+            kill_group(proc)  # what it started in the background ends with it
+            self._running.discard(proc)
+        reader.join(timeout=1)  # without the helper (macOS), a process that left the group may hold the pipe
         # what the EXIT trap wrote; a process left holding the pipe is not waited for
         os.set_blocking(cwd_read, False)
         with open(cwd_read, "rb") as pipe:
@@ -144,13 +144,13 @@ class BashTool(WorkspaceTool):
         name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
         return "\n".join(out + [f"[exit code: {code}{name}]"]), code
 
-    def _environment(self, marker: str) -> dict:
-        return environment(self.workspace) | QUIET | {"NANOCODER_CALL": marker}
+    def _environment(self) -> dict:
+        return environment(self.workspace) | QUIET
 
     def cancel(self) -> None:
         # in threads, so every group gets its SIGTERM at once
-        for proc_and_marker in self._running.copy().items():
-            threading.Thread(target=kill_group, args=proc_and_marker, daemon=True).start()
+        for proc in self._running.copy():
+            threading.Thread(target=kill_group, args=(proc,), daemon=True).start()
 
 
 def environment(workspace) -> dict:
@@ -185,25 +185,21 @@ class Capture:
         return head_tail(kept.decode("utf-8", errors="replace").rstrip("\n"), MAX_OUTPUT, what)
 
 
-def kill_group(proc: subprocess.Popen, marker: str) -> None:
-    """SIGTERM what the command started, then SIGKILL whatever is left after GRACE."""
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the command's process group, then SIGKILL what is left of it after GRACE. On Linux the sandbox
+    helper leads the group: it passes the signal on to all the command started, even what left the group,
+    and ends them all before it exits. Without it (macOS), what leaves the group is out of reach."""
     deadline, sig = time.monotonic() + GRACE, signal.SIGTERM
-    while _send(sig, proc.pid, marker) and sig != signal.SIGKILL:
-        proc.poll()  # reap the shell, so only live processes keep the group alive
+    while _send(sig, proc.pid) and sig != signal.SIGKILL:
+        proc.poll()  # reap the helper (or the shell), so only live processes keep the group alive
         time.sleep(0.05)
         sig = 0 if time.monotonic() < deadline else signal.SIGKILL
 
 
-def _send(sig: int, group: int, marker: str) -> bool:
-    """Send sig to the group and to the processes outside it that carry the marker: were any there?"""
-    # setsid takes a process out of the group, not out of its environment; a zombie's environment reads empty
-    found, procs = False, os.listdir("/proc") if os.path.isdir("/proc") else []
-    # pids rise: what the call started is newer than its shell (unless the pids wrapped around at pid_max
-    # meanwhile)
-    for pid in [-group, *(int(p) for p in procs if p.isdigit() and int(p) > group)]:
-        with contextlib.suppress(OSError):  # gone, or not ours to read
-            if pid < 0 or (marker.encode() in Path(f"/proc/{pid}/environ").read_bytes()
-                           and os.getpgid(pid) != group):
-                os.kill(pid, sig)
-                found = True
-    return found
+def _send(sig: int, group: int) -> bool:
+    """Send sig to the group: was any process there?"""
+    try:
+        os.killpg(group, sig)
+    except OSError:  # none left
+        return False
+    return True
