@@ -132,13 +132,13 @@ def test_a_git_planted_in_a_workspace_folder_on_path_is_never_run(scratch):
 def test_the_git_found_lies_outside_every_writable_folder(scratch, monkeypatch):
     home, work, marks = scratch
     temp = Path(tempfile.gettempdir())
-    for folder in (work / "bin", temp / f"nanocoder-boundary-{os.getpid()}", home / ".cache" / "bin"):
+    for folder in (work / "bin", temp / f"nanocoder-boundary-{os.getpid()}", home / ".cache" / "pip" / "bin"):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "git").write_text("#!/bin/sh\n")
         (folder / "git").chmod(0o755)
     try:
         monkeypatch.setenv("PATH", f"bin:{work / 'bin'}:{temp}/nanocoder-boundary-{os.getpid()}:"
-                                   f"{home / '.cache' / 'bin'}:{os.environ['PATH']}")
+                                   f"{home / '.cache' / 'pip' / 'bin'}:{os.environ['PATH']}")
         workspace = Workspace(work)
         assert workspace.git and Path(workspace.git).samefile(shutil.which("git", path=os.defpath))
         assert all(os.path.isabs(d) and not d.startswith((str(work), str(temp), str(home)))
@@ -308,21 +308,14 @@ def test_what_leads_to_a_unix_socket_is_dropped_in_the_sandbox_unless_allowed(sc
 def guarded(request, scratch, monkeypatch):
     """(HOME, the workspace, a BashTool there): with the helper unable to make a mount namespace, as for
     most users (unshare fails, as in test_sandbox.py), and as this machine allows."""
-    from nanocoder import sandbox
     from nanocoder.tools.bash import BashTool
     if PROBE.support():
         pytest.skip(PROBE.support())
     home, work, marks = scratch
     workspace = Workspace(work)
     if request.param == "landlock alone":
-        no_namespace = (f"import sys; sys.path.insert(0, {str(Path(sandbox.__file__).parent)!r}); "
-                        "import sandbox; c = sandbox._c; "
-                        "sandbox._c = lambda f, *a: c('syscall', -1) if f == 'unshare' else c(f, *a)"
-                        "; sandbox.main(sys.argv[1:])")
-        command = workspace.sandbox.command
-        monkeypatch.setattr(workspace.sandbox, "command", lambda argv, policy, root: [
-            sys.executable, "-I", "-S", "-c", no_namespace, *command(argv, policy, root)[4:]])
-        workspace.sandbox.mounts = False
+        from test_sandbox_helper import LandlockAlone
+        workspace.sandbox = LandlockAlone()
     return home, work, BashTool(workspace)
 
 
