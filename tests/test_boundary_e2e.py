@@ -3,6 +3,7 @@ found, end to end through the installed command with the scripted model, against
 temp folder (tests/test_sandbox.py's `scratch`), as root and as an ordinary user for whom unshare(2) is
 refused (`mode`, tests/conftest.py and tests/unprivileged.py). Each asserts that the harm did not happen."""
 import contextlib
+import re
 import os
 import shutil
 import signal
@@ -422,3 +423,92 @@ def test_git_hooks_and_config_stay_as_they_were_after_a_command(scratch):
     ran = nanocoder(home, work, [calls(plant), "Done."], "-y")
     assert ran.result.returncode == 0, ran.result.stderr
     assert (work / ".git" / "config").read_bytes() == config and sorted(os.listdir(work / ".git" / "hooks")) == hooks
+
+
+# --- 10 (cont.). what /sandbox says holds ---------------------------------------------------------------
+
+CLAIMS = {".git/hooks": lambda home: (home / ".git" / "hooks" / "pre-commit").exists(),
+          ".git/config": lambda home: "planted" in (home / ".git" / "config").read_text(),
+          "~/.ssh": lambda home: (home / ".ssh" / "planted").exists(),
+          "start-up files": lambda home: "planted" in (home / ".bashrc").read_text()}
+NOT = ("not", "nor", "no", "never", "cannot", "unprotected", "writable")
+
+
+@needs_landlock
+def test_the_sandbox_line_claims_only_what_holds(scratch):
+    """The REPL in HOME (a dotfiles repo): `/sandbox`, then a `!command` writes each thing the line may claim
+    is kept. A clause naming one of them, without a negation, is a claim; each claim must have held."""
+    import pexpect
+    home, work = scratch
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
+    env.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", NO_COLOR="1")
+    child = pexpect.spawn(str(NANOCODER), ["--base-url", "http://127.0.0.1:9/v1", "--api-key", "test"], env=env,
+                          cwd=str(home), encoding="utf-8", timeout=20, dimensions=(50, 400))
+    try:
+        child.expect_exact("›")
+        child.sendline("/sandbox")
+        child.expect(r"sandbox workspace-write[\s\S]*?›")
+        line = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.after)
+        child.sendline("!touch ~/.ssh/planted; echo '# planted' >> ~/.bashrc; echo '# planted' >> .git/config; "
+                       "printf '#!/bin/sh\\n' > .git/hooks/pre-commit; echo DO''NE")
+        child.expect_exact("DONE")
+        child.expect_exact("›")
+    finally:
+        child.close(force=True)
+    assert "sandbox workspace-write" in line, line
+    clauses = [c for c in re.split(r"[;:]", " ".join(line.split())) if c.strip()]
+    for name, changed in CLAIMS.items():
+        claimed = [c for c in clauses if name in c and not set(NOT) & set(re.findall(r"[a-z]+", c.lower()))]
+        assert not (claimed and changed(home)), f"the line says {claimed[0]!r}, yet a command changed {name}"
+
+
+# --- 11. root's capabilities and mounts ----------------------------------------------------------------
+
+CAPS = {"CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_NET_RAW": 13, "CAP_MKNOD": 27}
+
+
+@needs_landlock
+@pytest.mark.parametrize("mode", ["root"], indirect=True)
+def test_root_commands_make_no_devices_setuid_binaries_or_raw_sockets(scratch):
+    home, work = scratch
+    flags = "python3 -c \"import os; print('FLAGS', os.statvfs('.').f_flag)\""
+    raw = "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print('RAW ' 'MADE')\""
+    ran = nanocoder(home, work, [calls("mknod disk b 8 0", "cp /bin/true suid && chmod u+s suid", flags, raw,
+                                       "grep -E 'Cap(Eff|Bnd)' /proc/self/status"), "Done."], "-y")
+    assert ran.result.returncode == 0, ran.result.stderr
+    results = ran.tool_results()
+    assert not (work / "disk").exists() or not stat.S_ISBLK((work / "disk").lstat().st_mode), "a block device was made"
+    nosuid = int(re.search(r"FLAGS (\d+)", results).group(1)) & os.ST_NOSUID
+    assert nosuid or not (work / "suid").stat().st_mode & stat.S_ISUID, "a setuid-root binary on a suid mount"
+    assert int(re.search(r"FLAGS (\d+)", results).group(1)) & os.ST_NODEV, "the workspace is not mounted nodev"
+    assert "RAW MADE" not in results, "a raw socket was made"
+    for line in re.findall(r"Cap(?:Eff|Bnd):\s+([0-9a-f]+)", results):
+        kept = [name for name, bit in CAPS.items() if int(line, 16) & (1 << bit)]
+        assert kept == [], kept
+
+
+# --- the guards that hold today: keep them green --------------------------------------------------------
+
+@needs_landlock
+def test_the_guards_hold(scratch):
+    """Writes through /proc/$PPID/cwd and /proc/*/root, ptrace and /proc/$PPID/mem of nanocoder, signals to
+    it, symlinks and hard links into HOME, `unshare -Urm` remounts, the key from /proc/$PPID/environ."""
+    home, work = scratch
+    before = (home / "notes.txt").read_text()
+    # $PPID (bash's parent, nanocoder) expanded by bash; PTRACE_SEIZE: were it allowed, nanocoder would not stop
+    attach = ("python3 -c \"import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+              "print('ATTACHED' if libc.ptrace(0x4206, $PPID, 0, 0) == 0 else 'no')\"")
+    mem = "python3 -c \"f = open('/proc/$PPID/mem', 'rb'); print('MEM', 'READ')\""
+    guards = ["touch /proc/$PPID/cwd/../escaped-cwd", "for p in /proc/[0-9]*; do touch $p/root$HOME/escaped-root; done",
+              attach, mem, "kill -WINCH $PPID && echo SIG''NALLED", "ln -s ~ homelink && touch homelink/escaped-link",
+              "ln ~/notes.txt hardlink && echo x >> hardlink",
+              "unshare -Urm sh -c 'mount -o remount,rw / ; mount -o remount,rw $HOME; touch ~/escaped-unshare'",
+              "tr '\\0' '\\n' < /proc/$PPID/environ | grep OPENAI_API_KEY"]
+    ran = nanocoder(home, work, [calls(*guards), "Done."], "-y", env={"OPENAI_API_KEY": "sk-guard-key-7"})
+    assert ran.result.returncode == 0, ran.result.stderr
+    results = ran.tool_results()
+    assert [p.name for folder in (home.parent, work.parent) for p in folder.iterdir() if "escaped" in p.name] == []
+    assert [p.name for p in home.iterdir() if p.name.startswith("escaped")] == []
+    assert (home / "notes.txt").read_text() == before
+    for word in ("ATTACHED", "MEM READ", "SIGNALLED", "sk-guard-key-7"):
+        assert word not in results, word
