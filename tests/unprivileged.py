@@ -193,7 +193,8 @@ def run_test(mode, rootdir, nodeid):
     """Run one test in a pytest of its own in the user mode; fail or skip as it did."""
     import re
     import pytest
-    argv = [mode.python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", nodeid]
+    argv = [mode.python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+            "-p", "no:anyio", nodeid]  # plugins the sandbox tests do not use cost start-up time
     result = mode.run(argv, cwd=rootdir, timeout=600, env={**mode.env, INSIDE: mode.how})
     out = result.stdout + result.stderr
     if result.returncode == 0 and re.search(r"\b1 passed\b", out):
