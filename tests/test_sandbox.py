@@ -33,9 +33,11 @@ needs_mounts = pytest.mark.skipif(bool(PROBE.support()) or not PROBE.mounts,
 
 
 @pytest.fixture
-def scratch(monkeypatch):
+def scratch(monkeypatch, mode):
     """HOME (a dotfiles repo with SSH keys and start-up files) and projects/work (a git repository, the
-    workspace) beside projects/sibling, in a folder beside the checkout; HOME is pointed there."""
+    workspace) beside projects/sibling, in a folder beside the checkout; HOME is pointed there. Every test
+    using it runs twice (`mode`, tests/conftest.py): as root, and as an ordinary user with unshare(2) refused,
+    whose scratch HOME lies in the user's own home."""
     temp = Path(tempfile.gettempdir()).resolve()  # writable by policy: a scratch HOME there proves nothing
     usable = [p for p in (Path(__file__).resolve().parents[2], Path.home().resolve())
               if os.access(p, os.W_OK) and not p.is_relative_to(temp)]
