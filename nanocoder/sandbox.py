@@ -369,9 +369,12 @@ class Sandbox:
         if policy == "workspace-write":
             writable, git = self.writable(root), os.path.join(root, ".git")
             private = [os.path.join(home, name) for name in SHELL_FILES]
-            # a .git file points elsewhere: keep it pointing there (a .git folder is made a mount point)
-            readonly = [git + "/hooks", git + "/config"] + [git] * os.path.isfile(git) + [
-                p for p in private if any(p.startswith(w.rstrip("/") + "/") for w in writable)]
-            for flag, paths in (("-w", writable + [git] * os.path.isdir(git)), ("-r", readonly)):
-                args += [a for path in paths for a in (flag, path)]
+            readonly = [git + "/hooks", git + "/config"]
+            readonly += [p for p in private if any(p.startswith(w.rstrip("/") + "/") for w in writable)]
+            if os.path.isfile(git):  # a .git file points elsewhere: keep it pointing there
+                readonly.append(git)
+            elif os.path.isdir(git):  # a .git folder is made a mount point: it cannot be renamed or replaced
+                writable = [*writable, git]
+            args += [a for path in writable for a in ("-w", path)]
+            args += [a for path in readonly for a in ("-r", path)]
         return self._helper(*args, "--", *argv)

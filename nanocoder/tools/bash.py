@@ -123,7 +123,11 @@ class BashTool(WorkspaceTool):
         reader.start()
         # A timer, not wait(timeout=...): that polls with sleeps of up to 50 ms, so a 15 ms command took 30.
         timed_out = threading.Event()
-        timer = threading.Timer(timeout, lambda: timed_out.set() or kill_group(proc))
+
+        def time_out():
+            timed_out.set()
+            kill_group(proc)
+        timer = threading.Timer(timeout, time_out)
         timer.start()
         try:
             code = proc.wait()
@@ -138,9 +142,11 @@ class BashTool(WorkspaceTool):
             cwd = Path((pipe.read() or b"").decode(errors="replace").strip())
         if cwd.is_absolute() and cwd.is_dir():
             self.workspace.cwd = cwd
-        held = "[background processes still hold the output; what they print later is not shown]"
-        out = [capture.text() or "(no output)"] + [held] * reader.is_alive()
-        out += [f"[Command timed out after {timeout} s and was stopped]"] * timed_out.is_set()
+        out = [capture.text() or "(no output)"]
+        if reader.is_alive():
+            out.append("[background processes still hold the output; what they print later is not shown]")
+        if timed_out.is_set():
+            out.append(f"[Command timed out after {timeout} s and was stopped]")
         name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
         return "\n".join(out + [f"[exit code: {code}{name}]"]), code
 
