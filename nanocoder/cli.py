@@ -15,6 +15,7 @@ from .hooks import Hooks
 from .llm import LLMError
 from .permissions import MODES
 from .session import Session, SessionError, home, latest, list_sessions
+from .visible import visible
 
 EPILOG = """examples:
   nanocoder                                  the REPL in this folder (/help lists its commands)
@@ -77,9 +78,8 @@ def main(argv=None) -> int:
             return demo()
         if args.sessions:
             rows = list_sessions(Path.cwd().resolve())
-            print("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
-                            for r in rows)
-                  or "no saved sessions yet")
+            print(visible("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
+                                    for r in rows) or "no saved sessions yet"))
             return 0
         prompt = _prompt(args.prompt)
         if prompt is not None and not prompt.strip():
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         print(file=sys.stderr)
         return 130
     except (ConfigError, LLMError, SessionError) as e:
-        print(f"nanocoder: {e}", file=sys.stderr)
+        print(f"nanocoder: {visible(str(e))}", file=sys.stderr)
         return 1
 
 
@@ -169,10 +169,10 @@ class Saver:
 
 
 def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:
-    from rich.console import Console
     from .output import Output
     from .view import View
-    view = View(Console(stderr=True, highlight=False), interactive=False, stream_text=False)
+    from .visible import terminal
+    view = View(terminal(stderr=True, highlight=False), interactive=False, stream_text=False)
     agent, session = make_agent(config, view, session, mode, sandbox)
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
         view.notice(missing)  # never claim a protection the platform lacks
@@ -194,12 +194,12 @@ def one_shot(config, prompt, mode, session, output_format, sandbox) -> int:
 def demo() -> int:
     """A scripted session: the real agent loop and tools, in a temporary folder; no key, no network."""
     import tempfile
-    from rich.console import Console
     from . import demo as script
     from .agent import Agent
     from .permissions import Permissions
     from .view import View
-    console = Console(highlight=False)
+    from .visible import terminal
+    console = terminal(highlight=False)
     with tempfile.TemporaryDirectory(prefix="nanocoder-demo-") as folder:
         script.make_project(Path(folder))
         console.print(f"[bold]nanocoder demo[/] · a scripted model, real tools, in {folder}\n"

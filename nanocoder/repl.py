@@ -17,6 +17,7 @@ from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
 from .session import home, list_sessions, private_dir, sessions_dir
 from .tools.base import ToolError, printable
+from .visible import visible
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
@@ -44,15 +45,15 @@ MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
 def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
-    from rich.console import Console
     from .view import View
+    from .visible import terminal
     _quiet_half_built_loops()
-    console = Console(highlight=False)
+    console = terminal(highlight=False)
     view = View(console, interactive=True)
     agent, session = make_agent(config, view, session, mode, sandbox)
     prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
-    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · "
+    console.print(f"[bold]nanocoder[/] {__version__} · {view_text(agent.llm.model)} · "
                   f"{view_text(str(agent.workspace.cwd))} · "
                   f"permissions: {mode}\n[dim]{view_text(_sandbox(agent), 1000)}\n"
                   f"/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
@@ -98,7 +99,7 @@ def run_turn(agent, line, view):
         view.notice("interrupted")
     except LLMError as e:
         view.end()
-        view.console.print(f"[red]error:[/] {e}")
+        view.console.print(f"[red]error:[/] {view_text(str(e), 2000)}")
     view.end()
 
 
@@ -139,7 +140,7 @@ def command(line, agent, session, view, config):
     elif name == "/model":
         if arg:
             agent.llm.model = arg
-        console.print(f"model: {agent.llm.model}")
+        console.print(f"model: {agent.llm.model}", markup=False)
     elif name == "/mode":
         if arg in MODES:
             agent.permissions.mode = arg
@@ -188,7 +189,7 @@ def command(line, agent, session, view, config):
     elif name == "/sessions":
         table = Table("id", "date", "folder", "first prompt", "messages")
         for row in list_sessions(agent.workspace.root):
-            table.add_row(row["id"], row["date"], row["cwd"], row["prompt"], str(row["messages"]))
+            table.add_row(row["id"], row["date"], view_text(row["cwd"]), view_text(row["prompt"]), str(row["messages"]))
         console.print(table if table.rows else "no saved sessions yet")
     elif name in ("/reset", "/clear"):
         agent.reset()
@@ -237,7 +238,7 @@ def _status(agent) -> str:
     used = agent.context.tokens(agent.messages) * 100 // agent.context.window
     tokens = agent.usage.prompt_tokens + agent.usage.completion_tokens
     sandbox = "none" if agent.workspace.sandbox.support() else agent.workspace.sandbox_policy
-    return (f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
+    return visible(f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
             f"context {used}% · {tokens:,} tokens")
 
 

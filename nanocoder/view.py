@@ -5,6 +5,7 @@ import threading
 import time
 
 from . import events as ev
+from .visible import visible
 
 FENCES = ("```", "~~~")
 
@@ -62,7 +63,7 @@ class View:
     def _call_line(self, e):
         if e.call_id not in self.shown:
             self.shown.add(e.call_id)
-            self.console.print(f"{'  ' * e.depth}[cyan]> {e.name}[/]({format_args(e.args)})")
+            self.console.print(f"{'  ' * e.depth}[cyan]> {escape(e.name)}[/]({format_args(e.args)})")
 
     def _result(self, e):
         pad = "  " * e.depth + "  "
@@ -111,7 +112,7 @@ class View:
 
     def diff(self, text):
         from rich.syntax import Syntax
-        self.console.print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+        self.console.print(Syntax(visible(text), "diff", theme="ansi_dark", background_color="default"))
 
     def end(self):
         """Finish what streams: the text drawn so far stays on screen once."""
@@ -129,7 +130,7 @@ class View:
                                    f"{f' ({escape(why)})' if why else ''}; re-run with --yes to allow it "
                                    f"(a protected file needs a yes in the REPL)[/]")
                 return False
-            self.console.print(f"[bold]Allow[/] [cyan]{name}[/]({format_args(args, 300)})?")
+            self.console.print(f"[bold]Allow[/] [cyan]{escape(name)}[/]({format_args(args, 300)})?")
             if why:
                 self.console.print(f"[yellow]  {escape(why)}[/]")
             if preview:
@@ -166,6 +167,7 @@ class Stream:
     def render(self, text):
         from rich.markdown import Markdown
         from rich.text import Text
+        text = visible(text)  # before rich parses it: markdown keeps its styling, the text is only shown
         return Markdown(text) if self.markdown else Text(text, style="dim italic")
 
     def feed(self, chunk):
