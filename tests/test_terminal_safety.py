@@ -170,3 +170,28 @@ def test_session_listing_shows_titles_visibly(tmp_path):
     listing = subprocess.run([str(NANOCODER), "--sessions"], env=env, cwd=tmp_path, capture_output=True,
                              timeout=30)
     assert b"\x1b" not in listing.stdout and b"^[]0;session-title^G" in listing.stdout, listing.stdout
+
+
+def test_a_long_code_fence_is_printed_as_its_lines_come_and_reads_as_one_block():
+    """The open fence's finished lines are printed as they come (the live tail, redrawn at every refresh,
+    stays small: rendering a growing fence each time cost its square); what is printed reads as the whole
+    answer rendered at once."""
+    import io
+
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from nanocoder.view import Stream
+    code = "\n".join(f"value_{n} = compute({n})  # step {n}" for n in range(400))
+    text = f"Here it is:\n\n```python\n{code}\n```\n\nDone.\n"
+    out = io.StringIO()
+    md, longest = Stream(Console(file=out, width=80, height=24)), 0
+    for i in range(0, len(text), 7):
+        md.feed(text[i:i + 7])
+        longest = max(longest, len(md.tail))
+    md.end()
+    whole = io.StringIO()
+    Console(file=whole, width=80).print(Markdown(text))
+    shown = lambda s: [line.strip() for line in s.getvalue().splitlines() if line.strip()]
+    assert shown(out) == shown(whole)
+    assert longest < 2_000  # the fence is ~15,000 characters
