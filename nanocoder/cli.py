@@ -34,7 +34,8 @@ environment:
   NANOCODER_PRICE=input,cached,output (USD per million tokens, for the cost shown)
 
 sessions are saved after every round in ~/.nanocoder/sessions/; hooks are read from
-~/.nanocoder/settings.json. exit codes: 0 success, 1 error, 2 usage, 130 interrupted."""
+~/.nanocoder/settings.json. exit codes: 0 success, 1 error, 2 usage, 130 interrupted,
+143 SIGTERM, 129 SIGHUP (the turn saved first)."""
 
 
 class Hangup(KeyboardInterrupt):
@@ -107,9 +108,16 @@ def main(argv=None) -> int:
     except (ConfigError, LLMError, SessionError) as e:
         print(f"nanocoder: {visible(str(e))}", file=sys.stderr)
         return 1
+    finally:  # a signal that lands once main is done ends the process at once, without a traceback
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda signum, frame: os._exit(128 + signum))
 
 
 def _hang_up(signum, frame):
+    # A second signal while this one kills the command and saves the turn changes nothing: the exit that
+    # follows has this signal's code. (A Python no-op, not SIG_IGN, which commands run later would inherit.)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
     raise Hangup(signum)
 
 

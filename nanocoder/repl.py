@@ -66,7 +66,9 @@ def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
                 line = first.strip() if first else prompt.prompt("› ").strip()
                 first = None
             except KeyboardInterrupt as e:
-                if interrupted or isinstance(e, Hangup):
+                if isinstance(e, Hangup):
+                    raise
+                if interrupted:
                     break
                 interrupted = True
                 console.print("[dim]Ctrl+C again to quit[/]")
@@ -82,8 +84,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write") -> int:
                 shell(line[1:].strip(), agent, view)
             elif line:
                 run_turn(agent, attach(line, agent, view), view)
-    except Hangup:  # the turn was stopped and saved; nobody is left to read a goodbye
-        return 0
+    except Hangup as e:  # the turn was stopped and saved; nobody is left to read a goodbye
+        return 128 + e.args[0]
     if (sessions_dir() / f"{session.id}.json").exists():  # no turn yet, or no save: nothing to resume
         console.print(f"[dim]resume with: nanocoder -r {session.id}[/]", soft_wrap=True)
     return 0
@@ -116,17 +118,20 @@ def attach(line: str, agent, view) -> str:
 
 def shell(cmd: str, agent, view):
     """!cmd: the user's own command, under the same sandbox; its output joins the conversation."""
+    stopped = None
     try:
         output = agent.tools["bash"].execute(command=cmd)
     except ToolError as e:
         output = f"Error: {e}"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         agent.tools["bash"].cancel()
-        output = "[interrupted]"
+        output, stopped = "[interrupted]", e
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
     agent.on_event(RoundEnded(agent.messages))  # the session saver keeps it
     view.end()
+    if isinstance(stopped, Hangup):  # SIGTERM or SIGHUP: saved; now the REPL ends
+        raise stopped
 
 
 def command(line, agent, session, view, config):
@@ -159,8 +164,10 @@ def command(line, agent, session, view, config):
             note = agent.compact()
             view.end()
             console.print(note or "nothing to compact")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             view.notice("interrupted")
+            if isinstance(e, Hangup):
+                raise
     elif name == "/tokens":
         u, spent = agent.usage, cost(agent.usage, agent.llm.model, config.price)
         console.print(f"input tokens: {u.prompt_tokens:,} ({u.cached_tokens:,} cached) · output tokens: "
