@@ -2,6 +2,7 @@
 view.py, the only code that draws; rich and prompt_toolkit load only when something is drawn (--help stays
 instant)."""
 import argparse
+import errno
 import os
 import signal
 import stat
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
         if args.sessions:
             rows = list_sessions(Path.cwd().resolve())
             print(visible("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
-                                    for r in rows) or "no saved sessions yet"))
+                                    for r in rows) or "no saved sessions yet"), flush=True)
             return 0
         prompt = _prompt(args.prompt)
         if prompt is not None and not prompt.strip():
@@ -107,6 +108,15 @@ def main(argv=None) -> int:
         return 130
     except (ConfigError, LLMError, SessionError) as e:
         print(f"nanocoder: {visible(str(e))}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader of stdout left (`| head -1`): it wanted no more; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
+        return 0
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise
+        print(f"nanocoder: cannot write the output: {e.strerror}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     finally:  # a signal that lands once main is done ends the process at once, without a traceback
         for sig in (signal.SIGTERM, signal.SIGHUP):

@@ -52,7 +52,7 @@ class Output:
         "max_turns"...)."""
         if self.format == "text":
             if answer and reason not in ("interrupted", "error"):  # why a turn failed is a line on stderr
-                print(visible(answer), file=self.out)  # JSON escapes it itself
+                print(visible(answer), file=self.out, flush=True)  # JSON escapes it itself
             return
         result = {"type": "result", "subtype": SUBTYPES.get(reason, "error_during_execution"),
                   "is_error": reason != "success", "result": answer, "stop_reason": reason,

@@ -116,3 +116,30 @@ def test_one_shot_ends_quietly_on_a_second_sigterm(setup):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def one_shot_into(stdout, tmp_path, answer):
+    """-p with its stdout going to this file object; the answer is `answer`."""
+    from scripted import ScriptedServer
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
+    env.update(HOME=str(tmp_path), NO_PROXY="127.0.0.1")
+    with ScriptedServer() as server:
+        server.add(answer)
+        return subprocess.run([str(NANOCODER), "--base-url", server.url, "--api-key", "k", "-m", "scripted",
+                               "-p", "hi"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, timeout=30)
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    read, write = os.pipe()
+    os.close(read)  # `| head -1` that has already left
+    with os.fdopen(write, "w") as closed:
+        run = one_shot_into(closed, tmp_path, "line\n" * 50_000)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+
+
+def test_a_full_disk_under_stdout_is_one_line(tmp_path):
+    with open("/dev/full", "w") as full:
+        run = one_shot_into(full, tmp_path, "the answer")
+    assert run.returncode == 1 and run.stderr.strip().splitlines() == \
+        ["nanocoder: cannot write the output: No space left on device"], run.stderr
