@@ -80,8 +80,9 @@ def main(argv=None) -> int:
             return demo()
         if args.sessions:
             rows = list_sessions(Path.cwd().resolve())
-            print(visible("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
-                                    for r in rows) or "no saved sessions yet"), flush=True)
+            listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
+                                 for r in rows)
+            print(visible(listing or "no saved sessions yet"), flush=True)
             return 0
         prompt = _prompt(args.prompt)
         if prompt is not None and not prompt.strip():

@@ -196,7 +196,8 @@ def command(line, agent, session, view, config):
     elif name == "/sessions":
         table = Table("id", "date", "folder", "first prompt", "messages")
         for row in list_sessions(agent.workspace.root):
-            table.add_row(row["id"], row["date"], view_text(row["cwd"]), view_text(row["prompt"]), str(row["messages"]))
+            table.add_row(row["id"], row["date"], view_text(row["cwd"]), view_text(row["prompt"]),
+                          str(row["messages"]))
         console.print(table if table.rows else "no saved sessions yet")
     elif name in ("/reset", "/clear"):
         agent.reset()

@@ -8,7 +8,7 @@ from . import events as ev
 from .visible import visible
 
 FENCES = ("```", "~~~")
-FENCE_PART = 16  # lines of a long code fence printed at a time: the live tail never holds more
+FENCE_PART = 40  # lines of a long code fence printed at a time: the live tail never holds more
 
 
 class View:
@@ -242,13 +242,10 @@ class Stream:
         self._print(part, gap=top and not self.after_code)
 
     def end(self):
-        if self.live is not None:  # transient: the live tail is erased, then printed once for good
-            self.live.stop()
-            self.live = None
         if self.code is not None:  # the answer stopped inside a fence printed in parts
             self._print(self._syntax(self.tail.rstrip(), bottom=1))
             self.after_code = True
-        else:
+        elif self.tail.strip() or self.live:
             self._show(self.tail)
         self.tail, self.scanned, self.fenced, self.code, self.head, self.code_lines = "", 0, False, None, 0, 0
 
@@ -259,8 +256,9 @@ class Stream:
             self.after_code = self.markdown and text.rstrip().endswith(FENCES)
 
     def _print(self, renderable, gap=False):
-        # While the tail is live, rich erases its last drawing, prints this above, and draws the tail again
-        # (already cut): no Live is stopped and started per block.
+        if self.live is not None:  # transient: the live tail is erased, then printed once for good
+            self.live.stop()
+            self.live = None
         if renderable is not None:
             if gap:
                 self.console.print()
@@ -282,7 +280,8 @@ class Elapsed:
 
 def format_args(args: dict, width: int = 60) -> str:
     texts = {key: repr(value) for key, value in args.items()}
-    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}" for key, t in texts.items())
+    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}"
+                     for key, t in texts.items())
 
 
 def escape(text: str) -> str:
