@@ -242,6 +242,41 @@ def streaming():
         ratio <= 12)
 
 
+def fences(sizes=(1, 5)):
+    """A long answer inside one code fence, streamed in the REPL through a pty, against the same length
+    as prose: wall time from the prompt to the answer's end, and the REPL's peak RSS (absolute). Issue 22
+    measured 5 MB fenced at 6.5 min and 1.08 GB, against 11 s and 73 MB as prose. `python
+    benchmarks/run.py fences` runs only these; set FENCE_MB=1 for the 1 MB pair alone."""
+    try:
+        import pexpect
+    except ImportError:
+        return row("streaming: a long code fence in the REPL", "pexpect not installed")
+    server_class = scripted_server()
+    code = "    value = value * 7 + 3  # the agent reads each file before editing it\n"
+    prose = "The agent reads each file before editing it and runs the tests after every change.\n\n"
+    for mb in [int(n) for n in os.environ.get("FENCE_MB", "").split(",") if n] or sizes:
+        for kind, unit in (("in one code fence", code), ("as prose", prose)):
+            body = unit * (mb * 1_000_000 // len(unit))
+            text = f"Here:\n\n```python\n{body}```\n\nDone." if unit is code else f"{body}Done."
+            with tempfile.TemporaryDirectory() as home, server_class([text], chunk_size=64) as server:
+                child = pexpect.spawn(str(NANOCODER), ["--base-url", server.url, "--api-key", "k", "-m", "s"],
+                                      env=child_env(home), cwd=home, encoding="utf-8", timeout=1800,
+                                      dimensions=(40, 120), maxread=65536, searchwindowsize=4096)
+                child.expect_exact("›")
+                began = time.perf_counter()
+                child.sendline("go")
+                child.expect_exact("Done.")
+                child.expect_exact("›")
+                took = time.perf_counter() - began
+                status = Path(f"/proc/{child.pid}/status").read_text().splitlines()
+                peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+                child.sendeof()
+                child.expect(pexpect.EOF)
+                child.close()
+            row(f"streaming: a {mb} MB answer {kind}, in the REPL: time, peak RSS (absolute)",
+                f"{took:.1f} s, {peak:.0f} MB")
+
+
 # --- search -------------------------------------------------------------------------------
 
 def make_tree(root: Path, files=50_000):
@@ -592,6 +627,7 @@ def limits():
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
             "reads": reads, "memory": rounds_memory, "parallel": parallel, "compression": compression, "safety": safety,
             "sandbox": sandbox, "limits": limits}
+SECTIONS["fences"] = fences  # minutes long: python benchmarks/run.py fences
 SECTIONS["cache"] = cache  # prompt cache: python benchmarks/run.py cache
 
 

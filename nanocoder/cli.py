@@ -2,6 +2,7 @@
 view.py, the only code that draws; rich and prompt_toolkit load only when something is drawn (--help stays
 instant)."""
 import argparse
+import errno
 import os
 import signal
 import stat
@@ -16,6 +17,7 @@ from .hooks import Hooks
 from .llm import LLMError
 from .permissions import MODES
 from .session import Session, SessionError, home, latest, list_sessions
+from .visible import visible
 
 EPILOG = """examples:
   nanocoder                                  the REPL in this folder (/help lists its commands)
@@ -34,7 +36,8 @@ environment:
   NANOCODER_PRICE=input,cached,output (USD per million tokens, for the cost shown)
 
 sessions are saved after every round in ~/.nanocoder/sessions/; hooks are read from
-~/.nanocoder/settings.json. exit codes: 0 success, 1 error, 2 usage, 130 interrupted."""
+~/.nanocoder/settings.json. exit codes: 0 success, 1 error, 2 usage, 130 interrupted,
+143 SIGTERM, 129 SIGHUP (the turn saved first)."""
 
 
 class Hangup(KeyboardInterrupt):
@@ -81,9 +84,9 @@ def main(argv=None) -> int:
             return demo()
         if args.sessions:
             rows = list_sessions(Path.cwd().resolve())
-            print("\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
-                            for r in rows)
-                  or "no saved sessions yet")
+            listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
+                                 for r in rows)
+            print(visible(listing or "no saved sessions yet"), flush=True)
             return 0
         prompt = _prompt(args.prompt)
         if prompt is not None and not prompt.strip():
@@ -110,11 +113,27 @@ def main(argv=None) -> int:
         print(file=sys.stderr)
         return 130
     except (ConfigError, LLMError, SessionError) as e:
-        print(f"nanocoder: {e}", file=sys.stderr)
+        print(f"nanocoder: {visible(str(e))}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of stdout left (`| head -1`): it wanted no more; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
+        return 0
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise
+        print(f"nanocoder: cannot write the output: {e.strerror}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    finally:  # a signal that lands once main is done ends the process at once, without a traceback
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda signum, frame: os._exit(128 + signum))
 
 
 def _hang_up(signum, frame):
+    # A second signal while this one kills the command and saves the turn changes nothing: the exit that
+    # follows has this signal's code. (A Python no-op, not SIG_IGN, which commands run later would inherit.)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
     raise Hangup(signum)
 
 
@@ -187,10 +206,10 @@ class Saver:
 
 
 def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets=False) -> int:
-    from rich.console import Console
     from .output import Output
     from .view import View
-    view = View(Console(stderr=True, highlight=False), interactive=False, stream_text=False)
+    from .visible import terminal
+    view = View(terminal(stderr=True, highlight=False), interactive=False, stream_text=False)
     agent, session = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
         view.notice(missing)  # never claim a protection the platform lacks
@@ -212,12 +231,12 @@ def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets
 def demo() -> int:
     """A scripted session: the real agent loop and tools, in a temporary folder; no key, no network."""
     import tempfile
-    from rich.console import Console
     from . import demo as script
     from .agent import Agent
     from .permissions import Permissions
     from .view import View
-    console = Console(highlight=False)
+    from .visible import terminal
+    console = terminal(highlight=False)
     with tempfile.TemporaryDirectory(prefix="nanocoder-demo-") as folder:
         script.make_project(Path(folder))
         console.print(f"[bold]nanocoder demo[/] · a scripted model, real tools, in {folder}\n"

@@ -6,6 +6,7 @@ import sys
 import time
 
 from . import events as ev
+from .visible import visible
 
 SUBTYPES = {"success": "success", "max_turns": "error_max_turns"}
 
@@ -51,7 +52,7 @@ class Output:
         "max_turns"...)."""
         if self.format == "text":
             if answer and reason not in ("interrupted", "error"):  # why a turn failed is a line on stderr
-                print(answer, file=self.out)
+                print(visible(answer), file=self.out, flush=True)  # JSON escapes it itself
             return
         result = {"type": "result", "subtype": SUBTYPES.get(reason, "error_during_execution"),
                   "is_error": reason != "success", "result": answer, "stop_reason": reason,

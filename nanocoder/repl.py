@@ -17,6 +17,7 @@ from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
 from .session import home, list_sessions, private_dir, sessions_dir
 from .tools.base import ToolError, printable
+from .visible import visible
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
@@ -44,15 +45,15 @@ MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
 def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
-    from rich.console import Console
     from .view import View
+    from .visible import terminal
     _quiet_half_built_loops()
-    console = Console(highlight=False)
+    console = terminal(highlight=False)
     view = View(console, interactive=True)
     agent, session = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
-    console.print(f"[bold]nanocoder[/] {__version__} · {agent.llm.model} · "
+    console.print(f"[bold]nanocoder[/] {__version__} · {view_text(agent.llm.model)} · "
                   f"{view_text(str(agent.workspace.cwd))} · "
                   f"permissions: {mode}\n[dim]{view_text(_sandbox(agent), 1000)}\n"
                   f"/help for commands · Ctrl+C stops a turn · Ctrl+D quits[/]")
@@ -65,7 +66,9 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
                 line = first.strip() if first else prompt.prompt("› ").strip()
                 first = None
             except KeyboardInterrupt as e:
-                if interrupted or isinstance(e, Hangup):
+                if isinstance(e, Hangup):
+                    raise
+                if interrupted:
                     break
                 interrupted = True
                 console.print("[dim]Ctrl+C again to quit[/]")
@@ -81,8 +84,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
                 shell(line[1:].strip(), agent, view)
             elif line:
                 run_turn(agent, attach(line, agent, view), view)
-    except Hangup:  # the turn was stopped and saved; nobody is left to read a goodbye
-        return 0
+    except Hangup as e:  # the turn was stopped and saved; nobody is left to read a goodbye
+        return 128 + e.args[0]
     if (sessions_dir() / f"{session.id}.json").exists():  # no turn yet, or no save: nothing to resume
         console.print(f"[dim]resume with: nanocoder -r {session.id}[/]", soft_wrap=True)
     return 0
@@ -98,7 +101,7 @@ def run_turn(agent, line, view):
         view.notice("interrupted")
     except LLMError as e:
         view.end()
-        view.console.print(f"[red]error:[/] {e}")
+        view.console.print(f"[red]error:[/] {view_text(str(e), 2000)}")
     view.end()
 
 
@@ -115,17 +118,20 @@ def attach(line: str, agent, view) -> str:
 
 def shell(cmd: str, agent, view):
     """!cmd: the user's own command, under the same sandbox; its output joins the conversation."""
+    stopped = None
     try:
         output = agent.tools["bash"].execute(command=cmd)
     except ToolError as e:
         output = f"Error: {e}"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         agent.tools["bash"].cancel()
-        output = "[interrupted]"
+        output, stopped = "[interrupted]", e
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
     agent.on_event(RoundEnded(agent.messages))  # the session saver keeps it
     view.end()
+    if isinstance(stopped, Hangup):  # SIGTERM or SIGHUP: saved; now the REPL ends
+        raise stopped
 
 
 def command(line, agent, session, view, config):
@@ -139,7 +145,7 @@ def command(line, agent, session, view, config):
     elif name == "/model":
         if arg:
             agent.llm.model = arg
-        console.print(f"model: {agent.llm.model}")
+        console.print(f"model: {agent.llm.model}", markup=False)
     elif name == "/mode":
         if arg in MODES:
             agent.permissions.mode = arg
@@ -158,8 +164,10 @@ def command(line, agent, session, view, config):
             note = agent.compact()
             view.end()
             console.print(note or "nothing to compact")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             view.notice("interrupted")
+            if isinstance(e, Hangup):
+                raise
     elif name == "/tokens":
         u, spent = agent.usage, cost(agent.usage, agent.llm.model, config.price)
         console.print(f"input tokens: {u.prompt_tokens:,} ({u.cached_tokens:,} cached) · output tokens: "
@@ -188,7 +196,8 @@ def command(line, agent, session, view, config):
     elif name == "/sessions":
         table = Table("id", "date", "folder", "first prompt", "messages")
         for row in list_sessions(agent.workspace.root):
-            table.add_row(row["id"], row["date"], row["cwd"], row["prompt"], str(row["messages"]))
+            table.add_row(row["id"], row["date"], view_text(row["cwd"]), view_text(row["prompt"]),
+                          str(row["messages"]))
         console.print(table if table.rows else "no saved sessions yet")
     elif name in ("/reset", "/clear"):
         agent.reset()
@@ -238,7 +247,7 @@ def _status(agent) -> str:
     used = agent.context.tokens(agent.messages) * 100 // agent.context.window
     tokens = agent.usage.prompt_tokens + agent.usage.completion_tokens
     sandbox = "none" if agent.workspace.sandbox.support() else agent.workspace.sandbox_policy
-    return (f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
+    return visible(f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
             f"context {used}% · {tokens:,} tokens")
 
 

@@ -5,8 +5,10 @@ import threading
 import time
 
 from . import events as ev
+from .visible import visible
 
 FENCES = ("```", "~~~")
+FENCE_PART = 40  # lines of a long code fence printed at a time: the live tail never holds more
 
 
 class View:
@@ -62,7 +64,7 @@ class View:
     def _call_line(self, e):
         if e.call_id not in self.shown:
             self.shown.add(e.call_id)
-            self.console.print(f"{'  ' * e.depth}[cyan]> {e.name}[/]({format_args(e.args)})")
+            self.console.print(f"{'  ' * e.depth}[cyan]> {escape(e.name)}[/]({format_args(e.args)})")
 
     def _result(self, e):
         pad = "  " * e.depth + "  "
@@ -111,7 +113,7 @@ class View:
 
     def diff(self, text):
         from rich.syntax import Syntax
-        self.console.print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+        self.console.print(Syntax(visible(text), "diff", theme="ansi_dark", background_color="default"))
 
     def end(self):
         """Finish what streams: the text drawn so far stays on screen once."""
@@ -130,7 +132,7 @@ class View:
                                    "(a protected file, or a write where no command may write, "
                                    "needs a yes in the REPL)[/]")
                 return False
-            self.console.print(f"[bold]Allow[/] [cyan]{name}[/]({format_args(args, 300)})?")
+            self.console.print(f"[bold]Allow[/] [cyan]{escape(name)}[/]({format_args(args, 300)})?")
             if why:
                 self.console.print(f"[yellow]  {escape(why)}[/]")
             if preview:
@@ -156,24 +158,37 @@ class View:
 class Stream:
     """Streams markdown (or plain reasoning text): finished blocks are printed once, into the
     scrollback; only the unfinished tail is live, cropped to the window's height and erased when
-    it is printed for good, so a block taller than the window is never drawn twice. A long answer
-    costs time in proportion to its length, not its square."""
+    it is printed for good, so a block taller than the window is never drawn twice. A code fence
+    taller than the window is printed in parts as its lines come (one block to the eye, each part
+    highlighted on its own). A long answer costs time and memory in proportion to its length, not
+    its square, inside a fence too."""
 
     def __init__(self, console, markdown=True):
         self.console, self.markdown, self.tail, self.live = console, markdown, "", None
         self.scanned, self.fenced = 0, False  # how far the tail's lines were read; inside ``` ?
+        self.head, self.code_lines = 0, 0  # where the open fence's line starts in the tail; lines since
+        self.code = None  # the language of an open fence already partly printed: the tail is its code
         self.after_code = False  # a code block brings its own blank line (rich pads it)
 
     def render(self, text):
         from rich.markdown import Markdown
         from rich.text import Text
+        if self.code is not None:
+            return self._syntax(text, bottom=1)
+        text = visible(text)  # before rich parses it: markdown keeps its styling, the text is only shown
         return Markdown(text) if self.markdown else Text(text, style="dim italic")
+
+    def _syntax(self, code, top=0, bottom=0):
+        # A part of a code block, as rich's markdown draws one (monokai, padded): padding above the
+        # first part and below the last only.
+        from rich.syntax import Syntax
+        return Syntax(visible(code.removesuffix("\n")), self.code, theme="monokai", word_wrap=True,
+                      padding=(top, 1, bottom, 1))
 
     def feed(self, chunk):
         self.tail += chunk
-        if "\n" in chunk and (cut := self._finished()):
-            done, self.tail, self.scanned = self.tail[:cut], self.tail[cut:], self.scanned - cut
-            self._show(done)
+        if "\n" in chunk:
+            self._commit()
         if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
             from rich.live import Live
             self.live = Live(self, console=self.console, refresh_per_second=12, transient=True)
@@ -183,38 +198,72 @@ class Stream:
         # Live draws the tail as it is at each refresh: no markdown parse per chunk.
         from rich.segment import Segment
         lines = console.render_lines(self.render(self.tail), options, pad=False)
-        if self._gap(self.tail):  # the blank line that will stand before the block when it is printed
+        if self.code is None and self._gap(self.tail):  # the blank line that will stand before the block
             yield Segment.line()
         for line in lines[-max(1, console.height - 4):]:
             yield from line
             yield Segment.line()
 
-    def _finished(self) -> int:
-        """Where the last finished block ends: after a blank line outside any code fence. Reads
-        only complete lines not read before, so a long code block is not re-scanned per chunk."""
+    def _commit(self):
+        """Print what is finished: each block that ends in a blank line outside a code fence, and the
+        complete lines of a fence taller than the window. Reads only complete lines not read before."""
         cut, end = 0, self.tail.rfind("\n") + 1
-        for line in self.tail[self.scanned:end].splitlines(keepends=True):
-            self.scanned += len(line)
-            if line.lstrip().startswith(FENCES):
-                self.fenced = not self.fenced
-            elif not line.strip() and not self.fenced:
+        while self.scanned < end:
+            start, self.scanned = self.scanned, self.tail.index("\n", self.scanned) + 1
+            line = self.tail[start:self.scanned]
+            if self.markdown and line.lstrip().startswith(FENCES):
+                self.fenced, self.head, self.code_lines = not self.fenced, start, 0
+                if self.code is not None:  # the end of a fence printed in parts: its last lines
+                    last = self._syntax(self.tail[:start].rstrip(), bottom=1)
+                    self.tail, end, self.scanned = self.tail[self.scanned:], end - self.scanned, 0
+                    self.code, self.after_code = None, True
+                    self._print(last)
+            elif self.fenced:
+                self.code_lines += 1
+            elif not line.strip():
                 cut = self.scanned
-        return cut
+        if self.fenced and self.code_lines >= FENCE_PART:
+            self._split_fence(end)
+        elif cut:
+            done, self.tail, self.scanned, self.head = self.tail[:cut], self.tail[cut:], self.scanned - cut, \
+                self.head - cut
+            self._show(done)
+
+    def _split_fence(self, end):
+        """Print the complete lines of an open fence; the first time, what stands before it too."""
+        top = self.code is None
+        if top:
+            fence = self.tail[self.head:self.tail.index("\n", self.head) + 1]
+            before, self.head = self.tail[:self.head], self.head + len(fence)
+            self._show(before)
+            self.code = fence.strip().lstrip("`~").strip().partition(" ")[0] or "text"
+            self.after_code = not before.strip()  # a paragraph and its code block: a blank line between
+        part = self._syntax(self.tail[self.head if top else 0:end], top=int(top))
+        self.tail, self.scanned, self.head, self.code_lines = self.tail[end:], 0, 0, 0
+        self._print(part, gap=top and not self.after_code)
 
     def end(self):
-        if self.tail.strip() or self.live:
+        if self.code is not None:  # the answer stopped inside a fence printed in parts
+            self._print(self._syntax(self.tail.rstrip(), bottom=1))
+            self.after_code = True
+        elif self.tail.strip() or self.live:
             self._show(self.tail)
-        self.tail, self.scanned, self.fenced = "", 0, False
+        self.tail, self.scanned, self.fenced, self.code, self.head, self.code_lines = "", 0, False, None, 0, 0
 
     def _show(self, text):
+        # one blank line before each block: headings never glued, no piles after code
+        self._print(self.render(text.strip("\n")) if text.strip() else None, gap=self._gap(text))
+        if text.strip():
+            self.after_code = self.markdown and text.rstrip().endswith(FENCES)
+
+    def _print(self, renderable, gap=False):
         if self.live is not None:  # transient: the live tail is erased, then printed once for good
             self.live.stop()
             self.live = None
-        if text.strip():  # one blank line before each block: headings never glued, no piles after code
-            if self._gap(text):
+        if renderable is not None:
+            if gap:
                 self.console.print()
-            self.console.print(self.render(text.strip("\n")))
-            self.after_code = self.markdown and text.rstrip().endswith(FENCES)
+            self.console.print(renderable)
 
     def _gap(self, text) -> bool:
         return not (self.after_code or self.markdown and text.lstrip().startswith(FENCES))
@@ -232,7 +281,8 @@ class Elapsed:
 
 def format_args(args: dict, width: int = 60) -> str:
     texts = {key: repr(value) for key, value in args.items()}
-    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}" for key, t in texts.items())
+    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}"
+                     for key, t in texts.items())
 
 
 def escape(text: str) -> str:

@@ -1,0 +1,41 @@
+"""Text on its way to the terminal, shown and never obeyed: model text, tool output, file names, diffs and
+errors may hold escape sequences that would redraw the screen (a forged approval question), set the clipboard
+(OSC 52) or the window's title. Every control character but newline and tab is shown visibly: C0 in caret
+notation (ESC as ^[), DEL as ^?, C1 as \\x9b; bidi overrides and isolates, which make text read in another
+order than it runs, as \\u202e."""
+import re
+
+CONTROL = re.compile("\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    return CONTROL.sub(_show, text)
+
+
+def _show(match) -> str:
+    code = ord(match[0][-1])
+    if match[0] == "\r\n":  # a Windows line end is a line end, not a ^M on every line
+        return "\n"
+    if code < 0x20 or code == 0x7f:
+        return "^" + chr(code ^ 0x40)
+    return f"\\x{code:02x}" if code <= 0x9f else f"\\u{code:04x}"
+
+
+def terminal(**options):
+    """A rich Console that draws only visible text. Strings (markup included) are made visible before rich
+    lays them out; every other segment rich renders is checked again on its way out, so a renderable that
+    missed visible() still cannot reach the terminal raw. rich's own control segments (Live's cursor moves)
+    are left alone."""
+    from rich.console import Console
+    from rich.segment import Segment
+
+    class Terminal(Console):
+        def render_str(self, text, **kwargs):
+            return super().render_str(visible(text), **kwargs)
+
+        def render(self, renderable, options=None):
+            for segment in super().render(renderable, options):
+                if segment.control is None and CONTROL.search(segment.text):
+                    segment = Segment(visible(segment.text), segment.style)
+                yield segment
+    return Terminal(**options)
