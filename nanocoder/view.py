@@ -22,14 +22,14 @@ class View:
         self.calls: dict[str | None, list] = {}
         self.shown, self.previewed = set(), set()  # call ids whose line is up; whose diff the user saw
         # how each event is drawn: a test checks every event class is here (None: not drawn)
-        self.drawing = {ev.TurnStarted: self._turn_started, ev.Text: self._text, ev.Reasoning: self._reasoning,
-                        ev.ToolStarted: self._tool_started, ev.ToolFinished: self._tool_finished,
-                        ev.RoundEnded: self._round_ended, ev.Notice: self._notice, ev.Retry: self._retry,
-                        ev.Usage: None, ev.TurnEnded: self._turn_ended}
+        self.draws = {ev.TurnStarted: self._turn_started, ev.Text: self._text, ev.Reasoning: self._reasoning,
+                      ev.ToolStarted: self._tool_started, ev.ToolFinished: self._tool_finished,
+                      ev.RoundEnded: self._round_ended, ev.Notice: self._notice, ev.Retry: self._retry,
+                      ev.Usage: None, ev.TurnEnded: self._turn_ended}
 
     def __call__(self, event: ev.Event) -> None:
         with self.lock:
-            draw = self.drawing.get(type(event))
+            draw = self.draws.get(type(event))
             if draw:
                 draw(event)
 
