@@ -1,6 +1,6 @@
-"""How the package is wired: events that say which turn and which sub-agent they come from, the view's table of
-drawings, one tool registry shared with sub-agents (and their per-file locks), no import circles, and no module
-outside the tools that decides by a tool's name or a result's text."""
+"""How the package is wired: events that say which turn and which sub-agent they come from, the view's table
+of drawings, one tool registry shared with sub-agents (and their per-file locks), no import circles, and no
+module outside the tools that decides by a tool's name or a result's text."""
 import ast
 import json
 import threading
@@ -26,7 +26,8 @@ FRONT_ENDS = ("app.py", "cli.py", "repl.py", "view.py", "output.py")
 # --- events ------------------------------------------------------------------------------------------------
 
 def event_classes():
-    return {c for c in vars(ev).values() if isinstance(c, type) and issubclass(c, ev.Event) and c is not ev.Event}
+    return {c for c in vars(ev).values()
+            if isinstance(c, type) and issubclass(c, ev.Event) and c is not ev.Event}
 
 
 def test_the_view_has_an_entry_for_every_event_class():
@@ -45,8 +46,9 @@ def test_no_front_end_makes_up_an_event():
         tree = ast.parse((PACKAGE / module).read_text())
         imported = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                     and node.module == "events" for a in node.names}  # `from .events import RoundEnded`
-        modules = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                   and node.module is None for a in node.names if a.name == "events"}  # `from . import events`
+        modules = {a.asname or a.name for node in ast.walk(tree)  # `from . import events as ev`
+                   if isinstance(node, ast.ImportFrom) and node.module is None
+                   for a in node.names if a.name == "events"}
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 made = node.func.attr if getattr(node.func.value, "id", "") in modules else ""
@@ -75,7 +77,7 @@ def test_parallel_sub_agents_are_told_apart_by_their_parent_call(server, llm, tm
         assert e.turn_id, e
     mine = {e.turn_id for e in seen if not e.depth}
     theirs = {e.parent_call_id: e.turn_id for e in seen if e.depth}
-    assert len(mine) == 1 and len(set(theirs.values()) | mine) == 3  # each sub-agent's chat is a turn of its own
+    assert len(mine) == 1 and len(set(theirs.values()) | mine) == 3  # a sub-agent's chat is a turn of its own
     before = len(seen)
     agent.chat("more")
     assert {e.turn_id for e in seen[before:]}.isdisjoint(mine)  # a new turn, a new id
@@ -176,7 +178,8 @@ def module_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
                 module = ".".join(base + ([node.module] if node.module else []))
-                targets |= {f"{module}.{a.name}" if f"{module}.{a.name}" in files else module for a in node.names}
+                named = {f"{module}.{a.name}" for a in node.names}  # `from . import events`: a module
+                targets |= {n if n in files else module for n in named}
         for target in list(targets):
             while target.count(".") > 1:  # its parent packages run first (but the root, and its own)
                 target = target.rpartition(".")[0]
@@ -205,7 +208,8 @@ def cycles(graph) -> list[list[str]]:
 
 def test_no_import_circles():
     graph = module_graph()
-    assert "nanocoder.repl" in graph["nanocoder.cli"] and "nanocoder.tools.files" in graph["nanocoder.tools.edit"]
+    assert "nanocoder.repl" in graph["nanocoder.cli"]  # read inside a function
+    assert "nanocoder.tools.files" in graph["nanocoder.tools.edit"]
     assert cycles(graph) == []
 
 
@@ -270,7 +274,7 @@ def test_the_static_check_finds_what_it_looks_for():
 
 
 @pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(reason="owned by the typed-results helper (issue 19)", strict=False))
+    pytest.param(m, marks=pytest.mark.xfail(reason="the typed-results helper's (issue 19)", strict=False))
     if m in NOT_YET else m for m in OUTSIDE_TOOLS])
 def test_no_module_outside_the_tools_decides_by_a_tools_name_or_a_results_text(module):
     assert decisions((PACKAGE / module).read_text()) == []
