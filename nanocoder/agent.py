@@ -4,6 +4,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 
 from . import events as ev
@@ -12,9 +13,10 @@ from .history import INTERRUPTED, fresh_id, used_ids
 from .llm import ContextTooLong, LLMError
 from .permissions import Permissions
 from .prompt import environment, system_prompt
-from .tools import builtin_tools
+from .tools import Registry, builtins
 from .tools.base import Changed, ToolError, Workspace, printable
 
+MAX_DEPTH = 1  # sub-agents of sub-agents: none (no agent tool at this depth)
 REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
 ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_TOKENS)",
            "content_filter": "the provider withheld the answer (content filter)",
@@ -42,41 +44,60 @@ class Usage:
 
 class Agent:
     def __init__(self, llm, tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
-                 max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0):
-        """approve(name, args, why, preview) -> True, False, "always" or a reason to say no;
-        gate(name, args) -> None, or why a hook blocks the call."""
-        self.llm, self.max_turns, self.depth = llm, max_turns, depth
+                 max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0,
+                 registry: Registry | None = None, parent_call_id=None):
+        """tools: tool objects of one's own, added to the registry (built-ins by default; a tool may replace
+        a built-in of its name); approve(name, args, why, preview) -> True, False, "always" or a reason to
+        say no; gate(name, args) -> None, or why a hook blocks the call."""
+        self.llm, self.max_turns, self.depth, self.parent_call_id = llm, max_turns, depth, parent_call_id
         self.on_event, self.gate = on_event or (lambda event: None), gate
         self.approve = approve or (lambda name, args, why="", preview="": True)
         self.workspace = Workspace(cwd)
         self.usage = usage or Usage()
         self.permissions = permissions or Permissions()
         self.context = Context(max_context, self.usage)
-        found = builtin_tools(self.workspace, self.spawn if sub_agents else None) + list(tools or [])
-        self.tools = {t.name: t for t in found}  # a custom tool may replace a built-in of its name
+        self.registry = (registry or builtins()).copy()
+        for tool in tools or []:
+            self.registry.add_tool(tool)
+        spawn = self.spawn if sub_agents and depth < MAX_DEPTH else None
+        self.tools = self.registry.build(self.workspace, spawn)
         self.schemas = [t.schema() for t in self.tools.values()]  # never change: the provider caches them
         self.messages = [{"role": "system", "content": ""}]
+        self.turn_id = ""
         self._cancelled = threading.Event()
+        self._call = threading.local()  # .id: the call a pool thread runs, which spawn() names as the parent
         self._ids = (None, 0, set())  # (the history list, how much of it was read, its call ids)
         self._env = None  # the environment the model was last told about
 
     def emit(self, event: ev.Event) -> None:
-        event.depth = self.depth
+        event.depth, event.turn_id, event.parent_call_id = self.depth, self.turn_id, self.parent_call_id
         self.on_event(event)
 
     def spawn(self) -> "Agent":
-        """A sub-agent: a fresh context; all else shared; its events one level deeper."""
+        """A sub-agent for the agent tool's call running on this thread: a fresh context; the registry (its
+        tools made anew for its own cwd), usage, permissions and the per-file locks shared; its events one
+        level deeper, naming that call as their parent."""
         sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
-                    sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
+                    usage=self.usage, permissions=self.permissions, depth=self.depth + 1,
+                    registry=self.registry, parent_call_id=getattr(self._call, "id", None))
         for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "secrets", "unix_sockets",
-                       "trusted_path", "git"):  # not its cwd
+                       "trusted_path", "git", "_file_locks"):  # not its cwd, nor what it has read
             setattr(sub.workspace, shared, getattr(self.workspace, shared))
         return sub
+
+    def _in_call(self, call_id, run, *args):
+        """run(*args) on a pool thread, as the work of this call (a sub-agent it spawns names it)."""
+        self._call.id = call_id
+        try:
+            return run(*args)
+        finally:
+            self._call.id = None
 
     def chat(self, prompt: str) -> str:
         """Run one user turn to its end and return the final answer. History is kept."""
         self._cancelled.clear()
+        self.turn_id = uuid.uuid4().hex[:12]
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
         env = environment(self.workspace)
         if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
@@ -201,7 +222,7 @@ class Agent:
                     tool, kind = self._permit(call.name, args, problem)
                     paths = tool.paths(args)
                     after = {latest[p] for p in paths if p in latest}
-                    job = pool.submit(self._run_one, tool, args, kind, after)
+                    job = pool.submit(self._in_call, call.id, self._run_one, tool, args, kind, after)
                     latest.update(dict.fromkeys(paths, job))
                     jobs[job] = i
                 except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)

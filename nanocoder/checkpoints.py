@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 from .atomic import atomic_write
+from .text import decode, diff
 
 MAX_KEPT = 100 << 20  # bytes of copies kept for /undo; past it the oldest turns' copies are dropped
 
@@ -83,7 +84,6 @@ class Checkpoints:
 
     def diff(self, show) -> str:
         """What the session changed, file by file, as a unified diff (show names a path)."""
-        from .tools.files import decode, diff
         now = lambda path: path.read_bytes() if path.is_file() else None
         lost = f"changed; its first state is no longer kept (over {MAX_KEPT >> 20} MB of copies)"
         return "\n".join(f"{show(path)}: {lost}" if isinstance(before, Dropped) else

@@ -11,12 +11,11 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError, cost
-from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
-from .history import round_so_far
-from .hooks import Hooks
+from .app import Hangup, make_agent
+from .events import fan_out
 from .llm import LLMError
 from .permissions import MODES
-from .session import Session, SessionError, home, latest, list_sessions
+from .session import Session, SessionError, latest, list_sessions
 from .visible import visible
 
 EPILOG = """examples:
@@ -38,10 +37,6 @@ environment:
 sessions are saved after every round in ~/.nanocoder/sessions/; hooks are read from
 ~/.nanocoder/settings.json. exit codes: 0 success, 1 error, 2 usage, 130 interrupted,
 143 SIGTERM, 129 SIGHUP (the turn saved first)."""
-
-
-class Hangup(KeyboardInterrupt):
-    """SIGTERM or SIGHUP: stop the turn like Ctrl+C (commands killed, turn saved), then exit."""
 
 
 def parse_args(argv):
@@ -151,66 +146,13 @@ def _prompt(prompt: str | None) -> str | None:
     return text if prompt == "-" else f"{prompt}\n\n{text}" if text.strip() else prompt
 
 
-def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=False):
-    """The agent, wired: the view draws, the session saves after every round, hooks run."""
-    from .agent import Agent
-    from .history import repair
-    from .llm import LLM
-    from .permissions import Permissions
-    llm = LLM(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
-              temperature=config.temperature, timeout=config.timeout or 600.0)
-    session = session or Session(model=llm.model, cwd=str(Path.cwd().resolve()))
-    hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd())
-    agent = Agent(llm, approve=view.approve, gate=hooks and hooks.gate, max_context=config.max_context,
-                  max_turns=config.max_turns, permissions=Permissions(mode))
-    agent.workspace.sandbox_policy, agent.workspace.unix_sockets = sandbox, unix_sockets
-    agent.workspace.secrets.add(config.api_key)  # kept out of every command's environment
-    if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
-        agent.messages = repair(session.messages)
-    agent.on_event = fan_out(view, *consumers, Saver(session, agent, view), hooks)
-    return agent, session
-
-
-class Saver:
-    """Saves the session as the agent works: after every round, and after each call that may have changed
-    something (a kill mid-round leaves the session saying what was done); a full disk or a read-only home is
-    one warning."""
-
-    def __init__(self, session, agent, view):
-        self.session, self.agent, self.view, self.warned = session, agent, view, False
-        self.done = {}  # this round's finished calls: id -> result
-
-    def __call__(self, event):
-        if event.depth:  # a sub-agent's work is saved with its parent's round
-            return
-        if isinstance(event, ToolFinished):
-            self.done[event.call_id] = event.result
-            if event.ran and not getattr(self.agent.tools.get(event.name), "read_only", True):
-                self.save(round_so_far(self.agent.messages, self.done))
-        elif isinstance(event, (RoundEnded, TurnEnded)):
-            self.done = {}
-            self.save(event.messages)
-
-    def save(self, messages):
-        self.session.model, self.session.messages = self.agent.llm.model, messages
-        try:
-            self.session.save()
-        except OSError as e:
-            if not self.warned:
-                self.view.notice(f"could not save the session: {e.strerror or e}")
-            self.warned = True
-        if self.session.forked_from:
-            self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder "
-                             f"meanwhile; this conversation goes on as session {self.session.id}")
-            self.session.forked_from = None
-
-
 def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets=False) -> int:
     from .output import Output
     from .view import View
     from .visible import terminal
     view = View(terminal(stderr=True, highlight=False), interactive=False, stream_text=False)
-    agent, session = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
+    wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
+    agent, session = wired.agent, wired.session
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
         view.notice(missing)  # never claim a protection the platform lacks
     out = Output(output_format, session.id, agent.llm.model, agent.workspace.cwd, agent.tools)

@@ -1,12 +1,15 @@
 """What an agent reports while it works: small dataclasses passed to one callable, on_event(event), which
 the view, the JSON output, hooks and the session saver all consume. depth: 0 for the agent, 1 for a
-sub-agent."""
+sub-agent; turn_id: the agent's turn (a sub-agent's own chat is a turn of its own); parent_call_id: the agent
+tool call whose sub-agent this is (None at the top), which tells two parallel sub-agents apart."""
 from dataclasses import dataclass, field
 
 
 @dataclass
 class Event:
     depth: int = field(default=0, kw_only=True)
+    turn_id: str = field(default="", kw_only=True)
+    parent_call_id: str | None = field(default=None, kw_only=True)
 
 
 @dataclass

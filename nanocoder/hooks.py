@@ -14,8 +14,6 @@ from . import events as ev
 from .config import ConfigError
 from .tools.bash import Capture
 
-CLAUDE_NAMES = {"bash": "Bash", "read_file": "Read", "write_file": "Write", "edit_file": "Edit",
-                "glob": "Glob", "grep": "Grep", "agent": "Task"}
 TIMEOUT = 60
 
 
@@ -23,19 +21,23 @@ EVENTS = ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop")
 
 
 class Hooks:
-    def __init__(self, settings: dict, session_id: str, cwd):
+    def __init__(self, settings: dict, session_id: str, cwd, aliases=None):
+        """aliases: each tool's name in Claude Code (the registry's), which matchers and payloads use."""
         self.hooks, self.session_id, self.cwd = settings.get("hooks") or {}, session_id, str(cwd)
+        self.aliases = aliases or {}
         _check(self.hooks)
 
     @classmethod
-    def load(cls, path, session_id, cwd) -> "Hooks | None":
+    def load(cls, path, session_id, cwd, aliases=None) -> "Hooks | None":
         try:
             settings = json.loads(path.read_text(encoding="utf-8"))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError) as e:
             raise ConfigError(f"{path} is unreadable ({e})") from None
-        return cls(settings if isinstance(settings, dict) else {}, session_id, cwd) if settings else None
+        if not settings:
+            return None
+        return cls(settings if isinstance(settings, dict) else {}, session_id, cwd, aliases)
 
     def gate(self, name: str, args: dict) -> str | None:
         """The agent's gate: why a PreToolUse hook blocks this call, or None."""
@@ -56,7 +58,7 @@ class Hooks:
     def _run(self, kind: str, tool: str | None = None, **fields) -> list[tuple[int, str]]:
         payload = {"session_id": self.session_id, "cwd": self.cwd, "hook_event_name": kind, **fields}
         if tool:
-            payload["tool_name"] = CLAUDE_NAMES.get(tool, tool)
+            payload["tool_name"] = self.aliases.get(tool, tool)
         outcomes = []
         for group in self.hooks.get(kind) or []:
             if tool and not _matches(str(group.get("matcher") or ""), tool, payload["tool_name"]):

@@ -9,14 +9,15 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
 from . import __version__
-from .cli import Hangup, make_agent
-from .events import RoundEnded
+from .app import Hangup, make_agent
 from .config import cost
 from .llm import LLMError
 from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
 from .session import home, list_sessions, private_dir, sessions_dir
 from .tools.base import ToolError, printable
+from .tools.bash import BashTool
+from .tools.files import ReadFileTool
 from .visible import visible
 
 HELP = """Commands:
@@ -50,7 +51,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     _quiet_half_built_loops()
     console = terminal(highlight=False)
     view = View(console, interactive=True)
-    agent, session = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
+    wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
+    agent, session, saver = wired.agent, wired.session, wired.saver
     prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
     console.print(f"[bold]nanocoder[/] {__version__} · {view_text(agent.llm.model)} · "
@@ -79,9 +81,9 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
             if line in ("quit", "exit", "/quit", "/exit"):
                 break
             if line.startswith("/"):
-                command(line, agent, session, view, config)
+                command(line, agent, session, view, config, saver)
             elif line.startswith("!"):
-                shell(line[1:].strip(), agent, view)
+                shell(line[1:].strip(), agent, view, saver)
             elif line:
                 run_turn(agent, attach(line, agent, view), view)
     except Hangup as e:  # the turn was stopped and saved; nobody is left to read a goodbye
@@ -107,34 +109,35 @@ def run_turn(agent, line, view):
 
 def attach(line: str, agent, view) -> str:
     """The line, with each @path that names a file attached (bounded as read_file bounds it)."""
-    files = []
+    files, reader = [], ReadFileTool(agent.workspace)  # the built-in's, whatever tools the model has
     for path in dict.fromkeys(MENTION.findall(line)):
         try:
-            files.append(f'<file path="{path}">\n{agent.tools["read_file"].execute(file_path=path)}\n</file>')
+            files.append(f'<file path="{path}">\n{reader.execute(file_path=path)}\n</file>')
         except ToolError as e:
             view.notice(f"@{path} not attached: {e}")
     return "\n\n".join([line, *files])
 
 
-def shell(cmd: str, agent, view):
-    """!cmd: the user's own command, under the same sandbox; its output joins the conversation."""
-    stopped = None
+def shell(cmd: str, agent, view, saver):
+    """!cmd: the user's own command, run as bash runs the model's (the same workspace and sandbox); its
+    output joins the conversation and is saved at once."""
+    stopped, bash = None, BashTool(agent.workspace)
     try:
-        output = agent.tools["bash"].execute(command=cmd)
+        output = bash.execute(command=cmd)
     except ToolError as e:
         output = f"Error: {e}"
     except KeyboardInterrupt as e:
-        agent.tools["bash"].cancel()
+        bash.cancel()
         output, stopped = "[interrupted]", e
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
-    agent.on_event(RoundEnded(agent.messages))  # the session saver keeps it
+    saver.save(agent.messages)
     view.end()
     if isinstance(stopped, Hangup):  # SIGTERM or SIGHUP: saved; now the REPL ends
         raise stopped
 
 
-def command(line, agent, session, view, config):
+def command(line, agent, session, view, config, saver):
     from rich.table import Table
     from .context import estimate
     console = view.console
@@ -183,6 +186,7 @@ def command(line, agent, session, view, config):
         if done:  # the model must not go on believing its changes are there
             agent.messages.append({"role": "user",
                                    "content": f"[I undid your last file changes: {'; '.join(done)}]"})
+            saver.save(agent.messages)
         if others:
             view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
     elif name == "/init":

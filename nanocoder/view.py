@@ -18,39 +18,45 @@ class View:
         self.md = Stream(console, markdown=True)
         self.thought = Stream(console, markdown=False)
         self.status = None  # rich's spinner, while nothing else moves (interactive only)
-        self.calls: dict[int, list] = {}  # depth -> calls not yet shown with their result, in call order
+        # the agent's or one sub-agent's (by the call that spawned it) calls not yet shown with their result
+        self.calls: dict[str | None, list] = {}
         self.shown, self.previewed = set(), set()  # call ids whose line is up; whose diff the user saw
+        # how each event is drawn: a test checks every event class is here (None: not drawn)
+        self.draws = {ev.TurnStarted: self._turn_started, ev.Text: self._text, ev.Reasoning: self._reasoning,
+                      ev.ToolStarted: self._tool_started, ev.ToolFinished: self._tool_finished,
+                      ev.RoundEnded: self._round_ended, ev.Notice: self._notice, ev.Retry: self._retry,
+                      ev.Usage: None, ev.TurnEnded: self._turn_ended}
 
     def __call__(self, event: ev.Event) -> None:
         with self.lock:
-            draw = getattr(self, f"_{type(event).__name__}", None)
+            draw = self.draws.get(type(event))
             if draw:
                 draw(event)
 
-    def _TurnStarted(self, e):
+    def _turn_started(self, e):
         self.spin("waiting for the model")
 
-    def _Text(self, e):
+    def _text(self, e):
         if self.stream_text and not e.depth:  # a sub-agent's text stays its own
             self.spin(None)
             self.thought.end()
             self.md.feed(e.text)
 
-    def _Reasoning(self, e):
+    def _reasoning(self, e):
         if self.stream_text and not e.depth:
             self.spin(None)
             self.thought.feed(e.text)
 
-    def _ToolStarted(self, e):
+    def _tool_started(self, e):
         self.end()
-        queue = self.calls.setdefault(e.depth, [])
+        queue = self.calls.setdefault(e.parent_call_id, [])
         queue.append([e, None])
         if len(queue) == 1:
             self._call_line(e)
         self.spin(f"running {e.name}")
 
-    def _ToolFinished(self, e):
-        queue = self.calls.get(e.depth, [])
+    def _tool_finished(self, e):
+        queue = self.calls.get(e.parent_call_id, [])
         for item in queue:
             if item[0].call_id == e.call_id:
                 item[1] = e
@@ -79,18 +85,18 @@ class View:
             more = f" (+{len(lines) - 1} line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
             self.console.print(f"{pad}[dim]⎿ {escape(lines[0][:100]) if lines else '(no output)'}{more}[/]")
 
-    def _RoundEnded(self, e):
+    def _round_ended(self, e):
         if not e.depth:
             self.spin("waiting for the model")
 
-    def _Notice(self, e):
+    def _notice(self, e):
         self.notice(f"sub-agent: {e.message}" if e.depth else e.message)
 
-    def _Retry(self, e):  # only a view that showed the text says it is thrown away
+    def _retry(self, e):  # only a view that showed the text says it is thrown away
         self.notice(e.message + ("; the text shown above is discarded"
                                  if e.discarded and self.stream_text else ""))
 
-    def _TurnEnded(self, e):
+    def _turn_ended(self, e):
         if not e.depth:
             self.calls.clear()
             self.end()

@@ -1,4 +1,10 @@
-"""The built-in tools, made fresh for each agent around its own Workspace."""
+"""The tool registry: what an agent may call. Built-ins, a library user's own tools and (later) an MCP
+server's register the same way, as a maker that builds the tool for one agent. A sub-agent gets its parent's
+registry and builds its own tools from it (its own `cd`), minus what cannot be made at its depth (the agent
+tool)."""
+from dataclasses import dataclass
+from typing import Callable
+
 from .agent import AgentTool
 from .bash import BashTool
 from .edit import EditFileTool
@@ -6,8 +12,49 @@ from .files import ReadFileTool, WriteFileTool
 from .search import GlobTool, GrepTool
 
 
-def builtin_tools(workspace, spawn=None) -> list:
-    """spawn: makes a sub-agent for the agent tool; None gives no agent tool (sub-agents get none)."""
-    tools = [tool(workspace)
-             for tool in (BashTool, ReadFileTool, WriteFileTool, EditFileTool, GlobTool, GrepTool)]
-    return tools + [AgentTool(spawn)] if spawn else tools
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    make: Callable  # make(workspace, spawn) -> the tool, or None where it cannot be made
+    alias: str = ""  # its name in Claude Code, which hooks' matchers and payloads use
+
+
+class Registry:
+    def __init__(self, entries=()):
+        self.entries: dict[str, Entry] = {entry.name: entry for entry in entries}
+
+    def add(self, name: str, make: Callable, alias: str = "") -> None:
+        """Register a tool maker; one of a name already taken replaces it (a custom tool over a built-in)."""
+        self.entries[name] = Entry(name, make, alias)
+
+    def add_tool(self, tool) -> None:
+        """Register one tool object, shared by every agent given this registry (its sub-agents too)."""
+        self.add(tool.name, lambda workspace, spawn: tool)
+
+    def copy(self) -> "Registry":
+        return Registry(self.entries.values())
+
+    def build(self, workspace, spawn=None) -> dict:
+        """The tools, by name, for an agent on this workspace; spawn makes its sub-agents (None: none)."""
+        made = {name: entry.make(workspace, spawn) for name, entry in self.entries.items()}
+        return {name: tool for name, tool in made.items() if tool is not None}
+
+    def aliases(self) -> dict[str, str]:
+        return {name: entry.alias or name for name, entry in self.entries.items()}
+
+
+def _on_workspace(tool_class):
+    return lambda workspace, spawn: tool_class(workspace)
+
+
+def builtins() -> Registry:
+    """The built-in tools, fresh for each agent around its own Workspace."""
+    tools = Registry([Entry(BashTool.name, _on_workspace(BashTool), "Bash"),
+                      Entry(ReadFileTool.name, _on_workspace(ReadFileTool), "Read"),
+                      Entry(WriteFileTool.name, _on_workspace(WriteFileTool), "Write"),
+                      Entry(EditFileTool.name, _on_workspace(EditFileTool), "Edit"),
+                      Entry(GlobTool.name, _on_workspace(GlobTool), "Glob"),
+                      Entry(GrepTool.name, _on_workspace(GrepTool), "Grep")])
+    # no spawn (a sub-agent at the depth limit): no agent tool
+    tools.add(AgentTool.name, lambda workspace, spawn: AgentTool(spawn) if spawn else None, "Task")
+    return tools

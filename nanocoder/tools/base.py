@@ -1,7 +1,6 @@
 """What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> str. State the tools
 share lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
 import os
-import re
 import threading
 from contextlib import suppress
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 from ..checkpoints import Checkpoints
 from ..permissions import READ, read_kind
 from ..sandbox import Sandbox
+from ..text import ESCAPED, printable  # noqa: F401 - printable: the tools take it from here
 
 
 class Changed(str):
@@ -146,17 +146,6 @@ class Workspace:
     def file_lock(self, path: Path) -> threading.Lock:
         """One lock per file, so parallel edits of one file happen one after the other."""
         return self._file_locks.setdefault(path, threading.Lock())  # atomic: one lock, whoever asks first
-
-
-ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() showed as \xNN
-
-
-def printable(text: str) -> str:
-    """text that JSON can carry: a byte that os.fsdecode made a lone surrogate (U+DC80-U+DCFF) becomes the
-    four characters \\xNN, which Workspace.path reads back; other lone surrogates name nothing and become
-    U+FFFD."""
-    byte = lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}" if "\udc80" <= m[0] <= "\udcff" else "\ufffd"
-    return re.sub("[\ud800-\udfff]", byte, text)
 
 
 def _beneath(path: Path, folders) -> bool:

@@ -1,0 +1,76 @@
+"""The agent as the front ends use it, wired: the model, the view that draws and asks, the session saved as it
+goes, the hooks. cli.py and repl.py both build on it (neither imports the other's module level)."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
+from .history import round_so_far
+from .hooks import Hooks
+from .session import Session, home
+
+
+class Hangup(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop the turn like Ctrl+C (commands killed, turn saved), then exit."""
+
+
+@dataclass
+class Wired:
+    agent: object  # nanocoder.agent.Agent (imported when wired, so --help stays instant)
+    session: Session
+    saver: "Saver"
+
+
+def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=False) -> Wired:
+    """The agent, wired: the view draws, the session saves after every round, hooks run."""
+    from .agent import Agent
+    from .history import repair
+    from .llm import LLM
+    from .permissions import Permissions
+    llm = LLM(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
+              temperature=config.temperature, timeout=config.timeout or 600.0)
+    session = session or Session(model=llm.model, cwd=str(Path.cwd().resolve()))
+    agent = Agent(llm, approve=view.approve, max_context=config.max_context, max_turns=config.max_turns,
+                  permissions=Permissions(mode))
+    hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd(), agent.registry.aliases())
+    agent.gate = hooks and hooks.gate
+    agent.workspace.sandbox_policy, agent.workspace.unix_sockets = sandbox, unix_sockets
+    agent.workspace.secrets.add(config.api_key)  # kept out of every command's environment
+    if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
+        agent.messages = repair(session.messages)
+    saver = Saver(session, agent, view)
+    agent.on_event = fan_out(view, *consumers, saver, hooks)
+    return Wired(agent, session, saver)
+
+
+class Saver:
+    """Saves the session as the agent works: after every round, and after each call that may have changed
+    something (a kill mid-round leaves the session saying what was done); a full disk or a read-only home is
+    one warning."""
+
+    def __init__(self, session, agent, view):
+        self.session, self.agent, self.view, self.warned = session, agent, view, False
+        self.done = {}  # this round's finished calls: id -> result
+
+    def __call__(self, event):
+        if event.depth:  # a sub-agent's work is saved with its parent's round
+            return
+        if isinstance(event, ToolFinished):
+            self.done[event.call_id] = event.result
+            if event.ran and not getattr(self.agent.tools.get(event.name), "read_only", True):
+                self.save(round_so_far(self.agent.messages, self.done))
+        elif isinstance(event, (RoundEnded, TurnEnded)):
+            self.done = {}
+            self.save(event.messages)
+
+    def save(self, messages):
+        self.session.model, self.session.messages = self.agent.llm.model, messages
+        try:
+            self.session.save()
+        except OSError as e:
+            if not self.warned:
+                self.view.notice(f"could not save the session: {e.strerror or e}")
+            self.warned = True
+        if self.session.forked_from:
+            self.view.notice(f"session {self.session.forked_from} was saved by another nanocoder "
+                             f"meanwhile; this conversation goes on as session {self.session.id}")
+            self.session.forked_from = None
