@@ -4,7 +4,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MODEL = "gpt-4o"
@@ -137,11 +137,11 @@ def _profile(settings: dict, name) -> dict:
 def with_dotenv(path: Path, env, settings: dict, notes: list) -> dict:
     """env over the project's .env, if any: only the keys nanocoder reads (not the app's own), never a base
     URL (see DOTENV_REFUSED). Values are never shown."""
-    if not path.is_file():  # not a FIFO, which would hang the read
-        return dict(env)
-    try:
-        with path.open("rb") as f:
+    try:  # O_NONBLOCK: a FIFO planted as .env reads as empty instead of hanging; 1 MB: not /dev/zero
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
             text = f.read(1 << 20).decode("utf-8", "replace")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return dict(env)
     except OSError as e:
         notes.append(f"{path} is unreadable ({e.strerror}); ignored")
         return dict(env)
@@ -150,8 +150,8 @@ def with_dotenv(path: Path, env, settings: dict, notes: list) -> dict:
     values = _parse_dotenv(text)
     refused = [k for k in values if k in DOTENV_REFUSED and k not in env]
     if refused:
-        notes.append(f"{path}: {', '.join(refused)} ignored: a project's .env may not choose where requests "
-                     "go; use a flag, the environment or a profile in ~/.nanocoder/settings.json")
+        notes.append(f"{path}: {', '.join(refused)} ignored: a project's .env may not choose where your key "
+                     "goes nor which secrets commands see (use a flag, the environment or settings.json)")
     wanted = {k: v for k, v in values.items()
               if (k in keys or k.startswith("NANOCODER_")) and k not in DOTENV_REFUSED}
     return {**wanted, **env}
