@@ -129,7 +129,8 @@ class Agent:
         repeats, last = 0, None
         for turn in itertools.count(1):
             if self.max_turns and turn > self.max_turns:
-                return self._stop("", "max_turns", f"stopped after {self.max_turns} rounds (--max-turns)")
+                rounds = f"{self.max_turns} round{'s' if self.max_turns > 1 else ''}"
+                return self._stop("", "max_turns", f"stopped after {rounds} (--max-turns)")
             reply = self._ask()
             used = self._used_ids()
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError, cost
+from .config import Config, ConfigError, cost, read_settings, with_dotenv
 from .app import Hangup, make_agent
 from .events import fan_out
 from .llm import LLMError
 from .permissions import MODES
-from .session import Session, SessionError, latest, list_sessions
+from .session import Session, SessionError, home, latest, list_sessions
 from .visible import visible
 
 EPILOG = """examples:
@@ -34,9 +34,11 @@ environment:
   NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see),
   NANOCODER_PRICE=input,cached,output (USD per million tokens, for the cost shown)
 
-sessions are saved after every round in ~/.nanocoder/sessions/; hooks are read from
-~/.nanocoder/settings.json. exit codes: 0 success, 1 error, 2 usage, 130 interrupted,
-143 SIGTERM, 129 SIGHUP (the turn saved first)."""
+a project's .env may set the key and NANOCODER_* (never a base URL). ~/.nanocoder/settings.json holds
+the model, provider, base_url, api_key_env (the variable with the key), named profiles, and hooks;
+flags win over the environment, that over a profile, that over the file (README: Settings).
+Sessions are saved after every round in ~/.nanocoder/sessions/. exit codes: 0 success, 1 error,
+2 usage, 130 interrupted, 143 SIGTERM, 129 SIGHUP (the turn saved first)."""
 
 
 def parse_args(argv):
@@ -46,8 +48,9 @@ def parse_args(argv):
     p.add_argument("-m", "--model", help="model name (env NANOCODER_MODEL, default gpt-4o)")
     p.add_argument("--base-url", help="OpenAI-compatible API base URL (env OPENAI_BASE_URL)")
     p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY")
+    p.add_argument("--profile", metavar="NAME", help="a provider profile from ~/.nanocoder/settings.json")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit (- reads it from stdin)")
-    p.add_argument("--output-format", choices=("text", "json", "stream-json"), default="text",
+    p.add_argument("--output-format", choices=("text", "json", "stream-json"),
                    help="with -p: the answer as text (default), one JSON result, or JSON lines as it works")
     p.add_argument("--max-turns", type=int, metavar="N", help="stop a turn after N rounds of tool calls")
     p.add_argument("-r", "--resume", metavar="ID", help="resume a saved session")
@@ -83,13 +86,23 @@ def main(argv=None) -> int:
                                  for r in rows)
             print(visible(listing or "no saved sessions yet"), flush=True)
             return 0
+        if args.prompt is not None and args.first is not None:
+            return _usage("a PROMPT and -p were both given: pass the text to -p (one task), "
+                          "or drop -p (the REPL)")
+        if args.output_format and args.prompt is None:
+            return _usage(f"--output-format {args.output_format} needs -p (the REPL prints as it goes)")
         prompt = _prompt(args.prompt)
         if prompt is not None and not prompt.strip():
-            print("nanocoder: the prompt is empty; nothing was sent", file=sys.stderr)
-            return 2
-        config = Config.load(args.model, args.api_key, args.base_url, args.max_turns)
+            return _usage("the prompt is empty; nothing was sent")
+        notes = []
+        settings = read_settings(home() / "settings.json", notes)
+        env = with_dotenv(Path.cwd() / ".env", os.environ, settings, notes)
+        for note in notes:
+            print(f"nanocoder: {visible(note)}", file=sys.stderr)
+        config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, env,
+                             profile=args.profile, settings=settings)
         if not config.api_key:
-            raise ConfigError("no API key: set OPENAI_API_KEY or pass --api-key "
+            raise ConfigError(f"no API key: set {config.api_key_env} or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None
         if args.cont:
@@ -98,7 +111,7 @@ def main(argv=None) -> int:
             config.model = session.model
         mode = "yes" if args.yes else args.permission_mode or "ask"
         if prompt is not None:
-            return one_shot(config, prompt, mode, session, args.output_format, args.sandbox,
+            return one_shot(config, prompt, mode, session, args.output_format or "text", args.sandbox,
                             args.allow_unix_sockets)
         from .repl import repl
         return repl(config, mode, session, args.first, args.sandbox, args.allow_unix_sockets)
@@ -122,6 +135,11 @@ def main(argv=None) -> int:
     finally:  # a signal that lands once main is done ends the process at once, without a traceback
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda signum, frame: os._exit(128 + signum))
+
+
+def _usage(problem: str) -> int:
+    print(f"nanocoder: {visible(problem)}", file=sys.stderr)
+    return 2
 
 
 def _hang_up(signum, frame):
@@ -150,7 +168,8 @@ def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets
     from .output import Output
     from .view import View
     from .visible import terminal
-    view = View(terminal(stderr=True, highlight=False), interactive=False, stream_text=False)
+    view = View(terminal(stderr=True, highlight=False), interactive=False, stream_text=False,
+                yes=mode == "yes")
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session = wired.agent, wired.session
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):

@@ -1,7 +1,11 @@
-"""Settings from flags and the environment: a flag wins over a variable, a variable over a default."""
+"""Settings: flags win over the environment (a project's .env below it), the environment over a profile,
+a profile over ~/.nanocoder/settings.json, that over the defaults. Each is checked, with one line if wrong."""
+import json
 import math
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_MODEL = "gpt-4o"
 # USD per million tokens: (input, cached input, output), as the providers listed them in 2025.
@@ -11,6 +15,13 @@ PRICES = {"gpt-4o": (2.5, 1.25, 10), "gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-4.1
 
 
 MAX_TIMEOUT = 86_400  # seconds; a larger timeout overflows the socket layer's clock
+PROVIDERS = ("openai", "anthropic")
+PROFILE_KEYS = ("model", "provider", "base_url", "api_key_env")
+SETTINGS_KEYS = (*PROFILE_KEYS, "profile", "profiles", "hooks")  # hooks: checked by hooks.py
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A cloned repository's .env may not choose where requests and keys go, nor which secrets commands see:
+# these are ignored there (with a note); a base URL belongs in a flag, the environment or settings.json.
+DOTENV_REFUSED = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "NANOCODER_PASS_ENV")
 
 
 class ConfigError(Exception):
@@ -28,22 +39,139 @@ class Config:
     timeout: float | None = None  # seconds a provider may stay silent, mid-stream too
     max_turns: int | None = None  # rounds of tool calls in one turn; None: no cap
     price: tuple | None = None  # from NANOCODER_PRICE; else PRICES by model name
+    provider: str = ""  # "": inferred from the model's name
+    api_key_env: str = "OPENAI_API_KEY"  # where the key was looked for (a profile may name another)
 
     @classmethod
-    def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None) -> "Config":
+    def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None, *,
+             profile=None, settings=None) -> "Config":
+        """From the flags given (None: not given), env, and settings.json's content (read_settings)."""
         env = os.environ if env is None else env
+        settings = settings or {}
+        chosen = _profile(settings, profile)
+        key_env = chosen.get("api_key_env") or settings.get("api_key_env") or "OPENAI_API_KEY"
+        if model is not None:  # given, so checked: `-m ""` is no way to ask for the default
+            check_model(model, "-m")
+        if max_turns is not None and max_turns < 1:
+            raise ConfigError(f"--max-turns {max_turns} must be at least 1 (leave it out for no cap)")
+        provider = env.get("NANOCODER_PROVIDER") or chosen.get("provider") or settings.get("provider") or ""
+        if provider not in ("", *PROVIDERS):
+            raise ConfigError(f"NANOCODER_PROVIDER={provider!r} is not one of {', '.join(PROVIDERS)}")
         return cls(
-            model=_text("-m / NANOCODER_MODEL", model or env.get("NANOCODER_MODEL") or DEFAULT_MODEL),
-            api_key=_text("--api-key / OPENAI_API_KEY", api_key or env.get("OPENAI_API_KEY") or None,
-                          ascii=True),
-            base_url=_url(base_url or env.get("OPENAI_BASE_URL") or None),
+            model=check_model(model or env.get("NANOCODER_MODEL") or chosen.get("model")
+                              or settings.get("model") or DEFAULT_MODEL, "-m / NANOCODER_MODEL"),
+            api_key=_text(f"--api-key / {key_env}", api_key or env.get(key_env) or None, ascii=True),
+            base_url=_url(base_url or env.get("OPENAI_BASE_URL") or chosen.get("base_url")
+                          or settings.get("base_url") or None),
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float, low=0),
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int, low=2000),
             timeout=_number(env, "NANOCODER_TIMEOUT", float, high=MAX_TIMEOUT),
             max_turns=max_turns or _number(env, "NANOCODER_MAX_TURNS", int),
             price=_price(env.get("NANOCODER_PRICE", "")),
+            provider=provider, api_key_env=key_env,
         )
+
+
+def check_model(name, where: str) -> str:
+    """A model name a request can carry: some text, without spaces or control characters."""
+    if isinstance(name, str) and _text(where, name) and all(c.isprintable() and c != " " for c in name):
+        return name
+    raise ConfigError(f"{where} {name!r} is not a model name (some text, without spaces or control "
+                      "characters, such as gpt-4o)")
+
+
+def read_settings(path: Path, notes: list) -> dict:
+    """settings.json's content, checked ({} if there is none): a value of the wrong kind is an error, an
+    unknown key (a typo) a line added to notes. Its hooks are checked by hooks.py."""
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path} is unreadable ({e})") from None
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{path} must hold a JSON object, such as {{\"model\": \"gpt-4o\"}}")
+    _check_entry("settings.json", settings, SETTINGS_KEYS, notes)
+    profiles = settings.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
+        raise ConfigError('settings.json: "profiles" must be an object of named objects, such as '
+                          '{"kimi": {"model": "kimi-k2", "api_key_env": "MOONSHOT_API_KEY"}}')
+    for name, entry in profiles.items():
+        _check_entry(f"settings.json: profile {name!r}", entry, PROFILE_KEYS, notes)
+    if "profile" in settings:
+        _profile(settings, settings["profile"])
+    return settings
+
+
+def _check_entry(where: str, entry: dict, known, notes: list) -> None:
+    for key, value in entry.items():
+        if key not in known:
+            notes.append(f"{where}: unknown key {key!r} ignored (known: {', '.join(known)})")
+        elif key == "model":
+            check_model(value, f'{where}: "model"')
+        elif key in ("provider", "base_url", "api_key_env", "profile") and not isinstance(value, str):
+            raise ConfigError(f'{where}: "{key}" must be a string, not {type(value).__name__}')
+        elif key == "provider" and value not in PROVIDERS:
+            raise ConfigError(f'{where}: "provider" {value!r} is not one of {", ".join(PROVIDERS)}')
+        elif key == "base_url":
+            _url(value, f'{where}: "base_url"')
+        elif key == "api_key_env" and not ENV_NAME.fullmatch(value):
+            raise ConfigError(f'{where}: "api_key_env" {value!r} is not the name of an environment '
+                              "variable (the key itself is never stored here)")
+
+
+def _profile(settings: dict, name) -> dict:
+    """The profile named by --profile, else by settings' "profile"; {} for none; else one line naming
+    those known."""
+    name = settings.get("profile") if name is None else name
+    if name is None:
+        return {}
+    profiles = settings.get("profiles") or {}
+    if name not in profiles:
+        known = f"known: {', '.join(profiles)}" if profiles else "~/.nanocoder/settings.json defines none"
+        raise ConfigError(f"no profile {name!r}; {known}")
+    return profiles[name]
+
+
+def with_dotenv(path: Path, env, settings: dict, notes: list) -> dict:
+    """env over the project's .env, if any: only the keys nanocoder reads (not the app's own), never a base
+    URL (see DOTENV_REFUSED). Values are never shown."""
+    try:  # O_NONBLOCK: a FIFO planted as .env reads as empty instead of hanging; 1 MB: not /dev/zero
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return dict(env)
+    except OSError as e:
+        notes.append(f"{path} is unreadable ({e.strerror}); ignored")
+        return dict(env)
+    keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", settings.get("api_key_env")}
+    keys |= {p.get("api_key_env") for p in (settings.get("profiles") or {}).values()}
+    values = _parse_dotenv(text)
+    refused = [k for k in values if k in DOTENV_REFUSED and k not in env]
+    if refused:
+        notes.append(f"{path}: {', '.join(refused)} ignored: a project's .env may not choose where your key "
+                     "goes nor which secrets commands see (use a flag, the environment or settings.json)")
+    wanted = {k: v for k, v in values.items()
+              if (k in keys or k.startswith("NANOCODER_")) and k not in DOTENV_REFUSED}
+    return {**wanted, **env}
+
+
+def _parse_dotenv(text: str) -> dict:
+    """KEY=VALUE lines, with an optional `export `, a value in '...' or "..." taken as it is (no escapes),
+    and comments: # at the start of a line, or after a space in an unquoted value."""
+    values = {}
+    for line in text.splitlines():
+        name, eq, value = line.strip().removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not eq or not ENV_NAME.fullmatch(name):  # a comment, a blank line, or no assignment
+            continue
+        if value[:1] in ("'", '"') and value.find(value[0], 1) > 0:
+            value = value[1:value.find(value[0], 1)]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        values[name] = value
+    return values
 
 
 def cost(usage, model: str, price=None) -> float | None:
@@ -82,18 +210,18 @@ def _text(name, value, ascii=False):
     return value
 
 
-def _url(url):
+def _url(url, where="--base-url / OPENAI_BASE_URL"):
     """An http(s) URL with a host (and a port that is a number), or one clear line."""
-    if _text("--base-url / OPENAI_BASE_URL", url) is None:
+    if _text(where, url) is None:
         return None
     from urllib.parse import urlsplit  # here: the URL is rarely set, and --help stays fast
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (reading it checks it)
     except ValueError as e:  # a port that is no number, an unclosed [ of an IPv6 address
-        raise ConfigError(f"--base-url / OPENAI_BASE_URL {url!r} is not a valid URL ({e})") from None
+        raise ConfigError(f"{where} {url!r} is not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--base-url / OPENAI_BASE_URL {url!r} is not an http(s) URL with a host, "
+        raise ConfigError(f"{where} {url!r} is not an http(s) URL with a host, "
                           "such as http://localhost:11434/v1")
     return url
 

@@ -5,6 +5,7 @@ import itertools
 import json
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -129,6 +130,9 @@ class LLM:
             raise _Fault(f"{self.base_url} did not answer within {self.timeout:g} s",
                          " (NANOCODER_TIMEOUT)") from None
         except openai.APIConnectionError as e:
+            root = _root(e)
+            if isinstance(root, socket.gaierror) and root.errno == socket.EAI_NONAME:  # no such host: a typo
+                raise LLMError(f"connection to {self.base_url} failed: no such host ({_why(e)})") from None
             raise _Fault(f"connection to {self.base_url} failed", f" ({_why(e)})") from None
         with stream:  # closed even on Ctrl+C
             return self._read(stream.response, parts, emit)

@@ -10,7 +10,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from . import __version__
 from .app import Hangup, make_agent
-from .config import cost
+from .config import ConfigError, check_model, cost
 from .llm import LLMError
 from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
@@ -146,8 +146,10 @@ def command(line, agent, session, view, config, saver):
     if name == "/help":
         console.print(HELP, markup=False)
     elif name == "/model":
-        if arg:
-            agent.llm.model = arg
+        try:
+            agent.llm.model = check_model(arg, "/model") if arg else agent.llm.model
+        except ConfigError as e:
+            console.print(f"{e}; the model stays", markup=False)
         console.print(f"model: {agent.llm.model}", markup=False)
     elif name == "/mode":
         if arg in MODES:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .atomic import atomic_write, sweep
+from .context import SUMMARY_TAG
 
 
 MAX_BYTES = 64 << 20  # a session file larger than this is not read (compression keeps real ones far smaller)
@@ -47,6 +48,7 @@ class Session:
     messages: list = field(default_factory=list)
     id: str = field(default_factory=_new_id)
     created: float = field(default_factory=time.time)
+    title: str = ""  # the first prompt, kept for /sessions when /compact summarises it away
 
     def __post_init__(self):
         self.forked_from = None  # set when another process saved this session meanwhile
@@ -55,6 +57,7 @@ class Session:
     def save(self) -> Path:
         folder = private_dir(sessions_dir())
         path = folder / f"{self.id}.json"
+        self.title = self.title or _first_prompt(self.messages)
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy the history
         # ASCII escapes keep every string, even a folder named in bytes that are not UTF-8
         raw = json.dumps(data, indent=1).encode()
@@ -70,7 +73,7 @@ class Session:
 
     def restart(self) -> None:
         """A new conversation in this object (/reset): a new id; the old file stays as it was."""
-        self.id, self.created, self.messages, self._stamp = _new_id(), time.time(), [], None
+        self.id, self.created, self.messages, self._stamp, self.title = _new_id(), time.time(), [], None, ""
 
     @classmethod
     def load(cls, session_id: str) -> "Session":
@@ -80,6 +83,7 @@ class Session:
                                "nanocoder --sessions lists them")
         data, st = _read(path)
         session = cls(**{k: v for k, v in data.items() if k in ("model", "cwd", "messages", "created")})
+        session.title = data.get("title") if isinstance(data.get("title"), str) else ""
         # stamped from the very file read: a save in between makes the next save fork, never overwrite
         session.id, session._stamp = path.stem, (st.st_mtime_ns, st.st_size, st.st_ino)
         return session
@@ -143,11 +147,19 @@ def list_sessions(cwd=None) -> list[dict]:
             data, st = _read(path)
         except SessionError:
             continue  # a broken, dangling or special file is not the end of the list
-        first = next((m.get("content") for m in data["messages"] if m.get("role") == "user"), "")
+        title = data.get("title") if isinstance(data.get("title"), str) else ""
+        first = title or _first_prompt(data["messages"])
         rows.append({"id": path.stem, "mtime": st.st_mtime, "cwd": data["cwd"], "bytes": st.st_size,
                      "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),
                      "prompt": " ".join(str(first).split())[:60], "messages": len(data["messages"])})
     return sorted(rows, key=lambda r: (r["cwd"] != str(cwd), -r["mtime"]))
+
+
+def _first_prompt(messages) -> str:
+    """The first message the user wrote (a summary from /compact is not one)."""
+    first = next((str(m.get("content")) for m in messages if m.get("role") == "user"
+                  and not str(m.get("content")).startswith(SUMMARY_TAG)), "")
+    return " ".join(first[:1000].split())[:200]
 
 
 def latest(cwd) -> Session:

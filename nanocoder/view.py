@@ -12,8 +12,9 @@ FENCE_PART = 40  # lines of a long code fence printed at a time: the live tail n
 
 
 class View:
-    def __init__(self, console, interactive=True, stream_text=True):
+    def __init__(self, console, interactive=True, stream_text=True, yes=False):
         self.console, self.interactive, self.stream_text = console, interactive, stream_text
+        self.yes = yes  # -p with --yes: what still needs approval, --yes does not cover
         self.lock = threading.RLock()  # tool events arrive from pool threads
         self.md = Stream(console, markdown=True)
         self.thought = Stream(console, markdown=False)
@@ -133,8 +134,9 @@ class View:
         with self.lock:
             self.end()
             if not self.interactive:
+                how = ("--yes does not cover it" if self.yes else "re-run with --yes to allow it")
                 self.console.print(f"[yellow]not run: {name} needs approval"
-                                   f"{f' ({escape(why)})' if why else ''}; re-run with --yes to allow it "
+                                   f"{f' ({escape(why)})' if why else ''}; {how} "
                                    "(a protected file, or a write where no command may write, "
                                    "needs a yes in the REPL)[/]")
                 return False

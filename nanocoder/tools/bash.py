@@ -5,7 +5,6 @@ folder to an inherited pipe (how `cd` carries over); where Landlock works, it ru
 (nanocoder/sandbox.py). Its environment lacks the API key, every variable whose name or value looks secret
 (SECRET_NAME, SECRET_VALUE) but those NANOCODER_PASS_ENV names (NAME,NAME), and, in the sandbox, those that
 lead to a unix socket. .git and the start-up files are restored after the command (Guard)."""
-import contextlib
 import os
 import re
 import shutil
