@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .atomic import atomic_write, sweep
-from .context import SUMMARY_TAG
 
 
 MAX_BYTES = 64 << 20  # a session file larger than this is not read (compression keeps real ones far smaller)
@@ -156,9 +155,9 @@ def list_sessions(cwd=None) -> list[dict]:
 
 
 def _first_prompt(messages) -> str:
-    """The first message the user wrote (a summary from /compact is not one)."""
-    first = next((str(m.get("content")) for m in messages if m.get("role") == "user"
-                  and not str(m.get("content")).startswith(SUMMARY_TAG)), "")
+    """The first user message: the title of a session saved before titles were (after a /compact, the
+    summary)."""
+    first = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
     return " ".join(first[:1000].split())[:200]
 
 
