@@ -45,5 +45,9 @@ def test_nothing_escapes_chat_and_the_history_stays_sendable(rounds, text, filen
             pass  # a provider-side refusal is a clear error, not a crash
     assert problems(agent.messages) == []
     json.dumps(agent.messages, ensure_ascii=False).encode("utf-8")  # no lone surrogate left
-    os.environ["HOME"] = str(work)
-    Session(model="m", cwd=str(work), messages=agent.messages).save()
+    home = os.environ.get("HOME")
+    os.environ["HOME"] = str(work)  # hypothesis runs the body many times: no monkeypatch fixture here
+    try:
+        Session(model="m", cwd=str(work), messages=agent.messages).save()
+    finally:
+        os.environ["HOME"] = home

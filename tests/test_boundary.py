@@ -6,7 +6,6 @@ Scratch folders live beside the checkout, never under the temp folder: commands 
 """
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import pytest
 from nanocoder.sandbox import Sandbox
 from nanocoder.tools.base import Workspace
 from scripted import ScriptedServer
+from test_sandbox import scratch_parent
 
 NANOCODER = Path(sys.executable).parent / "nanocoder"
 PROBE = Sandbox()
@@ -26,12 +26,7 @@ needs_landlock = pytest.mark.skipif(bool(PROBE.support()), reason=PROBE.support(
 @pytest.fixture
 def scratch(monkeypatch):
     """(HOME, the workspace: a git repository, a folder for marks) in a folder beside the checkout."""
-    temp = Path(tempfile.gettempdir()).resolve()
-    usable = [p for p in (Path(__file__).resolve().parents[2], Path.home().resolve())
-              if os.access(p, os.W_OK) and not p.is_relative_to(temp)]
-    if not usable:
-        pytest.skip("no writable folder outside the temp folder for a scratch HOME")
-    top = Path(tempfile.mkdtemp(prefix="nanocoder-boundary-test-", dir=usable[0]))
+    top = Path(tempfile.mkdtemp(prefix="nanocoder-boundary-test-", dir=scratch_parent()))
     home, work, marks = top / "home", top / "work", top / "marks"
     for folder in (home, work, marks):
         folder.mkdir()

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import socket
 import stat
@@ -32,19 +33,28 @@ needs_mounts = pytest.mark.skipif(bool(PROBE.support()) or not PROBE.mounts,
                                   reason="no private mount namespace here: .git is not protected")
 
 
+def scratch_parent() -> Path:
+    """A writable folder outside the temp folder (which commands may write: a scratch HOME there proves
+    nothing): beside the checkout, else the user's home from the password database (a test may have
+    pointed HOME elsewhere). In CI, where both exist, not finding one is a failure, never a quiet skip."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    candidates = (Path(__file__).resolve().parents[2], Path(pwd.getpwuid(os.getuid()).pw_dir).resolve())
+    usable = [p for p in candidates if os.access(p, os.W_OK) and not p.is_relative_to(temp)]
+    if not usable:
+        why = "no writable folder outside the temp folder for a scratch HOME"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return usable[0]
+
+
 @pytest.fixture
 def scratch(monkeypatch, mode):
     """HOME (a dotfiles repo with SSH keys and start-up files) and projects/work (a git repository, the
     workspace) beside projects/sibling, in a folder beside the checkout; HOME is pointed there. Every test
     using it runs twice (`mode`, tests/conftest.py): as root, and as an ordinary user with unshare(2) refused,
     whose scratch HOME lies in the user's own home."""
-    temp = Path(tempfile.gettempdir()).resolve()  # writable by policy: a scratch HOME there proves nothing
-    usable = [p for p in (Path(__file__).resolve().parents[2], Path.home().resolve())
-              if os.access(p, os.W_OK) and not p.is_relative_to(temp)]
-    if not usable:
-        pytest.skip("no writable folder outside the temp folder for a scratch HOME")
-    parent = usable[0]
-    top = Path(tempfile.mkdtemp(prefix="nanocoder-sandbox-test-", dir=parent))
+    top = Path(tempfile.mkdtemp(prefix="nanocoder-sandbox-test-", dir=scratch_parent()))
     home, work, sibling = top / "home", top / "projects" / "work", top / "projects" / "sibling"
     for folder in (home / ".ssh", home / "docs", work, sibling):
         folder.mkdir(parents=True)
