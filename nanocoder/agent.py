@@ -4,20 +4,26 @@ import itertools
 import json
 import threading
 import time
+from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 
 from . import events as ev
+from . import messages as msg
 from .context import Context
 from .history import INTERRUPTED, fresh_id, used_ids
-from .llm import ContextTooLong, LLMError
+from .model import ContextTooLong, LLMError
 from .permissions import Permissions
 from .prompt import environment, system_prompt
 from .tools import builtin_tools
 from .tools.base import Changed, ToolError, Workspace, printable
 
+if TYPE_CHECKING:
+    from .model import Model
+
 REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
 ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_TOKENS)",
            "content_filter": "the provider withheld the answer (content filter)",
+           "refusal": "the model refused to answer",
            "empty": "the model gave an empty answer"}
 
 
@@ -41,7 +47,7 @@ class Usage:
 
 
 class Agent:
-    def __init__(self, llm, tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
+    def __init__(self, llm: "Model", tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
                  max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0):
         """approve(name, args, why, preview) -> True, False, "always" or a reason to say no;
         gate(name, args) -> None, or why a hook blocks the call."""
@@ -55,7 +61,7 @@ class Agent:
         found = builtin_tools(self.workspace, self.spawn if sub_agents else None) + list(tools or [])
         self.tools = {t.name: t for t in found}  # a custom tool may replace a built-in of its name
         self.schemas = [t.schema() for t in self.tools.values()]  # never change: the provider caches them
-        self.messages = [{"role": "system", "content": ""}]
+        self.messages = [msg.system("")]
         self._cancelled = threading.Event()
         self._ids = (None, 0, set())  # (the history list, how much of it was read, its call ids)
         self._env = None  # the environment the model was last told about
@@ -80,13 +86,12 @@ class Agent:
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
         env = environment(self.workspace)
         if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            self.messages[0] = {"role": "system",
-                                "content": system_prompt(self.workspace, self.tools, env)}
+            self.messages[0] = msg.system(system_prompt(self.workspace, self.tools, env))
         elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
         self._env = env
-        self.messages.append({"role": "user", "content": prompt})
+        self.messages.append(msg.user(prompt))
         if not self.depth:
             self.workspace.checkpoints.begin()
         self.emit(ev.TurnStarted(prompt))
@@ -96,7 +101,7 @@ class Agent:
             return answer
         except (KeyboardInterrupt, Cancelled):
             reason = "interrupted"  # the model is told next turn why its work stopped
-            self.messages.append({"role": "user", "content": "[The user interrupted this turn.]"})
+            self.messages.append(msg.user("[The user interrupted this turn.]"))
             raise
         except LLMError as e:
             answer = str(e)
@@ -116,7 +121,7 @@ class Agent:
             # a JSON "\ud800" from the provider is a lone surrogate: kept, it breaks every later request
             reply.content = printable(reply.content)
             self.messages.append(json.loads(printable(json.dumps(reply.message(), ensure_ascii=False))))
-            if not reply.tool_calls or reply.finish_reason == "content_filter":
+            if not reply.tool_calls or reply.finish_reason in ("content_filter", "refusal"):
                 self.emit(ev.RoundEnded(self.messages))
                 said = reply.content.strip()
                 ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if said else "empty"
@@ -220,7 +225,7 @@ class Agent:
             for i, call in enumerate(calls):
                 if results[i] is None:
                     finish(i, (INTERRUPTED, True, None, None))
-                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": results[i][0]})
+                self.messages.append(msg.tool_result(call.id, results[i][0], results[i][1]))
 
     def _permit(self, name, args, problem=None):
         """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
@@ -288,7 +293,7 @@ class Agent:
 
     def reset(self):
         """A new conversation: the system prompt is built again; "always" answers and usage are forgotten."""
-        self.messages, self._env = [{"role": "system", "content": ""}], None
+        self.messages, self._env = [msg.system("")], None
         self.permissions.always.clear()
         self.usage.reset()
 

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError, cost
+from .config import PROVIDERS, Config, ConfigError, cost
 from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
 from .history import round_so_far
 from .hooks import Hooks
-from .llm import LLMError
+from .messages import tool_result
+from .model import LLMError
 from .permissions import MODES
 from .session import Session, SessionError, home, latest, list_sessions
 from .visible import visible
@@ -29,6 +30,8 @@ EPILOG = """examples:
 
 environment:
   OPENAI_API_KEY, OPENAI_BASE_URL            the provider (any OpenAI-compatible API)
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's Messages API (pip install 'nanocoderagent[anthropic]')
+  NANOCODER_PROVIDER (openai or anthropic; default: anthropic for claude-* models, else openai)
   NANOCODER_MODEL (default gpt-4o), NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE,
   NANOCODER_MAX_CONTEXT (the window in tokens, default 128000), NANOCODER_TIMEOUT (seconds of
   silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
@@ -49,7 +52,9 @@ def parse_args(argv):
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("first", nargs="?", metavar="PROMPT", help="start the REPL with this prompt")
     p.add_argument("-m", "--model", help="model name (env NANOCODER_MODEL, default gpt-4o)")
-    p.add_argument("--base-url", help="OpenAI-compatible API base URL (env OPENAI_BASE_URL)")
+    p.add_argument("--provider", help="the API family: openai (any OpenAI-compatible API) or anthropic "
+                   "(env NANOCODER_PROVIDER; default: told by the model's name)")
+    p.add_argument("--base-url", help="the API's base URL (env OPENAI_BASE_URL or ANTHROPIC_BASE_URL)")
     p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit (- reads it from stdin)")
     p.add_argument("--output-format", choices=("text", "json", "stream-json"), default="text",
@@ -92,9 +97,9 @@ def main(argv=None) -> int:
         if prompt is not None and not prompt.strip():
             print("nanocoder: the prompt is empty; nothing was sent", file=sys.stderr)
             return 2
-        config = Config.load(args.model, args.api_key, args.base_url, args.max_turns)
+        config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, provider=args.provider)
         if not config.api_key:
-            raise ConfigError("no API key: set OPENAI_API_KEY or pass --api-key "
+            raise ConfigError(f"no API key: set {PROVIDERS[config.provider][0]} or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None
         if args.cont:
@@ -155,10 +160,8 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
     """The agent, wired: the view draws, the session saves after every round, hooks run."""
     from .agent import Agent
     from .history import repair
-    from .llm import LLM
     from .permissions import Permissions
-    llm = LLM(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
-              temperature=config.temperature, timeout=config.timeout or 600.0)
+    llm = make_model(config)
     session = session or Session(model=llm.model, cwd=str(Path.cwd().resolve()))
     hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd())
     agent = Agent(llm, approve=view.approve, gate=hooks and hooks.gate, max_context=config.max_context,
@@ -169,6 +172,16 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
         agent.messages = repair(session.messages)
     agent.on_event = fan_out(view, *consumers, Saver(session, agent, view), hooks)
     return agent, session
+
+
+def make_model(config):
+    """The Model (model.py) of config.provider's API family."""
+    if config.provider == "anthropic":
+        from .anthropic_api import AnthropicModel as Model
+    else:
+        from .llm import LLM as Model
+    return Model(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
+                 temperature=config.temperature, timeout=config.timeout or 600.0)
 
 
 class Saver:
@@ -184,7 +197,7 @@ class Saver:
         if event.depth:  # a sub-agent's work is saved with its parent's round
             return
         if isinstance(event, ToolFinished):
-            self.done[event.call_id] = event.result
+            self.done[event.call_id] = tool_result(event.call_id, event.result, event.is_error)
             if event.ran and not getattr(self.agent.tools.get(event.name), "read_only", True):
                 self.save(round_so_far(self.agent.messages, self.done))
         elif isinstance(event, (RoundEnded, TurnEnded)):

@@ -4,6 +4,8 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_MODEL = "gpt-4o"
+PROVIDERS = {"openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", DEFAULT_MODEL),  # its key, its URL, its default
+             "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "claude-sonnet-4-5")}
 # USD per million tokens: (input, cached input, output), as the providers listed them in 2025.
 # Prices move: NANOCODER_PRICE="input,cached,output" overrides, and unknown models show no cost.
 PRICES = {"gpt-4o": (2.5, 1.25, 10), "gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-4.1": (2, 0.5, 8),
@@ -20,6 +22,7 @@ class ConfigError(Exception):
 @dataclass
 class Config:
     model: str = DEFAULT_MODEL
+    provider: str = "openai"  # which API family: the adapter cli.make_model picks
     api_key: str | None = None
     base_url: str | None = None
     max_tokens: int | None = None
@@ -30,13 +33,20 @@ class Config:
     price: tuple | None = None  # from NANOCODER_PRICE; else PRICES by model name
 
     @classmethod
-    def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None) -> "Config":
+    def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None, provider=None) -> "Config":
         env = os.environ if env is None else env
+        model = model or env.get("NANOCODER_MODEL")
+        # named, else told by the model's name, else OpenAI-compatible (the most common API)
+        provider = provider or env.get("NANOCODER_PROVIDER") or (
+            "anthropic" if (model or "").startswith("claude-") else "openai")
+        if provider not in PROVIDERS:
+            raise ConfigError(f"--provider / NANOCODER_PROVIDER {provider!r} is not one of: {', '.join(PROVIDERS)}")
+        key, url, default = PROVIDERS[provider]  # the variables the provider's own SDK reads
         return cls(
-            model=_text("-m / NANOCODER_MODEL", model or env.get("NANOCODER_MODEL") or DEFAULT_MODEL),
-            api_key=_text("--api-key / OPENAI_API_KEY", api_key or env.get("OPENAI_API_KEY") or None,
-                          ascii=True),
-            base_url=_url(base_url or env.get("OPENAI_BASE_URL") or None),
+            model=_text("-m / NANOCODER_MODEL", model or default),
+            provider=provider,
+            api_key=_text(f"--api-key / {key}", api_key or env.get(key) or None, ascii=True),
+            base_url=_url(base_url or env.get(url) or None, f"--base-url / {url}"),
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float, low=0),
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int, low=2000),
@@ -82,18 +92,18 @@ def _text(name, value, ascii=False):
     return value
 
 
-def _url(url):
+def _url(url, name="--base-url / OPENAI_BASE_URL"):
     """An http(s) URL with a host (and a port that is a number), or one clear line."""
-    if _text("--base-url / OPENAI_BASE_URL", url) is None:
+    if _text(name, url) is None:
         return None
     from urllib.parse import urlsplit  # here: the URL is rarely set, and --help stays fast
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (reading it checks it)
     except ValueError as e:  # a port that is no number, an unclosed [ of an IPv6 address
-        raise ConfigError(f"--base-url / OPENAI_BASE_URL {url!r} is not a valid URL ({e})") from None
+        raise ConfigError(f"{name} {url!r} is not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--base-url / OPENAI_BASE_URL {url!r} is not an http(s) URL with a host, "
+        raise ConfigError(f"{name} {url!r} is not an http(s) URL with a host, "
                           "such as http://localhost:11434/v1")
     return url
 
