@@ -2,6 +2,7 @@
 imported at the first request): nanocoder's messages become Messages API turns and blocks, the streamed
 events one Reply. Faults are retried as on the Chat Completions path (model.with_retries)."""
 import json
+import re
 
 from . import events
 from .model import Fault, LLMError, Reply, ToolCall, refusal, root, why, with_retries
@@ -116,10 +117,10 @@ def _turns(messages: list[dict]) -> list[dict]:
         if role == "assistant":
             blocks = list(m.get("thinking") or ())
             blocks += [{"type": "text", "text": text}] if text else []
-            blocks += [{"type": "tool_use", "id": c["id"], "name": c["function"]["name"],
+            blocks += [{"type": "tool_use", "id": _id(c["id"]), "name": c["function"]["name"],
                         "input": json.loads(c["function"]["arguments"])} for c in m.get("tool_calls") or ()]
         elif role == "tool":
-            role, block = "user", {"type": "tool_result", "tool_use_id": m["tool_call_id"]}
+            role, block = "user", {"type": "tool_result", "tool_use_id": _id(m["tool_call_id"])}
             if text:
                 block["content"] = text
             if m.get("is_error"):
@@ -138,6 +139,11 @@ def _turns(messages: list[dict]) -> list[dict]:
     for turn in [t for t in turns if t["role"] == "user"][-2:]:
         turn["content"][-1] = {**turn["content"][-1], "cache_control": CACHED}
     return turns
+
+
+def _id(call_id: str) -> str:
+    """A call id as the API takes it (letters, digits, _ and -): another provider's may hold `.` or `:`."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", call_id)
 
 
 class _Assembler:
