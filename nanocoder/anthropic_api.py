@@ -16,6 +16,7 @@ STATUSES = {"invalid_request_error": 400, "authentication_error": 401, "permissi
             "overloaded_error": 529}
 DEFAULT_MAX_TOKENS = 8192  # the API requires a number
 CACHED = {"type": "ephemeral"}  # a cache breakpoint: the prefix up to this block is cached
+SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped surrogate, in JSON text
 MISSING = "the anthropic provider needs its SDK: pip install 'nanocoderagent[anthropic]'"
 
 
@@ -91,7 +92,8 @@ class AnthropicModel:
                     raise Fault(f"{url} sent an event of the wrong shape", f": {str(event)[:80]!r}") from None
                 except Exception as e:  # the HTTP library's errors: a cut or a silence
                     if isinstance(root(e), TimeoutError):
-                        raise Fault(f"{url} sent nothing for {self.timeout:g} s", " (NANOCODER_TIMEOUT)") from None
+                        raise Fault(f"{url} sent nothing for {self.timeout:g} s",
+                                    " (NANOCODER_TIMEOUT)") from None
                     raise Fault(f"the stream from {url} broke off", f" ({why(e)})") from None
                 for out in parts.out:  # sent out here: a consumer's own error is not the provider's fault
                     emit(out)
@@ -118,7 +120,7 @@ def _turns(messages: list[dict]) -> list[dict]:
             blocks = list(m.get("thinking") or ())
             blocks += [{"type": "text", "text": text}] if text else []
             blocks += [{"type": "tool_use", "id": _id(c["id"]), "name": c["function"]["name"],
-                        "input": json.loads(c["function"]["arguments"])} for c in m.get("tool_calls") or ()]
+                        "input": _input(c["function"]["arguments"])} for c in m.get("tool_calls") or ()]
         elif role == "tool":
             role, block = "user", {"type": "tool_result", "tool_use_id": _id(m["tool_call_id"])}
             if text:
@@ -134,11 +136,21 @@ def _turns(messages: list[dict]) -> list[dict]:
             turns[-1]["content"] += blocks
         elif blocks:
             turns.append({"role": role, "content": blocks})
-    if turns and turns[0]["role"] != "user":  # a history that lost its start to a repair
+    if not turns or turns[0]["role"] != "user":  # an empty prompt, a history that lost its start
         turns.insert(0, {"role": "user", "content": [{"type": "text", "text": "(continued)"}]})
     for turn in [t for t in turns if t["role"] == "user"][-2:]:
         turn["content"][-1] = {**turn["content"][-1], "cache_control": CACHED}
     return turns
+
+
+def _input(arguments: str) -> dict:
+    """A call's arguments as an object. Their text may escape a lone surrogate (`"\\ud800"`), which Chat
+    Completions takes as it is, but which no UTF-8 body can carry once decoded: it becomes U+FFFD."""
+    value = json.loads(arguments)
+    if SURROGATE.search(arguments):
+        value = json.loads(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+                           .decode("utf-8", "replace"))
+    return value
 
 
 def _id(call_id: str) -> str:
@@ -164,7 +176,8 @@ class _Assembler:
             if block["type"] == "tool_use":  # its input comes as pieces of JSON (or whole, from a proxy)
                 block["input"] = [json.dumps(block["input"])] if block.get("input") else []
             elif block["type"] == "thinking":
-                block["thinking"], block["signature"] = [block.get("thinking") or ""], block.get("signature", "")
+                block["thinking"] = [block.get("thinking") or ""]
+                block["signature"] = block.get("signature") or ""
             elif block["type"] == "text" and block.get("text"):
                 self._text(block["text"])
             self.blocks[event["index"]] = block
@@ -197,11 +210,13 @@ class _Assembler:
 
     def reply(self, emit=lambda event: None) -> Reply:
         blocks = [self.blocks[i] for i in sorted(self.blocks)]
-        calls = [ToolCall(b["id"], b["name"], "".join(b["input"]) or "{}") for b in blocks if b["type"] == "tool_use"]
+        calls = [ToolCall(b["id"], b["name"], "".join(b["input"]) or "{}")
+                 for b in blocks if b["type"] == "tool_use"]
         thinking = [{**b, "thinking": "".join(b["thinking"])} if b["type"] == "thinking" else b
                     for b in blocks if b["type"] in ("thinking", "redacted_thinking")]
         u = self.usage
-        return Reply("".join(self.text), "".join(self.thought), tool_calls=calls, finish_reason=self.finish_reason,
+        return Reply("".join(self.text), "".join(self.thought), tool_calls=calls,
+                     finish_reason=self.finish_reason,
                      prompt_tokens=u["input_tokens"] + u["cache_read_input_tokens"]
                      + u["cache_creation_input_tokens"],
                      completion_tokens=u["output_tokens"], cached_tokens=u["cache_read_input_tokens"],

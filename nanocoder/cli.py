@@ -30,7 +30,7 @@ EPILOG = """examples:
 
 environment:
   OPENAI_API_KEY, OPENAI_BASE_URL            the provider (any OpenAI-compatible API)
-  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's Messages API (pip install 'nanocoderagent[anthropic]')
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's API (pip install 'nanocoderagent[anthropic]')
   NANOCODER_PROVIDER (openai or anthropic; default: anthropic for claude-* models, else openai)
   NANOCODER_MODEL (default gpt-4o), NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE,
   NANOCODER_MAX_CONTEXT (the window in tokens, default 128000), NANOCODER_TIMEOUT (seconds of

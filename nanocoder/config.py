@@ -33,14 +33,16 @@ class Config:
     price: tuple | None = None  # from NANOCODER_PRICE; else PRICES by model name
 
     @classmethod
-    def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None, provider=None) -> "Config":
+    def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None,
+             provider=None) -> "Config":
         env = os.environ if env is None else env
         model = model or env.get("NANOCODER_MODEL")
         # named, else told by the model's name, else OpenAI-compatible (the most common API)
         provider = provider or env.get("NANOCODER_PROVIDER") or (
             "anthropic" if (model or "").startswith("claude-") else "openai")
         if provider not in PROVIDERS:
-            raise ConfigError(f"--provider / NANOCODER_PROVIDER {provider!r} is not one of: {', '.join(PROVIDERS)}")
+            raise ConfigError(f"--provider / NANOCODER_PROVIDER {provider!r} is not one of: "
+                              + ", ".join(PROVIDERS))
         key, url, default = PROVIDERS[provider]  # the variables the provider's own SDK reads
         return cls(
             model=_text("-m / NANOCODER_MODEL", model or default),

@@ -120,7 +120,8 @@ class LLM:
             raise Fault(f"the stream from {self.base_url} broke off", f" ({why(e)})") from None
 
     def _refusal(self, status: int, message: str, headers) -> Exception:
-        return refusal(status, message, headers, key="OPENAI_API_KEY", base_url=self.base_url, model=self.model)
+        return refusal(status, message, headers, key="OPENAI_API_KEY", base_url=self.base_url,
+                       model=self.model)
 
 
 def _wire(message: dict) -> dict:

@@ -76,7 +76,8 @@ def assistant(text: str = "", calls: list[ToolCallPart] = (), reasoning: str = "
 
 
 def tool_call(call_id: str, name: str, arguments: str, extra: dict | None = None) -> ToolCallPart:
-    return {**(extra or {}), "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    return {**(extra or {}), "id": call_id, "type": "function",
+            "function": {"name": name, "arguments": arguments}}
 
 
 def tool_result(call_id: str, text: str, is_error: bool = False) -> ToolMessage:

@@ -2,7 +2,6 @@
 Completions, anthropic_api.py for Anthropic's Messages API, demo.py's scripted model), the Reply it returns,
 the errors it raises, and the retry loop and fault wording the adapters share."""
 import itertools
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -139,10 +138,6 @@ def retry_after(headers) -> float:
         except (TypeError, ValueError):
             seconds = 0.0
     return seconds if seconds >= 0 else 0.0  # NaN too
-
-
-def arguments_text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def root(e: BaseException) -> BaseException:

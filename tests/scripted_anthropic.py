@@ -1,8 +1,9 @@
 """A scripted Anthropic Messages API server on 127.0.0.1 (POST /v1/messages, streamed as Anthropic streams),
 built on tests/scripted_core.py: the same reply queue and reply keys (content, tool_calls, delay, usage,
 headers, status + error), plus: thinking (text of a thinking block, signed by the server), stop_reason
-(default end_turn or tool_use), drop (headers sent, then the connection closed before any event), and
-error_event (an error event of that type in the stream). Every request is checked against the rules the real
+(default end_turn or tool_use), drop (headers sent, then the connection closed before any event), drop_after
+(cut after that many events), error_event (an error event of that type in the stream, after message_start)
+and error_after (an api_error event after that many events); dialect (tests/scripted.py's) is ignored. Every request is checked against the rules the real
 API enforces (rules() below; the test fixture asserts none is broken)."""
 import contextlib
 import hashlib
@@ -51,13 +52,20 @@ class ScriptedAnthropic(ScriptedServer):
     def answer(self, http, body: dict, reply: dict):
         if "status" in reply:
             status = reply["status"]
-            return http.send(status, error_body(status, reply.get("error", "scripted error")), reply.get("headers"))
+            error = error_body(status, reply.get("error", "scripted error"))
+            return http.send(status, error, reply.get("headers"))
         http.send(200, None, reply.get("headers"), "text/event-stream")
         if reply.get("drop"):
             return  # no event, no end of the chunked body: the client reads a cut stream
-        for event in self.events(body, reply):
+        for n, event in enumerate(self.events(body, reply)):
             time.sleep(float(reply.get("delay") or 0))
+            if n == reply.get("drop_after"):
+                return  # an abrupt end: no message_stop, no end of the chunked body
+            if n == reply.get("error_after"):
+                event = error_body(500, "scripted error in the stream", "api_error")
             http.send_chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+            if event["type"] == "error":
+                break
         http.send_chunk(b"")
 
     def events(self, body: dict, reply: dict):
@@ -160,7 +168,7 @@ def rules(body: dict) -> list[str]:
                 found.append(f"messages.{i}: tool_result content must be text or blocks")
         if thinking and role == "assistant" and "tool_use" in kinds and i >= len(messages) - 2 and \
                 kinds[0] not in ("thinking", "redacted_thinking"):
-            found.append(f"messages.{i}: with thinking on, the last tool use must start with a thinking block")
+            found.append(f"messages.{i}: with thinking on, the last tool use must begin with thinking")
     if pending:
         found.append(f"tool_use ids {sorted(pending)} were never answered")
     if breakpoints > 4:

@@ -1,6 +1,6 @@
-"""The Anthropic Messages API adapter through the real anthropic SDK, against tests/scripted_anthropic.py: every
-request it sends is checked against the API's history rules; the same scripted session through both adapters
-gives the same events."""
+"""The Anthropic Messages API adapter through the real anthropic SDK, against tests/scripted_anthropic.py:
+every request it sends is checked against the API's history rules; the same scripted session through both
+adapters gives the same events."""
 import json
 import os
 import subprocess
@@ -14,9 +14,8 @@ from nanocoder import Agent, events
 from nanocoder.anthropic_api import AnthropicModel
 from nanocoder.config import Config, ConfigError
 from nanocoder.history import repair
-from nanocoder.llm import LLM, ContextTooLong, LLMError
+from nanocoder.llm import ContextTooLong, LLMError
 from nanocoder.session import Session
-from scripted import ScriptedServer
 from scripted_anthropic import ScriptedAnthropic, rules, sign
 
 NANOCODER = Path(sys.executable).parent / "nanocoder"
@@ -47,11 +46,12 @@ def agent_on(model, folder, seen=None):
 
 
 def test_text_streams_and_cached_usage_is_counted_as_on_the_openai_path(aserver, claude):
-    aserver.add({"content": "Hello world, streamed.", "usage": {
-        "input_tokens": 12, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 50, "output_tokens": 9}})
+    aserver.add({"content": "Hello world, streamed.", "usage": {"input_tokens": 12, "output_tokens": 9,
+                 "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 50}})
     seen = []
     reply = claude.stream([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
-                          [{"type": "function", "function": {"name": "glob", "parameters": {"type": "object"}}}],
+                          [{"type": "function",
+                            "function": {"name": "glob", "parameters": {"type": "object"}}}],
                           seen.append)
     assert reply.content == "Hello world, streamed." == "".join(e.text for e in seen)
     assert len(seen) > 1 and all(type(e) is events.Text for e in seen)
@@ -170,7 +170,8 @@ def test_histories_of_any_shape_become_valid_turns(aserver, claude, tmp_path, mo
               "tool_calls": [{"id": "functions.read_file:0", "type": "function",
                               "function": {"name": "read_file", "arguments": '{"file_path": "a"}'}}]},
              {"role": "tool", "tool_call_id": "functions.read_file:0", "content": ""},
-             {"role": "user", "content": "[The user interrupted this turn.]"}, {"role": "user", "content": "two"},
+             {"role": "user", "content": "[The user interrupted this turn.]"},
+             {"role": "user", "content": "two"},
              {"role": "assistant", "content": ""}, {"role": "user", "content": "three"}]
     monkeypatch.setenv("HOME", str(tmp_path))
     session = Session(model="claude-x", cwd="/", messages=saved)
