@@ -4,8 +4,8 @@ import itertools
 import json
 import threading
 import time
-from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from typing import TYPE_CHECKING
 
 from . import events as ev
 from . import messages as msg
