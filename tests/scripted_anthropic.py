@@ -3,8 +3,9 @@ built on tests/scripted_core.py: the same reply queue and reply keys (content, t
 headers, status + error), plus: thinking (text of a thinking block, signed by the server), stop_reason
 (default end_turn or tool_use), drop (headers sent, then the connection closed before any event), drop_after
 (cut after that many events), error_event (an error event of that type in the stream, after message_start)
-and error_after (an api_error event after that many events); dialect (tests/scripted.py's) is ignored. Every request is checked against the rules the real
-API enforces (rules() below; the test fixture asserts none is broken)."""
+and error_after (an api_error event after that many events); dialect (tests/scripted.py's) is ignored.
+Every request is checked against the rules the real API enforces (rules() below; the fixtures assert none is
+broken)."""
 import contextlib
 import hashlib
 import json
