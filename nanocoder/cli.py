@@ -55,7 +55,8 @@ def parse_args(argv):
     p.add_argument("--provider", help="the API family: openai (any OpenAI-compatible API) or anthropic "
                    "(env NANOCODER_PROVIDER; default: told by the model's name)")
     p.add_argument("--base-url", help="the API's base URL (env OPENAI_BASE_URL or ANTHROPIC_BASE_URL)")
-    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY")
+    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY "
+                   "or ANTHROPIC_API_KEY")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit (- reads it from stdin)")
     p.add_argument("--output-format", choices=("text", "json", "stream-json"), default="text",
                    help="with -p: the answer as text (default), one JSON result, or JSON lines as it works")
