@@ -6,20 +6,26 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from typing import TYPE_CHECKING
 
 from . import events as ev
+from . import messages as msg
 from .context import Context
 from .history import INTERRUPTED, fresh_id, used_ids
-from .llm import ContextTooLong, LLMError
+from .model import ContextTooLong, LLMError
 from .permissions import Permissions
 from .prompt import environment, system_prompt
 from .tools import Registry, builtins
 from .tools.base import Changed, ToolError, Workspace, printable
 
+if TYPE_CHECKING:
+    from .model import Model
+
 MAX_DEPTH = 1  # sub-agents of sub-agents: none (no agent tool at this depth)
 REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
 ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_TOKENS)",
            "content_filter": "the provider withheld the answer (content filter)",
+           "refusal": "the model refused to answer",
            "empty": "the model gave an empty answer"}
 
 
@@ -43,7 +49,7 @@ class Usage:
 
 
 class Agent:
-    def __init__(self, llm, tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
+    def __init__(self, llm: "Model", tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
                  max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0,
                  registry: Registry | None = None, parent_call_id=None):
         """tools: tool objects of one's own, added to the registry (built-ins by default; a tool may replace
@@ -62,7 +68,7 @@ class Agent:
         spawn = self.spawn if sub_agents and depth < MAX_DEPTH else None
         self.tools = self.registry.build(self.workspace, spawn)
         self.schemas = [t.schema() for t in self.tools.values()]  # never change: the provider caches them
-        self.messages = [{"role": "system", "content": ""}]
+        self.messages = [msg.system("")]
         self.turn_id = ""
         self._cancelled = threading.Event()
         self._call = threading.local()  # .id: the call a pool thread runs, which spawn() names as the parent
@@ -101,13 +107,12 @@ class Agent:
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
         env = environment(self.workspace)
         if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            self.messages[0] = {"role": "system",
-                                "content": system_prompt(self.workspace, self.tools, env)}
+            self.messages[0] = msg.system(system_prompt(self.workspace, self.tools, env))
         elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
         self._env = env
-        self.messages.append({"role": "user", "content": prompt})
+        self.messages.append(msg.user(prompt))
         if not self.depth:
             self.workspace.checkpoints.begin()
         self.emit(ev.TurnStarted(prompt))
@@ -117,7 +122,7 @@ class Agent:
             return answer
         except (KeyboardInterrupt, Cancelled):
             reason = "interrupted"  # the model is told next turn why its work stopped
-            self.messages.append({"role": "user", "content": "[The user interrupted this turn.]"})
+            self.messages.append(msg.user("[The user interrupted this turn.]"))
             raise
         except LLMError as e:
             answer = str(e)
@@ -138,7 +143,7 @@ class Agent:
             # a JSON "\ud800" from the provider is a lone surrogate: kept, it breaks every later request
             reply.content = printable(reply.content)
             self.messages.append(json.loads(printable(json.dumps(reply.message(), ensure_ascii=False))))
-            if not reply.tool_calls or reply.finish_reason == "content_filter":
+            if not reply.tool_calls or reply.finish_reason in ("content_filter", "refusal"):
                 self.emit(ev.RoundEnded(self.messages))
                 said = reply.content.strip()
                 ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if said else "empty"
@@ -242,7 +247,7 @@ class Agent:
             for i, call in enumerate(calls):
                 if results[i] is None:
                     finish(i, (INTERRUPTED, True, None, None))
-                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": results[i][0]})
+                self.messages.append(msg.tool_result(call.id, results[i][0], results[i][1]))
 
     def _permit(self, name, args, problem=None):
         """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
@@ -310,7 +315,7 @@ class Agent:
 
     def reset(self):
         """A new conversation: the system prompt is built again; "always" answers and usage are forgotten."""
-        self.messages, self._env = [{"role": "system", "content": ""}], None
+        self.messages, self._env = [msg.system("")], None
         self.permissions.always.clear()
         self.usage.reset()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
 from .history import round_so_far
 from .hooks import Hooks
+from .messages import tool_result
 from .session import Session, home
 
 
@@ -24,10 +25,8 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
     """The agent, wired: the view draws, the session saves after every round, hooks run."""
     from .agent import Agent
     from .history import repair
-    from .llm import LLM
     from .permissions import Permissions
-    llm = LLM(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
-              temperature=config.temperature, timeout=config.timeout or 600.0)
+    llm = make_model(config)
     session = session or Session(model=llm.model, cwd=str(Path.cwd().resolve()))
     agent = Agent(llm, approve=view.approve, max_context=config.max_context, max_turns=config.max_turns,
                   permissions=Permissions(mode))
@@ -40,6 +39,16 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
     saver = Saver(session, agent, view)
     agent.on_event = fan_out(view, *consumers, saver, hooks)
     return Wired(agent, session, saver)
+
+
+def make_model(config):
+    """The Model (model.py) of config.provider's API family."""
+    if config.provider == "anthropic":
+        from .anthropic_api import AnthropicModel as Model
+    else:
+        from .llm import LLM as Model
+    return Model(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
+                 temperature=config.temperature, timeout=config.timeout or 600.0)
 
 
 class Saver:
@@ -55,7 +64,7 @@ class Saver:
         if event.depth:  # a sub-agent's work is saved with its parent's round
             return
         if isinstance(event, ToolFinished):
-            self.done[event.call_id] = event.result
+            self.done[event.call_id] = tool_result(event.call_id, event.result, event.is_error)
             if event.ran and not getattr(self.agent.tools.get(event.name), "read_only", True):
                 self.save(round_so_far(self.agent.messages, self.done))
         elif isinstance(event, (RoundEnded, TurnEnded)):

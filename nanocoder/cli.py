@@ -13,7 +13,7 @@ from . import __version__
 from .config import Config, ConfigError, cost, read_settings, with_dotenv
 from .app import Hangup, make_agent
 from .events import fan_out
-from .llm import LLMError
+from .model import LLMError
 from .permissions import MODES
 from .session import Session, SessionError, home, latest, list_sessions
 from .visible import visible
@@ -28,6 +28,8 @@ EPILOG = """examples:
 
 environment:
   OPENAI_API_KEY, OPENAI_BASE_URL            the provider (any OpenAI-compatible API)
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's API (pip install 'nanocoderagent[anthropic]')
+  NANOCODER_PROVIDER (openai or anthropic; default: anthropic for claude-* models, else openai)
   NANOCODER_MODEL (default gpt-4o), NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE,
   NANOCODER_MAX_CONTEXT (the window in tokens, default 128000), NANOCODER_TIMEOUT (seconds of
   silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
@@ -46,8 +48,11 @@ def parse_args(argv):
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("first", nargs="?", metavar="PROMPT", help="start the REPL with this prompt")
     p.add_argument("-m", "--model", help="model name (env NANOCODER_MODEL, default gpt-4o)")
-    p.add_argument("--base-url", help="OpenAI-compatible API base URL (env OPENAI_BASE_URL)")
-    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY")
+    p.add_argument("--provider", help="the API family: openai (any OpenAI-compatible API) or anthropic "
+                   "(env NANOCODER_PROVIDER; default: told by the model's name)")
+    p.add_argument("--base-url", help="the API's base URL (env OPENAI_BASE_URL or ANTHROPIC_BASE_URL)")
+    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY "
+                   "or ANTHROPIC_API_KEY")
     p.add_argument("--profile", metavar="NAME", help="a provider profile from ~/.nanocoder/settings.json")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit (- reads it from stdin)")
     p.add_argument("--output-format", choices=("text", "json", "stream-json"),
@@ -100,7 +105,7 @@ def main(argv=None) -> int:
         for note in notes:
             print(f"nanocoder: {visible(note)}", file=sys.stderr)
         config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, env,
-                             profile=args.profile, settings=settings)
+                             profile=args.profile, settings=settings, provider=args.provider)
         if not config.api_key:
             raise ConfigError(f"no API key: set {config.api_key_env} or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")

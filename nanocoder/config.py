@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MODEL = "gpt-4o"
+PROVIDERS = {"openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", DEFAULT_MODEL),  # its key, its URL, its default
+             "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "claude-sonnet-4-5")}
 # USD per million tokens: (input, cached input, output), as the providers listed them in 2025.
 # Prices move: NANOCODER_PRICE="input,cached,output" overrides, and unknown models show no cost.
 PRICES = {"gpt-4o": (2.5, 1.25, 10), "gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-4.1": (2, 0.5, 8),
@@ -31,6 +33,7 @@ class ConfigError(Exception):
 @dataclass
 class Config:
     model: str = DEFAULT_MODEL
+    provider: str = "openai"  # which API family: the adapter app.make_model picks
     api_key: str | None = None
     base_url: str | None = None
     max_tokens: int | None = None
@@ -39,30 +42,34 @@ class Config:
     timeout: float | None = None  # seconds a provider may stay silent, mid-stream too
     max_turns: int | None = None  # rounds of tool calls in one turn; None: no cap
     price: tuple | None = None  # from NANOCODER_PRICE; else PRICES by model name
-    provider: str = ""  # "": inferred from the model's name
     api_key_env: str = "OPENAI_API_KEY"  # where the key was looked for (a profile may name another)
 
     @classmethod
     def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None, *,
-             profile=None, settings=None) -> "Config":
+             profile=None, settings=None, provider=None) -> "Config":
         """From the flags given (None: not given), env, and settings.json's content (read_settings)."""
         env = os.environ if env is None else env
         settings = settings or {}
         chosen = _profile(settings, profile)
-        key_env = chosen.get("api_key_env") or settings.get("api_key_env") or "OPENAI_API_KEY"
         if model is not None:  # given, so checked: `-m ""` is no way to ask for the default
             check_model(model, "-m")
         if max_turns is not None and max_turns < 1:
             raise ConfigError(f"--max-turns {max_turns} must be at least 1 (leave it out for no cap)")
-        provider = env.get("NANOCODER_PROVIDER") or chosen.get("provider") or settings.get("provider") or ""
-        if provider not in ("", *PROVIDERS):
-            raise ConfigError(f"NANOCODER_PROVIDER={provider!r} is not one of {', '.join(PROVIDERS)}")
+        model = model or env.get("NANOCODER_MODEL") or chosen.get("model") or settings.get("model")
+        # named, else told by the model's name, else OpenAI-compatible (the most common API)
+        provider = (provider or env.get("NANOCODER_PROVIDER") or chosen.get("provider")
+                    or settings.get("provider") or ("anthropic" if (model or "").startswith("claude-")
+                                                    else "openai"))
+        if provider not in PROVIDERS:
+            raise ConfigError(f"--provider / NANOCODER_PROVIDER {provider!r} is not one of: "
+                              + ", ".join(PROVIDERS))
+        key, url, default = PROVIDERS[provider]  # the variables the provider's own SDK reads
+        key_env = chosen.get("api_key_env") or settings.get("api_key_env") or key
         return cls(
-            model=check_model(model or env.get("NANOCODER_MODEL") or chosen.get("model")
-                              or settings.get("model") or DEFAULT_MODEL, "-m / NANOCODER_MODEL"),
+            model=check_model(model or default, "-m / NANOCODER_MODEL"),
             api_key=_text(f"--api-key / {key_env}", api_key or env.get(key_env) or None, ascii=True),
-            base_url=_url(base_url or env.get("OPENAI_BASE_URL") or chosen.get("base_url")
-                          or settings.get("base_url") or None),
+            base_url=_url(base_url or env.get(url) or chosen.get("base_url") or settings.get("base_url")
+                          or None, f"--base-url / {url}"),
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float, low=0),
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int, low=2000),
@@ -210,18 +217,18 @@ def _text(name, value, ascii=False):
     return value
 
 
-def _url(url, where="--base-url / OPENAI_BASE_URL"):
+def _url(url, name="--base-url / OPENAI_BASE_URL"):
     """An http(s) URL with a host (and a port that is a number), or one clear line."""
-    if _text(where, url) is None:
+    if _text(name, url) is None:
         return None
     from urllib.parse import urlsplit  # here: the URL is rarely set, and --help stays fast
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (reading it checks it)
     except ValueError as e:  # a port that is no number, an unclosed [ of an IPv6 address
-        raise ConfigError(f"{where} {url!r} is not a valid URL ({e})") from None
+        raise ConfigError(f"{name} {url!r} is not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where} {url!r} is not an http(s) URL with a host, "
+        raise ConfigError(f"{name} {url!r} is not an http(s) URL with a host, "
                           "such as http://localhost:11434/v1")
     return url
 

@@ -6,6 +6,7 @@ each other's prefix (a prompt cache bills it at a fraction). Cuts fall only befo
 message: calls keep their results."""
 import json
 
+from . import messages as msg
 
 DEFAULT_WINDOW = 128_000
 SNIP_OVER, SNIP_TO = 2_000, 1_000  # characters of one old tool output
@@ -78,16 +79,15 @@ class Context:
         old = messages[1:start]
         transcript = head_tail("\n\n".join(_render(m) for m in old), (self.window // 2) * 4)
         try:
-            reply = llm.stream([{"role": "system", "content": SUMMARY_PROMPT},
-                                {"role": "user", "content": transcript}])
+            reply = llm.stream([msg.system(SUMMARY_PROMPT), msg.user(transcript)])
             summary = reply.content.strip()
             if self.usage:
                 self.usage.add(reply.prompt_tokens, reply.completion_tokens)
         except Exception as e:  # the turn goes on without a summary rather than failing
             summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
-        head = [{"role": "user", "content": f"{SUMMARY_TAG}\n{summary}"}]
+        head = [msg.user(f"{SUMMARY_TAG}\n{summary}")]
         if messages[start]["role"] == "user":  # keep roles alternating for strict providers
-            head.append({"role": "assistant", "content": ACK})
+            head.append(msg.assistant(ACK))
         messages[1:start] = head
         return f"summarised {len(old)} older messages"
 

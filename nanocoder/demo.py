@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .events import Text
-from .llm import Reply, ToolCall
+from .model import Reply, ToolCall
 
 PROMPT = "app.py crashes when I run it. Find out why and fix it."
 FILES = {
@@ -56,8 +56,8 @@ def replies(python: str = sys.executable) -> list:
 
 
 class ScriptedLLM:
-    """A deterministic model behind LLM's protocol (stream(messages, tools, on_event) -> Reply): each request
-    takes the next reply of a script, which may read the request, and streams its text as events."""
+    """A deterministic Model (model.py): each request takes the next reply of a script, which may read the
+    request, and streams its text as events."""
 
     def __init__(self, replies, model="scripted-demo"):
         self.replies, self.model, self.max_tokens = list(replies), model, None

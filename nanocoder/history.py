@@ -1,11 +1,13 @@
-"""The rules providers enforce on a chat history, and repair(), which restores them (tests/history_rules.py
-checks every request of the suite against them): a system prompt comes first or not at all; every tool call
-has an id unique in the request, JSON-object arguments, and exactly one tool message answering it, right
-after the assistant message that made it; no tool message answers anything else; content is null only
-beside tool calls."""
+"""The rules providers enforce on a chat history (nanocoder's format, messages.py), and repair(), which
+restores them (tests/history_rules.py checks every request of the suite against them): a system prompt
+comes first or not at all; every tool call has an id unique in the request, JSON-object arguments, and
+exactly one tool message answering it, right after the assistant message that made it; no tool message
+answers anything else; content is null only beside tool calls."""
 import itertools
 import json
 import re
+
+from . import messages as msg
 
 INTERRUPTED = "Error: interrupted by the user before this tool finished."
 ROLES = ("system", "user", "assistant", "tool")
@@ -17,7 +19,7 @@ def repair(messages: list[dict]) -> list[dict]:
     """A valid history keeping all it can of this one (saved mid-turn, an old file, ids a provider reuses)."""
     out, used, i = [], set(), 0
     if not messages or messages[0].get("role") != "system":
-        out.append({"role": "system", "content": ""})  # the agent rewrites it every turn
+        out.append(msg.system(""))  # the agent rewrites it every turn
     while i < len(messages):
         m, i = dict(messages[i]), i + 1
         role = m.get("role")
@@ -30,7 +32,7 @@ def repair(messages: list[dict]) -> list[dict]:
             continue
         answers = {}
         while i < len(messages) and messages[i].get("role") == "tool":
-            answers.setdefault(str(messages[i].get("tool_call_id")), messages[i].get("content"))
+            answers.setdefault(str(messages[i].get("tool_call_id")), messages[i])
             i += 1
         m["tool_calls"] = [dict(c, function=dict(c.get("function") or {})) for c in m["tool_calls"]]
         for call in m["tool_calls"]:
@@ -41,18 +43,22 @@ def repair(messages: list[dict]) -> list[dict]:
                 call["function"]["name"] = "unknown"
             if not is_json_object(call["function"].get("arguments")):
                 call["function"]["arguments"] = "{}"
-            out.append({"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED if answer is None
-                        else answer if isinstance(answer, str) else json.dumps(answer)})
+            if answer is None:
+                out.append(msg.tool_result(call["id"], INTERRUPTED, is_error=True))
+            else:
+                text = answer.get("content")
+                out.append(msg.tool_result(call["id"], text if isinstance(text, str) else json.dumps(text),
+                                           answer.get("is_error") is True))
     return out
 
 
 def round_so_far(messages: list[dict], done: dict) -> list[dict]:
-    """messages up to the last round's calls, each answered by its result in done (a call id -> text) or, not
-    finished yet, by STOPPED: what a saver writes mid-round, valid as it stands."""
+    """messages up to the last round's calls, each answered by its result in done (a call id -> its tool
+    message) or, not finished yet, by STOPPED: what a saver writes mid-round, valid as it stands."""
     last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"), None)
     if last is None or not messages[last].get("tool_calls"):
         return messages
-    answers = [{"role": "tool", "tool_call_id": c["id"], "content": done.get(c["id"], STOPPED)}
+    answers = [done.get(c["id"]) or msg.tool_result(c["id"], STOPPED, is_error=True)
                for c in messages[last]["tool_calls"]]
     return messages[:last + 1] + answers
 

@@ -1,4 +1,4 @@
-"""Streaming client for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this
+"""The Model (model.py) for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this
 module reads every chunk, assembles each provider's dialect into one Reply, and retries what fails before it
 is complete."""
 import itertools
@@ -6,58 +6,17 @@ import json
 import os
 import re
 import socket
-import time
-from dataclasses import dataclass, field
 
 from . import events
 from .history import is_json_object
+from .messages import NEUTRAL_ONLY
+from .model import (ContextTooLong, Fault, LLMError, Reply, ToolCall, context_error, refusal, root, why,
+                    with_retries)
 
-CONTEXT_ERRORS = re.compile(r"context.length|context.window|maximum context|too many tokens|"
-                            r"prompt is too long|reduce the length|input is too long", re.I)
+__all__ = ("LLM", "LLMError", "ContextTooLong", "Reply", "ToolCall")  # the last four: from model.py
+
 TAG = "<tool_call>"
 TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.S)
-MAX_WAIT = 60  # seconds: a provider that asks for a longer pause is not waited for
-
-
-class LLMError(Exception):
-    """A failure the user can act on, worded as one line."""
-
-
-class ContextTooLong(LLMError):
-    """The provider refused the request because the history is longer than its window."""
-
-
-@dataclass
-class ToolCall:
-    id: str
-    name: str
-    arguments: str  # the JSON text exactly as the model sent it (not JSON if cut by the token limit)
-    extra: dict = field(default_factory=dict)  # fields a provider wants echoed back (Gemini's extra_content)
-
-
-@dataclass
-class Reply:
-    content: str = ""
-    reasoning: str = ""
-    reasoning_field: str = "reasoning_content"  # the name the provider used, for sending it back
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    # as the provider said: "stop", "tool_calls", "length", "content_filter"...
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
-
-    def message(self) -> dict:
-        # null content is only valid beside tool calls; an empty answer stays "".
-        msg = {"role": "assistant", "content": self.content or (None if self.tool_calls else "")}
-        if self.reasoning:  # thinking models of DeepSeek and Kimi answer 400 without it
-            msg[self.reasoning_field] = self.reasoning
-        if self.tool_calls:
-            # arguments that are not a JSON object get an error result; the history keeps {}
-            msg["tool_calls"] = [{**c.extra, "id": c.id, "type": "function", "function": {
-                "name": c.name, "arguments": c.arguments if is_json_object(c.arguments) else "{}"}}
-                for c in self.tool_calls]
-        return msg
 
 
 class LLM:
@@ -74,30 +33,12 @@ class LLM:
         self._client = None
 
     def stream(self, messages: list[dict], tools: list[dict] | None = None, on_event=None) -> Reply:
-        """One request, streamed: events.Text and Reasoning to on_event as they come, a Retry for each
-        retry."""
+        """The Model protocol (model.py): one request, streamed."""
         # Sub-agents call this from several threads at once: all of one call stays in this frame.
         emit = on_event or (lambda event: None)
-        for retry in itertools.count():
-            parts = _Assembler()
-            try:
-                return self._attempt(messages, tools, parts, emit)
-            except _Fault as fault:  # asked again: a half-received tool call must never reach the caller
-                # the reply was complete: what broke after it (usage, [DONE]) costs nothing
-                if parts.finish_reason:
-                    return parts.reply(emit)
-                said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
-                if fault.wait > MAX_WAIT:
-                    raise LLMError(f"{said}; asked to wait {fault.wait:.0f} s; not waiting"
-                                   + (f" (after {made})" if retry else "")) from None
-                if retry >= self.max_retries:
-                    raise LLMError(f"{said}; gave up after {made}" if retry else said) from None
-                import random  # here, like email.utils below: neither is needed to start
-                delay = fault.wait or min(self.backoff * 2 ** retry, 8) * (1 - random.random() / 4)
-                emit(events.Retry(f"{fault}; retrying in {delay:.1f} s "
-                                  f"(retry {retry + 1} of {self.max_retries})",
-                                  discarded=bool(parts.shown or parts.thought)))
-                time.sleep(delay)
+        messages = [_wire(m) for m in messages]
+        return with_retries(lambda parts: self._attempt(messages, tools, parts, emit), _Assembler, emit,
+                            self.max_retries, self.backoff)
 
     def _attempt(self, messages, tools, parts, emit) -> Reply:
         import openai  # here: it is a large share of a cold start
@@ -127,13 +68,13 @@ class LLM:
                 return self._attempt(messages, tools, parts, emit)
             raise self._refusal(e.status_code, message, e.response.headers) from None
         except openai.APITimeoutError:
-            raise _Fault(f"{self.base_url} did not answer within {self.timeout:g} s",
+            raise Fault(f"{self.base_url} did not answer within {self.timeout:g} s",
                          " (NANOCODER_TIMEOUT)") from None
         except openai.APIConnectionError as e:
-            root = _root(e)
-            if isinstance(root, socket.gaierror) and root.errno == socket.EAI_NONAME:  # no such host: a typo
-                raise LLMError(f"connection to {self.base_url} failed: no such host ({_why(e)})") from None
-            raise _Fault(f"connection to {self.base_url} failed", f" ({_why(e)})") from None
+            cause = root(e)
+            if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME:  # no such host: a typo
+                raise LLMError(f"connection to {self.base_url} failed: no such host ({why(e)})") from None
+            raise Fault(f"connection to {self.base_url} failed", f" ({why(e)})") from None
         with stream:  # closed even on Ctrl+C
             return self._read(stream.response, parts, emit)
 
@@ -155,12 +96,12 @@ class LLM:
                 chunk = json.loads(text)
                 if error := chunk.get("error"):  # an error object instead of a chunk
                     message = str(error.get("message") if isinstance(error, dict) else error)
-                    raise _context_error(message) or _Fault("the provider reported an error mid-stream",
+                    raise context_error(message) or Fault("the provider reported an error mid-stream",
                                                             f": {message}")
                 parts.add(chunk)
             except (ValueError, AttributeError, TypeError) as e:
                 what = "that is not JSON" if isinstance(e, ValueError) else "of the wrong shape"
-                raise _Fault(f"{self.base_url} sent a chunk {what}", f": {text[:80]!r}") from None
+                raise Fault(f"{self.base_url} sent a chunk {what}", f": {text[:80]!r}") from None
             for event in parts.out:  # sent out here: a consumer's own error is not the provider's fault
                 emit(event)
         kind = response.headers.get("content-type") or "no content type"
@@ -170,58 +111,28 @@ class LLM:
                            + ("but no reply in it" if "event-stream" in kind else "not an event stream")
                            + (f"; its body began {start!r}" if start else "; its body was empty"))
         if parts.finish_reason is None:
-            raise _Fault(f"the stream from {self.base_url} ended before the reply was complete")
+            raise Fault(f"the stream from {self.base_url} ended before the reply was complete")
         return parts.reply(emit)
 
     def _lines(self, response):
         try:
             yield from response.iter_lines()  # decoded with U+FFFD for bytes that are not UTF-8
         except Exception as e:  # the HTTP library's errors (httpx's or another's): a cut or a silence
-            if isinstance(_root(e), TimeoutError):
-                raise _Fault(f"{self.base_url} sent nothing for {self.timeout:g} s",
+            if isinstance(root(e), TimeoutError):
+                raise Fault(f"{self.base_url} sent nothing for {self.timeout:g} s",
                              " (NANOCODER_TIMEOUT)") from None
-            raise _Fault(f"the stream from {self.base_url} broke off", f" ({_why(e)})") from None
+            raise Fault(f"the stream from {self.base_url} broke off", f" ({why(e)})") from None
 
     def _refusal(self, status: int, message: str, headers) -> Exception:
-        """An HTTP error as a fault to retry, or as one line at once."""
-        if status in (400, 413) and (too_long := _context_error(message)):
-            return too_long
-        retryable = status in (408, 409, 429) or status >= 500
-        if headers.get("x-should-retry", str(retryable).lower()) == "true":  # OpenAI's own say first
-            why = "rate limited by the provider (429)" if status == 429 else f"the provider answered {status}"
-            return _Fault(why, f": {message}", _retry_after(headers))
-        if status in (401, 403):
-            return LLMError(f"the provider refused the API key ({status}: {message}); "
-                            f"check OPENAI_API_KEY / --api-key and the base URL {self.base_url}")
-        if status == 404:
-            return LLMError(f"model {self.model!r} was not found at {self.base_url} ({message})")
-        return LLMError(f"the provider answered {status}: {message}")
+        return refusal(status, message, headers, key="OPENAI_API_KEY", base_url=self.base_url,
+                       model=self.model)
 
 
-class _Fault(Exception):
-    """Something went wrong before the reply was complete: worth asking again. The last line adds the
-    detail."""
-    def __init__(self, why: str, detail: str = "", wait: float = 0.0):
-        super().__init__(why)
-        self.detail, self.wait = detail, wait  # wait: seconds the provider asked for (Retry-After)
-
-
-def _context_error(message: str) -> ContextTooLong | None:
-    if CONTEXT_ERRORS.search(message):
-        return ContextTooLong(f"the conversation is longer than the model's window ({message})")
-
-
-def _retry_after(headers) -> float:
-    ms, value = headers.get("retry-after-ms"), headers.get("retry-after")
-    try:
-        seconds = float(ms) / 1000 if ms else float(value)
-    except (TypeError, ValueError):
-        from email.utils import parsedate_to_datetime
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            seconds = 0.0
-    return seconds if seconds >= 0 else 0.0  # NaN too
+def _wire(message: dict) -> dict:
+    """A message of nanocoder's format as Chat Completions takes it: without the keys it does not know."""
+    if not any(key in message for key in NEUTRAL_ONLY):
+        return message  # most are sent as they are: no copy per message and request
+    return {k: v for k, v in message.items() if k not in NEUTRAL_ONLY}
 
 
 class _Assembler:
@@ -345,14 +256,3 @@ def _string(value, what: str) -> str:
     if not isinstance(value, str):  # read as a chunk of the wrong shape
         raise TypeError(f"{what} is not a string")
     return value
-
-
-def _root(e: BaseException) -> BaseException:
-    while (e.__cause__ or e.__context__) is not None:
-        e = e.__cause__ or e.__context__
-    return e
-
-
-def _why(e: BaseException) -> str:
-    root = _root(e)
-    return str(root) or type(root).__name__

@@ -4,12 +4,15 @@ stays valid, and it can be sent and saved as UTF-8 JSON."""
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nanocoder import Agent
 from history_rules import problems
+from nanocoder.anthropic_api import AnthropicModel
 from nanocoder.llm import LLM, LLMError
 from scripted import ScriptedServer
+from scripted_anthropic import ScriptedAnthropic, rules
 from nanocoder.session import Session
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "40"))
@@ -25,10 +28,12 @@ raw = st.sampled_from(['{"file_path": "\\ud800"}', '{"pattern": "\\udcff*"}', "[
 call = st.builds(lambda n, a: {"name": n, "arguments": a}, names, arguments | raw)
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rounds=st.lists(st.lists(call, min_size=1, max_size=3), max_size=3), text=odd,
        filenames=st.lists(st.binary(min_size=1, max_size=6), max_size=3))
-def test_nothing_escapes_chat_and_the_history_stays_sendable(rounds, text, filenames, tmp_path_factory):
+def test_nothing_escapes_chat_and_the_history_stays_sendable(provider, rounds, text, filenames,
+                                                             tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     for name in filenames:
         try:
@@ -36,14 +41,17 @@ def test_nothing_escapes_chat_and_the_history_stays_sendable(rounds, text, filen
         except OSError:
             pass  # ".", "..": not a file name
     replies = [{"tool_calls": calls, "content": text if text.isprintable() else ""} for calls in rounds] + ["done"]
-    with ScriptedServer(replies) as server:
-        agent = Agent(llm=LLM("scripted", api_key="k", base_url=server.url, max_retries=0), cwd=work)
+    Server, Model = (ScriptedServer, LLM) if provider == "openai" else (ScriptedAnthropic, AnthropicModel)
+    with Server(replies) as server:
+        agent = Agent(llm=Model("scripted", api_key="k", base_url=server.url, max_retries=0), cwd=work)
         agent.workspace.sandbox_policy = "read-only"  # whatever bash is asked to do, it changes nothing
         try:
             agent.chat(text)
         except LLMError:
             pass  # a provider-side refusal is a clear error, not a crash
     assert problems(agent.messages) == []
+    for i, request in enumerate(server.requests if provider == "anthropic" else ()):
+        assert rules(request) == [], f"request {i}"
     json.dumps(agent.messages, ensure_ascii=False).encode("utf-8")  # no lone surrogate left
     home = os.environ.get("HOME")
     os.environ["HOME"] = str(work)  # hypothesis runs the body many times: no monkeypatch fixture here

@@ -15,8 +15,10 @@ from nanocoder import events as ev
 from nanocoder.context import SUMMARY_PROMPT, estimate
 from history_rules import problems
 from nanocoder.history import repair
+from nanocoder.anthropic_api import AnthropicModel
 from nanocoder.llm import LLM, LLMError
 from scripted import DIALECTS, ScriptedServer
+from scripted_anthropic import ScriptedAnthropic, rules
 from nanocoder.session import Session
 from nanocoder.tools.base import Tool
 
@@ -97,19 +99,26 @@ def report():
     print("\nhistory properties:", ", ".join(f"{v} {k}" for k, v in RAN.items()))
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(turns=st.lists(turn, min_size=1, max_size=4))
-def test_every_request_is_valid_and_fits_the_window(turns, tmp_path, monkeypatch):
+def test_every_request_is_valid_and_fits_the_window(provider, turns, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     plan = []
+    Server, Model = (ScriptedServer, LLM) if provider == "openai" else (ScriptedAnthropic, AnthropicModel)
+
+    def system_text(request) -> str:
+        if provider == "openai":
+            return request["messages"][0]["content"]
+        return (request.get("system") or [{}])[0].get("text", "")
 
     def model(request):
-        if request["messages"][0]["content"] == SUMMARY_PROMPT:
+        if system_text(request) == SUMMARY_PROMPT:
             return "Summary: big outputs were made. " * 20
         return plan.pop(0) if plan else "done"
 
-    with ScriptedServer([model] * 200) as server:
-        llm = LLM("scripted", api_key="k", base_url=server.url, max_retries=0)
+    with Server([model] * 200) as server:
+        llm = Model("scripted", api_key="k", base_url=server.url, max_retries=0)
         screen = Screen()
         agent = Agent(llm=llm, tools=[Big(), CtrlC()], on_event=screen, cwd=tmp_path, max_context=WINDOW)
         session = Session(model="scripted", cwd=str(tmp_path))
@@ -131,8 +140,11 @@ def test_every_request_is_valid_and_fits_the_window(turns, tmp_path, monkeypatch
         requests = list(server.requests)
     RAN["examples"] += 1
     RAN["requests"] += len(requests)
-    RAN["summaries"] += sum(r["messages"][0]["content"] == SUMMARY_PROMPT for r in requests)
+    RAN["summaries"] += sum(system_text(r) == SUMMARY_PROMPT for r in requests)
     for i, request in enumerate(requests):
+        if provider == "anthropic":  # the Messages API's rules; its window is counted by the agent as above
+            assert rules(request) == [], f"request {i}"
+            continue
         assert problems(request["messages"]) == [], f"request {i}"
         size = estimate(request["messages"]) + len(json.dumps(request.get("tools", []))) // 4
         assert size <= WINDOW, f"request {i} needs ~{size} tokens"

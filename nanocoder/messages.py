@@ -1,0 +1,87 @@
+"""nanocoder's own conversation format: what the agent keeps, saves in a session and hands to a Model. It is
+the Chat Completions shape (so sessions saved before it existed load as they are), plus two keys no provider
+receives unless its adapter translates them: a tool message's `is_error`, and an assistant message's signed
+`thinking` blocks (Anthropic's, echoed back to Anthropic only). Adapters translate from it (llm.py strips the
+two keys; anthropic_api.py builds Messages API blocks). The loop, context compression and history repair
+build messages only through the constructors below."""
+from typing import Literal, TypedDict
+
+
+class Function(TypedDict):
+    name: str
+    arguments: str  # a JSON object, as text
+
+
+class ToolCallPart(TypedDict):
+    id: str  # unique in the history; the tool message that answers it carries the same id
+    type: Literal["function"]
+    function: Function
+    # and any field a provider wants echoed back (Gemini's extra_content)
+
+
+class SystemMessage(TypedDict):
+    role: Literal["system"]  # the first message, and only there
+    content: str
+
+
+class UserMessage(TypedDict):
+    role: Literal["user"]
+    content: str
+
+
+class _Assistant(TypedDict):
+    role: Literal["assistant"]
+    content: str | None  # None only beside tool calls
+
+
+class AssistantMessage(_Assistant, total=False):  # the keys below only when there is something in them
+    tool_calls: list[ToolCallPart]
+    reasoning_content: str  # reasoning text, under the name the provider sent it in (or "reasoning")
+    thinking: list[dict]  # Anthropic's thinking blocks, as sent, with their signatures
+
+
+class _Tool(TypedDict):
+    role: Literal["tool"]  # right after the assistant message whose call it answers, one for each call
+    tool_call_id: str
+    content: str
+
+
+class ToolMessage(_Tool, total=False):
+    is_error: bool  # present (True) only for a result that is an error
+
+
+Message = SystemMessage | UserMessage | AssistantMessage | ToolMessage
+NEUTRAL_ONLY = ("is_error", "thinking")  # keys of this format that Chat Completions does not know
+
+
+def system(text: str) -> SystemMessage:
+    return {"role": "system", "content": text}
+
+
+def user(text: str) -> UserMessage:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: str = "", calls: list[ToolCallPart] = (), reasoning: str = "",
+              reasoning_field: str = "reasoning_content", thinking: list[dict] = ()) -> AssistantMessage:
+    # null content is only valid beside tool calls; an empty answer stays "".
+    msg = {"role": "assistant", "content": text or (None if calls else "")}
+    if thinking:  # signed: sent back verbatim, the reasoning text is inside
+        msg["thinking"] = list(thinking)
+    elif reasoning:  # thinking models of DeepSeek and Kimi answer 400 without it
+        msg[reasoning_field] = reasoning
+    if calls:
+        msg["tool_calls"] = list(calls)
+    return msg
+
+
+def tool_call(call_id: str, name: str, arguments: str, extra: dict | None = None) -> ToolCallPart:
+    return {**(extra or {}), "id": call_id, "type": "function",
+            "function": {"name": name, "arguments": arguments}}
+
+
+def tool_result(call_id: str, text: str, is_error: bool = False) -> ToolMessage:
+    msg = {"role": "tool", "tool_call_id": call_id, "content": text}
+    if is_error:
+        msg["is_error"] = True
+    return msg
