@@ -17,7 +17,6 @@ PRICES = {"gpt-4o": (2.5, 1.25, 10), "gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-4.1
 
 
 MAX_TIMEOUT = 86_400  # seconds; a larger timeout overflows the socket layer's clock
-PROVIDERS = ("openai", "anthropic")
 PROFILE_KEYS = ("model", "provider", "base_url", "api_key_env")
 SETTINGS_KEYS = (*PROFILE_KEYS, "profile", "profiles", "hooks")  # hooks: checked by hooks.py
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
