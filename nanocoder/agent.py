@@ -4,7 +4,9 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass
 
 from . import events as ev
 from .context import Context
@@ -13,9 +15,10 @@ from .llm import ContextTooLong, LLMError
 from .permissions import Permissions
 from .prompt import environment, system_prompt
 from .tools import builtin_tools
-from .tools.base import Changed, ToolError, Workspace, printable
+from .tools.base import ToolError, ToolResult, Workspace, printable
 
 REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
+REPEATED = "[You made these same calls in the previous rounds too; try something else.]"
 ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_TOKENS)",
            "content_filter": "the provider withheld the answer (content filter)",
            "empty": "the model gave an empty answer"}
@@ -23,6 +26,14 @@ ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_T
 
 class Cancelled(Exception):
     """Raised in an agent's own thread after cancel() was called from another."""
+
+
+@dataclass
+class ToolOutcome:
+    """How one call ended: its result, and the seconds it ran (None: it never ran; refused, declined,
+    blocked, malformed, or interrupted before it started)."""
+    result: ToolResult
+    took: float | None = None
 
 
 class Usage:
@@ -41,13 +52,14 @@ class Usage:
 
 
 class Agent:
-    def __init__(self, llm, tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
+    def __init__(self, llm, tools=None, *, on_event=None, approvals=False, gate=None, cwd=None,
                  max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0):
-        """approve(name, args, why, preview) -> True, False, "always" or a reason to say no;
-        gate(name, args) -> None, or why a hook blocks the call."""
+        """approvals: a call that needs the user's yes goes out as an ev.ApprovalRequested and waits for its
+        answer (False: it is allowed, as a library's agent without a user); gate(name, args) -> a Decision
+        (a PreToolUse hook's)."""
         self.llm, self.max_turns, self.depth = llm, max_turns, depth
-        self.on_event, self.gate = on_event or (lambda event: None), gate
-        self.approve = approve or (lambda name, args, why="", preview="": True)
+        self.on_event, self.gate, self.approvals = on_event or (lambda event: None), gate, approvals
+        self._pending: dict[str, ev.ApprovalRequested] = {}  # requests not yet answered, by id
         self.workspace = Workspace(cwd)
         self.usage = usage or Usage()
         self.permissions = permissions or Permissions()
@@ -66,7 +78,7 @@ class Agent:
 
     def spawn(self) -> "Agent":
         """A sub-agent: a fresh context; all else shared; its events one level deeper."""
-        sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
+        sub = Agent(self.llm, on_event=self.on_event, approvals=self.approvals, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     sub_agents=False, usage=self.usage, permissions=self.permissions, depth=self.depth + 1)
         for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "secrets", "unix_sockets",
@@ -178,19 +190,21 @@ class Agent:
     def _run_tools(self, calls, cut=False, repeated=False) -> None:
         """Run one round's calls concurrently, but those on one file in the order the model gave; report each
         as it finishes (a saver records it at once); every call gets exactly one result, in the calls' order,
-        even when interrupted, so the history stays valid."""
-        results, jobs, latest = [None] * len(calls), {}, {}  # latest: a path -> the last job touching it
+        even when interrupted, so the history stays valid: each is recorded before it is reported, and all
+        are in the history before the last reports (a Ctrl+C in a PostToolUse hook loses none)."""
+        outcomes, told, jobs, latest = {}, set(), {}, {}  # latest: a path -> the last job touching it
         parsed = [_arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
 
-        def finish(i, outcome):
-            result, is_error, took, _ = outcome
+        def record(i, outcome):
             if repeated:
-                result += "\n[You made these same calls in the previous rounds too; try something else.]"
-            results[i] = result, is_error, took
-            call, args = calls[i], parsed[i][0]
-            self.emit(ev.ToolFinished(call.id, call.name, args, result, is_error, took or 0.0,
-                                      getattr(outcome[0], "diff", ""), took is not None))
+                outcome.result.content.append(REPEATED)
+            outcomes[i] = outcome
+
+        def finish(i, outcome):
+            record(i, outcome)
+            told.add(i)
+            self._report(calls[i], parsed[i][0], outcome)
         try:
             for i, (call, (args, problem)) in enumerate(zip(calls, parsed)):  # approvals first, one at a time
                 self.emit(ev.ToolStarted(call.id, call.name, args))
@@ -198,59 +212,83 @@ class Agent:
                     if cut:
                         raise ToolError("this call was cut off by the token limit and not run; "
                                         "send a smaller one")
-                    tool, kind = self._permit(call.name, args, problem)
+                    tool, kind = self._permit(call, args, problem)
                     paths = tool.paths(args)
                     after = {latest[p] for p in paths if p in latest}
                     job = pool.submit(self._run_one, tool, args, kind, after)
                     latest.update(dict.fromkeys(paths, job))
                     jobs[job] = i
                 except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
-                    finish(i, (f"Error: {e}", True, None, None))
+                    finish(i, ToolOutcome(ToolResult.error(str(e))))
             for job in as_completed(jobs):
                 i = jobs[job]
-                finish(i, self._offer_rerun(calls[i].name, parsed[i][0], job.result()))
+                finish(i, self._offer_rerun(calls[i], parsed[i][0], job.result()))
         except KeyboardInterrupt:
             self.cancel()
             for job, i in jobs.items():  # keep what did finish
-                if job.done() and not job.cancelled() and results[i] is None:
-                    finish(i, job.result())
+                if job.done() and not job.cancelled() and i not in outcomes:
+                    record(i, job.result())
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            for i in range(len(calls)):
+                if i not in outcomes:
+                    record(i, ToolOutcome(ToolResult([INTERRUPTED], is_error=True)))
+            self.messages.extend({"role": "tool", "tool_call_id": call.id, "content": outcomes[i].result.text()}
+                                 for i, call in enumerate(calls))
             for i, call in enumerate(calls):
-                if results[i] is None:
-                    finish(i, (INTERRUPTED, True, None, None))
-                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": results[i][0]})
+                if i not in told:
+                    self._report(call, parsed[i][0], outcomes[i])
 
-    def _permit(self, name, args, problem=None):
+    def _report(self, call, args, outcome: ToolOutcome) -> None:
+        result, ran = outcome.result, outcome.took is not None
+        self.emit(ev.ToolFinished(call.id, call.name, args, result.text(), result.is_error, outcome.took or 0.0,
+                                  result.diff, ran))
+
+    def _permit(self, call, args, problem=None):
         """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
-        tool = self.tools.get(name)
+        tool = self.tools.get(call.name)
         if tool is None:
-            raise ToolError(f"unknown tool {name!r}. Available tools: {', '.join(self.tools)}.")
+            raise ToolError(f"unknown tool {call.name!r}. Available tools: {', '.join(self.tools)}.")
         if problem or (problem := tool.check_args(args)):
             raise ToolError(f"{problem}. The schema is: {json.dumps(tool.parameters)}")
         kind, key, why = tool.permission(args)
         verdict = self.permissions.check(kind, key)
         if verdict == "deny":
             raise ToolError(f"refused: {why}. This is never run, whatever the permission mode.")
-        if self.gate and (blocked := self.gate(name, args)):
-            raise ToolError(f"blocked by a PreToolUse hook: {blocked}")
+        if self.gate and not (hook := self.gate(call.name, args)).allowed:
+            raise ToolError(f"blocked by a PreToolUse hook: {hook.reason}")
         if verdict == "ask":
-            answer = self.approve(name, args, why, tool.preview(args))
-            if answer == "always":
-                self.permissions.always.add(key)
-            elif answer is not True:
+            decision = self._ask_user(call, args, why, tool.preview(args), key)
+            if not decision.allowed:
                 raise ToolError("the user declined to run this call" + (
-                    f", saying: {answer}" if isinstance(answer, str) and answer
-                    else ". Ask them how to proceed."))
+                    f", saying: {decision.reason}" if decision.reason else ". Ask them how to proceed."))
+            if decision.scope:
+                self.permissions.always.add(decision.scope)
         return tool, kind
 
-    def _run_one(self, tool, args, kind, after=()):
-        """(result, is_error, seconds, the ToolError if it offers a rerun), on a pool thread, once the calls
-        `after` (earlier ones on the same files) are done."""
+    def _ask_user(self, call, args, why, preview, scope="") -> ev.Decision:
+        """Emit an approval request and wait for its answer; cancel() answers it with a deny."""
+        if not self.approvals:
+            return ev.Decision.once()
+        request = ev.ApprovalRequested(uuid.uuid4().hex, call.id, call.name, args, why, preview, scope)
+        self._pending[request.request_id] = request
+        try:
+            if self._cancelled.is_set():
+                raise Cancelled("stopped by the user")
+            self.emit(request)
+            decision = request.decision.result()
+        finally:
+            self._pending.pop(request.request_id, None)
+        self._check()  # a deny that cancel() gave: the turn ends, the call never runs
+        return decision
+
+    def _run_one(self, tool, args, kind, after=()) -> ToolOutcome:
+        """The call's outcome, on a pool thread, once the calls `after` (earlier ones on the same files) are
+        done."""
         wait(after)  # they were submitted first, so they run already or are done: no deadlock
         if self._cancelled.is_set():
-            return INTERRUPTED, True, None, None
+            return ToolOutcome(ToolResult([INTERRUPTED], is_error=True))
         start = time.monotonic()
         try:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
@@ -258,27 +296,30 @@ class Agent:
                 raise ToolError(f"not run: the call now means something else ({now[2]}); ask again")
             if not (tool.read_only or getattr(tool, "checkpointed", False)):
                 self.workspace.checkpoints.ran(tool.name)  # it may change files /undo cannot see
-            result = tool.execute(**args)
-            outcome = (result if isinstance(result, str) else str(result)), False, None  # providers want text
+            result = ToolResult.of(tool.execute(**args))
         except ToolError as e:
-            outcome = f"Error: {e}", True, e
+            result = ToolResult.error(str(e))
         except Exception as e:  # a tool's bug must not end the session; the model can adapt
-            outcome = f"Error: {tool.name} failed: {type(e).__name__}: {e}", True, None
-        text, is_error, error = outcome
-        # printable: lone surrogates (undecodable bytes) would break the JSON encoder and the save
-        return Changed(printable(text), getattr(text, "diff", "")), is_error, time.monotonic() - start, error
+            result = ToolResult.error(f"{tool.name} failed: {type(e).__name__}: {e}")
+        return ToolOutcome(result, time.monotonic() - start)
 
-    def _offer_rerun(self, name, args, outcome):
-        """A call the sandbox stopped may run again outside it, if the user says so (ask mode only)."""
-        error, start = outcome[3], time.monotonic()
-        if error is not None and error.rerun and self.permissions.mode == "ask" and \
-                self.approve(name, args, error.question, "") is True:
-            return printable(error.rerun()), False, time.monotonic() - start, None
-        return outcome
+    def _offer_rerun(self, call, args, outcome: ToolOutcome) -> ToolOutcome:
+        """A call that failed in the sandbox may run again outside it, if the user says so (ask mode only)."""
+        rerun, start = outcome.result.rerun, time.monotonic()
+        if rerun is None or self.permissions.mode != "ask" or \
+                not self._ask_user(call, args, outcome.result.question, "").allowed:
+            return outcome
+        try:
+            return ToolOutcome(rerun(), time.monotonic() - start)
+        except ToolError as e:
+            return ToolOutcome(ToolResult.error(str(e)), time.monotonic() - start)
 
     def cancel(self):
-        """Stop from another thread: running tools now, the loop before its next request or tools."""
+        """Stop from another thread: running tools now, pending approval requests (denied), the loop before
+        its next request or tools."""
         self._cancelled.set()
+        for request in self._pending.copy().values():
+            request.answer(ev.Decision.deny("stopped by the user"))
         for tool in self.tools.values():
             tool.cancel()
 

@@ -161,7 +161,7 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
               temperature=config.temperature, timeout=config.timeout or 600.0)
     session = session or Session(model=llm.model, cwd=str(Path.cwd().resolve()))
     hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd())
-    agent = Agent(llm, approve=view.approve, gate=hooks and hooks.gate, max_context=config.max_context,
+    agent = Agent(llm, approvals=True, gate=hooks and hooks.gate, max_context=config.max_context,
                   max_turns=config.max_turns, permissions=Permissions(mode))
     agent.workspace.sandbox_policy, agent.workspace.unix_sockets = sandbox, unix_sockets
     agent.workspace.secrets.add(config.api_key)  # kept out of every command's environment
@@ -243,7 +243,7 @@ def demo() -> int:
                       f"[dim]No key and no network: the model's replies come from a script.[/]\n")
         console.print(f"[bold]›[/] {script.PROMPT}")
         view = View(console)
-        agent = Agent(script.ScriptedLLM(script.replies()), on_event=view, cwd=folder, approve=view.approve,
+        agent = Agent(script.ScriptedLLM(script.replies()), on_event=view, cwd=folder, approvals=True,
                       permissions=Permissions("yes"))
         agent.chat(script.PROMPT)
         view.end()

@@ -120,7 +120,7 @@ def shell(cmd: str, agent, view):
     """!cmd: the user's own command, under the same sandbox; its output joins the conversation."""
     stopped = None
     try:
-        output = agent.tools["bash"].execute(command=cmd)
+        output = str(agent.tools["bash"].execute(command=cmd))
     except ToolError as e:
         output = f"Error: {e}"
     except KeyboardInterrupt as e:
