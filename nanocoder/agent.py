@@ -15,7 +15,7 @@ from .llm import ContextTooLong, LLMError
 from .permissions import Permissions
 from .prompt import environment, system_prompt
 from .tools import builtin_tools
-from .tools.base import ToolError, ToolResult, Workspace, printable
+from .tools.base import ToolError, ToolResult, Workspace, arguments, printable
 
 REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
 REPEATED = "[You made these same calls in the previous rounds too; try something else.]"
@@ -193,7 +193,7 @@ class Agent:
         even when interrupted, so the history stays valid: each is recorded before it is reported, and all
         are in the history before the last reports (a Ctrl+C in a PostToolUse hook loses none)."""
         outcomes, told, jobs, latest = {}, set(), {}, {}  # latest: a path -> the last job touching it
-        parsed = [_arguments(c.arguments) for c in calls]
+        parsed = [arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
 
         def record(i, outcome):
@@ -204,15 +204,16 @@ class Agent:
         def finish(i, outcome):
             record(i, outcome)
             told.add(i)
-            self._report(calls[i], parsed[i][0], outcome)
+            self._report(calls[i], parsed[i].values, outcome)
         try:
-            for i, (call, (args, problem)) in enumerate(zip(calls, parsed)):  # approvals first, one at a time
+            for i, (call, parse) in enumerate(zip(calls, parsed)):  # approvals first, one at a time
+                args = parse.values
                 self.emit(ev.ToolStarted(call.id, call.name, args))
                 try:
                     if cut:
                         raise ToolError("this call was cut off by the token limit and not run; "
                                         "send a smaller one")
-                    tool, kind = self._permit(call, args, problem)
+                    tool, kind = self._permit(call, args, parse.problem)
                     paths = tool.paths(args)
                     after = {latest[p] for p in paths if p in latest}
                     job = pool.submit(self._run_one, tool, args, kind, after)
@@ -222,7 +223,7 @@ class Agent:
                     finish(i, ToolOutcome(ToolResult.error(str(e))))
             for job in as_completed(jobs):
                 i = jobs[job]
-                finish(i, self._offer_rerun(calls[i], parsed[i][0], job.result()))
+                finish(i, self._offer_rerun(calls[i], parsed[i].values, job.result()))
         except KeyboardInterrupt:
             self.cancel()
             for job, i in jobs.items():  # keep what did finish
@@ -238,7 +239,7 @@ class Agent:
                                  for i, call in enumerate(calls))
             for i, call in enumerate(calls):
                 if i not in told:
-                    self._report(call, parsed[i][0], outcomes[i])
+                    self._report(call, parsed[i].values, outcomes[i])
 
     def _report(self, call, args, outcome: ToolOutcome) -> None:
         result, ran = outcome.result, outcome.took is not None
@@ -274,12 +275,11 @@ class Agent:
         request = ev.ApprovalRequested(uuid.uuid4().hex, call.id, call.name, args, why, preview, scope)
         self._pending[request.request_id] = request
         try:
-            if self._cancelled.is_set():
-                raise Cancelled("stopped by the user")
+            self._check()  # cancelled before it was asked
             self.emit(request)
             decision = request.decision.result()
         finally:
-            self._pending.pop(request.request_id, None)
+            del self._pending[request.request_id]
         self._check()  # a deny that cancel() gave: the turn ends, the call never runs
         return decision
 
@@ -305,14 +305,12 @@ class Agent:
 
     def _offer_rerun(self, call, args, outcome: ToolOutcome) -> ToolOutcome:
         """A call that failed in the sandbox may run again outside it, if the user says so (ask mode only)."""
-        rerun, start = outcome.result.rerun, time.monotonic()
+        rerun = outcome.result.rerun
         if rerun is None or self.permissions.mode != "ask" or \
                 not self._ask_user(call, args, outcome.result.question, "").allowed:
             return outcome
-        try:
-            return ToolOutcome(rerun(), time.monotonic() - start)
-        except ToolError as e:
-            return ToolOutcome(ToolResult.error(str(e)), time.monotonic() - start)
+        start = time.monotonic()
+        return ToolOutcome(rerun(), time.monotonic() - start)
 
     def cancel(self):
         """Stop from another thread: running tools now, pending approval requests (denied), the loop before
@@ -332,13 +330,3 @@ class Agent:
         self.messages, self._env = [{"role": "system", "content": ""}], None
         self.permissions.always.clear()
         self.usage.reset()
-
-
-def _arguments(text: str) -> tuple[dict, str | None]:
-    """The model's JSON arguments as a dict, and what is wrong with them (None if nothing)."""
-    try:
-        args = json.loads(text) if text.strip() else {}
-    except (ValueError, RecursionError) as e:  # RecursionError: arguments nested thousands deep
-        return {}, f"the arguments are not valid JSON ({str(e)[:200]}); send one JSON object"
-    return (args, None) if isinstance(args, dict) else (
-        {}, f"the arguments are a JSON {type(args).__name__}, not an object")

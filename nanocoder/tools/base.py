@@ -1,5 +1,6 @@
 """What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> ToolResult (or str). State the tools
 share lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
+import json
 import os
 import re
 import threading
@@ -47,6 +48,23 @@ class ToolResult:
         return printable("\n".join(parts))
 
     __str__ = text
+
+
+@dataclass
+class Arguments:
+    """A call's arguments as the model sent them: the dict, or what is wrong with the JSON ({} then)."""
+    values: dict
+    problem: str | None = None
+
+
+def arguments(text: str) -> Arguments:
+    try:
+        values = json.loads(text) if text.strip() else {}
+    except (ValueError, RecursionError) as e:  # RecursionError: arguments nested thousands deep
+        return Arguments({}, f"the arguments are not valid JSON ({str(e)[:200]}); send one JSON object")
+    if isinstance(values, dict):
+        return Arguments(values)
+    return Arguments({}, f"the arguments are a JSON {type(values).__name__}, not an object")
 
 
 class ToolError(Exception):

@@ -82,11 +82,11 @@ class BashTool(WorkspaceTool):
         if guard and (restored := guard.restore()):  # first: the line a view shows
             result.content.insert(0, f"[nanocoder put back what the command changed in {', '.join(restored)}: "
                                      "commands may not change them]")
-        if policy == "off" or result.exit_code <= 0 or result.timed_out:
+        if policy == "off" or result.is_error or result.exit_code <= 0 or result.timed_out:
             return result
         # Whether the sandbox denied something, nothing here can know: Landlock answers the command's own
         # open() or rename() with EACCES or EXDEV, which only the command sees, and the helper sees only how
-        # it exited. Its words are no proof either way (a program may print "Permission denied" for a
+        # it exited. Its words are no proof either way (a program may say permission was denied for a
         # reason of its own, or nothing at all). So every failure in the sandbox says where it ran, and
         # may run again outside it if the user agrees (ask mode: Agent._offer_rerun).
         judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
@@ -117,7 +117,7 @@ class BashTool(WorkspaceTool):
                 pass_fds=(cwd_write, *sandbox.fds))
         except OSError as e:
             os.close(cwd_read)
-            raise ToolError(f"cannot run the command in {self.workspace.cwd}: {e.strerror or e}") from None
+            return ToolResult.error(f"cannot run the command in {self.workspace.cwd}: {e.strerror or e}")
         finally:
             os.close(cwd_write)
         self._running.add(proc)
