@@ -235,16 +235,16 @@ class Agent:
             for i in range(len(calls)):
                 if i not in outcomes:
                     record(i, ToolOutcome(ToolResult([INTERRUPTED], is_error=True)))
-            self.messages.extend({"role": "tool", "tool_call_id": call.id, "content": outcomes[i].result.text()}
-                                 for i, call in enumerate(calls))
+            self.messages.extend({"role": "tool", "tool_call_id": call.id,
+                                  "content": outcomes[i].result.text()} for i, call in enumerate(calls))
             for i, call in enumerate(calls):
                 if i not in told:
                     self._report(call, parsed[i].values, outcomes[i])
 
     def _report(self, call, args, outcome: ToolOutcome) -> None:
         result, ran = outcome.result, outcome.took is not None
-        self.emit(ev.ToolFinished(call.id, call.name, args, result.text(), result.is_error, outcome.took or 0.0,
-                                  result.diff, ran))
+        self.emit(ev.ToolFinished(call.id, call.name, args, result.text(), result.is_error,
+                                  outcome.took or 0.0, result.diff, ran))
 
     def _permit(self, call, args, problem=None):
         """(the tool, the permission kind it was allowed as), or ToolError saying why not."""

@@ -278,7 +278,7 @@ def test_a_denied_write_says_so_and_offers_a_rerun_outside(scratch):
     assert ("Permission denied" in text or "Read-only file system" in text) and denied.exit_code == 1
     assert "[It ran in the sandbox, which may be why it failed" in text and f"write only in {work}" in text
     assert text.endswith("[exit code: 1]") and denied.sandbox == "workspace-write" and not denied.is_error
-    assert "touch ~/made" in denied.question and "outside the sandbox" in denied.question
+    assert "touch ~/made" in denied.question and "failed in the sandbox" in denied.question
     assert not (home / "made").exists()
     again = denied.rerun()
     assert str(again) == "(no output)\n[exit code: 0]" and again.sandbox == "off"

@@ -55,7 +55,8 @@ def test_n_always_at_the_prompt_declines_and_remembers_nothing(repl, server):
     repl.expect_exact(PROMPT)
     assert not (repl.work / "out.txt").exists()
     result = server.requests[1]["messages"][-1]
-    assert result["role"] == "tool" and result["content"].endswith("declined to run this call, saying: always")
+    assert result["role"] == "tool"
+    assert result["content"].endswith("declined to run this call, saying: always")
     repl.sendline("and now?")
     repl.expect("Allow")  # nothing was remembered: it asks again
     repl.expect("lways: ")
@@ -151,7 +152,8 @@ def test_a_non_interactive_view_denies_and_says_why(server, llm, tmp_path):
     server.add(write("x.txt"), "ok")
     agent = Agent(llm=llm, cwd=tmp_path, on_event=View(console, interactive=False), approvals=True)
     agent.chat("write")
-    assert not (tmp_path / "x.txt").exists() and "not run: write_file needs approval" in console.file.getvalue()
+    assert not (tmp_path / "x.txt").exists()
+    assert "not run: write_file needs approval" in console.file.getvalue()
     assert server.requests[1]["messages"][-1]["content"].endswith("Ask them how to proceed.")
 
 
@@ -173,7 +175,8 @@ class Probe(Tool):
 
 
 def test_custom_tools_may_return_a_str_or_a_tool_result(server, llm, tmp_path):
-    server.add({"tool_calls": [{"name": "legacy", "arguments": {}}, {"name": "probe", "arguments": {}}]}, "ok")
+    server.add({"tool_calls": [{"name": "legacy", "arguments": {}}, {"name": "probe", "arguments": {}}]},
+               "ok")
     events = []
     Agent(llm=llm, cwd=tmp_path, tools=[Legacy(), Probe()], on_event=events.append).chat("go")
     answers = [m["content"] for m in server.requests[1]["messages"] if m["role"] == "tool"]
@@ -202,7 +205,8 @@ def test_ctrl_c_during_a_post_tool_use_hook_leaves_every_call_answered(server, l
     marks.mkdir()
     hook = {"command": f"mktemp -p {marks} >/dev/null; sleep 60"}
     hooks = Hooks({"hooks": {"PostToolUse": [{"matcher": "", "hooks": [hook]}]}}, "s", tmp_path)
-    server.add({"tool_calls": [{"name": "bash", "arguments": {"command": f"echo {n}"}} for n in range(3)]}, "done")
+    calls = [{"name": "bash", "arguments": {"command": f"echo {n}"}} for n in range(3)]
+    server.add({"tool_calls": calls}, "done")
     agent = Agent(llm=llm, cwd=tmp_path, on_event=hooks)
 
     over = threading.Event()

@@ -80,8 +80,8 @@ class BashTool(WorkspaceTool):
         guard = Guard(root, Path.home().resolve()) if policy == "workspace-write" else None
         result = self._run(command, timeout, policy)
         if guard and (restored := guard.restore()):  # first: the line a view shows
-            result.content.insert(0, f"[nanocoder put back what the command changed in {', '.join(restored)}: "
-                                     "commands may not change them]")
+            result.content.insert(0, f"[nanocoder put back what the command changed in "
+                                     f"{', '.join(restored)}: commands may not change them]")
         if policy == "off" or result.is_error or result.exit_code <= 0 or result.timed_out:
             return result
         # Whether the sandbox denied something, nothing here can know: Landlock answers the command's own
@@ -92,9 +92,9 @@ class BashTool(WorkspaceTool):
         judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
         result.content.append(f"[It ran in the sandbox{judged}, which may be why it failed: "
                               f"{sandbox.describe(policy, root, self.workspace.unix_sockets)}.]")
-        if not judged:  # one judged read-only fails for reasons of its own (grep finds nothing): never offered
+        if not judged:  # one judged read-only fails for reasons of its own (grep finds nothing): not offered
             result.rerun = lambda: self._run(command, timeout, "off")
-            result.question = f"`{command}` failed in the sandbox ({policy}); run it again outside the sandbox?"
+            result.question = f"`{command}` failed in the sandbox ({policy}); run it again outside it?"
         return result
 
     def _run(self, command: str, timeout: int | None, policy: str) -> ToolResult:
