@@ -3,20 +3,19 @@ happens goes as events to on_event; questions for the user to approve. Agent.cha
 import itertools
 import json
 import threading
-import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from typing import TYPE_CHECKING
 
 from . import events as ev
 from . import messages as msg
+from .calls import Calls, Cancelled
 from .context import Context
-from .history import INTERRUPTED, fresh_id, used_ids
+from .history import fresh_id, used_ids
 from .model import ContextTooLong, LLMError
 from .permissions import Permissions
 from .prompt import environment, system_prompt
 from .tools import Registry, builtins
-from .tools.base import Changed, ToolError, Workspace, printable
+from .tools.base import Workspace, printable
 
 if TYPE_CHECKING:
     from .model import Model
@@ -27,10 +26,6 @@ ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_T
            "content_filter": "the provider withheld the answer (content filter)",
            "refusal": "the model refused to answer",
            "empty": "the model gave an empty answer"}
-
-
-class Cancelled(Exception):
-    """Raised in an agent's own thread after cancel() was called from another."""
 
 
 class Usage:
@@ -48,16 +43,17 @@ class Usage:
             self.cached_tokens += cached
 
 
-class Agent:
-    def __init__(self, llm: "Model", tools=None, *, on_event=None, approve=None, gate=None, cwd=None,
+class Agent(Calls):
+    def __init__(self, llm: "Model", tools=None, *, on_event=None, approvals=False, gate=None, cwd=None,
                  max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0,
                  registry: Registry | None = None, parent_call_id=None):
         """tools: tool objects of one's own, added to the registry (built-ins by default; a tool may replace
-        a built-in of its name); approve(name, args, why, preview) -> True, False, "always" or a reason to
-        say no; gate(name, args) -> None, or why a hook blocks the call."""
+        a built-in of its name); approvals: a call that needs the user's yes goes out as an
+        ev.ApprovalRequested and waits for its answer (False: it is allowed, as a library's agent without a
+        user); gate(name, args) -> a Decision (a PreToolUse hook's)."""
         self.llm, self.max_turns, self.depth, self.parent_call_id = llm, max_turns, depth, parent_call_id
-        self.on_event, self.gate = on_event or (lambda event: None), gate
-        self.approve = approve or (lambda name, args, why="", preview="": True)
+        self.on_event, self.gate, self.approvals = on_event or (lambda event: None), gate, approvals
+        self._pending: dict[str, ev.ApprovalRequested] = {}  # requests not yet answered, by id
         self.workspace = Workspace(cwd)
         self.usage = usage or Usage()
         self.permissions = permissions or Permissions()
@@ -83,7 +79,7 @@ class Agent:
         """A sub-agent for the agent tool's call running on this thread: a fresh context; the registry (its
         tools made anew for its own cwd), usage, permissions and the per-file locks shared; its events one
         level deeper, naming that call as their parent."""
-        sub = Agent(self.llm, on_event=self.on_event, approve=self.approve, gate=self.gate,
+        sub = Agent(self.llm, on_event=self.on_event, approvals=self.approvals, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     usage=self.usage, permissions=self.permissions, depth=self.depth + 1,
                     registry=self.registry, parent_call_id=getattr(self._call, "id", None))
@@ -202,110 +198,12 @@ class Agent:
         self._ids = (self.messages, len(self.messages), ids)
         return ids
 
-    def _run_tools(self, calls, cut=False, repeated=False) -> None:
-        """Run one round's calls concurrently, but those on one file in the order the model gave; report each
-        as it finishes (a saver records it at once); every call gets exactly one result, in the calls' order,
-        even when interrupted, so the history stays valid."""
-        results, jobs, latest = [None] * len(calls), {}, {}  # latest: a path -> the last job touching it
-        parsed = [_arguments(c.arguments) for c in calls]
-        pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
-
-        def finish(i, outcome):
-            result, is_error, took, _ = outcome
-            if repeated:
-                result += "\n[You made these same calls in the previous rounds too; try something else.]"
-            results[i] = result, is_error, took
-            call, args = calls[i], parsed[i][0]
-            self.emit(ev.ToolFinished(call.id, call.name, args, result, is_error, took or 0.0,
-                                      getattr(outcome[0], "diff", ""), took is not None))
-        try:
-            for i, (call, (args, problem)) in enumerate(zip(calls, parsed)):  # approvals first, one at a time
-                self.emit(ev.ToolStarted(call.id, call.name, args))
-                try:
-                    if cut:
-                        raise ToolError("this call was cut off by the token limit and not run; "
-                                        "send a smaller one")
-                    tool, kind = self._permit(call.name, args, problem)
-                    paths = tool.paths(args)
-                    after = {latest[p] for p in paths if p in latest}
-                    job = pool.submit(self._in_call, call.id, self._run_one, tool, args, kind, after)
-                    latest.update(dict.fromkeys(paths, job))
-                    jobs[job] = i
-                except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
-                    finish(i, (f"Error: {e}", True, None, None))
-            for job in as_completed(jobs):
-                i = jobs[job]
-                finish(i, self._offer_rerun(calls[i].name, parsed[i][0], job.result()))
-        except KeyboardInterrupt:
-            self.cancel()
-            for job, i in jobs.items():  # keep what did finish
-                if job.done() and not job.cancelled() and results[i] is None:
-                    finish(i, job.result())
-            raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-            for i, call in enumerate(calls):
-                if results[i] is None:
-                    finish(i, (INTERRUPTED, True, None, None))
-                self.messages.append(msg.tool_result(call.id, results[i][0], results[i][1]))
-
-    def _permit(self, name, args, problem=None):
-        """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
-        tool = self.tools.get(name)
-        if tool is None:
-            raise ToolError(f"unknown tool {name!r}. Available tools: {', '.join(self.tools)}.")
-        if problem or (problem := tool.check_args(args)):
-            raise ToolError(f"{problem}. The schema is: {json.dumps(tool.parameters)}")
-        kind, key, why = tool.permission(args)
-        verdict = self.permissions.check(kind, key)
-        if verdict == "deny":
-            raise ToolError(f"refused: {why}. This is never run, whatever the permission mode.")
-        if self.gate and (blocked := self.gate(name, args)):
-            raise ToolError(f"blocked by a PreToolUse hook: {blocked}")
-        if verdict == "ask":
-            answer = self.approve(name, args, why, tool.preview(args))
-            if answer == "always":
-                self.permissions.always.add(key)
-            elif answer is not True:
-                raise ToolError("the user declined to run this call" + (
-                    f", saying: {answer}" if isinstance(answer, str) and answer
-                    else ". Ask them how to proceed."))
-        return tool, kind
-
-    def _run_one(self, tool, args, kind, after=()):
-        """(result, is_error, seconds, the ToolError if it offers a rerun), on a pool thread, once the calls
-        `after` (earlier ones on the same files) are done."""
-        wait(after)  # they were submitted first, so they run already or are done: no deadlock
-        if self._cancelled.is_set():
-            return INTERRUPTED, True, None, None
-        start = time.monotonic()
-        try:
-            now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
-            if now[0] != kind and self.permissions.check(now[0], now[1]) != "allow":
-                raise ToolError(f"not run: the call now means something else ({now[2]}); ask again")
-            if not (tool.read_only or getattr(tool, "checkpointed", False)):
-                self.workspace.checkpoints.ran(tool.name)  # it may change files /undo cannot see
-            result = tool.execute(**args)
-            outcome = (result if isinstance(result, str) else str(result)), False, None  # providers want text
-        except ToolError as e:
-            outcome = f"Error: {e}", True, e
-        except Exception as e:  # a tool's bug must not end the session; the model can adapt
-            outcome = f"Error: {tool.name} failed: {type(e).__name__}: {e}", True, None
-        text, is_error, error = outcome
-        # printable: lone surrogates (undecodable bytes) would break the JSON encoder and the save
-        return Changed(printable(text), getattr(text, "diff", "")), is_error, time.monotonic() - start, error
-
-    def _offer_rerun(self, name, args, outcome):
-        """A call the sandbox stopped may run again outside it, if the user says so (ask mode only)."""
-        error, start = outcome[3], time.monotonic()
-        if error is not None and error.rerun and self.permissions.mode == "ask" and \
-                self.approve(name, args, error.question, "") is True:
-            return printable(error.rerun()), False, time.monotonic() - start, None
-        return outcome
-
     def cancel(self):
-        """Stop from another thread: running tools now, the loop before its next request or tools."""
+        """Stop from another thread: running tools now, pending approval requests (denied), the loop before
+        its next request or tools."""
         self._cancelled.set()
+        for request in self._pending.copy().values():
+            request.answer(ev.Decision.deny("stopped by the user"))
         for tool in self.tools.values():
             tool.cancel()
 
@@ -318,13 +216,3 @@ class Agent:
         self.messages, self._env = [msg.system("")], None
         self.permissions.always.clear()
         self.usage.reset()
-
-
-def _arguments(text: str) -> tuple[dict, str | None]:
-    """The model's JSON arguments as a dict, and what is wrong with them (None if nothing)."""
-    try:
-        args = json.loads(text) if text.strip() else {}
-    except (ValueError, RecursionError) as e:  # RecursionError: arguments nested thousands deep
-        return {}, f"the arguments are not valid JSON ({str(e)[:200]}); send one JSON object"
-    return (args, None) if isinstance(args, dict) else (
-        {}, f"the arguments are a JSON {type(args).__name__}, not an object")

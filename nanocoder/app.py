@@ -28,7 +28,7 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
     from .permissions import Permissions
     llm = make_model(config)
     session = session or Session(model=llm.model, cwd=str(Path.cwd().resolve()))
-    agent = Agent(llm, approve=view.approve, max_context=config.max_context, max_turns=config.max_turns,
+    agent = Agent(llm, approvals=True, max_context=config.max_context, max_turns=config.max_turns,
                   permissions=Permissions(mode))
     hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd(), agent.registry.aliases())
     agent.gate = hooks and hooks.gate

@@ -209,7 +209,7 @@ def demo() -> int:
                       f"[dim]No key and no network: the model's replies come from a script.[/]\n")
         console.print(f"[bold]›[/] {script.PROMPT}")
         view = View(console)
-        agent = Agent(script.ScriptedLLM(script.replies()), on_event=view, cwd=folder, approve=view.approve,
+        agent = Agent(script.ScriptedLLM(script.replies()), on_event=view, cwd=folder, approvals=True,
                       permissions=Permissions("yes"))
         agent.chat(script.PROMPT)
         view.end()

@@ -2,6 +2,7 @@
 the view, the JSON output, hooks and the session saver all consume. depth: 0 for the agent, 1 for a
 sub-agent; turn_id: the agent's turn (a sub-agent's own chat is a turn of its own); parent_call_id: the agent
 tool call whose sub-agent this is (None at the top), which tells two parallel sub-agents apart."""
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
 
@@ -44,6 +45,48 @@ class ToolFinished(Event):
     duration: float = 0.0  # seconds
     diff: str = ""  # what an edit changed, as a unified diff, for a view to show
     ran: bool = True  # False for a call refused, declined, blocked or malformed
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An answer to an ApprovalRequested: allow once, allow always within scope (the permission key the
+    request states), or deny, with a reason the model reads."""
+    allowed: bool
+    scope: str = ""  # not empty: allowed from now on, for the rest of the session, for calls of this scope
+    reason: str = ""
+
+    @classmethod
+    def once(cls) -> "Decision":
+        return cls(True)
+
+    @classmethod
+    def always(cls, scope: str) -> "Decision":
+        return cls(True, scope)
+
+    @classmethod
+    def deny(cls, reason: str = "") -> "Decision":
+        return cls(False, reason=reason)
+
+
+@dataclass
+class ApprovalRequested(Event):
+    """A call waits for the user's yes: whoever answers (the REPL, -p, a parent, a test) calls
+    answer(Decision); the first answer counts. The agent's cancel() answers every pending request with a
+    deny."""
+    request_id: str
+    call_id: str
+    name: str
+    args: dict
+    why: str = ""  # why it needs asking (a protected file, a write outside the workspace)
+    preview: str = ""  # what the call would change (an edit's diff)
+    scope: str = ""  # what an "always" answer covers
+    decision: Future = field(default_factory=Future, repr=False, compare=False)
+
+    def answer(self, decision: Decision) -> None:
+        try:
+            self.decision.set_result(decision)
+        except InvalidStateError:  # answered already (cancelled)
+            pass
 
 
 @dataclass

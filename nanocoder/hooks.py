@@ -39,11 +39,11 @@ class Hooks:
             return None
         return cls(settings if isinstance(settings, dict) else {}, session_id, cwd, aliases)
 
-    def gate(self, name: str, args: dict) -> str | None:
-        """The agent's gate: why a PreToolUse hook blocks this call, or None."""
+    def gate(self, name: str, args: dict) -> ev.Decision:
+        """The agent's gate: the PreToolUse hooks' answer (exit 2 denies, saying why on stderr)."""
         blocked = [err.strip() or "(no reason given)"
                    for code, err in self._run("PreToolUse", name, tool_input=args) if code == 2]
-        return "; ".join(blocked) or None
+        return ev.Decision.deny("; ".join(blocked)) if blocked else ev.Decision.once()
 
     def __call__(self, event) -> None:
         """An on_event consumer for the hooks that only watch."""

@@ -72,7 +72,8 @@ class LLM:
                          " (NANOCODER_TIMEOUT)") from None
         except openai.APIConnectionError as e:
             cause = root(e)
-            if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME:  # no such host: a typo
+            # no such host: a typo, not a fault to retry
+            if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME:
                 raise LLMError(f"connection to {self.base_url} failed: no such host ({why(e)})") from None
             raise Fault(f"connection to {self.base_url} failed", f" ({why(e)})") from None
         with stream:  # closed even on Ctrl+C

@@ -123,7 +123,7 @@ def shell(cmd: str, agent, view, saver):
     output joins the conversation and is saved at once."""
     stopped, bash = None, BashTool(agent.workspace)
     try:
-        output = bash.execute(command=cmd)
+        output = str(bash.execute(command=cmd))
     except ToolError as e:
         output = f"Error: {e}"
     except KeyboardInterrupt as e:

@@ -26,9 +26,14 @@ class View:
         self.draws = {ev.TurnStarted: self._turn_started, ev.Text: self._text, ev.Reasoning: self._reasoning,
                       ev.ToolStarted: self._tool_started, ev.ToolFinished: self._tool_finished,
                       ev.RoundEnded: self._round_ended, ev.Notice: self._notice, ev.Retry: self._retry,
-                      ev.Usage: None, ev.TurnEnded: self._turn_ended}
+                      ev.Usage: None, ev.TurnEnded: self._turn_ended,
+                      ev.ApprovalRequested: None}  # asked in __call__, outside the lock
+        self.asking = 0  # questions waiting for the user's answer
 
     def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ApprovalRequested):  # waits for the user: not under the lock
+            self.ask(event)
+            return
         with self.lock:
             draw = self.draws.get(type(event))
             if draw:
@@ -105,7 +110,7 @@ class View:
     def spin(self, label):
         """Show a sign of life with this label (None: stop), when nothing else is live."""
         live = self.md.live or self.thought.live
-        if label is None or live or not (self.interactive and self.console.is_terminal):
+        if label is None or live or self.asking or not (self.interactive and self.console.is_terminal):
             self.status = self.status and self.status.stop()
         elif self.status is None:
             self.status = self.console.status(Elapsed(label))
@@ -129,38 +134,49 @@ class View:
             self.thought.end()
             self.md.end()
 
-    def approve(self, name, args, why="", preview=""):
-        """The agent's approve(): True, False, "always", or the reason the user typed after "n"."""
+    def ask(self, e: ev.ApprovalRequested) -> None:
+        """Answer an approval request: -p says why it is not run; the REPL asks the user. The lock is held
+        only while the question is drawn, so events of calls running meanwhile are drawn, not held up."""
         with self.lock:
             self.end()
             if not self.interactive:
                 how = ("--yes does not cover it" if self.yes else "re-run with --yes to allow it")
-                self.console.print(f"[yellow]not run: {name} needs approval"
-                                   f"{f' ({escape(why)})' if why else ''}; {how} "
+                self.console.print(f"[yellow]not run: {e.name} needs approval"
+                                   f"{f' ({escape(e.why)})' if e.why else ''}; {how} "
                                    "(a protected file, or a write where no command may write, "
                                    "needs a yes in the REPL)[/]")
-                return False
-            self.console.print(f"[bold]Allow[/] [cyan]{escape(name)}[/]({format_args(args, 300)})?")
-            if why:
-                self.console.print(f"[yellow]  {escape(why)}[/]")
-            if preview:
-                self.diff(preview)
-                self.previewed.update(c[0].call_id for q in self.calls.values() for c in q[-1:])
-            try:
-                answer = self.console.input("[bold]y[/]es / [bold]n[/]o (a reason may follow) / "
-                                            "[bold]a[/]lways: ").strip()
-            except EOFError:  # Ctrl+D at the question is a no, not a traceback that loses the turn
-                answer = "n"
-                self.console.print()
-            except KeyboardInterrupt:
-                self.console.print()
-                raise
-        word, _, reason = answer.partition(" ")
-        if word.lower() in ("a", "always"):
-            return "always"
-        if word.lower() in ("y", "yes"):
-            return True
-        return reason.strip() if word.lower() in ("n", "no") and reason.strip() else False
+                e.answer(ev.Decision.deny())
+                return
+            self.asking += 1  # no spinner over the question
+            self.console.print(f"[bold]Allow[/] [cyan]{escape(e.name)}[/]({format_args(e.args, 300)})?")
+            if e.why:
+                self.console.print(f"[yellow]  {escape(e.why)}[/]")
+            if e.preview:
+                self.diff(e.preview)
+                self.previewed.add(e.call_id)
+        try:
+            answer = self.console.input("[bold]y[/]es / [bold]n[/]o (a reason may follow) / "
+                                        "[bold]a[/]lways: ")
+        except EOFError:  # Ctrl+D at the question is a no, not a traceback that loses the turn
+            answer = "n"
+            self.console.print()
+        except KeyboardInterrupt:  # the agent's cancel() denies the request
+            self.console.print()
+            raise
+        finally:
+            self.asking -= 1
+        e.answer(decision(answer, e.scope))
+
+
+def decision(answer: str, scope: str) -> ev.Decision:
+    """What the user typed at the question: y, a (always, within scope), or n with a reason, if any.
+    Anything else is a no."""
+    word, _, reason = answer.strip().partition(" ")
+    if word.lower() in ("y", "yes"):
+        return ev.Decision.once()
+    if word.lower() in ("a", "always"):
+        return ev.Decision.always(scope)
+    return ev.Decision.deny(reason.strip() if word.lower() in ("n", "no") else "")
 
 
 class Stream:

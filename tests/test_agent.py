@@ -17,12 +17,14 @@ def call(name, **arguments):
 
 
 class Recorder:
-    """An on_event consumer that keeps every event, and an approve() that answers `allow`."""
+    """An on_event consumer that keeps every event, and answers each approval request with `allow`."""
     def __init__(self, allow=True):
         self.events, self.allow = [], allow
 
-    def __call__(self, event): self.events.append(event)
-    def approve(self, name, args, why="", preview=""): return self.allow
+    def __call__(self, event):
+        self.events.append(event)
+        if isinstance(event, ev.ApprovalRequested):
+            event.answer(ev.Decision.once() if self.allow else ev.Decision.deny())
 
     def of(self, kind):
         return [e for e in self.events if isinstance(e, kind)]
@@ -120,7 +122,7 @@ def test_tool_exception_is_reported_not_raised(server, llm, tmp_path):
 def test_declined_tool_does_not_run(server, llm, tmp_path):
     server.add({"tool_calls": [call("write_file", file_path="x.txt", content="hi")]}, "ok")
     rec = Recorder(allow=False)
-    Agent(llm=llm, on_event=rec, approve=rec.approve, cwd=tmp_path).chat("write")
+    Agent(llm=llm, on_event=rec, approvals=True, cwd=tmp_path).chat("write")
     assert not (tmp_path / "x.txt").exists()
     assert "declined" in server.requests[1]["messages"][-1]["content"]
     [done] = rec.of(ev.ToolFinished)  # shown as a call that did not run, marked as an error
@@ -207,7 +209,8 @@ def test_a_looping_model_is_warned_then_stopped(server, llm, tmp_path):
 def test_a_gate_blocks_a_call_and_the_model_reads_why(server, llm, tmp_path):
     server.add({"tool_calls": [call("bash", command="rm -f x"), call("glob", pattern="*")]}, "ok")
     (tmp_path / "x").write_text("keep")
-    gate = lambda name, args: "no rm here" if "rm" in args.get("command", "") else None
+    gate = lambda name, args: ev.Decision.deny("no rm here") if "rm" in args.get("command", "") \
+        else ev.Decision.once()
     Agent(llm=llm, cwd=tmp_path, gate=gate).chat("clean")
     assert (tmp_path / "x").exists()
     results = [m["content"] for m in server.requests[1]["messages"] if m["role"] == "tool"]

@@ -262,7 +262,7 @@ SOCKETS = {"SSH_AUTH_SOCK": "/run/agent.sock", "DBUS_SESSION_BUS_ADDRESS": "unix
 
 def commands_see(workspace) -> dict:
     from nanocoder.tools.bash import BashTool
-    out = BashTool(workspace).execute(command="env -0 > env.bin")
+    out = str(BashTool(workspace).execute(command="env -0 > env.bin"))
     assert out.endswith("[exit code: 0]"), out
     pairs = (workspace.cwd / "env.bin").read_bytes().decode().split("\0")
     return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
@@ -315,12 +315,8 @@ def guarded(request, scratch, monkeypatch):
 
 
 def run(tool, command) -> str:
-    """The result, or the error's text: with the mounts a write may be denied (and so said)."""
-    from nanocoder.tools.base import ToolError
-    try:
-        return tool.execute(command=command)
-    except ToolError as e:
-        return str(e)
+    """What the model reads: with the mounts a write may be denied (and so said)."""
+    return str(tool.execute(command=command))
 
 
 def test_git_config_hooks_commondir_and_info_are_put_back(guarded):
@@ -338,7 +334,7 @@ def test_git_config_hooks_commondir_and_info_are_put_back(guarded):
     assert all(str(git / name) in first for name in changed), first
     assert {name: (git / name).read_bytes() for name in before} == before
     assert sorted(p.name for p in (git / "hooks").iterdir()) == hooks and not (git / "commondir").exists()
-    assert tool.execute(command="echo calm") == "calm\n[exit code: 0]"  # nothing changed: nothing said
+    assert str(tool.execute(command="echo calm")) == "calm\n[exit code: 0]"  # nothing changed: nothing said
 
 
 def test_a_missing_hooks_folder_cannot_be_made(guarded):

@@ -8,7 +8,7 @@ from nanocoder.tools.edit import EditFileTool
 
 
 def edit(tmp_path, **kwargs):
-    return EditFileTool(Workspace(tmp_path)).execute(**kwargs)
+    return str(EditFileTool(Workspace(tmp_path)).execute(**kwargs))
 
 
 def refused(tmp_path, **kwargs) -> str:
@@ -21,7 +21,7 @@ def refused(tmp_path, **kwargs) -> str:
 def test_unique_replace_changes_only_that_spot_and_returns_diff(tmp_path):
     (tmp_path / "m.py").write_text("def f():\n    return 1\n\ndef g():\n    return 2\n")
     workspace = Workspace(tmp_path)
-    result = EditFileTool(workspace).execute(file_path="m.py", old_string="return 2", new_string="return 3")
+    result = str(EditFileTool(workspace).execute(file_path="m.py", old_string="return 2", new_string="return 3"))
     assert (tmp_path / "m.py").read_text() == "def f():\n    return 1\n\ndef g():\n    return 3\n"
     assert result.startswith("--- a/m.py\n+++ b/m.py\n@@")
     assert "-    return 2\n+    return 3" in result
@@ -124,8 +124,8 @@ def test_missing_file(tmp_path):
 def test_path_outside_cwd_has_absolute_headers(tmp_path):
     (tmp_path / "f.txt").write_text("a\n")
     (tmp_path / "sub").mkdir()
-    result = EditFileTool(Workspace(tmp_path / "sub")).execute(
-        file_path="../f.txt", old_string="a", new_string="b")
+    result = str(EditFileTool(Workspace(tmp_path / "sub")).execute(
+        file_path="../f.txt", old_string="a", new_string="b"))
     assert result.startswith(f"--- {tmp_path / 'f.txt'}\n+++ {tmp_path / 'f.txt'}\n")
 
 

@@ -92,7 +92,7 @@ def test_read_directory_and_empty_file(tmp_path):
 def test_write_creates_parents(tmp_path):
     workspace = Workspace(tmp_path)
     result = WriteFileTool(workspace).execute(file_path="a/b/c.txt", content="x\ny\n")
-    assert result == "Created a/b/c.txt (2 lines)"
+    assert str(result) == "Created a/b/c.txt (2 lines)"
     assert (tmp_path / "a/b/c.txt").read_text() == "x\ny\n"
     assert list(workspace.checkpoints.original) == [tmp_path / "a/b/c.txt"]
 
@@ -102,7 +102,7 @@ def test_write_keeps_crlf_and_mode_of_existing_file(tmp_path):
     target.write_bytes(b"old\r\n")
     target.chmod(0o755)
     result = WriteFileTool(Workspace(tmp_path)).execute(file_path="run.bat", content="one\ntwo\r\nthree")
-    assert result == "Overwrote run.bat (3 lines)"
+    assert str(result) == "Overwrote run.bat (3 lines)"
     assert target.read_bytes() == b"one\r\ntwo\r\nthree"
     assert target.stat().st_mode & 0o777 == 0o755
     assert os.listdir(tmp_path) == ["run.bat"]

@@ -16,8 +16,9 @@ from nanocoder.tools.files import ReadFileTool, WriteFileTool
 from nanocoder.tools.search import GlobTool, GrepTool
 
 
-def carried(text: str) -> str:
+def carried(result) -> str:
     """What the SDK and the session save do to a result: UTF-8 JSON (lone surrogates fail here)."""
+    text = str(result)
     json.dumps(text, ensure_ascii=False).encode("utf-8")
     return text
 

@@ -4,6 +4,7 @@ import os
 import pytest
 
 from nanocoder import Agent
+from nanocoder.events import ApprovalRequested, Decision
 from nanocoder.permissions import (EDIT, ELSEWHERE, FORBIDDEN, OUTSIDE, PROTECTED, READ, RUN, Permissions,
                                    path_kind)
 from nanocoder.tools.base import Workspace
@@ -46,13 +47,17 @@ def test_paths_resolve_symlinks_and_know_protected_places(tmp_path):
 
 
 class Asked:
-    """Callbacks that record each question and answer from a script."""
+    """An on_event consumer that records each approval request and answers from a script: True (once),
+    "always" or False."""
     def __init__(self, *answers):
         self.answers, self.asked = list(answers), []
 
-    def approve(self, name, args, why="", preview=""):
-        self.asked.append((name, why, preview))
-        return self.answers.pop(0)
+    def __call__(self, event):
+        if isinstance(event, ApprovalRequested):
+            self.asked.append((event.name, event.why, event.preview))
+            answer = self.answers.pop(0)
+            event.answer(Decision.always(event.scope) if answer == "always"
+                         else Decision.once() if answer else Decision.deny())
 
     def __getattr__(self, name):
         return lambda *a, **k: None
@@ -66,7 +71,7 @@ def test_edits_mode_writes_inside_without_asking_and_asks_outside(server, llm, t
     work, outside = tmp_path / "work", tmp_path / "outside.txt"
     work.mkdir()
     asked = Asked(False)
-    agent = Agent(llm=llm, cwd=work, approve=asked.approve, permissions=Permissions("edits"))
+    agent = Agent(llm=llm, cwd=work, on_event=asked, approvals=True, permissions=Permissions("edits"))
     server.add({"tool_calls": [write(work / "in.txt"), write(outside)]}, "done")
     agent.chat("write both")
     assert (work / "in.txt").read_text() == "new\n" and not outside.exists()
@@ -77,7 +82,7 @@ def test_edits_mode_writes_inside_without_asking_and_asks_outside(server, llm, t
 
 def test_always_is_remembered_for_the_session_and_shared_with_sub_agents(server, llm, tmp_path):
     asked = Asked("always")
-    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve)
+    agent = Agent(llm=llm, cwd=tmp_path, on_event=asked, approvals=True)
     server.add({"tool_calls": [write(tmp_path / "a.txt")]}, {"tool_calls": [write(tmp_path / "b.txt")]}, "ok")
     agent.chat("write")
     assert len(asked.asked) == 1 and (tmp_path / "b.txt").exists()
@@ -87,7 +92,7 @@ def test_always_is_remembered_for_the_session_and_shared_with_sub_agents(server,
 def test_a_protected_file_asks_even_with_yes(server, llm, tmp_path):
     (tmp_path / ".git").mkdir()
     asked = Asked(False)
-    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve, permissions=Permissions("yes"))
+    agent = Agent(llm=llm, cwd=tmp_path, on_event=asked, approvals=True, permissions=Permissions("yes"))
     server.add({"tool_calls": [write(tmp_path / ".git" / "config", "[core]\n")]}, "ok")
     agent.chat("change git config")
     assert not (tmp_path / ".git" / "config").exists() and "git's own data" in asked.asked[0][1]
@@ -96,7 +101,7 @@ def test_a_protected_file_asks_even_with_yes(server, llm, tmp_path):
 def test_the_edit_diff_is_shown_before_it_is_made(server, llm, tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     asked = Asked(True)
-    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve)
+    agent = Agent(llm=llm, cwd=tmp_path, on_event=asked, approvals=True)
     server.add({"tool_calls": [{"name": "edit_file", "arguments": {
         "file_path": "a.py", "old_string": "x = 1", "new_string": "x = 2"}}]}, "ok")
     agent.chat("edit")
@@ -124,11 +129,11 @@ def test_bash_kinds_and_what_always_covers(tmp_path):
 
 def test_forbidden_is_refused_even_in_yes_mode_and_read_only_never_asks(server, llm, tmp_path):
     asked = Asked()
-    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve, permissions=Permissions("yes"))
+    agent = Agent(llm=llm, cwd=tmp_path, on_event=asked, approvals=True, permissions=Permissions("yes"))
     server.add({"tool_calls": [{"name": "bash", "arguments": {"command": "touch ran && rm -rf ~"}}]}, "ok")
     agent.chat("clean up")
     assert "refused" in server.requests[1]["messages"][-1]["content"] and not (tmp_path / "ran").exists()
-    agent = Agent(llm=llm, cwd=tmp_path, approve=asked.approve, permissions=Permissions("ask"))
+    agent = Agent(llm=llm, cwd=tmp_path, on_event=asked, approvals=True, permissions=Permissions("ask"))
     server.add({"tool_calls": [{"name": "bash", "arguments": {"command": "ls -la | wc -l"}}]}, "ok")
     agent.chat("count")
     assert asked.asked == [] and "[exit code: 0]" in server.requests[-1]["messages"][-1]["content"]
@@ -138,7 +143,7 @@ def test_always_for_workspace_edits_does_not_cover_writes_outside(server, llm, t
     work = tmp_path / "work"
     work.mkdir()
     asked = Asked("always", False)
-    agent = Agent(llm=llm, cwd=work, approve=asked.approve)
+    agent = Agent(llm=llm, cwd=work, on_event=asked, approvals=True)
     server.add({"tool_calls": [write(work / "a.txt")]}, {"tool_calls": [write(tmp_path / "out.txt")]}, "ok")
     agent.chat("write")
     assert len(asked.asked) == 2 and "outside" in asked.asked[1][1] and not (tmp_path / "out.txt").exists()
@@ -152,7 +157,8 @@ def test_a_file_call_is_judged_again_as_its_path_resolves_when_it_runs(llm, tmp_
     monkeypatch.setenv("HOME", str(home))
     agent = Agent(llm=llm, cwd=work, permissions=Permissions("edits"))
     args = {"file_path": ".bashrc", "content": "evil\n"}
-    tool, kind = agent._permit("write_file", args)  # judged in the workspace: an edit, allowed
+    from nanocoder.llm import ToolCall
+    tool, kind = agent._permit(ToolCall("call_1", "write_file", ""), args)  # in the workspace: an edit, allowed
     agent.workspace.cwd = home.resolve()  # what `cd ~` in a parallel bash call does meanwhile
-    result, is_error, _, _ = agent._run_one(tool, args, kind)
-    assert is_error and "not run" in result and not (home / ".bashrc").exists()
+    result = agent._run_one(tool, args, kind).result
+    assert result.is_error and "not run" in result.text() and not (home / ".bashrc").exists()

@@ -20,7 +20,7 @@ import pytest
 from nanocoder import sandbox
 from nanocoder.agent import Agent
 from nanocoder.cli import parse_args
-from nanocoder.tools.base import ToolError, Workspace
+from nanocoder.tools.base import Workspace
 from nanocoder.tools.bash import BashTool
 from test_sandbox import PROBE, needs_landlock, scratch  # noqa: F401 (scratch is a fixture)
 
@@ -57,11 +57,8 @@ def tool_in(folder, kind=None, policy="workspace-write") -> BashTool:
 
 
 def call(tool, command, **kwargs) -> str:
-    """The text the model reads, whether the call succeeded or the sandbox's denial was reported."""
-    try:
-        return tool.execute(command=command, **kwargs)
-    except ToolError as e:
-        return str(e)
+    """The text the model reads."""
+    return str(tool.execute(command=command, **kwargs))
 
 
 # --- 1. the interpreter and the helper's source ------------------------------------------------------------
@@ -218,8 +215,8 @@ def test_nothing_a_command_starts_outlives_the_call(scratch, kind, policy, end):
 @pytest.mark.skipif(sys.platform != "linux", reason="the helper runs on Linux only")
 def test_the_helper_exits_as_the_command_did_once_it_has_ended_the_rest(tmp_path):
     tool, token = tool_in(tmp_path), f"4344.{os.getpid()}"
-    assert call(tool, f"setsid env -i sleep {token} & echo out; echo err >&2; exit 3") == \
-        "out\nerr\n[exit code: 3]"
+    result = tool.execute(command=f"setsid env -i sleep {token} & echo out; echo err >&2; exit 3")
+    assert result.content[0] == "out\nerr" and result.exit_code == 3
     assert call(tool, f"setsid env -i sleep {token} & kill -SEGV $$").endswith("[exit code: -11 (SIGSEGV)]")
     assert stray(token) == []
 

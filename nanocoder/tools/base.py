@@ -1,8 +1,11 @@
-"""What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> str. State the tools
-share lives on a Workspace owned by one Agent, so two agents in one process never see each other's `cd`."""
+"""What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> ToolResult (or str).
+State the tools share lives on a Workspace owned by one Agent, so two agents in one process never see each
+other's `cd`."""
+import json
 import os
 import threading
 from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checkpoints import Checkpoints
@@ -11,22 +14,63 @@ from ..sandbox import Sandbox
 from ..text import ESCAPED, printable  # noqa: F401 - printable: the tools take it from here
 
 
-class Changed(str):
-    """A result that changed a file: the text the model reads, and the diff a view may show."""
+@dataclass
+class ToolResult:
+    """What a call gave back. The model reads text() alone; the fields beside it are for the loop, a view,
+    hooks and tests, so nothing has to read the text to learn how the call went."""
+    content: list = field(default_factory=list)  # parts, in order: text (str) now, images later
+    is_error: bool = False
+    exit_code: int | None = None  # a command's; negative: ended by a signal
+    signal: str = ""  # the signal that ended a command ("SIGKILL")
+    timed_out: bool = False
+    sandbox: str = ""  # the sandbox policy a command ran under ("off": none)
+    diff: str = ""  # what a call changed in a file, as a unified diff
+    # the same call run outside the sandbox, offered to the user in ask mode: rerun() -> ToolResult
+    rerun: object = field(default=None, repr=False, compare=False)
+    question: str = ""  # how the rerun is offered
 
-    def __new__(cls, text: str, diff: str = ""):
-        self = super().__new__(cls, text)
-        self.diff = diff
-        return self
+    @classmethod
+    def of(cls, value) -> "ToolResult":
+        """A tool's return value as a result: a custom tool may still return a str."""
+        if isinstance(value, ToolResult):
+            return value
+        return cls([value if isinstance(value, str) else str(value)])
+
+    @classmethod
+    def error(cls, message: str) -> "ToolResult":
+        return cls([f"Error: {message}"], is_error=True)
+
+    def text(self) -> str:
+        """What the model reads: the one place a result becomes text. printable: lone surrogates (undecodable
+        bytes) would break the JSON encoder and the save."""
+        parts = [part for part in self.content if isinstance(part, str)]
+        if self.exit_code is not None:
+            parts.append(f"[exit code: {self.exit_code}{f' ({self.signal})' if self.signal else ''}]")
+        return printable("\n".join(parts))
+
+    __str__ = text
+
+
+@dataclass
+class Arguments:
+    """A call's arguments as the model sent them: the dict, or what is wrong with the JSON ({} then)."""
+    values: dict
+    problem: str | None = None
+
+
+def arguments(text: str) -> Arguments:
+    try:
+        values = json.loads(text) if text.strip() else {}
+    except (ValueError, RecursionError) as e:  # RecursionError: arguments nested thousands deep
+        return Arguments({}, f"the arguments are not valid JSON ({str(e)[:200]}); send one JSON object")
+    if isinstance(values, dict):
+        return Arguments(values)
+    return Arguments({}, f"the arguments are a JSON {type(values).__name__}, not an object")
 
 
 class ToolError(Exception):
-    """A failure the model should read and act on (a missing file, a bad pattern): it reads "Error: " +
-    message."""
-
-    def __init__(self, message: str, *, rerun=None, question: str = ""):
-        super().__init__(message)
-        self.rerun, self.question = rerun, question  # rerun() -> str: the call again, if the user agrees
+    """A failure the model should read and act on (a missing file, a bad pattern): the call's result is
+    ToolResult.error(message)."""
 
 
 class Tool:
@@ -35,7 +79,7 @@ class Tool:
     parameters: dict = {"type": "object", "properties": {}}
     read_only: bool = False  # read-only tools never need the user's approval
 
-    def execute(self, **kwargs) -> str:
+    def execute(self, **kwargs) -> "ToolResult | str":
         raise NotImplementedError
 
     def cancel(self) -> None:

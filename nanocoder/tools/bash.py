@@ -17,7 +17,7 @@ from pathlib import Path
 from ..permissions import FORBIDDEN, READ, RUN
 from ..context import head_tail
 from ..guard import Guard
-from .base import ToolError, WorkspaceTool
+from .base import ToolError, ToolResult, WorkspaceTool
 from .shell import READ_ONLY, classify, prefix
 
 MAX_OUTPUT = 30_000           # characters shown to the model
@@ -39,9 +39,6 @@ SOCKET = re.compile(r"SOCK|^(GPG_AGENT_INFO|DBUS_\w+_BUS_ADDRESS|TMUX|TMUX_PANE|
                     r"WAYLAND_DISPLAY|XAUTHORITY|KITTY_LISTEN_ON|NVIM|NVIM_LISTEN_ADDRESS|"
                     r"VSCODE_IPC_HOOK_CLI|"
                     r"PULSE_SERVER|GNOME_KEYRING_CONTROL)$")
-DENIED = ("Permission denied", "Read-only file system", "Operation not permitted", "resource busy",  # .git
-          "Invalid cross-device link")  # a link or rename out of where writes are allowed
-
 
 class BashTool(WorkspaceTool):
     name = "bash"
@@ -71,29 +68,35 @@ class BashTool(WorkspaceTool):
         # "always" covers a command prefix (`pytest`), or for anything compound only this exact text
         return kind, f"bash:{prefix(args.get('command', '')) or args.get('command', '')}", why
 
-    def execute(self, command: str, timeout: int | None = None) -> str:
+    def execute(self, command: str, timeout: int | None = None) -> ToolResult:
         verdict, why = classify(command, self.workspace.cwd, root=self.workspace.root)
         if verdict == FORBIDDEN:  # checked here too: a library user's own permission policy may allow all
-            return f"Error: refused: {why}. The command was not run."
+            raise ToolError(f"refused: {why}. The command was not run.")
         sandbox, root = self.workspace.sandbox, self.workspace.root
         policy = "off" if sandbox.support() else self.workspace.sandbox_policy
         if verdict == READ_ONLY and policy == "workspace-write":
             policy = "read-only"  # a misjudged "read-only" command can then do no harm
         guard = Guard(root, Path.home().resolve()) if policy == "workspace-write" else None
-        result, code = self._run(command, timeout, policy)
+        result = self._run(command, timeout, policy)
         if guard and (restored := guard.restore()):  # first: the line a view shows
-            result = (f"[nanocoder put back what the command changed in {', '.join(restored)}: "
-                      "commands may not change them]\n" + result)
-        if policy == "off" or code <= 0 or not any(word in result for word in DENIED):
+            result.content.insert(0, f"[nanocoder put back what the command changed in "
+                                     f"{', '.join(restored)}: commands may not change them]")
+        if policy == "off" or result.is_error or result.exit_code <= 0 or result.timed_out:
             return result
+        # Whether the sandbox denied something, nothing here can know: Landlock answers the command's own
+        # open() or rename() with EACCES or EXDEV, which only the command sees, and the helper sees only how
+        # it exited. Its words are no proof either way (a program may say permission was denied for a
+        # reason of its own, or nothing at all). So every failure in the sandbox says where it ran, and
+        # may run again outside it if the user agrees (ask mode: Agent._offer_rerun).
         judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
-        raise ToolError(f"{result}\n[The sandbox may have denied this{judged}. "
-                        f"{sandbox.describe(policy, root, self.workspace.unix_sockets)}.]",
-                        rerun=lambda: self._run(command, timeout, "off")[0],
-                        question=f"the sandbox ({policy}) "
-                        f"may have denied `{command}`; run it again outside the sandbox?")
+        result.content.append(f"[It ran in the sandbox{judged}, which may be why it failed: "
+                              f"{sandbox.describe(policy, root, self.workspace.unix_sockets)}.]")
+        if not judged:  # one judged read-only fails for reasons of its own (grep finds nothing): not offered
+            result.rerun = lambda: self._run(command, timeout, "off")
+            result.question = f"`{command}` failed in the sandbox ({policy}); run it again outside it?"
+        return result
 
-    def _run(self, command: str, timeout: int | None, policy: str) -> tuple[str, int]:
+    def _run(self, command: str, timeout: int | None, policy: str) -> ToolResult:
         timeout = min(max(1, timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT)
         cwd_read, cwd_write = os.pipe()
         # bash moves the pipe to fd 99, out of the way of a script's own fds; the trap checks it runs in the
@@ -113,7 +116,7 @@ class BashTool(WorkspaceTool):
                 pass_fds=(cwd_write, *sandbox.fds))
         except OSError as e:
             os.close(cwd_read)
-            return f"Error: cannot run the command in {self.workspace.cwd}: {e.strerror or e}", 127
+            return ToolResult.error(f"cannot run the command in {self.workspace.cwd}: {e.strerror or e}")
         finally:
             os.close(cwd_write)
         self._running.add(proc)
@@ -146,8 +149,8 @@ class BashTool(WorkspaceTool):
             out.append("[background processes still hold the output; what they print later is not shown]")
         if timed_out.is_set():
             out.append(f"[Command timed out after {timeout} s and was stopped]")
-        name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
-        return "\n".join(out + [f"[exit code: {code}{name}]"]), code
+        name = signal.Signals(-code).name if code < 0 and -code in signal.valid_signals() else ""
+        return ToolResult(out, exit_code=code, signal=name, timed_out=timed_out.is_set(), sandbox=policy)
 
     def _environment(self) -> dict:
         return environment(self.workspace) | QUIET

@@ -3,7 +3,7 @@ diff."""
 import difflib
 from pathlib import Path
 
-from .base import Changed, ToolError, printable
+from .base import ToolError, ToolResult, printable
 from .files import FileWriter, TextFile, diff, load_text, shown_diff
 
 
@@ -18,10 +18,10 @@ class EditFileTool(FileWriter):
         "new_string": {"type": "string", "description": "The text to put in its place."}},
         "required": ["file_path", "old_string", "new_string"]}
 
-    def execute(self, file_path: str, old_string: str, new_string: str) -> str:
+    def execute(self, file_path: str, old_string: str, new_string: str) -> ToolResult:
         path, file, text = self.write(file_path, old_string, new_string)
         changes = shown_diff(diff(self.workspace.show(path), file.text, text))
-        return Changed(changes, changes)
+        return ToolResult([changes], diff=changes)
 
     def plan(self, path: Path, file_path: str, old_string: str, new_string: str) -> tuple[TextFile, str]:
         """(the file, its new text); a ToolError says what stops the edit."""

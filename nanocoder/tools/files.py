@@ -13,7 +13,7 @@ from ..permissions import EDIT, READ, path_kind
 from ..atomic import atomic_write
 from ..context import head_tail
 from ..text import TextFile, decode, diff, printable  # noqa: F401 - edit.py and search.py import them here
-from .base import Changed, ToolError, WorkspaceTool
+from .base import ToolError, ToolResult, WorkspaceTool
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer
@@ -199,14 +199,14 @@ class WriteFileTool(FileWriter):
         "content": {"type": "string", "description": "The complete new content."}},
         "required": ["file_path", "content"]}
 
-    def execute(self, file_path: str, content: str) -> str:
+    def execute(self, file_path: str, content: str) -> ToolResult:
         path, like, content = self.write(file_path, content)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
         shown = self.workspace.show(path)
         changes = (shown_diff(diff(shown, like.text if like else "", content, new=like is None))
                    if len(content) < MAX_OUTPUT else "")
-        return Changed(f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})",
-                       changes)
+        said = f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})"
+        return ToolResult([said], diff=changes)
 
     def plan(self, path: Path, file_path: str, content: str) -> tuple[TextFile | None, str]:
         """(the file it replaces, None if new; the text to write); a ToolError says what stops the write."""
