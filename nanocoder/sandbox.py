@@ -18,6 +18,7 @@ POLICIES = ("read-only", "workspace-write", "off")
 CACHES = (".cache/pip", ".cache/uv", ".cache/go-build", ".npm", ".cargo/registry", ".cargo/git", "go/pkg/mod")
 # Landlock (syscall numbers alike on x86_64 and aarch64)
 CREATE_RULESET, ADD_RULE, RESTRICT_SELF, NO_NEW_PRIVS = 444, 445, 446, 38
+SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1, 2  # Landlock ABI 6
 EXECUTE, READ_FILE = 1 << 0, 1 << 2
 WRITE = 0x1FF2  # ABI 1: write_file, remove_dir/file, make_char/dir/reg/sock/fifo/block/sym
 LATER = {2: 1 << 13, 3: 1 << 14, 5: 1 << 15}  # refer, truncate, ioctl_dev: from the ABI that has them
@@ -125,8 +126,9 @@ def restrict(policy, writable, unreadable):
     write = WRITE | sum(right for since, right in LATER.items() if abi >= since)
     read = READ_FILE if unreadable else 0
     net = 3 if policy == "read-only" and abi >= 4 else 0  # bind_tcp, connect_tcp
-    # signals (both policies), abstract unix sockets
-    scoped = (2 | (policy == "read-only")) if abi >= 6 else 0
+    scoped = 0
+    if abi >= 6:  # signals out of the sandbox under both policies; abstract unix sockets under read-only
+        scoped = SCOPE_SIGNAL | (SCOPE_ABSTRACT_UNIX if policy == "read-only" else 0)
     attr = struct.pack("=3Q", write | read, net, scoped)[:8 * (1 if abi < 4 else 2 if abi < 6 else 3)]
     ruleset = _c("syscall", CREATE_RULESET, attr, len(attr), 0)
     rules = [(path, write) for path in writable + ["/dev/null", "/dev/tty"]]
