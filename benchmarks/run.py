@@ -588,7 +588,7 @@ def limits():
         root = Path(folder)
         edit = ("import sys\nfrom nanocoder.tools.base import Workspace\nfrom nanocoder.tools.edit import EditFileTool\n"
                 "try:\n    r = EditFileTool(Workspace(sys.argv[1])).execute(file_path=sys.argv[2], "
-                "old_string='needle', new_string='pin')\n    print(f'answer {len(r):,} characters')\n"
+                "old_string='needle', new_string='pin')\n    print(f'answer {len(str(r)):,} characters')\n"
                 "except Exception as e:\n    print('refused')")
         with open(root / "big.txt", "wb") as f:  # 169 MB of lines
             f.write(b"needle\n")
@@ -612,7 +612,7 @@ def limits():
                     f.write(b"match this line\n" * 100_000)
             grep = ("import os, sys\nos.environ['PATH'] = sys.argv[2] + os.pathsep + os.environ['PATH']\n"
                     "from nanocoder.tools.base import Workspace\nfrom nanocoder.tools.search import GrepTool\n"
-                    "r = GrepTool(Workspace(sys.argv[1])).execute(pattern='match')\nprint(r.splitlines()[-1])")
+                    "r = GrepTool(Workspace(sys.argv[1])).execute(pattern='match')\nprint(str(r).splitlines()[-1])")
             row("limits: grep through rg, a 10M-line file that matches everywhere: peak RSS (absolute)",
                 probe_peak(grep, root, os.path.dirname(rg)))
         else:
@@ -620,7 +620,7 @@ def limits():
         hook = ("from nanocoder.hooks import Hooks\n"
                 "h = Hooks({'hooks': {'PreToolUse': [{'hooks': [{'command': "
                 "'head -c 300000000 /dev/zero >&2; exit 2'}]}]}}, 's', '/tmp')\n"
-                "print(f'{len(h.gate(\"bash\", {})):,} characters to the model')")
+                "print(f'{len(h.gate(\"bash\", {}).reason):,} characters to the model')")
         row("limits: a PreToolUse hook writing 300 MB to stderr: peak RSS (absolute)", probe_peak(hook))
 
 
