@@ -10,8 +10,8 @@ import socket
 from . import events
 from .history import is_json_object
 from .messages import NEUTRAL_ONLY
-from .model import (ContextTooLong, Fault, LLMError, Reply, ToolCall, context_error, refusal, root, why,
-                    with_retries)
+from .model import (ContextTooLong, Fault, LLMError, Reply, ToolCall, broken, context_error, refusal, root,
+                    why, with_retries)
 
 __all__ = ("LLM", "LLMError", "ContextTooLong", "Reply", "ToolCall")  # the last four: from model.py
 
@@ -118,11 +118,8 @@ class LLM:
     def _lines(self, response):
         try:
             yield from response.iter_lines()  # decoded with U+FFFD for bytes that are not UTF-8
-        except Exception as e:  # the HTTP library's errors (httpx's or another's): a cut or a silence
-            if isinstance(root(e), TimeoutError):
-                raise Fault(f"{self.base_url} sent nothing for {self.timeout:g} s",
-                             " (NANOCODER_TIMEOUT)") from None
-            raise Fault(f"the stream from {self.base_url} broke off", f" ({why(e)})") from None
+        except Exception as e:
+            raise broken(e, self.base_url, self.timeout) from None
 
     def _refusal(self, status: int, message: str, headers) -> Exception:
         return refusal(status, message, headers, key="OPENAI_API_KEY", base_url=self.base_url,

@@ -140,6 +140,13 @@ def retry_after(headers) -> float:
     return seconds if seconds >= 0 else 0.0  # NaN too
 
 
+def broken(e: BaseException, url: str, timeout: float) -> Fault:
+    """The HTTP library's error mid-stream (httpx's or another's): a silence or a cut."""
+    if isinstance(root(e), TimeoutError):
+        return Fault(f"{url} sent nothing for {timeout:g} s", " (NANOCODER_TIMEOUT)")
+    return Fault(f"the stream from {url} broke off", f" ({why(e)})")
+
+
 def root(e: BaseException) -> BaseException:
     while (e.__cause__ or e.__context__) is not None:
         e = e.__cause__ or e.__context__
