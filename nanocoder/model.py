@@ -53,19 +53,14 @@ class Reply:
 
 
 class Model(Protocol):
-    """What the agent needs of a model. `model` is its name (shown, saved with the session; the REPL's
-    /model may change it); `max_tokens` the room for an answer (None: the provider's default).
+    """What the agent needs of a model. `model` is its name (shown, saved with the session; /model may change
+    it); `max_tokens` the room for an answer (None: the provider's default).
 
-    stream(messages, tools, on_event) sends one request: `messages` in nanocoder's format (messages.py),
-    the system prompt first; `tools` as Chat Completions function schemas ({"type": "function", "function":
-    {name, description, parameters}}), or None. While the answer streams it calls on_event with
-    events.Text and events.Reasoning pieces, and with an events.Retry before each retry of a request that
-    failed before its reply was complete (a 429, 5xx or 529, a dropped or silent stream): text already
-    streamed is then discarded. It returns a complete Reply (finish_reason set: "length" for an answer cut
-    by the token limit, "content_filter" or "refusal" for one withheld), with usage counted. It raises
-    ContextTooLong when the provider says the history is longer than its window (the agent compresses and
-    asks again), and LLMError, worded as one line, for anything else it gives up on. It is called from
-    several threads at once (sub-agents)."""
+    stream(messages, tools, on_event) sends one request (messages.py's format, tools as Chat Completions
+    function schemas) and returns a complete Reply with usage counted. It streams events.Text and
+    events.Reasoning to on_event, and an events.Retry before each retry of a request that failed before its
+    reply was complete. It raises ContextTooLong when the history is longer than the window (the agent
+    compresses and asks again), else LLMError, one line. Sub-agents call it from several threads at once."""
     model: str
     max_tokens: int | None
 

@@ -1,14 +1,9 @@
 """The kernel sandbox (Linux, stdlib only) for nanocoder's commands: Landlock, a private mount namespace where
 one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started.
 
-nanocoder never restricts itself. It spawns this file as the helper, `/proc/self/fd/N -I -S -c RUN_CODE CODE
-POLICY [--allow-unix-sockets] [-w DIR]... [-r PATH]... [-n PATH]... -- CMD...` (-w writable, -n unreadable),
-from an interpreter and a source read once when the Sandbox is made (CODE is that source, compiled): a command
-may replace a venv's python or this file later, and the helper stays what nanocoder started with. The helper
-becomes a child subreaper, restricts the namespace, forks the command (which restricts itself further and
-execs CMD) and, when it ends or nanocoder signals the helper, ends every process it left, then exits as it
-did. A step that fails prints one line and exits 126: a command never runs unsandboxed by accident. Under
-"off" the helper only reaps. Sandbox.describe says what each policy (Codex's names) enforces here."""
+nanocoder never restricts itself: it spawns this file as the helper, from an interpreter and a source read
+once when the Sandbox is made, so a command that later replaces a venv's python or this file changes nothing.
+A step that fails prints one line and exits 126: a command never runs unsandboxed by accident."""
 import _signal  # the signal module without its enums: a third of the helper's start-up less
 import os
 import struct

@@ -1,8 +1,6 @@
 """Text on its way to the terminal, shown and never obeyed: model text, tool output, file names, diffs and
 errors may hold escape sequences that would redraw the screen (a forged approval question), set the clipboard
-(OSC 52) or the window's title. Every control character but newline and tab is shown visibly: C0 in caret
-notation (ESC as ^[), DEL as ^?, C1 as \\x9b; bidi overrides and isolates, which make text read in another
-order than it runs, as \\u202e."""
+(OSC 52) or the window's title, or bidi controls that make text read in another order than it runs."""
 import re
 
 CONTROL = re.compile("\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

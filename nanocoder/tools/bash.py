@@ -1,10 +1,6 @@
-"""bash: run a shell command in the workspace's folder and answer with its output.
-
-What a command starts ends with it (the sandbox helper ends it, see kill_group); an EXIT trap writes the final
-folder to an inherited pipe (how `cd` carries over); where Landlock works, it runs in the sandbox
-(nanocoder/sandbox.py). Its environment lacks the API key, every variable whose name or value looks secret
-(SECRET_NAME, SECRET_VALUE) but those NANOCODER_PASS_ENV names (NAME,NAME), and, in the sandbox, those that
-lead to a unix socket. .git and the start-up files are restored after the command (Guard)."""
+"""bash: run a shell command in the workspace's folder and answer with its output. What a command starts ends
+with it; `cd` carries over through an EXIT trap; it runs in the sandbox where Landlock works, without secrets
+in its environment, and .git and the start-up files are put back after it (Guard)."""
 import os
 import re
 import shutil
