@@ -5,6 +5,7 @@ high-water mark; then the history drops to a low-water mark in one step, so the 
 each other's prefix (a prompt cache bills it at a fraction). Cuts fall only before a user or assistant
 message: calls keep their results."""
 import json
+from collections import Counter
 
 from . import messages as msg
 
@@ -150,9 +151,7 @@ def _drop_calls(messages, excess: int) -> None:
         excess -= _chars([{"tool_calls": [call]}]) - 16 + _chars([answers.get(call["id"], {})])
         dropped += 1
     gone = {c["id"] for c in calls[:dropped]}
-    names = {}
-    for call in calls[:dropped]:
-        names[call["function"]["name"]] = names.get(call["function"]["name"], 0) + 1
+    names = Counter(call["function"]["name"] for call in calls[:dropped])
     note = (f"[{dropped} earlier calls of this batch and their results were dropped to fit the window: "
             + ", ".join(f"{n} {name}" for name, n in names.items()) + "; run them again if needed]")
     messages[at] = {**messages[at], "content": note, "tool_calls": calls[dropped:]}

@@ -66,7 +66,8 @@ class LLM:
                     and "stream_options" in f"{message} {e.body}"):
                 self.stream_options = False
                 return self._attempt(messages, tools, parts, emit)
-            raise self._refusal(e.status_code, message, e.response.headers) from None
+            raise refusal(e.status_code, message, e.response.headers, key="OPENAI_API_KEY",
+                          base_url=self.base_url, model=self.model) from None
         except openai.APITimeoutError:
             raise Fault(f"{self.base_url} did not answer within {self.timeout:g} s",
                          " (NANOCODER_TIMEOUT)") from None
@@ -120,10 +121,6 @@ class LLM:
             yield from response.iter_lines()  # decoded with U+FFFD for bytes that are not UTF-8
         except Exception as e:
             raise broken(e, self.base_url, self.timeout) from None
-
-    def _refusal(self, status: int, message: str, headers) -> Exception:
-        return refusal(status, message, headers, key="OPENAI_API_KEY", base_url=self.base_url,
-                       model=self.model)
 
 
 def _wire(message: dict) -> dict:
