@@ -128,8 +128,7 @@ class Calls:
         return decision
 
     def _run_one(self, tool, args, kind, after=()) -> ToolOutcome:
-        """The call's outcome, on a pool thread, once the calls `after` (earlier ones on the same files) are
-        done."""
+        """The call's outcome, on a pool thread, once the earlier calls on its files (`after`) are done."""
         wait(after)  # they were submitted first, so they run already or are done: no deadlock
         if self._cancelled.is_set():
             return ToolOutcome(ToolResult([INTERRUPTED], is_error=True))

@@ -131,8 +131,7 @@ def _wire(message: dict) -> dict:
 
 
 class _Assembler:
-    """One Reply from streamed chunks in any provider's dialect; what the last chunk has to show is in
-    `out`."""
+    """One Reply from streamed chunks in any provider's dialect; the last chunk's events to show, in `out`."""
     # A chunk of the wrong shape raises AttributeError or TypeError.
 
     def __init__(self):
@@ -168,8 +167,7 @@ class _Assembler:
                 self.finish_reason = _string(finish, "finish_reason")
 
     def _show(self, piece: str) -> None:
-        """Text is shown as it comes, but from a `<tool_call>` on it waits: a call written as text is run,
-        not shown."""
+        """Shown as it comes; from `<tool_call>` on, held: a call written as text is run, not shown."""
         if self.unshown.startswith(TAG):  # held from the tag on, whatever comes
             return
         self.unshown += piece

@@ -69,8 +69,7 @@ class Model(Protocol):
 
 
 class Fault(Exception):
-    """Something went wrong before the reply was complete: worth asking again. The last line adds the
-    detail."""
+    """Something broke before the reply was complete: worth asking again. The last line adds the detail."""
     def __init__(self, why: str, detail: str = "", wait: float = 0.0):
         super().__init__(why)
         self.detail, self.wait = detail, wait  # wait: seconds the provider asked for (Retry-After)

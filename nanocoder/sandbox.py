@@ -270,8 +270,7 @@ from functools import cached_property  # noqa: E402 (below the helper, which has
 
 
 class Sandbox:
-    """What the kernel here can enforce (probed once, on first use), and the argv that runs a command under a
-    policy."""
+    """What the kernel here can enforce (probed once, on first use), and the argv that runs a command."""
 
     def __init__(self):
         # the helper's interpreter and source, fixed now: a command may later replace either file

@@ -155,8 +155,7 @@ def list_sessions(cwd=None) -> list[dict]:
 
 
 def _first_prompt(messages) -> str:
-    """The first user message: the title of a session saved before titles were (after a /compact, the
-    summary)."""
+    """The first user message: the title of a session saved before titles (after /compact, the summary)."""
     first = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
     return " ".join(first[:1000].split())[:200]
 

@@ -146,8 +146,7 @@ class ReadFileTool(WorkspaceTool):
 
 
 class FileWriter(WorkspaceTool):
-    """A tool that writes the file at args["file_path"] as its plan() says: asking depends on where that
-    is."""
+    """A tool that writes the file at args["file_path"] as plan() says: asking depends on where that is."""
     checkpointed = True  # it records each file before changing it: /undo can put it back
 
     def permission(self, args: dict) -> tuple[str, str, str]:

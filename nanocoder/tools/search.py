@@ -155,8 +155,7 @@ class GrepTool(WorkspaceTool):
 
 
 def blocks(f):
-    """(first line's number, text) per block of about CHUNK bytes that ends at a line's end: memory stays
-    bounded."""
+    """(first line's number, text) per block of about CHUNK bytes ending at a line's end: bounded memory."""
     n, back = 1, 0
     while data := f.read(CHUNK + back):  # blocks end where CHUNK-sized reads would
         cut = data.rfind(b"\n") + 1 or len(data)  # a line longer than a block is split
