@@ -1,9 +1,7 @@
 """Keep the conversation inside the model's window, in three layers: snip old tool outputs to head and tail;
-summarise older messages (one plain request, no tools); at worst collapse to the system prompt, the summary
-and the newest messages that fit, cutting even one message larger than the window. Nothing is done below a
-high-water mark; then the history drops to a low-water mark in one step, so the requests in between repeat
-each other's prefix (a prompt cache bills it at a fraction). Cuts fall only before a user or assistant
-message: calls keep their results."""
+summarise older messages; at worst collapse to the system prompt, the summary and the newest messages that
+fit. Past a high-water mark the history drops to a low-water mark in one step, so the requests in between
+repeat each other's prefix (a prompt cache bills it at a fraction). Calls keep their results."""
 import json
 from collections import Counter
 

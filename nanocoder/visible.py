@@ -20,10 +20,8 @@ def _show(match) -> str:
 
 
 def terminal(**options):
-    """A rich Console that draws only visible text. Strings (markup included) are made visible before rich
-    lays them out; every other segment rich renders is checked again on its way out, so a renderable that
-    missed visible() still cannot reach the terminal raw. rich's own control segments (Live's cursor moves)
-    are left alone."""
+    """A rich Console that draws only visible text: strings are made visible before rich lays them out, and
+    every other segment is checked again on its way out (rich's own control segments are left alone)."""
     from rich.console import Console
     from rich.segment import Segment
 
