@@ -11,7 +11,7 @@ import threading
 from contextlib import suppress
 
 from . import events as ev
-from .config import ConfigError
+from .config import ConfigError, read_settings
 from .tools.bash import Capture
 
 TIMEOUT = 60
@@ -29,15 +29,8 @@ class Hooks:
 
     @classmethod
     def load(cls, path, session_id, cwd, aliases=None) -> "Hooks | None":
-        try:
-            settings = json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{path} is unreadable ({e})") from None
-        if not settings:
-            return None
-        return cls(settings if isinstance(settings, dict) else {}, session_id, cwd, aliases)
+        settings = read_settings(path, [])  # read as the settings are: the same errors, each one line
+        return cls(settings, session_id, cwd, aliases) if settings else None
 
     def gate(self, name: str, args: dict) -> ev.Decision:
         """The agent's gate: the PreToolUse hooks' answer (exit 2 denies, saying why on stderr)."""
