@@ -39,9 +39,8 @@ class Context:
         self._counted = (0, None, 0)  # messages counted, the last of them, their characters
 
     def tokens(self, messages) -> int:
-        """estimate(messages), paying only for the messages added since the last call and the system prompt
-        (rebuilt every turn); any other change (compression, /reset, a resume) leaves another last message:
-        all are recounted."""
+        """estimate(messages), paying only for messages added since the last call, and the system prompt; any
+        other change (compression, /reset, a resume) leaves another last message: all are recounted."""
         n, last, chars = self._counted
         if not (1 <= n <= len(messages) and messages[n - 1] is last):
             n, chars = 1, 0
