@@ -37,11 +37,9 @@ Solve the task with the tools, then answer briefly.
 def system_prompt(workspace, tools, env: str) -> str:
     parts = [BASE, "# Environment",
              f"- OS: {platform.system()} {platform.release()}; shell: {os.environ.get('SHELL', '/bin/sh')}",
-             f"- Tools: {', '.join(tools)}", env]
-    instructions = _instructions(workspace.cwd)
-    if instructions:
-        parts.append(instructions)
-    return printable("\n".join(parts))  # a folder name that is not UTF-8 must not break the request
+             f"- Tools: {', '.join(tools)}", env, _instructions(workspace.cwd)]
+    # printable: a folder name that is not UTF-8 must not break the request
+    return printable("\n".join(filter(None, parts)))
 
 
 def environment(workspace) -> str:
