@@ -1,6 +1,5 @@
 """Running one round's tool calls for the Agent (its base class): in parallel, each asked about first where
-the permission mode says so (an ApprovalRequested event, answered with a Decision), each answered exactly
-once in the history, whatever happens."""
+the permission mode says so, each answered exactly once in the history, whatever happens."""
 import json
 import time
 import uuid

@@ -1,6 +1,5 @@
 """What `-p` prints on stdout: the answer (text), or in Claude Code's shapes one result object at the end
-(json), or one JSON object a line as things happen: init, assistant text, tool use, tool result, result
-(stream-json)."""
+(json), or one JSON object a line as things happen (stream-json)."""
 import json
 import sys
 import time

@@ -1,6 +1,5 @@
-"""The system prompt, built once per session, and the environment (folder, date, git status),
-which is sent again only as a short note when it has moved on: an unchanged prefix is what lets
-a provider's prompt cache serve the history at a fraction of the price."""
+"""The system prompt, built once per session, and the environment (folder, date, git status), sent again only
+as a short note when it moved on: an unchanged prefix lets a prompt cache serve the history cheaply."""
 import os
 import platform
 import subprocess

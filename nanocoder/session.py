@@ -1,6 +1,5 @@
-"""Sessions: one JSON file per conversation under ~/.nanocoder/sessions/, written atomically,
-readable only by the user, and stored as the conversation was (the API key never reaches a
-command's environment, so tool output does not carry it)."""
+"""Sessions: one JSON file per conversation in ~/.nanocoder/sessions/, written atomically, readable only by
+the user, stored as it was (the API key never reaches a command's environment: tool output cannot hold it)."""
 import fcntl
 import json
 import os

@@ -1,6 +1,5 @@
-"""The terminal view: draws the agent's events (streamed markdown, each call with its result under it, diffs,
-notices, a spinner while nothing else moves) and asks for approval. It decides from the events' fields, never
-from a tool's name or its result's text."""
+"""The terminal view: draws the agent's events and asks for approval. It decides from the events' fields,
+never from a tool's name or its result's text."""
 import threading
 import time
 

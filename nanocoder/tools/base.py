@@ -1,6 +1,5 @@
 """What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> ToolResult (or str).
-State the tools share lives on a Workspace owned by one Agent, so two agents in one process never see each
-other's `cd`."""
+State the tools share lives on a Workspace owned by one Agent: agents never see each other's `cd`."""
 import json
 import os
 import threading

@@ -1,6 +1,5 @@
 """read_file and write_file, and the codec and diff they share with edit_file. A file is saved back in its own
-encoding, line endings and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it
-was."""
+encoding, line endings and mode: changing one line leaves every other byte as it was."""
 import codecs
 import difflib
 import os

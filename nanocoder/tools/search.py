@@ -1,6 +1,5 @@
 """glob and grep: ripgrep when installed, else a Python walk that skips what rg skips by default. Both take
-the first LIMIT results in path order and answer alike (glob newest first), relative to the working
-directory."""
+the first LIMIT results in path order and answer alike (glob newest first)."""
 import os
 import re
 import shutil
