@@ -70,8 +70,7 @@ class Decision:
 @dataclass
 class ApprovalRequested(Event):
     """A call waits for the user's yes: whoever answers (the REPL, -p, a parent, a test) calls
-    answer(Decision); the first answer counts. The agent's cancel() answers every pending request with a
-    deny."""
+    answer(Decision); the first answer counts. cancel() denies every pending request."""
     request_id: str
     call_id: str
     name: str

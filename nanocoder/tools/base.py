@@ -154,9 +154,8 @@ class Workspace:
         self._file_locks: dict[Path, threading.Lock] = {}
 
     def path(self, file_path: str) -> Path:
-        """The path the model means. A \\xNN that printable() wrote is read back as that byte when no file
-        has the literal name and the bytes name one (or a new file's folder): a name really spelt with "\\x"
-        stays reachable."""
+        """The path the model means. A \\xNN that printable() wrote is read back as that byte when only the
+        bytes name a file (or a new file's folder): a name really spelt with "\\x" stays reachable."""
         if "\0" in file_path:
             raise ToolError(f"not a valid path: {file_path!r} holds a NUL byte (\\0), "
                             "which no file name can.")
