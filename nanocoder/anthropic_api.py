@@ -107,9 +107,8 @@ class AnthropicModel:
 
 
 def _turns(messages: list[dict]) -> list[dict]:
-    """nanocoder's messages as Messages API turns: user and assistant alternate from a user turn; each
-    result is a tool_result block in the user turn after its call; no text block is empty; thinking
-    blocks come first in their turn, as they came."""
+    """nanocoder's messages as Messages API turns: user and assistant alternate from a user turn; a result is
+    a tool_result block in the user turn after its call; no text block is empty; thinking leads its turn."""
     turns = []
     for m in messages:
         role, text = m.get("role"), m.get("content")

@@ -53,13 +53,12 @@ class Reply:
 
 
 class Model(Protocol):
-    """What the agent needs of a model: `model`, its name (shown, saved with the session; /model may change
-    it); `max_tokens`, the room for an answer (None: the provider's default). stream(messages, tools,
-    on_event) sends one request (messages.py's format, tools as Chat Completions function schemas) and returns
-    a complete Reply with usage counted. It streams events.Text and events.Reasoning to on_event, and an
-    events.Retry before each retry of a request that failed before its reply was complete. It raises
-    ContextTooLong when the history is longer than the window (the agent compresses and asks again), else
-    LLMError, one line. Sub-agents call it from several threads at once."""
+    """What the agent needs of a model: `model`, its name (/model may change it), and `max_tokens` (None: the
+    provider's default). stream(messages, tools, on_event) sends one request (messages.py's format, tools as
+    Chat Completions function schemas) and returns a complete Reply with usage counted, streaming events.Text
+    and events.Reasoning, and an events.Retry before each retry. It raises ContextTooLong when the history is
+    longer than the window (the agent compresses and asks again), else LLMError, one line. Sub-agents call it
+    from several threads at once."""
     model: str
     max_tokens: int | None
 

@@ -180,8 +180,7 @@ def decision(answer: str, scope: str) -> ev.Decision:
 
 class Stream:
     """Streams markdown (or plain reasoning text): finished blocks are printed once, into the scrollback; only
-    the unfinished tail is live, cropped to the window's height, so a block taller than the window is never
-    drawn twice. A long answer costs time and memory in proportion to its length, not its square."""
+    the unfinished tail is live, cropped to the window, so no block is drawn twice; cost grows linearly."""
 
     def __init__(self, console, markdown=True):
         self.console, self.markdown, self.tail, self.live = console, markdown, "", None

@@ -190,9 +190,8 @@ class Capture:
 
 
 def kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the command's process group, then SIGKILL what is left of it after GRACE. On Linux the sandbox
-    helper leads the group: it passes the signal on to all the command started, even what left the group,
-    and ends them all before it exits. Without it (macOS), what leaves the group is out of reach."""
+    """SIGTERM the command's process group, then SIGKILL what is left after GRACE. On Linux the sandbox helper
+    leads the group and ends even what left it; without it (macOS), that is out of reach."""
     deadline, sig = time.monotonic() + GRACE, signal.SIGTERM
     while _send(sig, proc.pid) and sig != signal.SIGKILL:
         proc.poll()  # reap the helper (or the shell), so only live processes keep the group alive
