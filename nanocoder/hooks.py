@@ -1,7 +1,6 @@
-"""Command hooks in Claude Code's shape (PreToolUse, PostToolUse, UserPromptSubmit, Stop), read from
-~/.nanocoder/settings.json; the README shows the format. Each command gets the event as JSON on stdin; exit 2
-from a PreToolUse hook blocks the call, and its stderr goes to the model; the others only watch. A project's
-own settings file is never read: it would let a cloned repository run code."""
+"""Command hooks in Claude Code's shape, read from ~/.nanocoder/settings.json (see the README). Each gets the
+event as JSON on stdin; exit 2 from a PreToolUse hook blocks the call, its stderr going to the model; the
+others only watch. A project's own settings are never read: a cloned repository could run code."""
 import json
 import os
 import re
