@@ -1,7 +1,6 @@
-"""Keep the conversation inside the model's window, in three layers: snip old tool outputs to head and tail;
-summarise older messages; at worst collapse to the system prompt, the summary and the newest messages that
-fit. Past a high-water mark the history drops to a low-water mark in one step, so the requests in between
-repeat each other's prefix (a prompt cache bills it at a fraction). Calls keep their results."""
+"""Keep the conversation inside the model's window: snip old tool outputs to head and tail, summarise older
+messages, at worst keep the newest that fit (calls with their results). Past a high-water mark the history
+drops to a low-water mark at once: the requests in between share a prefix a prompt cache bills cheaply."""
 import json
 from collections import Counter
 
