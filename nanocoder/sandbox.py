@@ -1,9 +1,7 @@
 """The kernel sandbox (Linux, stdlib only) for nanocoder's commands: Landlock, a private mount namespace where
-one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started.
-
-nanocoder never restricts itself: it spawns this file as the helper, from an interpreter and a source read
-once when the Sandbox is made, so a command that later replaces a venv's python or this file changes nothing.
-A step that fails prints one line and exits 126: a command never runs unsandboxed by accident."""
+one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started. nanocoder never
+restricts itself: it spawns this file as the helper, from an interpreter and source read when the Sandbox is
+made (a command may replace either later). A failed step prints one line and exits 126: never unsandboxed."""
 import _signal  # the signal module without its enums: a third of the helper's start-up less
 import os
 import struct

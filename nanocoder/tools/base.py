@@ -89,9 +89,8 @@ class Tool:
         return ("read" if self.read_only else "run"), self.name, ""
 
     def paths(self, args: dict) -> list:
-        """The files this call reads or writes: calls of one batch that share one run in the model's order.
-        None known (the default, and bash's: a command may touch anything, but ordering every call behind
-        one would end the parallelism of every batch that holds a command)."""
+        """The files this call reads or writes: a batch's calls that share one run in the model's order. None
+        known by default, and for bash: ordering all behind a command would end parallelism."""
         return []
 
     def preview(self, args: dict) -> str:

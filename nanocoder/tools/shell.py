@@ -1,9 +1,7 @@
-"""What a shell command would do, read the way bash reads it: forbidden, read-only, or ask.
-
-A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`), so the
-command is split as bash splits it, wrappers (sudo, env, xargs, bash -c...) looked through, `cd` followed.
-Forbidden, even with --yes: what would destroy the system, the home folder or the workspace; read-only: known
-readers that write and run nothing; ask: all else."""
+"""What a shell command would do, read the way bash reads it: forbidden, read-only, or ask. A regex blocklist
+misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`), so the command is split as
+bash splits it, wrappers (sudo, env, xargs, bash -c...) looked through, `cd` followed. Forbidden, even with
+--yes: what would destroy the system, home or workspace; read-only: readers that write and run nothing."""
 import fnmatch
 import os
 import re
