@@ -1,6 +1,5 @@
-"""nanocoder's own conversation format: what the agent keeps, saves in a session and hands to a Model. It is
-the Chat Completions shape (so older sessions load as they are), plus a tool message's `is_error` and an
-assistant message's signed `thinking` blocks, which adapters translate or drop."""
+"""nanocoder's own conversation format, kept, saved and handed to a Model: Chat Completions' shape (old
+sessions load as they are) plus a tool message's `is_error` and an assistant's signed `thinking`."""
 from typing import Literal, TypedDict
 
 

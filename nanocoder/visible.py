@@ -1,6 +1,5 @@
-"""Text on its way to the terminal, shown and never obeyed: model text, tool output, file names, diffs and
-errors may hold escape sequences that would redraw the screen (a forged approval question), set the clipboard
-(OSC 52) or the window's title, or bidi controls that make text read in another order than it runs."""
+"""Text on its way to the terminal, shown, never obeyed: model text, tool output, file names may hold escapes
+that redraw the screen (a forged question), set the clipboard or title, or reorder text (bidi)."""
 import re
 
 CONTROL = re.compile("\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
