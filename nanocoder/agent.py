@@ -47,10 +47,9 @@ class Agent(Calls):
     def __init__(self, llm: "Model", tools=None, *, on_event=None, approvals=False, gate=None, cwd=None,
                  max_context=None, max_turns=None, sub_agents=True, usage=None, permissions=None, depth=0,
                  registry: Registry | None = None, parent_call_id=None):
-        """tools: tool objects of one's own, added to the registry (built-ins by default; a tool may replace
-        a built-in of its name); approvals: a call that needs the user's yes goes out as an
-        ev.ApprovalRequested and waits for its answer (False: it is allowed, as a library's agent without a
-        user); gate(name, args) -> a Decision (a PreToolUse hook's)."""
+        """tools: tool objects of one's own, added to the registry (one may replace a built-in); approvals: a
+        call that needs the user's yes goes out as an ev.ApprovalRequested and waits for its answer (False:
+        allowed, as for a library's agent); gate(name, args) -> a Decision (a hook's)."""
         self.llm, self.max_turns, self.depth, self.parent_call_id = llm, max_turns, depth, parent_call_id
         self.on_event, self.gate, self.approvals = on_event or (lambda event: None), gate, approvals
         self._pending: dict[str, ev.ApprovalRequested] = {}  # requests not yet answered, by id
@@ -76,9 +75,8 @@ class Agent(Calls):
         self.on_event(event)
 
     def spawn(self) -> "Agent":
-        """A sub-agent for the agent tool's call running on this thread: a fresh context; the registry (its
-        tools made anew for its own cwd), usage, permissions and the per-file locks shared; its events one
-        level deeper, naming that call as their parent."""
+        """A sub-agent for the agent tool's call on this thread: a fresh context and cwd; registry, usage,
+        permissions and file locks shared; its events one level deeper, naming that call as their parent."""
         sub = Agent(self.llm, on_event=self.on_event, approvals=self.approvals, gate=self.gate,
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     usage=self.usage, permissions=self.permissions, depth=self.depth + 1,

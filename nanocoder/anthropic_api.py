@@ -5,7 +5,7 @@ import json
 import re
 
 from . import events
-from .model import Fault, LLMError, Reply, ToolCall, refusal, root, why, with_retries
+from .model import Fault, LLMError, Reply, ToolCall, broken, refusal, why, with_retries
 
 # stop_reason -> the Reply's finish_reason, in Chat Completions' words where it has them
 STOPS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "tool_use": "tool_calls",
@@ -90,11 +90,8 @@ class AnthropicModel:
                     raise self._refusal(e) from None
                 except (AttributeError, TypeError, KeyError, ValueError):
                     raise Fault(f"{url} sent an event of the wrong shape", f": {str(event)[:80]!r}") from None
-                except Exception as e:  # the HTTP library's errors: a cut or a silence
-                    if isinstance(root(e), TimeoutError):
-                        raise Fault(f"{url} sent nothing for {self.timeout:g} s",
-                                    " (NANOCODER_TIMEOUT)") from None
-                    raise Fault(f"the stream from {url} broke off", f" ({why(e)})") from None
+                except Exception as e:
+                    raise broken(e, url, self.timeout) from None
                 for out in parts.out:  # sent out here: a consumer's own error is not the provider's fault
                     emit(out)
         if parts.finish_reason is None:
@@ -110,9 +107,8 @@ class AnthropicModel:
 
 
 def _turns(messages: list[dict]) -> list[dict]:
-    """nanocoder's messages as Messages API turns: user and assistant alternate from a user turn; each
-    result is a tool_result block in the user turn after its call; no text block is empty; thinking
-    blocks come first in their turn, as they came."""
+    """nanocoder's messages as Messages API turns: user and assistant alternate from a user turn; a result is
+    a tool_result block in the user turn after its call; no text block is empty; thinking leads its turn."""
     turns = []
     for m in messages:
         role, text = m.get("role"), m.get("content")

@@ -53,8 +53,7 @@ def make_model(config):
 
 class Saver:
     """Saves the session as the agent works: after every round, and after each call that may have changed
-    something (a kill mid-round leaves the session saying what was done); a full disk or a read-only home is
-    one warning."""
+    something (killed mid-round, it says what was done); a full disk or a read-only home is one warning."""
 
     def __init__(self, session, agent, view):
         self.session, self.agent, self.view, self.warned = session, agent, view, False

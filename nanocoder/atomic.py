@@ -10,8 +10,7 @@ TMP = ".nanocoder-"  # the prefix of our temp names, so a sweep finds only its o
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     """Via a temp file renamed over path: never half-written; it keeps its mode (or gets `mode`). The temp
-    file is nameless until written (O_TMPFILE, where there is one): a kill leaves nothing but between link
-    and rename."""
+    file is nameless until written where O_TMPFILE exists: only a kill between link and rename leaves it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         with suppress(FileNotFoundError):

@@ -1,6 +1,5 @@
 """Running one round's tool calls for the Agent (its base class): in parallel, each asked about first where
-the permission mode says so (an ApprovalRequested event, answered with a Decision), each answered exactly
-once in the history, whatever happens."""
+the permission mode says so, each answered exactly once in the history, whatever happens."""
 import json
 import time
 import uuid
@@ -33,9 +32,8 @@ class Calls:
 
     def _run_tools(self, calls, cut=False, repeated=False) -> None:
         """Run one round's calls concurrently, but those on one file in the order the model gave; report each
-        as it finishes (a saver records it at once); every call gets exactly one result, in the calls' order,
-        even when interrupted, so the history stays valid: each is recorded before it is reported, and all
-        are in the history before the last reports (a Ctrl+C in a PostToolUse hook loses none)."""
+        as it finishes; every call gets exactly one result, even when interrupted: each is recorded before it
+        is reported, and all are in the history before the last reports (a Ctrl+C in a hook loses none)."""
         outcomes, told, jobs, latest = {}, set(), {}, {}  # latest: a path -> the last job touching it
         parsed = [arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
@@ -128,8 +126,7 @@ class Calls:
         return decision
 
     def _run_one(self, tool, args, kind, after=()) -> ToolOutcome:
-        """The call's outcome, on a pool thread, once the calls `after` (earlier ones on the same files) are
-        done."""
+        """The call's outcome, on a pool thread, once the earlier calls on its files (`after`) are done."""
         wait(after)  # they were submitted first, so they run already or are done: no deadlock
         if self._cancelled.is_set():
             return ToolOutcome(ToolResult([INTERRUPTED], is_error=True))

@@ -1,6 +1,5 @@
 """Each turn's file changes, recorded by the file tools before they happen, for /undo and /diff. Commands'
-changes are named, not undone: a snapshot of the whole tree would cost a copy of it, or a touch of the user's
-git index."""
+changes are named, not undone: a snapshot would cost a copy of the tree, or a touch of git's index."""
 import threading
 from pathlib import Path
 

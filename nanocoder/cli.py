@@ -1,6 +1,5 @@
-"""The command line: flags, one-shot mode (-p), the offline demo (the REPL is repl.py). With repl.py and
-view.py, the only code that draws; rich and prompt_toolkit load only when something is drawn (--help stays
-instant)."""
+"""The command line: flags, one-shot mode (-p), the offline demo. With repl.py and view.py, the only code that
+draws; rich and prompt_toolkit load only when something is drawn (--help stays instant)."""
 import argparse
 import errno
 import os

@@ -1,10 +1,8 @@
-"""Keep the conversation inside the model's window, in three layers: snip old tool outputs to head and tail;
-summarise older messages (one plain request, no tools); at worst collapse to the system prompt, the summary
-and the newest messages that fit, cutting even one message larger than the window. Nothing is done below a
-high-water mark; then the history drops to a low-water mark in one step, so the requests in between repeat
-each other's prefix (a prompt cache bills it at a fraction). Cuts fall only before a user or assistant
-message: calls keep their results."""
+"""Keep the conversation inside the model's window: snip old tool outputs to head and tail, summarise older
+messages, at worst keep the newest that fit (calls with their results). Past a high-water mark the history
+drops to a low-water mark at once: the requests in between share a prefix a prompt cache bills cheaply."""
 import json
+from collections import Counter
 
 from . import messages as msg
 
@@ -40,9 +38,8 @@ class Context:
         self._counted = (0, None, 0)  # messages counted, the last of them, their characters
 
     def tokens(self, messages) -> int:
-        """estimate(messages), paying only for the messages added since the last call and the system prompt
-        (rebuilt every turn); any other change (compression, /reset, a resume) leaves another last message:
-        all are recounted."""
+        """estimate(messages), paying only for messages added since the last call, and the system prompt; any
+        other change (compression, /reset, a resume) leaves another last message: all are recounted."""
         n, last, chars = self._counted
         if not (1 <= n <= len(messages) and messages[n - 1] is last):
             n, chars = 1, 0
@@ -150,9 +147,7 @@ def _drop_calls(messages, excess: int) -> None:
         excess -= _chars([{"tool_calls": [call]}]) - 16 + _chars([answers.get(call["id"], {})])
         dropped += 1
     gone = {c["id"] for c in calls[:dropped]}
-    names = {}
-    for call in calls[:dropped]:
-        names[call["function"]["name"]] = names.get(call["function"]["name"], 0) + 1
+    names = Counter(call["function"]["name"] for call in calls[:dropped])
     note = (f"[{dropped} earlier calls of this batch and their results were dropped to fit the window: "
             + ", ".join(f"{n} {name}" for name, n in names.items()) + "; run them again if needed]")
     messages[at] = {**messages[at], "content": note, "tool_calls": calls[dropped:]}

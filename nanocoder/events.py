@@ -1,7 +1,6 @@
-"""What an agent reports while it works: small dataclasses passed to one callable, on_event(event), which
-the view, the JSON output, hooks and the session saver all consume. depth: 0 for the agent, 1 for a
-sub-agent; turn_id: the agent's turn (a sub-agent's own chat is a turn of its own); parent_call_id: the agent
-tool call whose sub-agent this is (None at the top), which tells two parallel sub-agents apart."""
+"""What an agent reports while it works: small dataclasses passed to one callable, on_event(event), which the
+view, the JSON output, hooks and the saver consume. depth: 1 for a sub-agent; turn_id: its own chat's turn;
+parent_call_id: the agent tool call whose sub-agent this is (None at the top): parallel ones told apart."""
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
@@ -71,8 +70,7 @@ class Decision:
 @dataclass
 class ApprovalRequested(Event):
     """A call waits for the user's yes: whoever answers (the REPL, -p, a parent, a test) calls
-    answer(Decision); the first answer counts. The agent's cancel() answers every pending request with a
-    deny."""
+    answer(Decision); the first answer counts. cancel() denies every pending request."""
     request_id: str
     call_id: str
     name: str

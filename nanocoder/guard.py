@@ -1,8 +1,6 @@
-"""What a workspace-write command may not change, though it can write there: .git's config, hooks,
-commondir and info (git runs what they name), a .git pointer file, and the start-up files (SHELL_FILES,
-~/.nanocoder/settings.json) when they lie in the workspace. A private mount namespace keeps most of them
-read-only; Landlock alone keeps none, and nothing stops a missing .git/hooks being made. So Guard notes them
-(names, bytes, modes: they are small) before each such command and puts back after it whatever changed."""
+"""What a workspace-write command may not change, though it can write there: .git's config, hooks, commondir
+and info (git runs what they name), a .git pointer file, the start-up files. Landlock alone keeps none of them
+read-only, so Guard notes them before each such command and puts back whatever changed."""
 import os
 import shutil
 import stat

@@ -1,8 +1,7 @@
-"""The rules providers enforce on a chat history (nanocoder's format, messages.py), and repair(), which
-restores them (tests/history_rules.py checks every request of the suite against them): a system prompt
-comes first or not at all; every tool call has an id unique in the request, JSON-object arguments, and
-exactly one tool message answering it, right after the assistant message that made it; no tool message
-answers anything else; content is null only beside tool calls."""
+"""The rules providers enforce on a chat history, which repair() restores (tests/history_rules.py checks every
+request of the suite): a system prompt comes first or not at all; every tool call has an id unique in the
+request, JSON-object arguments and one tool message answering it, right after its assistant message; no tool
+message answers anything else; content is null only beside tool calls."""
 import itertools
 import json
 import re

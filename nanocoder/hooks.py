@@ -1,7 +1,6 @@
-"""Command hooks in Claude Code's shape (PreToolUse, PostToolUse, UserPromptSubmit, Stop), read from
-~/.nanocoder/settings.json; the README shows the format. Each command gets the event as JSON on stdin; exit 2
-from a PreToolUse hook blocks the call, and its stderr goes to the model; the others only watch. A project's
-own settings file is never read: it would let a cloned repository run code."""
+"""Command hooks in Claude Code's shape, read from ~/.nanocoder/settings.json (see the README). Each gets the
+event as JSON on stdin; exit 2 from a PreToolUse hook blocks the call, its stderr going to the model; the
+others only watch. A project's own settings are never read: a cloned repository could run code."""
 import json
 import os
 import re
@@ -11,7 +10,7 @@ import threading
 from contextlib import suppress
 
 from . import events as ev
-from .config import ConfigError
+from .config import ConfigError, read_settings
 from .tools.bash import Capture
 
 TIMEOUT = 60
@@ -29,15 +28,8 @@ class Hooks:
 
     @classmethod
     def load(cls, path, session_id, cwd, aliases=None) -> "Hooks | None":
-        try:
-            settings = json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{path} is unreadable ({e})") from None
-        if not settings:
-            return None
-        return cls(settings if isinstance(settings, dict) else {}, session_id, cwd, aliases)
+        settings = read_settings(path, [])  # read as the settings are: the same errors, each one line
+        return cls(settings, session_id, cwd, aliases) if settings else None
 
     def gate(self, name: str, args: dict) -> ev.Decision:
         """The agent's gate: the PreToolUse hooks' answer (exit 2 denies, saying why on stderr)."""

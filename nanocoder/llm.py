@@ -10,8 +10,8 @@ import socket
 from . import events
 from .history import is_json_object
 from .messages import NEUTRAL_ONLY
-from .model import (ContextTooLong, Fault, LLMError, Reply, ToolCall, context_error, refusal, root, why,
-                    with_retries)
+from .model import (ContextTooLong, Fault, LLMError, Reply, ToolCall, broken, context_error, refusal, root,
+                    why, with_retries)
 
 __all__ = ("LLM", "LLMError", "ContextTooLong", "Reply", "ToolCall")  # the last four: from model.py
 
@@ -66,7 +66,8 @@ class LLM:
                     and "stream_options" in f"{message} {e.body}"):
                 self.stream_options = False
                 return self._attempt(messages, tools, parts, emit)
-            raise self._refusal(e.status_code, message, e.response.headers) from None
+            raise refusal(e.status_code, message, e.response.headers, key="OPENAI_API_KEY",
+                          base_url=self.base_url, model=self.model) from None
         except openai.APITimeoutError:
             raise Fault(f"{self.base_url} did not answer within {self.timeout:g} s",
                          " (NANOCODER_TIMEOUT)") from None
@@ -118,15 +119,8 @@ class LLM:
     def _lines(self, response):
         try:
             yield from response.iter_lines()  # decoded with U+FFFD for bytes that are not UTF-8
-        except Exception as e:  # the HTTP library's errors (httpx's or another's): a cut or a silence
-            if isinstance(root(e), TimeoutError):
-                raise Fault(f"{self.base_url} sent nothing for {self.timeout:g} s",
-                             " (NANOCODER_TIMEOUT)") from None
-            raise Fault(f"the stream from {self.base_url} broke off", f" ({why(e)})") from None
-
-    def _refusal(self, status: int, message: str, headers) -> Exception:
-        return refusal(status, message, headers, key="OPENAI_API_KEY", base_url=self.base_url,
-                       model=self.model)
+        except Exception as e:
+            raise broken(e, self.base_url, self.timeout) from None
 
 
 def _wire(message: dict) -> dict:
@@ -137,8 +131,7 @@ def _wire(message: dict) -> dict:
 
 
 class _Assembler:
-    """One Reply from streamed chunks in any provider's dialect; what the last chunk has to show is in
-    `out`."""
+    """One Reply from streamed chunks in any provider's dialect; the last chunk's events to show, in `out`."""
     # A chunk of the wrong shape raises AttributeError or TypeError.
 
     def __init__(self):
@@ -174,8 +167,7 @@ class _Assembler:
                 self.finish_reason = _string(finish, "finish_reason")
 
     def _show(self, piece: str) -> None:
-        """Text is shown as it comes, but from a `<tool_call>` on it waits: a call written as text is run,
-        not shown."""
+        """Shown as it comes; from `<tool_call>` on, held: a call written as text is run, not shown."""
         if self.unshown.startswith(TAG):  # held from the tag on, whatever comes
             return
         self.unshown += piece

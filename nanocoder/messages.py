@@ -1,9 +1,5 @@
-"""nanocoder's own conversation format: what the agent keeps, saves in a session and hands to a Model. It is
-the Chat Completions shape (so sessions saved before it existed load as they are), plus two keys no provider
-receives unless its adapter translates them: a tool message's `is_error`, and an assistant message's signed
-`thinking` blocks (Anthropic's, echoed back to Anthropic only). Adapters translate from it (llm.py strips the
-two keys; anthropic_api.py builds Messages API blocks). The loop, context compression and history repair
-build messages only through the constructors below."""
+"""nanocoder's own conversation format, kept, saved and handed to a Model: Chat Completions' shape (old
+sessions load as they are) plus a tool message's `is_error` and an assistant's signed `thinking`."""
 from typing import Literal, TypedDict
 
 

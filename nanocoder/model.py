@@ -53,19 +53,12 @@ class Reply:
 
 
 class Model(Protocol):
-    """What the agent needs of a model. `model` is its name (shown, saved with the session; the REPL's
-    /model may change it); `max_tokens` the room for an answer (None: the provider's default).
-
-    stream(messages, tools, on_event) sends one request: `messages` in nanocoder's format (messages.py),
-    the system prompt first; `tools` as Chat Completions function schemas ({"type": "function", "function":
-    {name, description, parameters}}), or None. While the answer streams it calls on_event with
-    events.Text and events.Reasoning pieces, and with an events.Retry before each retry of a request that
-    failed before its reply was complete (a 429, 5xx or 529, a dropped or silent stream): text already
-    streamed is then discarded. It returns a complete Reply (finish_reason set: "length" for an answer cut
-    by the token limit, "content_filter" or "refusal" for one withheld), with usage counted. It raises
-    ContextTooLong when the provider says the history is longer than its window (the agent compresses and
-    asks again), and LLMError, worded as one line, for anything else it gives up on. It is called from
-    several threads at once (sub-agents)."""
+    """What the agent needs of a model: `model`, its name (/model may change it), and `max_tokens` (None: the
+    provider's default). stream(messages, tools, on_event) sends one request (messages.py's format, tools as
+    Chat Completions function schemas) and returns a complete Reply with usage counted, streaming events.Text
+    and events.Reasoning, and an events.Retry before each retry. It raises ContextTooLong when the history is
+    longer than the window (the agent compresses and asks again), else LLMError, one line. Sub-agents call it
+    from several threads at once."""
     model: str
     max_tokens: int | None
 
@@ -74,8 +67,7 @@ class Model(Protocol):
 
 
 class Fault(Exception):
-    """Something went wrong before the reply was complete: worth asking again. The last line adds the
-    detail."""
+    """Something broke before the reply was complete: worth asking again. The last line adds the detail."""
     def __init__(self, why: str, detail: str = "", wait: float = 0.0):
         super().__init__(why)
         self.detail, self.wait = detail, wait  # wait: seconds the provider asked for (Retry-After)
@@ -138,6 +130,13 @@ def retry_after(headers) -> float:
         except (TypeError, ValueError):
             seconds = 0.0
     return seconds if seconds >= 0 else 0.0  # NaN too
+
+
+def broken(e: BaseException, url: str, timeout: float) -> Fault:
+    """The HTTP library's error mid-stream (httpx's or another's): a silence or a cut."""
+    if isinstance(root(e), TimeoutError):
+        return Fault(f"{url} sent nothing for {timeout:g} s", " (NANOCODER_TIMEOUT)")
+    return Fault(f"the stream from {url} broke off", f" ({why(e)})")
 
 
 def root(e: BaseException) -> BaseException:

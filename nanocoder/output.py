@@ -1,6 +1,5 @@
 """What `-p` prints on stdout: the answer (text), or in Claude Code's shapes one result object at the end
-(json), or one JSON object a line as things happen: init, assistant text, tool use, tool result, result
-(stream-json)."""
+(json), or one JSON object a line as things happen (stream-json)."""
 import json
 import sys
 import time
@@ -48,8 +47,7 @@ class Output:
             print(json.dumps(obj), file=self.out, flush=True)
 
     def result(self, answer: str, reason: str, usage, cost=None) -> None:
-        """The answer, or the final object of both JSON formats; reason: the agent's ("success",
-        "max_turns"...)."""
+        """The answer, or the final object of both JSON formats; reason: the agent's ("success"...)."""
         if self.format == "text":
             if answer and reason not in ("interrupted", "error"):  # why a turn failed is a line on stderr
                 print(visible(answer), file=self.out, flush=True)  # JSON escapes it itself

@@ -1,6 +1,5 @@
-"""The system prompt, built once per session, and the environment (folder, date, git status),
-which is sent again only as a short note when it has moved on: an unchanged prefix is what lets
-a provider's prompt cache serve the history at a fraction of the price."""
+"""The system prompt, built once per session, and the environment (folder, date, git status), sent again only
+as a short note when it moved on: an unchanged prefix lets a prompt cache serve the history cheaply."""
 import os
 import platform
 import subprocess
@@ -37,11 +36,9 @@ Solve the task with the tools, then answer briefly.
 def system_prompt(workspace, tools, env: str) -> str:
     parts = [BASE, "# Environment",
              f"- OS: {platform.system()} {platform.release()}; shell: {os.environ.get('SHELL', '/bin/sh')}",
-             f"- Tools: {', '.join(tools)}", env]
-    instructions = _instructions(workspace.cwd)
-    if instructions:
-        parts.append(instructions)
-    return printable("\n".join(parts))  # a folder name that is not UTF-8 must not break the request
+             f"- Tools: {', '.join(tools)}", env, _instructions(workspace.cwd)]
+    # printable: a folder name that is not UTF-8 must not break the request
+    return printable("\n".join(filter(None, parts)))
 
 
 def environment(workspace) -> str:

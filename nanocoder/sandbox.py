@@ -1,14 +1,7 @@
 """The kernel sandbox (Linux, stdlib only) for nanocoder's commands: Landlock, a private mount namespace where
-one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started.
-
-nanocoder never restricts itself. It spawns this file as the helper, `/proc/self/fd/N -I -S -c RUN_CODE CODE
-POLICY [--allow-unix-sockets] [-w DIR]... [-r PATH]... [-n PATH]... -- CMD...` (-w writable, -n unreadable),
-from an interpreter and a source read once when the Sandbox is made (CODE is that source, compiled): a command
-may replace a venv's python or this file later, and the helper stays what nanocoder started with. The helper
-becomes a child subreaper, restricts the namespace, forks the command (which restricts itself further and
-execs CMD) and, when it ends or nanocoder signals the helper, ends every process it left, then exits as it
-did. A step that fails prints one line and exits 126: a command never runs unsandboxed by accident. Under
-"off" the helper only reaps. Sandbox.describe says what each policy (Codex's names) enforces here."""
+one can be made, a seccomp filter on sockets, and a helper that outlives nothing it started. nanocoder never
+restricts itself: it spawns this file as the helper, from an interpreter and source read when the Sandbox is
+made (a command may replace either later). A failed step prints one line and exits 126: never unsandboxed."""
 import _signal  # the signal module without its enums: a third of the helper's start-up less
 import os
 import struct
@@ -277,8 +270,7 @@ from functools import cached_property  # noqa: E402 (below the helper, which has
 
 
 class Sandbox:
-    """What the kernel here can enforce (probed once, on first use), and the argv that runs a command under a
-    policy."""
+    """What the kernel here can enforce (probed once, on first use), and the argv that runs a command."""
 
     def __init__(self):
         # the helper's interpreter and source, fixed now: a command may later replace either file

@@ -1,6 +1,5 @@
-"""Sessions: one JSON file per conversation under ~/.nanocoder/sessions/, written atomically,
-readable only by the user, and stored as the conversation was (the API key never reaches a
-command's environment, so tool output does not carry it)."""
+"""Sessions: one JSON file per conversation in ~/.nanocoder/sessions/, written atomically, readable only by
+the user, stored as it was (the API key never reaches a command's environment: tool output cannot hold it)."""
 import fcntl
 import json
 import os
@@ -155,8 +154,7 @@ def list_sessions(cwd=None) -> list[dict]:
 
 
 def _first_prompt(messages) -> str:
-    """The first user message: the title of a session saved before titles were (after a /compact, the
-    summary)."""
+    """The first user message: the title of a session saved before titles (after /compact, the summary)."""
     first = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
     return " ".join(first[:1000].split())[:200]
 

@@ -10,9 +10,8 @@ ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() s
 
 
 def printable(text: str) -> str:
-    """text that JSON can carry: a byte that os.fsdecode made a lone surrogate (U+DC80-U+DCFF) becomes the
-    four characters \\xNN, which Workspace.path reads back; other lone surrogates name nothing and become
-    U+FFFD."""
+    """text that JSON can carry: a byte os.fsdecode made a lone surrogate becomes the four characters \\xNN,
+    which Workspace.path reads back; other lone surrogates name nothing and become U+FFFD."""
     byte = lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}" if "\udc80" <= m[0] <= "\udcff" else "\ufffd"
     return re.sub("[\ud800-\udfff]", byte, text)
 

@@ -1,6 +1,5 @@
-"""The terminal view: draws the agent's events (streamed markdown, each call with its result under it, diffs,
-notices, a spinner while nothing else moves) and asks for approval. It decides from the events' fields, never
-from a tool's name or its result's text."""
+"""The terminal view: draws the agent's events and asks for approval. It decides from the events' fields,
+never from a tool's name or its result's text."""
 import threading
 import time
 
@@ -180,12 +179,8 @@ def decision(answer: str, scope: str) -> ev.Decision:
 
 
 class Stream:
-    """Streams markdown (or plain reasoning text): finished blocks are printed once, into the
-    scrollback; only the unfinished tail is live, cropped to the window's height and erased when
-    it is printed for good, so a block taller than the window is never drawn twice. A code fence
-    taller than the window is printed in parts as its lines come (one block to the eye, each part
-    highlighted on its own). A long answer costs time and memory in proportion to its length, not
-    its square, inside a fence too."""
+    """Streams markdown (or plain reasoning text): finished blocks are printed once, into the scrollback; only
+    the unfinished tail is live, cropped to the window, so no block is drawn twice; cost grows linearly."""
 
     def __init__(self, console, markdown=True):
         self.console, self.markdown, self.tail, self.live = console, markdown, "", None

@@ -1,8 +1,5 @@
-"""Text on its way to the terminal, shown and never obeyed: model text, tool output, file names, diffs and
-errors may hold escape sequences that would redraw the screen (a forged approval question), set the clipboard
-(OSC 52) or the window's title. Every control character but newline and tab is shown visibly: C0 in caret
-notation (ESC as ^[), DEL as ^?, C1 as \\x9b; bidi overrides and isolates, which make text read in another
-order than it runs, as \\u202e."""
+"""Text on its way to the terminal, shown, never obeyed: model text, tool output, file names may hold escapes
+that redraw the screen (a forged question), set the clipboard or title, or reorder text (bidi)."""
 import re
 
 CONTROL = re.compile("\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -22,10 +19,8 @@ def _show(match) -> str:
 
 
 def terminal(**options):
-    """A rich Console that draws only visible text. Strings (markup included) are made visible before rich
-    lays them out; every other segment rich renders is checked again on its way out, so a renderable that
-    missed visible() still cannot reach the terminal raw. rich's own control segments (Live's cursor moves)
-    are left alone."""
+    """A rich Console that draws only visible text: strings are made visible before rich lays them out, and
+    every other segment is checked again on its way out (rich's own control segments are left alone)."""
     from rich.console import Console
     from rich.segment import Segment
 

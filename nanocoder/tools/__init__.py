@@ -1,7 +1,6 @@
 """The tool registry: what an agent may call. Built-ins, a library user's own tools and (later) an MCP
-server's register the same way, as a maker that builds the tool for one agent. A sub-agent gets its parent's
-registry and builds its own tools from it (its own `cd`), minus what cannot be made at its depth (the agent
-tool)."""
+server's register the same way, as a maker that builds the tool for one agent (and its sub-agents, each
+with its own `cd`)."""
 from dataclasses import dataclass
 from typing import Callable
 

@@ -1,6 +1,5 @@
-"""The agent tool: hand a sub-task to a fresh agent whose first request holds only its own system prompt and
-the task, so a long search or a noisy investigation never fills the parent's context; only the final answer
-comes back."""
+"""The agent tool: hand a sub-task to a fresh agent, so a long search or a noisy investigation never fills the
+parent's context; only the final answer comes back."""
 from .base import Tool
 
 

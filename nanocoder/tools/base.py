@@ -1,6 +1,5 @@
 """What every tool is: a name, a JSON schema the model sees, and execute(**kwargs) -> ToolResult (or str).
-State the tools share lives on a Workspace owned by one Agent, so two agents in one process never see each
-other's `cd`."""
+State the tools share lives on a Workspace owned by one Agent: agents never see each other's `cd`."""
 import json
 import os
 import threading
@@ -90,9 +89,8 @@ class Tool:
         return ("read" if self.read_only else "run"), self.name, ""
 
     def paths(self, args: dict) -> list:
-        """The files this call reads or writes: calls of one batch that share one run in the model's order.
-        None known (the default, and bash's: a command may touch anything, but ordering every call behind
-        one would end the parallelism of every batch that holds a command)."""
+        """The files this call reads or writes: a batch's calls that share one run in the model's order. None
+        known by default, and for bash: ordering all behind a command would end parallelism."""
         return []
 
     def preview(self, args: dict) -> str:
@@ -155,9 +153,8 @@ class Workspace:
         self._file_locks: dict[Path, threading.Lock] = {}
 
     def path(self, file_path: str) -> Path:
-        """The path the model means. A \\xNN that printable() wrote is read back as that byte when no file
-        has the literal name and the bytes name one (or a new file's folder): a name really spelt with "\\x"
-        stays reachable."""
+        """The path the model means. A \\xNN that printable() wrote is read back as that byte when only the
+        bytes name a file (or a new file's folder): a name really spelt with "\\x" stays reachable."""
         if "\0" in file_path:
             raise ToolError(f"not a valid path: {file_path!r} holds a NUL byte (\\0), "
                             "which no file name can.")

@@ -1,10 +1,6 @@
-"""bash: run a shell command in the workspace's folder and answer with its output.
-
-What a command starts ends with it (the sandbox helper ends it, see kill_group); an EXIT trap writes the final
-folder to an inherited pipe (how `cd` carries over); where Landlock works, it runs in the sandbox
-(nanocoder/sandbox.py). Its environment lacks the API key, every variable whose name or value looks secret
-(SECRET_NAME, SECRET_VALUE) but those NANOCODER_PASS_ENV names (NAME,NAME), and, in the sandbox, those that
-lead to a unix socket. .git and the start-up files are restored after the command (Guard)."""
+"""bash: run a shell command in the workspace's folder and answer with its output. What a command starts ends
+with it; `cd` carries over through an EXIT trap; it runs in the sandbox where Landlock works, without secrets
+in its environment, and .git and the start-up files are put back after it (Guard)."""
 import os
 import re
 import shutil
@@ -194,9 +190,8 @@ class Capture:
 
 
 def kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the command's process group, then SIGKILL what is left of it after GRACE. On Linux the sandbox
-    helper leads the group: it passes the signal on to all the command started, even what left the group,
-    and ends them all before it exits. Without it (macOS), what leaves the group is out of reach."""
+    """SIGTERM the command's process group, then SIGKILL what is left after GRACE. On Linux the sandbox helper
+    leads the group and ends even what left it; without it (macOS), that is out of reach."""
     deadline, sig = time.monotonic() + GRACE, signal.SIGTERM
     while _send(sig, proc.pid) and sig != signal.SIGKILL:
         proc.poll()  # reap the helper (or the shell), so only live processes keep the group alive

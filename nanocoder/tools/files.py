@@ -1,6 +1,5 @@
 """read_file and write_file, and the codec and diff they share with edit_file. A file is saved back in its own
-encoding, line endings and mode, so changing one line of a CRLF or latin-1 file leaves every other byte as it
-was."""
+encoding, line endings and mode: changing one line leaves every other byte as it was."""
 import codecs
 import difflib
 import os
@@ -146,8 +145,7 @@ class ReadFileTool(WorkspaceTool):
 
 
 class FileWriter(WorkspaceTool):
-    """A tool that writes the file at args["file_path"] as its plan() says: asking depends on where that
-    is."""
+    """A tool that writes the file at args["file_path"] as plan() says: asking depends on where that is."""
     checkpointed = True  # it records each file before changing it: /undo can put it back
 
     def permission(self, args: dict) -> tuple[str, str, str]:

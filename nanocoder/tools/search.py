@@ -1,6 +1,5 @@
 """glob and grep: ripgrep when installed, else a Python walk that skips what rg skips by default. Both take
-the first LIMIT results in path order and answer alike (glob newest first), relative to the working
-directory."""
+the first LIMIT results in path order and answer alike (glob newest first)."""
 import os
 import re
 import shutil
@@ -155,8 +154,7 @@ class GrepTool(WorkspaceTool):
 
 
 def blocks(f):
-    """(first line's number, text) per block of about CHUNK bytes that ends at a line's end: memory stays
-    bounded."""
+    """(first line's number, text) per block of about CHUNK bytes ending at a line's end: bounded memory."""
     n, back = 1, 0
     while data := f.read(CHUNK + back):  # blocks end where CHUNK-sized reads would
         cut = data.rfind(b"\n") + 1 or len(data)  # a line longer than a block is split

@@ -1,11 +1,7 @@
-"""What a shell command would do, read the way bash reads it: forbidden, read-only, or ask.
-
-A regex blocklist misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`), so the
-command is split as bash splits it, wrappers (sudo, env, xargs, bash -c...) looked through, `cd` followed.
-Forbidden, even with --yes: recursive deletion (or chmod/chown) of /, home, a folder directly under either,
-or what holds the workspace (links resolved); mkfs; writing onto a disk; fork bombs. Read-only: known readers
-with no option that writes or runs, no variable set, nothing written but /dev/null, expanded words (`*`,
-`$_`) only for ANY_ARGUMENTS. Ask: all else."""
+"""What a shell command would do, read the way bash reads it: forbidden, read-only, or ask. A regex blocklist
+misses spellings (`/bin/rm -r -f ~`) and blocks harmless text (`echo "rm -rf /"`), so the command is split as
+bash splits it, wrappers (sudo, env, xargs, bash -c...) looked through, `cd` followed. Forbidden, even with
+--yes: what would destroy the system, home or workspace; read-only: readers that write and run nothing."""
 import fnmatch
 import os
 import re
