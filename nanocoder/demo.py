@@ -69,7 +69,8 @@ class ScriptedLLM:
         text = reply.get("content", "")
         for i in range(0, len(text), 4):  # a few characters at a time, as a provider streams
             time.sleep(reply.get("delay", 0))
-            on_event and on_event(Text(text[i:i + 4]))
+            if on_event:
+                on_event(Text(text[i:i + 4]))
         calls = [ToolCall(f"call_{len(messages)}_{n}", c["name"], json.dumps(c["arguments"]))
                  for n, c in enumerate(reply.get("tool_calls", []))]
         return Reply(text, tool_calls=calls, finish_reason="tool_calls" if calls else "stop")

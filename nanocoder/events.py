@@ -120,4 +120,8 @@ class TurnEnded(Event):
 def fan_out(*consumers):
     """One on_event that hands each event to every consumer in turn (None ones skipped)."""
     consumers = [c for c in consumers if c]
-    return lambda event: [consume(event) for consume in consumers] and None
+
+    def each(event):
+        for consume in consumers:
+            consume(event)
+    return each
