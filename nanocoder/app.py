@@ -5,7 +5,6 @@ from pathlib import Path
 
 from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
 from .history import round_so_far
-from .hooks import Hooks
 from .messages import tool_result
 from .session import Session, home
 
@@ -24,6 +23,7 @@ class Wired:
 def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=False) -> Wired:
     """The agent, wired: the view draws, the session saves after every round, hooks run."""
     from .agent import Agent
+    from .hooks import Hooks  # here: it brings the tools, which `nanocoder --help` does without
     from .history import repair
     from .permissions import Permissions
     llm = make_model(config)
