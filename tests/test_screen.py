@@ -19,12 +19,12 @@ PROMPT = "›"
 class Terminal:
     """nanocoder in a pty whose output feeds a pyte screen with scrollback."""
 
-    def __init__(self, url, home, work):
+    def __init__(self, url, home, work, *args):
         self.screen = pyte.HistoryScreen(COLUMNS, LINES, history=5000)
         self.stream = pyte.Stream(self.screen)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
         env.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", NO_PROXY="127.0.0.1")
-        self.child = pexpect.spawn(str(NANOCODER), ["--base-url", url, "--api-key", "k", "-m", "scripted"],
+        self.child = pexpect.spawn(str(NANOCODER), ["--base-url", url, "--api-key", "k", "-m", "scripted", *args],
                                    env=env, cwd=str(work), encoding="utf-8", timeout=20,
                                    dimensions=(LINES, COLUMNS))
         self.child.logfile_read = self  # every byte read goes to the emulator too

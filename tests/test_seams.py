@@ -4,20 +4,17 @@ history before its events go out."""
 import os
 import re
 import signal
-import sys
 import threading
-import time
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from conftest import assert_valid_history
 from nanocoder import Agent
 from nanocoder import events as ev
 from nanocoder.tools.base import Tool, ToolResult
+from test_repl import repl  # noqa: F401 (a fixture: nanocoder's REPL in a pty)
 
-NANOCODER = Path(sys.executable).parent / "nanocoder"
 PROMPT = "›"
 PACKAGE = Path(__file__).resolve().parent.parent / "nanocoder"
 
@@ -28,20 +25,6 @@ def write(name):
 
 # --- Decision: "n always" is a no, with a reason, and nothing is remembered ---------------------------------
 
-@pytest.fixture
-def repl(tmp_path, server):
-    home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "NANOCODER_")) and not k.lower().endswith("_proxy")}
-    env.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
-    child = pexpect.spawn(str(NANOCODER), ["--base-url", server.url, "--api-key", "test", "-m", "scripted"],
-                          env=env, cwd=str(work), encoding="utf-8", timeout=15, dimensions=(40, 120))
-    child.expect_exact(PROMPT)
-    child.work = work
-    yield child
-    child.close(force=True)
 
 
 def test_n_always_at_the_prompt_declines_and_remembers_nothing(repl, server):

@@ -8,42 +8,28 @@ import sys
 from pathlib import Path
 
 import pexpect
-import pyte
 import pytest
 
 from nanocoder.visible import visible
 from scripted import ScriptedServer
+from test_screen import Terminal
 
 NANOCODER = Path(sys.executable).parent / "nanocoder"
-COLUMNS, LINES = 100, 24
 PROMPT = "›"
 ESC, BEL = "\x1b", "\x07"
 OSC = (f"{ESC}]52", f"{ESC}]0;", f"{ESC}]2;")  # clipboard, title and icon, title
 
 
-class Screen:
+class Screen(Terminal):
     """nanocoder in a pty: its bytes, as read, and a pyte screen with scrollback fed the same bytes."""
 
     def __init__(self, url, home, work, *args):
-        self.screen = pyte.HistoryScreen(COLUMNS, LINES, history=5000)
-        self.stream, self.raw = pyte.Stream(self.screen), []
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
-        env.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", NO_PROXY="127.0.0.1")
-        self.child = pexpect.spawn(str(NANOCODER), ["--base-url", url, "--api-key", "k", "-m", "scripted", *args],
-                                   env=env, cwd=str(work), encoding="utf-8", timeout=20,
-                                   dimensions=(LINES, COLUMNS))
-        self.child.logfile_read = self
+        self.raw = []
+        super().__init__(url, home, work, *args)
 
     def write(self, data):
         self.raw.append(data)
-        self.stream.feed(data)
-
-    def flush(self):
-        pass
-
-    def lines(self) -> list[str]:
-        rows = [*self.screen.history.top, *(self.screen.buffer[y] for y in range(LINES))]
-        return [("".join(row[x].data for x in range(COLUMNS))).rstrip() for row in rows]
+        super().write(data)
 
     def quit(self):
         self.child.sendline("quit")
