@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from ..permissions import FORBIDDEN, READ, RUN
@@ -108,7 +109,7 @@ class BashTool(WorkspaceTool):
         try:
             proc = subprocess.Popen(
                 argv, cwd=self.workspace.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                start_new_session=True, stderr=subprocess.STDOUT, env=self._environment(),
+                start_new_session=True, stderr=subprocess.STDOUT, env=environment(self.workspace) | QUIET,
                 pass_fds=(cwd_write, *sandbox.fds))
         except OSError as e:
             os.close(cwd_read)
@@ -147,9 +148,6 @@ class BashTool(WorkspaceTool):
             out.append(f"[Command timed out after {timeout} s and was stopped]")
         name = signal.Signals(-code).name if code < 0 and -code in signal.valid_signals() else ""
         return ToolResult(out, exit_code=code, signal=name, timed_out=timed_out.is_set(), sandbox=policy)
-
-    def _environment(self) -> dict:
-        return environment(self.workspace) | QUIET
 
     def cancel(self) -> None:
         # in threads, so every group gets its SIGTERM at once
@@ -193,16 +191,11 @@ def kill_group(proc: subprocess.Popen) -> None:
     """SIGTERM the command's process group, then SIGKILL what is left after GRACE. On Linux the sandbox helper
     leads the group and ends even what left it; without it (macOS), that is out of reach."""
     deadline, sig = time.monotonic() + GRACE, signal.SIGTERM
-    while _send(sig, proc.pid) and sig != signal.SIGKILL:
-        proc.poll()  # reap the helper (or the shell), so only live processes keep the group alive
-        time.sleep(0.05)
-        sig = 0 if time.monotonic() < deadline else signal.SIGKILL
-
-
-def _send(sig: int, group: int) -> bool:
-    """Send sig to the group: was any process there?"""
-    try:
-        os.killpg(group, sig)
-    except OSError:  # none left
-        return False
-    return True
+    with suppress(OSError):  # none left in the group
+        while True:
+            os.killpg(proc.pid, sig)
+            if sig == signal.SIGKILL:
+                return
+            proc.poll()  # reap the helper (or the shell), so only live processes keep the group alive
+            time.sleep(0.05)
+            sig = 0 if time.monotonic() < deadline else signal.SIGKILL
