@@ -4,7 +4,7 @@ import os
 import re
 import shutil
 import subprocess
-import threading
+import tempfile
 from contextlib import suppress
 from fnmatch import fnmatchcase, translate
 from itertools import islice
@@ -23,7 +23,14 @@ BINARY_MATCH = re.compile(rb"(.*): binary file matches \(.*\)", re.S)
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"})
 
 
-class GlobTool(WorkspaceTool):
+class SearchTool(WorkspaceTool):
+    read_only = True
+
+    def permission(self, args: dict) -> tuple[str, str, str]:
+        return self.reading(args.get("path"))
+
+
+class GlobTool(SearchTool):
     name = "glob"
     description = ("Find files by name pattern, e.g. `**/*.py` or `src/**/test_*.ts`; a pattern "
                    "without `/` matches names at any depth. Newest first.")
@@ -31,10 +38,6 @@ class GlobTool(WorkspaceTool):
         "pattern": {"type": "string", "description": "Glob pattern; ** spans folders, {a,b} alternatives."},
         "path": {"type": "string", "description": "Folder to search (default: the working directory)."}},
         "required": ["pattern"]}
-    read_only = True
-
-    def permission(self, args: dict) -> tuple[str, str, str]:
-        return self.reading(args.get("path"))
 
     def execute(self, pattern: str, path: str | None = None) -> str:
         root = self.workspace.path(path or ".")
@@ -54,7 +57,7 @@ class GlobTool(WorkspaceTool):
         return capped(found, lambda f: self.workspace.show(root / f)) + skipped(root)
 
 
-class GrepTool(WorkspaceTool):
+class GrepTool(SearchTool):
     name = "grep"
     description = ("Search file contents with a regular expression. Answers `path:line:text`. "
                    "Narrow it with path (a file or folder) and include (a file name glob like *.py).")
@@ -63,10 +66,6 @@ class GrepTool(WorkspaceTool):
         "path": {"type": "string", "description": "File or folder (default: the working directory)."},
         "include": {"type": "string", "description": "Only files whose names match this glob, e.g. *.py."}},
         "required": ["pattern"]}
-    read_only = True
-
-    def permission(self, args: dict) -> tuple[str, str, str]:
-        return self.reading(args.get("path"))
 
     def execute(self, pattern: str, path: str | None = None, include: str | None = None) -> str:
         root = self.workspace.path(path or ".")
@@ -88,38 +87,36 @@ class GrepTool(WorkspaceTool):
         args = ["rg", "--binary", "--max-count", str(LIMIT), "--line-number", "--with-filename", "--heading",
                 "--null", "--color", "never"]
         args += (["--glob", include] if include else []) + EXCLUDE  # later globs win
-        proc = subprocess.Popen(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        errors = bytearray()
-        reader = threading.Thread(target=_first_bytes, args=(proc.stderr, errors), daemon=True)
-        reader.start()
         files: dict[str, list] = {}  # path: its rows ("line:text", or None for a binary file's match)
         rows, kept = None, 0
-        try:
-            for line in _lines(proc.stdout):
-                if not line:  # a group's end
-                    rows = None
-                elif rows is not None:
-                    rows.append(os.fsdecode(line))
-                    kept += 1
-                elif b"\0" in line:
-                    name, _, first = line.partition(b"\0")
-                    rows = files.setdefault(os.fsdecode(name), [os.fsdecode(first)])
-                    kept += 1
-                elif binary := BINARY_MATCH.fullmatch(line):
-                    files[os.fsdecode(binary[1])] = [None]
-                    kept += 1
-                if kept > 2 * LIMIT:  # keep the files that hold the first LIMIT results in path order
-                    kept = _keep_first(files, rows)
-            code = proc.wait()
-        finally:
-            if proc.poll() is None:  # the caller gave up: rg stops too
-                proc.kill()
-                proc.wait()
-        if code == 2 and not files:
-            reader.join()
-            error = errors.decode(errors="replace").strip()
-            raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
+        with tempfile.TemporaryFile() as errors:  # read only if rg fails
+            proc = subprocess.Popen(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd,
+                                    stdout=subprocess.PIPE, stderr=errors)
+            try:
+                for line in _lines(proc.stdout):
+                    if not line:  # a group's end
+                        rows = None
+                    elif rows is not None:
+                        rows.append(os.fsdecode(line))
+                        kept += 1
+                    elif b"\0" in line:
+                        name, _, first = line.partition(b"\0")
+                        rows = files.setdefault(os.fsdecode(name), [os.fsdecode(first)])
+                        kept += 1
+                    elif binary := BINARY_MATCH.fullmatch(line):
+                        files[os.fsdecode(binary[1])] = [None]
+                        kept += 1
+                    if kept > 2 * LIMIT:  # keep the files that hold the first LIMIT results in path order
+                        kept = _keep_first(files, rows)
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:  # the caller gave up: rg stops too
+                    proc.kill()
+                    proc.wait()
+            if code == 2 and not files:
+                errors.seek(0)
+                error = errors.read(65536).decode(errors="replace").strip()
+                raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
         # Names and lines as bytes (surrogates where not UTF-8): printable() shows them losslessly.
         return ((name, row) for name in sorted(files, key=path_order) for row in files[name])
 
@@ -184,12 +181,6 @@ def _keep_first(files: dict, current) -> int:
         else:
             kept += len(files[name])
     return kept
-
-
-def _first_bytes(stream, into: bytearray, most: int = 65536) -> None:
-    with stream:
-        while chunk := stream.read(65536):
-            into += chunk[:max(0, most - len(into))]
 
 
 def show_match(file: str, row: str | None) -> str:
