@@ -4,7 +4,7 @@ import difflib
 from pathlib import Path
 
 from .base import ToolError, ToolResult, printable
-from .files import FileWriter, TextFile, diff, load_text, shown_diff
+from .files import FileWriter, TextFile, load_text
 
 
 class EditFileTool(FileWriter):
@@ -20,7 +20,7 @@ class EditFileTool(FileWriter):
 
     def execute(self, file_path: str, old_string: str, new_string: str) -> ToolResult:
         path, file, text = self.write(file_path, old_string, new_string)
-        changes = shown_diff(diff(self.workspace.show(path), file.text, text))
+        changes = self.changes(path, file, text)
         return ToolResult([changes], diff=changes)
 
     def plan(self, path: Path, file_path: str, old_string: str, new_string: str) -> tuple[TextFile, str]:

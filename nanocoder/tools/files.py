@@ -181,10 +181,11 @@ class FileWriter(WorkspaceTool):
     def preview(self, args: dict) -> str:
         with suppress(ToolError, OSError):  # else the call will fail, and say why
             path = self.workspace.path(args["file_path"])
-            file, text = self.plan(path, **args)
-            shown = self.workspace.show(path)
-            return shown_diff(diff(shown, file.text if file else "", text, new=file is None))
+            return self.changes(path, *self.plan(path, **args))
         return ""
+
+    def changes(self, path: Path, file: TextFile | None, text: str) -> str:
+        return shown_diff(diff(self.workspace.show(path), file.text if file else "", text, new=file is None))
 
 
 class WriteFileTool(FileWriter):
@@ -200,9 +201,8 @@ class WriteFileTool(FileWriter):
     def execute(self, file_path: str, content: str) -> ToolResult:
         path, like, content = self.write(file_path, content)
         lines = content.count("\n") + (not content.endswith("\n") and content != "")
+        changes = self.changes(path, like, content) if len(content) < MAX_OUTPUT else ""
         shown = self.workspace.show(path)
-        changes = (shown_diff(diff(shown, like.text if like else "", content, new=like is None))
-                   if len(content) < MAX_OUTPUT else "")
         said = f"{'Overwrote' if like else 'Created'} {shown} ({lines} line{'s' * (lines != 1)})"
         return ToolResult([said], diff=changes)
 
