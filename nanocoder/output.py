@@ -26,7 +26,10 @@ class Output:
         elif isinstance(event, ev.Usage):
             self.turns += 1
         elif isinstance(event, (ev.ToolStarted, ev.RoundEnded, ev.TurnEnded)):
-            self._flush_text()
+            if self.text:  # the text so far, before what ends it
+                self._line({"type": "assistant", "message": {"role": "assistant", "content": [
+                    {"type": "text", "text": "".join(self.text)}]}})
+                self.text = []
             self.reason = getattr(event, "reason", self.reason)
             if isinstance(event, ev.ToolStarted):
                 self._line({"type": "assistant", "message": {"role": "assistant", "content": [
@@ -35,12 +38,6 @@ class Output:
             self._line({"type": "user", "message": {"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": event.call_id, "content": event.result,
                  "is_error": event.is_error}]}})
-
-    def _flush_text(self):
-        if self.text:
-            self._line({"type": "assistant", "message": {"role": "assistant", "content": [
-                {"type": "text", "text": "".join(self.text)}]}})
-            self.text = []
 
     def _line(self, obj):
         if self.stream:

@@ -38,9 +38,7 @@ class ToolResult:
     @classmethod
     def of(cls, value) -> "ToolResult":
         """A tool's return value as a result: a custom tool may still return a str."""
-        if isinstance(value, ToolResult):
-            return value
-        return cls([value if isinstance(value, str) else str(value)])
+        return value if isinstance(value, ToolResult) else cls([str(value)])
 
     @classmethod
     def error(cls, message: str) -> "ToolResult":

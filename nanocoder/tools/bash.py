@@ -34,8 +34,7 @@ SECRET_VALUE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@|\b(gh[opsru]
 # what leads to a unix socket (ssh-agent, D-Bus, tmux, X11, an editor's or terminal's remote control, docker)
 SOCKET = re.compile(r"SOCK|^(GPG_AGENT_INFO|DBUS_\w+_BUS_ADDRESS|TMUX|TMUX_PANE|STY|ZELLIJ|DISPLAY|"
                     r"WAYLAND_DISPLAY|XAUTHORITY|KITTY_LISTEN_ON|NVIM|NVIM_LISTEN_ADDRESS|"
-                    r"VSCODE_IPC_HOOK_CLI|"
-                    r"PULSE_SERVER|GNOME_KEYRING_CONTROL)$")
+                    r"VSCODE_IPC_HOOK_CLI|PULSE_SERVER|GNOME_KEYRING_CONTROL)$")
 
 class BashTool(WorkspaceTool):
     name = "bash"
