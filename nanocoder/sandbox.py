@@ -358,8 +358,8 @@ class Sandbox:
         from .permissions import SHELL_FILES, UNREADABLE  # here: the helper itself runs without the package
         home = os.path.expanduser("~")
         args = [policy, "--allow-unix-sockets"] if unix_sockets else [policy]
-        unreadable = [path for name in UNREADABLE if os.path.lexists(path := os.path.join(home, name))]
-        args += [a for path in unreadable for a in ("-n", path)]
+        # every credential path: the helper passes over those that do not exist (pick)
+        args += [a for name in UNREADABLE for a in ("-n", os.path.join(home, name))]
         if policy == "workspace-write":
             writable, git = self.writable(root), os.path.join(root, ".git")
             private = [os.path.join(home, name) for name in SHELL_FILES]

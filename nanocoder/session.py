@@ -5,7 +5,7 @@ import json
 import os
 import stat
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -100,11 +100,10 @@ def _locked(path: Path):
 
 
 def _stamp(path: Path):
-    try:
+    with suppress(OSError):
         st = path.stat()
         return st.st_mtime_ns, st.st_size, st.st_ino
-    except OSError:
-        return None
+    return None
 
 
 def _read(path: Path) -> tuple[dict, os.stat_result]:
