@@ -68,7 +68,6 @@ class Agent(Calls):
         self._cancelled = threading.Event()
         self._call = threading.local()  # .id: the call a pool thread runs, which spawn() names as the parent
         self._ids = (None, 0, set())  # (the history list, how much of it was read, its call ids)
-        self._env = None  # the environment the model was last told about
 
     def emit(self, event: ev.Event) -> None:
         event.depth, event.turn_id, event.parent_call_id = self.depth, self.turn_id, self.parent_call_id
@@ -99,13 +98,13 @@ class Agent(Calls):
         self._cancelled.clear()
         self.turn_id = uuid.uuid4().hex[:12]
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
-        env = environment(self.workspace)
-        if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            self.messages[0] = msg.system(system_prompt(self.workspace, self.tools, env))
-        elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
+        env, system = environment(self.workspace), self.messages[0]
+        if not system["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
+            system = self.messages[0] = msg.system(system_prompt(self.workspace, self.tools, env))
+        elif env != system.get("environment"):  # a session saved before the mark: told once more
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
-        self._env = env
+        system["environment"] = env  # not sent: the adapters leave it out
         self.messages.append(msg.user(prompt))
         if not self.depth:
             self.workspace.checkpoints.begin()
@@ -211,6 +210,6 @@ class Agent(Calls):
 
     def reset(self):
         """A new conversation: the system prompt is built again; "always" answers and usage are forgotten."""
-        self.messages, self._env = [msg.system("")], None
+        self.messages = [msg.system("")]
         self.permissions.always.clear()
         self.usage.reset()

@@ -82,9 +82,9 @@ class Context:
                 self.usage.add(reply.prompt_tokens, reply.completion_tokens)
         except Exception as e:  # the turn goes on without a summary rather than failing
             summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
-        head = [msg.user(f"{SUMMARY_TAG}\n{summary}")]
+        head = [msg.summary(msg.user(f"{SUMMARY_TAG}\n{summary}"))]
         if messages[start]["role"] == "user":  # keep roles alternating for strict providers
-            head.append(msg.assistant(ACK))
+            head.append(msg.summary(msg.assistant(ACK)))
         messages[1:start] = head
         return f"summarised {len(old)} older messages"
 
@@ -103,17 +103,14 @@ def snip(messages) -> int:
 def collapse(messages, budget: int) -> str:
     """Drop the oldest message groups after the summary until the rest fits, then cut what is left."""
     first = 1  # system prompt, then the summary (and its acknowledgement) stay
-    if len(messages) > first and str(messages[first]["content"]).startswith(SUMMARY_TAG):
-        first += 1
-    if len(messages) > first and messages[first]["content"] == ACK:
+    while len(messages) > first and messages[first].get("summary"):
         first += 1
     # where each group (a message and the results of its calls) begins; dropping up to `first` drops nothing
     cuts = [first] + [i for i in range(first + 1, len(messages)) if messages[i]["role"] != "tool"]
     start = next((i for i in cuts if estimate(messages[:first] + messages[i:]) <= budget), cuts[-1])
     del messages[first:start]
-    if (len(messages) > first and messages[first - 1]["content"] == ACK
-            and messages[first]["role"] == "assistant"):
-        del messages[first - 1]
+    if len(messages) > first and messages[first - 1]["role"] == messages[first]["role"] == "assistant":
+        del messages[first - 1]  # the acknowledgement, now before an answer
     chars = _chars(messages)
     share = budget * 4 // len(messages) - 16  # what each message may keep when all are cut alike
     for m in messages[1:]:  # one huge turn: cut every message's text to its share of the budget
