@@ -1,6 +1,6 @@
 """The Model (model.py) for Anthropic's Messages API, through the official anthropic SDK (an optional extra,
 imported at the first request): nanocoder's messages become Messages API turns and blocks, the streamed
-events one Reply. Faults are retried as on the Chat Completions path (model.with_retries)."""
+events one Reply. Faults are retried as on the Chat Completions path (model.Adapter)."""
 import json
 import re
 

@@ -79,7 +79,7 @@ class Context:
             reply = llm.stream([msg.system(SUMMARY_PROMPT), msg.user(transcript)])
             summary = reply.content.strip()
             if self.usage:
-                self.usage.add(reply.prompt_tokens, reply.completion_tokens)
+                self.usage.add(reply)
         except Exception as e:  # the turn goes on without a summary rather than failing
             summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
         head = [msg.summary(msg.user(f"{SUMMARY_TAG}\n{summary}"))]

@@ -157,7 +157,8 @@ class LLM(Adapter):
     def request(self, messages: list[dict], tools: list[dict] | None = None) -> dict:
         body = {"model": self.model, "messages": [_wire(m) for m in messages], "stream": True,
                 "stream_options": {"include_usage": True} if self.stream_options else None,
-                "tools": tools or None, "max_tokens": self.max_tokens or None, "temperature": self.temperature}
+                "tools": tools or None, "max_tokens": self.max_tokens or None,
+                "temperature": self.temperature}
         return {k: v for k, v in body.items() if v is not None}
 
     def connect(self, openai):

@@ -107,12 +107,29 @@ class Adapter:
         self._client = None
 
     def stream(self, messages: list[msg.Message], tools: list[dict] | None = None, on_event=None) -> Reply:
-        """The Model protocol: one request, streamed."""
+        """The Model protocol: one request, streamed; a Fault is asked again after a pause (a Retry)."""
         # Sub-agents call this from several threads at once: all of one call stays in this frame.
         emit = on_event or (lambda event: None)
         body = self.request(messages, tools)
-        return with_retries(lambda parts: self._attempt(body, parts, emit), self.Parts, emit,
-                            self.max_retries, self.backoff)
+        for retry in itertools.count():
+            parts = self.Parts()  # afresh: a half-received tool call must never reach the caller
+            try:
+                return self._attempt(body, parts, emit)
+            except Fault as fault:
+                if parts.finish_reason:  # the reply was complete: what broke after it (usage, [DONE]) is
+                    return parts.reply(emit)  # no loss
+                said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
+                if fault.wait > MAX_WAIT:
+                    raise LLMError(f"{said}; asked to wait {fault.wait:.0f} s; not waiting"
+                                   + (f" (after {made})" if retry else "")) from None
+                if retry >= self.max_retries:
+                    raise LLMError(f"{said}; gave up after {made}" if retry else said) from None
+                import random  # here, like email.utils below: neither is needed to start
+                delay = fault.wait or min(self.backoff * 2 ** retry, 8) * (1 - random.random() / 4)
+                of = f"retry {retry + 1} of {self.max_retries}"
+                emit(events.Retry(f"{fault}; retrying in {delay:.1f} s ({of})",
+                                  discarded=bool(parts.shown or parts.thought)))
+                time.sleep(delay)
 
     def _attempt(self, body: dict, parts: Parts, emit) -> Reply:
         try:
@@ -121,7 +138,7 @@ class Adapter:
             raise LLMError(f"the {self.package} provider needs its SDK: "
                            f"pip install 'nanocoderagent[{self.package}]'") from None
         if self._client is None:
-            self._client = self.connect(sdk)  # with no retries of its own: with_retries does them, and says so
+            self._client = self.connect(sdk)  # with no retries of its own: stream() does them, and says so
         url = str(self._client.base_url).rstrip("/")
         try:
             # client.post is the SDK's documented way to send a raw body; unlike its typed calls it skips a
@@ -167,31 +184,6 @@ class Fault(Exception):
     def __init__(self, why: str, detail: str = "", wait: float = 0.0):
         super().__init__(why)
         self.detail, self.wait = detail, wait  # wait: seconds the provider asked for (Retry-After)
-
-
-def with_retries(attempt, new_parts, emit, max_retries: int, backoff: float) -> Reply:
-    """attempt(parts) until it returns a Reply; each Fault is retried after a pause, said as a Retry event.
-    parts (from new_parts(), fresh each time) assembles one reply: its finish_reason, shown (characters
-    of text emitted), thought (reasoning pieces) and reply(emit) are read here."""
-    for retry in itertools.count():
-        parts = new_parts()
-        try:
-            return attempt(parts)
-        except Fault as fault:  # asked again: a half-received tool call must never reach the caller
-            # the reply was complete: what broke after it (usage, [DONE]) costs nothing
-            if parts.finish_reason:
-                return parts.reply(emit)
-            said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
-            if fault.wait > MAX_WAIT:
-                raise LLMError(f"{said}; asked to wait {fault.wait:.0f} s; not waiting"
-                               + (f" (after {made})" if retry else "")) from None
-            if retry >= max_retries:
-                raise LLMError(f"{said}; gave up after {made}" if retry else said) from None
-            import random  # here, like email.utils below: neither is needed to start
-            delay = fault.wait or min(backoff * 2 ** retry, 8) * (1 - random.random() / 4)
-            emit(events.Retry(f"{fault}; retrying in {delay:.1f} s (retry {retry + 1} of {max_retries})",
-                              discarded=bool(parts.shown or parts.thought)))
-            time.sleep(delay)
 
 
 def context_error(message: str) -> ContextTooLong | None:
