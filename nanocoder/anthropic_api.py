@@ -5,7 +5,7 @@ import json
 import re
 
 from . import events
-from .model import Adapter, Fault, Parts, Reply, ToolCall, broken
+from .model import Adapter, Parts, Reply, ToolCall, broken
 
 # stop_reason -> the Reply's finish_reason, in Chat Completions' words where it has them
 STOPS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "tool_use": "tool_calls",
@@ -127,6 +127,7 @@ class _Assembler(Parts):
 
 class AnthropicModel(Adapter):
     package, key, path, Parts = "anthropic", "ANTHROPIC_API_KEY", "/v1/messages", _Assembler
+    unit = "an event"
 
     def __init__(self, *args, thinking: int | None = None, auth_token: str | None = None, **kwargs):
         """As model.Adapter. api_key (sent as X-Api-Key), auth_token (a bearer token), base_url: None leaves
@@ -158,23 +159,14 @@ class AnthropicModel(Adapter):
         return anthropic.Anthropic(api_key=self.api_key, auth_token=self.auth_token, base_url=self.base_url,
                                    timeout=self.timeout, max_retries=0)
 
-    def read(self, stream, parts: _Assembler, emit, url: str) -> None:
+    def received(self, stream, url: str):
         import anthropic  # imported already, to send the request
-        received, event = iter(stream), None
-        while True:
-            try:
-                event = next(received, None)
-                if event is None:
-                    return
-                parts.add(event)
-            except anthropic.APIStatusError as e:  # an error event in the stream
-                raise self.refused(e, url) from None
-            except (AttributeError, TypeError, KeyError, ValueError):
-                raise Fault(f"{url} sent an event of the wrong shape", f": {str(event)[:80]!r}") from None
-            except Exception as e:
-                raise broken(e, url, self.timeout) from None
-            for out in parts.out:  # sent out here: a consumer's own error is not the provider's fault
-                emit(out)
+        try:
+            yield from stream
+        except anthropic.APIStatusError as e:  # an error event in the stream
+            raise self.refused(e, url) from None
+        except Exception as e:
+            raise broken(e, url, self.timeout) from None
 
     def refused(self, e, url: str, body: dict | None = None) -> Exception:
         error = e.body.get("error") if isinstance(e.body, dict) else None

@@ -28,7 +28,7 @@ class ToolOutcome:
 
 @dataclass
 class Permit:
-    """A call allowed to run: its tool, and the permission kind it was allowed as (judged again as it runs)."""
+    """A call allowed to run: its tool, and the permission kind it was allowed as (judged again to run)."""
     tool: Tool
     kind: str
 

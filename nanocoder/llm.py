@@ -37,7 +37,7 @@ class _Assembler(Parts):
         self.unshown, self.tagged = "", False  # text held back: it may be a call; tagged: from the tag on
 
     def add(self, chunk) -> None:
-        self.started, self.out = True, []
+        self.out = []
         if usage := chunk.get("usage"):  # tested here, not in _usage: this runs for every chunk
             self._usage(usage)
         for choice in chunk.get("choices") or ():
@@ -152,6 +152,7 @@ def _string(value, what: str) -> str:
 
 class LLM(Adapter):
     package, key, path, Parts = "openai", "OPENAI_API_KEY", "/chat/completions", _Assembler
+    unit = "a chunk"
     stream_options = True  # dropped for the session once a provider rejects it
 
     def request(self, messages: list[dict], tools: list[dict] | None = None) -> dict:
@@ -179,13 +180,13 @@ class LLM(Adapter):
             return None
         return self.refusal(e.status_code, message, e.response.headers, url)
 
-    def read(self, stream, parts: _Assembler, emit, url: str) -> None:
-        """Read here, not by the SDK, so a cut, a silence or a malformed chunk is a fault to retry."""
+    def received(self, stream, url: str):
+        """The chunks, read here, not by the SDK: a cut, a silence, a malformed chunk is a fault to retry."""
         # Chunks stay plain dicts: providers add and omit fields that typed objects would hide or reject.
         response = stream.response
         lines = self._lines(response, url)
         first = list(itertools.islice(lines, 2))  # the start of the body, for a line if it is no stream
-        data, text = [], ""
+        data, text, started = [], "", False
         for line in itertools.chain(first, lines, [""]):  # "": the last event may lack its blank line
             if line.startswith("data:"):
                 data.append(line[5:])
@@ -196,18 +197,16 @@ class LLM(Adapter):
                 break
             try:
                 chunk = json.loads(text)
-                if error := chunk.get("error"):  # an error object instead of a chunk
-                    message = str(error.get("message") if isinstance(error, dict) else error)
-                    raise context_error(message) or Fault("the provider reported an error mid-stream",
-                                                            f": {message}")
-                parts.add(chunk)
-            except (ValueError, AttributeError, TypeError) as e:
-                what = "that is not JSON" if isinstance(e, ValueError) else "of the wrong shape"
-                raise Fault(f"{url} sent a chunk {what}", f": {text[:80]!r}") from None
-            for event in parts.out:  # sent out here: a consumer's own error is not the provider's fault
-                emit(event)
+            except ValueError:
+                raise Fault(f"{url} sent a chunk that is not JSON", f": {text[:80]!r}") from None
+            if isinstance(chunk, dict) and (error := chunk.get("error")):  # an error object, not a chunk
+                message = str(error.get("message") if isinstance(error, dict) else error)
+                raise context_error(message) or Fault("the provider reported an error mid-stream",
+                                                        f": {message}")
+            started = True
+            yield chunk
         kind = response.headers.get("content-type") or "no content type"
-        if not parts.started and ("event-stream" not in kind or text == "[DONE]"):  # nothing cut: no stream
+        if not started and ("event-stream" not in kind or text == "[DONE]"):  # nothing cut: no stream
             start = " ".join(first).strip()[:100]
             raise LLMError(f"{url} answered {response.status_code} with {kind}, "
                            + ("but no reply in it" if "event-stream" in kind else "not an event stream")

@@ -3,6 +3,7 @@ Completions, anthropic_api.py for Anthropic's Messages API, demo.py's scripted m
 the errors it raises, and the retry loop and fault wording the adapters share."""
 import importlib
 import itertools
+import json
 import re
 import socket
 import time
@@ -75,7 +76,7 @@ class Parts:
 
     def __init__(self):
         self.text, self.thought, self.out = [], [], []
-        self.finish_reason, self.shown, self.started = None, 0, False
+        self.finish_reason, self.shown = None, 0
         self.usage = dict.fromkeys(self.usage_keys, 0)
 
     def _reasoning(self, piece: str) -> None:
@@ -91,11 +92,11 @@ class Parts:
 
 class Adapter:
     """What the adapters share: their settings, one request streamed with retries, and the SDK's errors as
-    faults to retry or one line. A subclass names its SDK's package, the variable its key comes from and
-    the path it posts to; it builds the body (request), the client (connect), reads the stream (read) into
-    its Parts, and words an HTTP error (refused)."""
+    faults to retry or one line. A subclass names its SDK's package, the variable its key comes from, the
+    path it posts to and what it receives (unit); it builds the body (request) and the client (connect),
+    yields what the stream brings (received) for its Parts to add, and words an HTTP error (refused)."""
     backoff = 0.5  # seconds before the first retry, doubled for each next one up to 8 (Retry-After wins)
-    package = key = path = ""
+    package = key = path = unit = ""
     Parts = Parts
 
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None, *,
@@ -158,7 +159,14 @@ class Adapter:
                 raise LLMError(f"connection to {url} failed: no such host ({why(e)})") from None
             raise Fault(f"connection to {url} failed", f" ({why(e)})") from None
         with stream:  # closed even on Ctrl+C
-            self.read(stream, parts, emit, url)
+            for item in self.received(stream, url):
+                try:
+                    parts.add(item)
+                except (AttributeError, TypeError, KeyError, ValueError):  # quoted as it came, in JSON
+                    came = json.dumps(item, ensure_ascii=False, default=str)[:80]
+                    raise Fault(f"{url} sent {self.unit} of the wrong shape", f": {came!r}") from None
+                for event in parts.out:  # sent out here: a consumer's own error is not the provider's fault
+                    emit(event)
         if parts.finish_reason is None:
             raise Fault(f"the stream from {url} ended before the reply was complete")
         return parts.reply(emit)
