@@ -95,14 +95,6 @@ class Agent(Calls):
             setattr(sub.workspace, shared, getattr(self.workspace, shared))
         return sub
 
-    def _in_call(self, call_id, run, *args):
-        """run(*args) on a pool thread, as the work of this call (a sub-agent it spawns names it)."""
-        self._call.id = call_id
-        try:
-            return run(*args)
-        finally:
-            self._call.id = None
-
     def chat(self, prompt: str) -> str:
         """Run one user turn to its end and return the final answer. History is kept."""
         self._cancelled.clear()

@@ -35,7 +35,7 @@ class Permit:
 
 class Calls:
     """The Agent's tool calls; the Agent holds tools, permissions, gate, approvals, workspace, messages,
-    emit(), _check(), _cancelled and _pending."""
+    emit(), _check(), _cancelled, _pending and _call (what a pool thread runs)."""
 
     def _run_tools(self, calls, cut=False, repeated=False) -> None:
         """Run one round's calls concurrently, but those on one file in the order the model gave; report each
@@ -65,7 +65,7 @@ class Calls:
                     permit = self._permit(call, args, parse.problem)
                     paths = permit.tool.paths(args)
                     after = {latest[p] for p in paths if p in latest}
-                    job = pool.submit(self._in_call, call.id, self._run_one, permit, args, after)
+                    job = pool.submit(self._run_one, permit, args, after, call.id)
                     latest.update(dict.fromkeys(paths, job))
                     jobs[job] = i
                 except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
@@ -132,12 +132,14 @@ class Calls:
         self._check()  # a deny that cancel() gave: the turn ends, the call never runs
         return decision
 
-    def _run_one(self, permit: Permit, args, after=()) -> ToolOutcome:
-        """The call's outcome, on a pool thread, once the earlier calls on its files (`after`) are done."""
+    def _run_one(self, permit: Permit, args, after=(), call_id=None) -> ToolOutcome:
+        """The call's outcome, on a pool thread, once the earlier calls on its files (`after`) are done; run
+        as the work of call_id (a sub-agent it spawns names it as its parent)."""
         wait(after)  # they were submitted first, so they run already or are done: no deadlock
         if self._cancelled.is_set():
             return ToolOutcome(ToolResult([INTERRUPTED], is_error=True))
         start, tool = time.monotonic(), permit.tool
+        self._call.id = call_id
         try:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
             if now[0] != permit.kind and self.permissions.check(now[0], now[1]) != "allow":
@@ -149,6 +151,8 @@ class Calls:
             result = ToolResult.error(str(e))
         except Exception as e:  # a tool's bug must not end the session; the model can adapt
             result = ToolResult.error(f"{tool.name} failed: {type(e).__name__}: {e}")
+        finally:
+            self._call.id = None
         return ToolOutcome(result, time.monotonic() - start)
 
     def _offer_rerun(self, call, args, outcome: ToolOutcome) -> ToolOutcome:

@@ -3,6 +3,7 @@ messages, at worst keep the newest that fit (calls with their results). Past a h
 drops to a low-water mark at once: the requests in between share a prefix a prompt cache bills cheaply."""
 import json
 from collections import Counter
+from dataclasses import dataclass
 
 from . import messages as msg
 
@@ -32,19 +33,27 @@ def _chars(messages) -> int:
     return chars
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What Context.tokens() counted: how many messages, the last of them, the characters of all but one."""
+    messages: int = 0
+    last: dict | None = None
+    chars: int = 0
+
+
 class Context:
     def __init__(self, window: int | None = None, usage=None):
         self.window, self.usage = window or DEFAULT_WINDOW, usage
-        self._counted = (0, None, 0)  # messages counted, the last of them, their characters
+        self._counted = Counted()  # replaced whole: the status line reads it from another thread
 
     def tokens(self, messages) -> int:
         """estimate(messages), paying only for messages added since the last call, and the system prompt; any
         other change (compression, /reset, a resume) leaves another last message: all are recounted."""
-        n, last, chars = self._counted
-        if not (1 <= n <= len(messages) and messages[n - 1] is last):
+        n, chars = self._counted.messages, self._counted.chars
+        if not (1 <= n <= len(messages) and messages[n - 1] is self._counted.last):
             n, chars = 1, 0
         chars += _chars(messages[n:])
-        self._counted = (len(messages), messages[-1] if messages else None, chars)
+        self._counted = Counted(len(messages), messages[-1] if messages else None, chars)
         return (_chars(messages[:1]) + chars) // 4
 
     def budget(self, llm, tools) -> int:
@@ -57,7 +66,7 @@ class Context:
         budget, before = self.budget(llm, tools), self.tokens(messages)
         if before <= budget * HIGH and not force:
             return None
-        self._counted = (0, None, 0)  # compression changes messages in place: count afresh next time
+        self._counted = Counted()  # compression changes messages in place: count afresh next time
         done = []
         if snipped := snip(messages):
             done.append(f"snipped {snipped} old tool outputs")
