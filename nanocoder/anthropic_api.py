@@ -130,9 +130,9 @@ class AnthropicModel(Adapter):
     unit = "an event"
 
     def __init__(self, *args, thinking: int | None = None, auth_token: str | None = None, **kwargs):
-        """As model.Adapter. api_key (sent as X-Api-Key), auth_token (a bearer token), base_url: None leaves
-        them to the SDK (ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL); thinking: a budget
-        of tokens for extended thinking, None for none."""
+        """As model.Adapter; auth_token: a bearer token in place of a key. api_key, auth_token, base_url: None
+        leaves them to the SDK (ANTHROPIC_API_KEY, then ANTHROPIC_AUTH_TOKEN; ANTHROPIC_BASE_URL); thinking: a
+        budget of tokens for extended thinking, None for none."""
         super().__init__(*args, **kwargs)
         self.thinking, self.auth_token = thinking, auth_token
 

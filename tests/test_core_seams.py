@@ -10,7 +10,7 @@ from nanocoder.messages import NEUTRAL_ONLY
 from nanocoder.prompt import environment
 from nanocoder.tools.base import Workspace
 from scripted_anthropic import rules
-from test_anthropic import aserver, claude, key_sent, shape  # noqa: F401 (fixtures)
+from test_anthropic import aserver, shape  # noqa: F401 (a fixture)
 from test_wiring import cycles
 
 NOT_SENT = ("summary", "environment")
