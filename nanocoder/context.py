@@ -91,9 +91,9 @@ class Context:
                 self.usage.add(reply)
         except Exception as e:  # the turn goes on without a summary rather than failing
             summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
-        head = [msg.summary(msg.user(f"{SUMMARY_TAG}\n{summary}"))]
+        head = [{**msg.user(f"{SUMMARY_TAG}\n{summary}"), "summary": True}]  # marked: collapse keeps it
         if messages[start]["role"] == "user":  # keep roles alternating for strict providers
-            head.append(msg.summary(msg.assistant(ACK)))
+            head.append({**msg.assistant(ACK), "summary": True})
         messages[1:start] = head
         return f"summarised {len(old)} older messages"
 

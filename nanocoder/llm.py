@@ -5,7 +5,6 @@ import itertools
 import json
 import os
 import re
-from dataclasses import dataclass
 
 from . import events
 from .history import is_json_object
@@ -114,24 +113,17 @@ class _Assembler(Parts):
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
         reply.tool_calls = [c for c in self.calls if c.name]
         held = reply.content[self.shown:]  # what _show held back: emitted now, less any call in it
-        if self.tagged and not reply.tool_calls and (written := text_calls(held)):
-            held, reply.tool_calls = written.text, written.calls
+        if self.tagged and not reply.tool_calls and (calls := text_calls(held)):
+            held, reply.tool_calls = TEXT_CALL.sub("", held), calls
             reply.content = (reply.content[:self.shown] + held).strip()
         if held.strip():
             emit(events.Text(held))
         return reply
 
 
-@dataclass
-class Written:
-    """Calls a local model wrote as text, and its text without them."""
-    text: str
-    calls: list[ToolCall]
-
-
-def text_calls(text: str) -> Written | None:
-    """Local models that write `<tool_call>{"name": ..., "arguments": ...}</tool_call>` as text: None if
-    text holds none, or one that is not what it looked like (the text is then left alone)."""
+def text_calls(text: str) -> list[ToolCall]:
+    """Local models that write `<tool_call>{"name": ..., "arguments": ...}</tool_call>` as text: none if
+    one is not what it looked like (the text is then left alone)."""
     calls = []
     for match in TEXT_CALL.finditer(text):
         try:
@@ -140,8 +132,8 @@ def text_calls(text: str) -> Written | None:
             calls.append(ToolCall(f"call_{os.urandom(6).hex()}", str(data["name"]),
                                   arguments if isinstance(arguments, str) else json.dumps(arguments)))
         except (ValueError, KeyError, AttributeError):
-            return None
-    return Written(TEXT_CALL.sub("", text), calls) if calls else None
+            return []
+    return calls
 
 
 def _string(value, what: str) -> str:

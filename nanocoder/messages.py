@@ -69,11 +69,6 @@ def user(text: str) -> UserMessage:
     return {"role": "user", "content": text}
 
 
-def summary(message: UserMessage | AssistantMessage) -> UserMessage | AssistantMessage:
-    """message, marked as part of a summary: compression keeps it, and tells it apart by the mark."""
-    return {**message, "summary": True}
-
-
 def assistant(text: str = "", calls: list[ToolCallPart] = (), reasoning: str = "",
               reasoning_field: str = "reasoning_content", thinking: list[dict] = ()) -> AssistantMessage:
     # null content is only valid beside tool calls; an empty answer stays "".
