@@ -4,6 +4,7 @@ import itertools
 import json
 import threading
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import events as ev
@@ -18,7 +19,7 @@ from .tools import Registry, builtins
 from .tools.base import Workspace, printable
 
 if TYPE_CHECKING:
-    from .model import Model
+    from .model import Model, Reply
 
 MAX_DEPTH = 1  # sub-agents of sub-agents: none (no agent tool at this depth)
 REPEATS = 3  # the same calls this many rounds in a row get a warning; twice as many end the turn
@@ -28,19 +29,27 @@ ENDINGS = {"length": "the answer was cut off by the token limit (NANOCODER_MAX_T
            "empty": "the model gave an empty answer"}
 
 
+@dataclass
 class Usage:
-    def __init__(self):
-        self._lock = threading.Lock()  # sub-agents in pool threads add to their parent's
-        self.reset()
+    """Tokens a session used: its agent's, its sub-agents' (adding from pool threads) and its summaries'."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def reset(self):
-        self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
-
-    def add(self, prompt: int, completion: int, cached: int = 0):
+    def add(self, reply: "Reply"):
         with self._lock:
-            self.prompt_tokens += prompt
-            self.completion_tokens += completion
-            self.cached_tokens += cached
+            self.prompt_tokens += reply.prompt_tokens
+            self.completion_tokens += reply.completion_tokens
+            self.cached_tokens += reply.cached_tokens
+
+
+@dataclass
+class Ending:
+    """How a turn ended: the answer, why (TurnEnded.reason), and what to say if it is not a success."""
+    answer: str = ""
+    reason: str = "error"
+    notice: str = ""
 
 
 class Agent(Calls):
@@ -67,8 +76,8 @@ class Agent(Calls):
         self.turn_id = ""
         self._cancelled = threading.Event()
         self._call = threading.local()  # .id: the call a pool thread runs, which spawn() names as the parent
-        self._ids = (None, 0, set())  # (the history list, how much of it was read, its call ids)
-        self._env = None  # the environment the model was last told about
+        # the call ids of self.messages, kept as rounds add to it (a walk of it all made each round slower)
+        self._ids, self._ids_of = set(), None
 
     def emit(self, event: ev.Event) -> None:
         event.depth, event.turn_id, event.parent_call_id = self.depth, self.turn_id, self.parent_call_id
@@ -86,85 +95,71 @@ class Agent(Calls):
             setattr(sub.workspace, shared, getattr(self.workspace, shared))
         return sub
 
-    def _in_call(self, call_id, run, *args):
-        """run(*args) on a pool thread, as the work of this call (a sub-agent it spawns names it)."""
-        self._call.id = call_id
-        try:
-            return run(*args)
-        finally:
-            self._call.id = None
-
     def chat(self, prompt: str) -> str:
         """Run one user turn to its end and return the final answer. History is kept."""
         self._cancelled.clear()
         self.turn_id = uuid.uuid4().hex[:12]
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
-        env = environment(self.workspace)
-        if not self.messages[0]["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            self.messages[0] = msg.system(system_prompt(self.workspace, self.tools, env))
-        elif env != self._env and not (self._env is None and env in self.messages[0]["content"]):
+        env, system = environment(self.workspace), self.messages[0]
+        if not system["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
+            system = self.messages[0] = msg.system(system_prompt(self.workspace, self.tools, env))
+        elif env != system.get("environment"):  # a session saved before the mark: told once more
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
-        self._env = env
+        system["environment"] = env  # not sent: the adapters leave it out
         self.messages.append(msg.user(prompt))
         if not self.depth:
             self.workspace.checkpoints.begin()
         self.emit(ev.TurnStarted(prompt))
-        answer, reason = "", "error"
+        ending = Ending()
         try:
-            answer, reason = self._loop()
-            return answer
+            ending = self._loop()
+            if ending.notice:
+                self.emit(ev.Notice(ending.notice))
+            return ending.answer
         except (KeyboardInterrupt, Cancelled):
-            reason = "interrupted"  # the model is told next turn why its work stopped
+            ending.reason = "interrupted"  # the model is told next turn why its work stopped
             self.messages.append(msg.user("[The user interrupted this turn.]"))
             raise
         except LLMError as e:
-            answer = str(e)
+            ending.answer = str(e)
             raise
         finally:
-            self.emit(ev.TurnEnded(answer, reason, self.messages))
+            self.emit(ev.TurnEnded(ending.answer, ending.reason, self.messages))
 
-    def _loop(self) -> tuple[str, str]:
+    def _loop(self) -> Ending:
         repeats, last = 0, None
         for turn in itertools.count(1):
             if self.max_turns and turn > self.max_turns:
                 rounds = f"{self.max_turns} round{'s' if self.max_turns > 1 else ''}"
-                return self._stop("", "max_turns", f"stopped after {rounds} (--max-turns)")
+                return Ending("", "max_turns", f"stopped after {rounds} (--max-turns)")
             reply = self._ask()
-            used = self._used_ids()
+            if self._ids_of is not self.messages:  # a history put in place (a resume) is read afresh
+                self._ids, self._ids_of = used_ids(self.messages), self.messages
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
-                call.id = fresh_id(call.id, used)
+                call.id = fresh_id(call.id, self._ids)
             # a JSON "\ud800" from the provider is a lone surrogate: kept, it breaks every later request
             reply.content = printable(reply.content)
             self.messages.append(json.loads(printable(json.dumps(reply.message(), ensure_ascii=False))))
             if not reply.tool_calls or reply.finish_reason in ("content_filter", "refusal"):
                 self.emit(ev.RoundEnded(self.messages))
                 said = reply.content.strip()
-                ending = reply.finish_reason if reply.finish_reason in ENDINGS else "" if said else "empty"
-                return (self._stop(reply.content, ending, ENDINGS[ending]) if ending
-                        else (reply.content, "success"))
+                why = reply.finish_reason if reply.finish_reason in ENDINGS else "" if said else "empty"
+                return Ending(reply.content, why or "success", ENDINGS.get(why, ""))
             calls = [(c.name, c.arguments) for c in reply.tool_calls]
             repeats, last = (repeats + 1 if calls == last else 1), calls
             self._run_tools(reply.tool_calls, cut=reply.finish_reason == "length",
                             repeated=repeats >= REPEATS)
             self.emit(ev.RoundEnded(self.messages))
             if repeats >= 2 * REPEATS:
-                return self._stop("", "loop",
-                                  f"stopped: the model made the same calls {repeats} times in a row")
+                return Ending("", "loop", f"stopped: the model made the same calls {repeats} times in a row")
 
-    def _stop(self, answer, reason, why):
-        """A turn that ends without a proper answer: the answer is what the model said; why is a notice."""
-        self.emit(ev.Notice(why))
-        return answer, reason
-
-    def _ask(self):
+    def _ask(self) -> "Reply":
         """One request; if the provider says the history is too long after all, compress and retry once."""
-        force = False
-        while True:
+        for force in (False, True):
             self._check()
             before = force and json.dumps(self.messages)
-            note = self.context.fit(self.messages, self.llm, self.schemas, force=force)
-            if note:
+            if note := self.context.fit(self.messages, self.llm, self.schemas, force=force):
                 self.emit(ev.Notice(note))
             if force and json.dumps(self.messages) == before:  # the same request would fail again
                 raise LLMError("the conversation does not fit the model's window "
@@ -172,29 +167,18 @@ class Agent(Calls):
                                "a larger NANOCODER_MAX_CONTEXT, or a model with a larger window")
             try:
                 reply = self.llm.stream(self.messages, self.schemas, self.emit)
+                break
             except ContextTooLong:
                 if force:
                     raise
-                force = True
-                continue
-            self._check()
-            self.usage.add(reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens)
-            self.emit(ev.Usage(reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens))
-            return reply
+        self._check()
+        self.usage.add(reply)
+        self.emit(ev.Usage(reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens))
+        return reply
 
     def _check(self):  # before and after each request
         if self._cancelled.is_set():
             raise Cancelled("stopped by the user")
-
-    def _used_ids(self) -> set:
-        """The history's call ids, read on from where the last round stopped (a walk of it all made
-        each round slower); a replaced history is read afresh."""
-        seen, read, ids = self._ids
-        if seen is not self.messages or read > len(self.messages):
-            read, ids = 0, set()
-        ids |= used_ids(self.messages[read:])
-        self._ids = (self.messages, len(self.messages), ids)
-        return ids
 
     def cancel(self):
         """Stop from another thread: running tools now, pending approval requests (denied), the loop before
@@ -211,6 +195,6 @@ class Agent(Calls):
 
     def reset(self):
         """A new conversation: the system prompt is built again; "always" answers and usage are forgotten."""
-        self.messages, self._env = [msg.system("")], None
+        self.messages = [msg.system("")]
         self.permissions.always.clear()
-        self.usage.reset()
+        self.usage.prompt_tokens = self.usage.completion_tokens = self.usage.cached_tokens = 0

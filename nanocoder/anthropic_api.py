@@ -1,11 +1,11 @@
 """The Model (model.py) for Anthropic's Messages API, through the official anthropic SDK (an optional extra,
 imported at the first request): nanocoder's messages become Messages API turns and blocks, the streamed
-events one Reply. Faults are retried as on the Chat Completions path (model.with_retries)."""
+events one Reply. Faults are retried as on the Chat Completions path (model.Adapter)."""
 import json
 import re
 
 from . import events
-from .model import Fault, LLMError, Reply, ToolCall, broken, refusal, why, with_retries
+from .model import Adapter, Parts, Reply, ToolCall, broken
 
 # stop_reason -> the Reply's finish_reason, in Chat Completions' words where it has them
 STOPS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "tool_use": "tool_calls",
@@ -17,93 +17,6 @@ STATUSES = {"invalid_request_error": 400, "authentication_error": 401, "permissi
 DEFAULT_MAX_TOKENS = 8192  # the API requires a number
 CACHED = {"type": "ephemeral"}  # a cache breakpoint: the prefix up to this block is cached
 SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped surrogate, in JSON text
-MISSING = "the anthropic provider needs its SDK: pip install 'nanocoderagent[anthropic]'"
-
-
-class AnthropicModel:
-    backoff = 0.5  # seconds before the first retry, doubled for each next one up to 8 (Retry-After wins)
-
-    def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None, *,
-                 max_tokens: int | None = None, temperature: float | None = None,
-                 timeout: float = 600.0, max_retries: int = 3, thinking: int | None = None):
-        """api_key, base_url: None leaves them to the SDK (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL);
-        thinking: a budget of tokens for extended thinking, None for none."""
-        self.model, self.max_tokens, self.temperature = model, max_tokens, temperature
-        self.api_key, self.base_url, self.thinking = api_key, base_url, thinking
-        self.timeout, self.max_retries = timeout, max_retries  # timeout: seconds of silence
-        self._client = None
-
-    def stream(self, messages: list[dict], tools: list[dict] | None = None, on_event=None) -> Reply:
-        """The Model protocol (model.py): one request, streamed."""
-        emit = on_event or (lambda event: None)
-        body = self.request(messages, tools)
-        return with_retries(lambda parts: self._attempt(body, parts, emit), _Assembler, emit,
-                            self.max_retries, self.backoff)
-
-    def request(self, messages: list[dict], tools: list[dict] | None = None) -> dict:
-        """The Messages API body. Cache breakpoints sit on the stable prefix: the system prompt, the tools,
-        and the last two user turns (the newest one is the next request's prefix)."""
-        body = {"model": self.model, "max_tokens": self.max_tokens or DEFAULT_MAX_TOKENS,
-                "messages": _turns(messages), "stream": True}
-        if messages and messages[0]["role"] == "system" and messages[0]["content"]:
-            body["system"] = [{"type": "text", "text": messages[0]["content"], "cache_control": CACHED}]
-        if tools:
-            body["tools"] = [{"name": f["name"], "description": f.get("description") or "",
-                              "input_schema": f.get("parameters") or {"type": "object"}}
-                             for f in (t["function"] for t in tools)]
-            body["tools"][-1]["cache_control"] = CACHED
-        if self.thinking:  # the API wants room for the thinking within max_tokens, and no temperature
-            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking}
-            body["max_tokens"] = max(body["max_tokens"], self.thinking + 1024)
-        elif self.temperature is not None:
-            body["temperature"] = self.temperature
-        return body
-
-    def _attempt(self, body, parts, emit) -> Reply:
-        try:
-            import anthropic  # here: only a session that uses it pays for it
-        except ImportError:
-            raise LLMError(MISSING) from None
-        if self._client is None:
-            # No retries in the SDK: with_retries retries every fault itself, and says so.
-            self._client = anthropic.Anthropic(api_key=self.api_key, base_url=self.base_url,
-                                               timeout=self.timeout, max_retries=0)
-        url = str(self._client.base_url).rstrip("/")
-        try:  # a raw body, as llm.py sends one: no per-request transform of every message by the SDK
-            stream = self._client.post("/v1/messages", body=body, cast_to=object, stream=True,
-                                       stream_cls=anthropic.Stream[object])
-        except anthropic.APIStatusError as e:
-            raise self._refusal(e) from None
-        except anthropic.APITimeoutError:
-            raise Fault(f"{url} did not answer within {self.timeout:g} s", " (NANOCODER_TIMEOUT)") from None
-        except anthropic.APIConnectionError as e:
-            raise Fault(f"connection to {url} failed", f" ({why(e)})") from None
-        with stream:  # closed even on Ctrl+C
-            received, event = iter(stream), None
-            while True:
-                try:
-                    event = next(received, None)
-                    if event is None:
-                        break
-                    parts.add(event)
-                except anthropic.APIStatusError as e:  # an error event in the stream
-                    raise self._refusal(e) from None
-                except (AttributeError, TypeError, KeyError, ValueError):
-                    raise Fault(f"{url} sent an event of the wrong shape", f": {str(event)[:80]!r}") from None
-                except Exception as e:
-                    raise broken(e, url, self.timeout) from None
-                for out in parts.out:  # sent out here: a consumer's own error is not the provider's fault
-                    emit(out)
-        if parts.finish_reason is None:
-            raise Fault(f"the stream from {url} ended before the reply was complete")
-        return parts.reply(emit)
-
-    def _refusal(self, e) -> Exception:
-        error = e.body.get("error") if isinstance(e.body, dict) else None
-        error = error if isinstance(error, dict) else {}
-        status = e.status_code if e.status_code != 200 else STATUSES.get(error.get("type"), 500)
-        return refusal(status, str(error.get("message") or e.message), e.response.headers,
-                       key="ANTHROPIC_API_KEY", base_url=str(self._client.base_url), model=self.model)
 
 
 def _turns(messages: list[dict]) -> list[dict]:
@@ -154,19 +67,18 @@ def _id(call_id: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", call_id)
 
 
-class _Assembler:
-    """One Reply from the streamed events; what the last event has to show is in `out`."""
+class _Assembler(Parts):
+    """One Reply from the streamed events."""
+    usage_keys = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
 
     def __init__(self):
-        self.blocks, self.text, self.thought, self.out = {}, [], [], []  # blocks: index -> block
-        self.finish_reason, self.shown = None, 0
-        self.usage = {"input_tokens": 0, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
-                      "output_tokens": 0}
+        super().__init__()
+        self.blocks = {}  # index -> block
 
     def add(self, event: dict) -> None:
         self.out, kind = [], event["type"]
         if kind == "message_start":
-            self._usage(event["message"].get("usage"))
+            self._count(event["message"].get("usage") or {})
         elif kind == "content_block_start":
             block = dict(event["content_block"])
             if block["type"] == "tool_use":  # its input comes as pieces of JSON (or whole, from a proxy)
@@ -185,12 +97,11 @@ class _Assembler:
                 block["input"].append(delta["partial_json"])
             elif delta["type"] == "thinking_delta":
                 block["thinking"].append(delta["thinking"])
-                self.thought.append(delta["thinking"])
-                self.out.append(events.Reasoning(delta["thinking"]))
+                self._reasoning(delta["thinking"])
             elif delta["type"] == "signature_delta":
                 block["signature"] += delta["signature"]
         elif kind == "message_delta":
-            self._usage(event.get("usage"))
+            self._count(event.get("usage") or {})
             if stop := event["delta"].get("stop_reason"):
                 self.finish_reason = STOPS.get(stop, stop)
 
@@ -198,11 +109,6 @@ class _Assembler:
         self.text.append(piece)
         self.shown += len(piece)
         self.out.append(events.Text(piece))
-
-    def _usage(self, usage) -> None:
-        for key, value in (usage or {}).items():  # running totals: the largest seen is the total
-            if key in self.usage and isinstance(value, int):
-                self.usage[key] = max(self.usage[key], value)
 
     def reply(self, emit=lambda event: None) -> Reply:
         blocks = [self.blocks[i] for i in sorted(self.blocks)]
@@ -217,3 +123,53 @@ class _Assembler:
                      + u["cache_creation_input_tokens"],
                      completion_tokens=u["output_tokens"], cached_tokens=u["cache_read_input_tokens"],
                      thinking=thinking)
+
+
+class AnthropicModel(Adapter):
+    package, key, path, Parts = "anthropic", "ANTHROPIC_API_KEY", "/v1/messages", _Assembler
+    unit = "an event"
+
+    def __init__(self, *args, thinking: int | None = None, auth_token: str | None = None, **kwargs):
+        """As model.Adapter; auth_token: a bearer token in place of a key. api_key, auth_token, base_url: None
+        leaves them to the SDK (ANTHROPIC_API_KEY, then ANTHROPIC_AUTH_TOKEN; ANTHROPIC_BASE_URL); thinking: a
+        budget of tokens for extended thinking, None for none."""
+        super().__init__(*args, **kwargs)
+        self.thinking, self.auth_token = thinking, auth_token
+
+    def request(self, messages: list[dict], tools: list[dict] | None = None) -> dict:
+        """The Messages API body. Cache breakpoints sit on the stable prefix: the system prompt, the tools,
+        and the last two user turns (the newest one is the next request's prefix)."""
+        body = {"model": self.model, "max_tokens": self.max_tokens or DEFAULT_MAX_TOKENS,
+                "messages": _turns(messages), "stream": True}
+        if messages and messages[0]["role"] == "system" and messages[0]["content"]:
+            body["system"] = [{"type": "text", "text": messages[0]["content"], "cache_control": CACHED}]
+        if tools:
+            body["tools"] = [{"name": f["name"], "description": f.get("description") or "",
+                              "input_schema": f.get("parameters") or {"type": "object"}}
+                             for f in (t["function"] for t in tools)]
+            body["tools"][-1]["cache_control"] = CACHED
+        if self.thinking:  # the API wants room for the thinking within max_tokens, and no temperature
+            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking}
+            body["max_tokens"] = max(body["max_tokens"], self.thinking + 1024)
+        elif self.temperature is not None:
+            body["temperature"] = self.temperature
+        return body
+
+    def connect(self, anthropic):
+        return anthropic.Anthropic(api_key=self.api_key, auth_token=self.auth_token, base_url=self.base_url,
+                                   timeout=self.timeout, max_retries=0)
+
+    def received(self, stream, url: str):
+        import anthropic  # imported already, to send the request
+        try:
+            yield from stream
+        except anthropic.APIStatusError as e:  # an error event in the stream
+            raise self.refused(e, url) from None
+        except Exception as e:
+            raise broken(e, url, self.timeout) from None
+
+    def refused(self, e, url: str, body: dict | None = None) -> Exception:
+        error = e.body.get("error") if isinstance(e.body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        status = e.status_code if e.status_code != 200 else STATUSES.get(error.get("type"), 500)
+        return self.refusal(status, str(error.get("message") or e.message), e.response.headers, url)

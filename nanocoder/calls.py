@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from . import events as ev
 from . import messages as msg
 from .history import INTERRUPTED
-from .tools.base import ToolError, ToolResult, arguments
+from .tools.base import Tool, ToolError, ToolResult, arguments
 
 REPEATED = "[You made these same calls in the previous rounds too; try something else.]"
 
@@ -26,9 +26,16 @@ class ToolOutcome:
     took: float | None = None
 
 
+@dataclass
+class Permit:
+    """A call allowed to run: its tool, and the permission kind it was allowed as (judged again to run)."""
+    tool: Tool
+    kind: str
+
+
 class Calls:
     """The Agent's tool calls; the Agent holds tools, permissions, gate, approvals, workspace, messages,
-    emit(), _check(), _cancelled and _pending."""
+    emit(), _check(), _cancelled, _pending and _call (what a pool thread runs)."""
 
     def _run_tools(self, calls, cut=False, repeated=False) -> None:
         """Run one round's calls concurrently, but those on one file in the order the model gave; report each
@@ -55,10 +62,10 @@ class Calls:
                     if cut:
                         raise ToolError("this call was cut off by the token limit and not run; "
                                         "send a smaller one")
-                    tool, kind = self._permit(call, args, parse.problem)
-                    paths = tool.paths(args)
+                    permit = self._permit(call, args, parse.problem)
+                    paths = permit.tool.paths(args)
                     after = {latest[p] for p in paths if p in latest}
-                    job = pool.submit(self._in_call, call.id, self._run_one, tool, args, kind, after)
+                    job = pool.submit(self._run_one, permit, args, after, call.id)
                     latest.update(dict.fromkeys(paths, job))
                     jobs[job] = i
                 except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
@@ -88,8 +95,8 @@ class Calls:
         self.emit(ev.ToolFinished(call.id, call.name, args, result.text(), result.is_error,
                                   outcome.took or 0.0, result.diff, ran))
 
-    def _permit(self, call, args, problem=None):
-        """(the tool, the permission kind it was allowed as), or ToolError saying why not."""
+    def _permit(self, call, args, problem=None) -> Permit:
+        """The call's Permit, or ToolError saying why not."""
         tool = self.tools.get(call.name)
         if tool is None:
             raise ToolError(f"unknown tool {call.name!r}. Available tools: {', '.join(self.tools)}.")
@@ -108,7 +115,7 @@ class Calls:
                     f", saying: {decision.reason}" if decision.reason else ". Ask them how to proceed."))
             if decision.scope:
                 self.permissions.always.add(decision.scope)
-        return tool, kind
+        return Permit(tool, kind)
 
     def _ask_user(self, call, args, why, preview, scope="") -> ev.Decision:
         """Emit an approval request and wait for its answer; cancel() answers it with a deny."""
@@ -125,15 +132,17 @@ class Calls:
         self._check()  # a deny that cancel() gave: the turn ends, the call never runs
         return decision
 
-    def _run_one(self, tool, args, kind, after=()) -> ToolOutcome:
-        """The call's outcome, on a pool thread, once the earlier calls on its files (`after`) are done."""
+    def _run_one(self, permit: Permit, args, after=(), call_id=None) -> ToolOutcome:
+        """The call's outcome, on a pool thread, once the earlier calls on its files (`after`) are done; run
+        as the work of call_id (a sub-agent it spawns names it as its parent)."""
         wait(after)  # they were submitted first, so they run already or are done: no deadlock
         if self._cancelled.is_set():
             return ToolOutcome(ToolResult([INTERRUPTED], is_error=True))
-        start = time.monotonic()
+        start, tool = time.monotonic(), permit.tool
+        self._call.id = call_id
         try:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
-            if now[0] != kind and self.permissions.check(now[0], now[1]) != "allow":
+            if now[0] != permit.kind and self.permissions.check(now[0], now[1]) != "allow":
                 raise ToolError(f"not run: the call now means something else ({now[2]}); ask again")
             if not (tool.read_only or getattr(tool, "checkpointed", False)):
                 self.workspace.checkpoints.ran(tool.name)  # it may change files /undo cannot see
@@ -142,6 +151,8 @@ class Calls:
             result = ToolResult.error(str(e))
         except Exception as e:  # a tool's bug must not end the session; the model can adapt
             result = ToolResult.error(f"{tool.name} failed: {type(e).__name__}: {e}")
+        finally:
+            self._call.id = None
         return ToolOutcome(result, time.monotonic() - start)
 
     def _offer_rerun(self, call, args, outcome: ToolOutcome) -> ToolOutcome:

@@ -3,6 +3,7 @@ messages, at worst keep the newest that fit (calls with their results). Past a h
 drops to a low-water mark at once: the requests in between share a prefix a prompt cache bills cheaply."""
 import json
 from collections import Counter
+from dataclasses import dataclass
 
 from . import messages as msg
 
@@ -32,19 +33,27 @@ def _chars(messages) -> int:
     return chars
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What Context.tokens() counted: how many messages, the last of them, the characters of all but one."""
+    messages: int = 0
+    last: dict | None = None
+    chars: int = 0
+
+
 class Context:
     def __init__(self, window: int | None = None, usage=None):
         self.window, self.usage = window or DEFAULT_WINDOW, usage
-        self._counted = (0, None, 0)  # messages counted, the last of them, their characters
+        self._counted = Counted()  # replaced whole: the status line reads it from another thread
 
     def tokens(self, messages) -> int:
         """estimate(messages), paying only for messages added since the last call, and the system prompt; any
         other change (compression, /reset, a resume) leaves another last message: all are recounted."""
-        n, last, chars = self._counted
-        if not (1 <= n <= len(messages) and messages[n - 1] is last):
+        n, chars = self._counted.messages, self._counted.chars
+        if not (1 <= n <= len(messages) and messages[n - 1] is self._counted.last):
             n, chars = 1, 0
         chars += _chars(messages[n:])
-        self._counted = (len(messages), messages[-1] if messages else None, chars)
+        self._counted = Counted(len(messages), messages[-1] if messages else None, chars)
         return (_chars(messages[:1]) + chars) // 4
 
     def budget(self, llm, tools) -> int:
@@ -57,7 +66,7 @@ class Context:
         budget, before = self.budget(llm, tools), self.tokens(messages)
         if before <= budget * HIGH and not force:
             return None
-        self._counted = (0, None, 0)  # compression changes messages in place: count afresh next time
+        self._counted = Counted()  # compression changes messages in place: count afresh next time
         done = []
         if snipped := snip(messages):
             done.append(f"snipped {snipped} old tool outputs")
@@ -79,12 +88,12 @@ class Context:
             reply = llm.stream([msg.system(SUMMARY_PROMPT), msg.user(transcript)])
             summary = reply.content.strip()
             if self.usage:
-                self.usage.add(reply.prompt_tokens, reply.completion_tokens)
+                self.usage.add(reply)
         except Exception as e:  # the turn goes on without a summary rather than failing
             summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
-        head = [msg.user(f"{SUMMARY_TAG}\n{summary}")]
+        head = [{**msg.user(f"{SUMMARY_TAG}\n{summary}"), "summary": True}]  # marked: collapse keeps it
         if messages[start]["role"] == "user":  # keep roles alternating for strict providers
-            head.append(msg.assistant(ACK))
+            head.append({**msg.assistant(ACK), "summary": True})
         messages[1:start] = head
         return f"summarised {len(old)} older messages"
 
@@ -103,17 +112,14 @@ def snip(messages) -> int:
 def collapse(messages, budget: int) -> str:
     """Drop the oldest message groups after the summary until the rest fits, then cut what is left."""
     first = 1  # system prompt, then the summary (and its acknowledgement) stay
-    if len(messages) > first and str(messages[first]["content"]).startswith(SUMMARY_TAG):
-        first += 1
-    if len(messages) > first and messages[first]["content"] == ACK:
+    while len(messages) > first and messages[first].get("summary"):
         first += 1
     # where each group (a message and the results of its calls) begins; dropping up to `first` drops nothing
     cuts = [first] + [i for i in range(first + 1, len(messages)) if messages[i]["role"] != "tool"]
     start = next((i for i in cuts if estimate(messages[:first] + messages[i:]) <= budget), cuts[-1])
     del messages[first:start]
-    if (len(messages) > first and messages[first - 1]["content"] == ACK
-            and messages[first]["role"] == "assistant"):
-        del messages[first - 1]
+    if len(messages) > first and messages[first - 1]["role"] == messages[first]["role"] == "assistant":
+        del messages[first - 1]  # the acknowledgement, now before an answer
     chars = _chars(messages)
     share = budget * 4 // len(messages) - 16  # what each message may keep when all are cut alike
     for m in messages[1:]:  # one huge turn: cut every message's text to its share of the budget

@@ -1,5 +1,7 @@
 """nanocoder's own conversation format, kept, saved and handed to a Model: Chat Completions' shape (old
-sessions load as they are) plus a tool message's `is_error` and an assistant's signed `thinking`."""
+sessions load as they are) plus keys only nanocoder reads (NEUTRAL_ONLY), which the adapters do not send: a
+tool message's `is_error`, an assistant's signed `thinking`, the `summary` mark on what compression wrote, and
+the system message's `environment` (the last one the model was told of)."""
 from typing import Literal, TypedDict
 
 
@@ -15,14 +17,22 @@ class ToolCallPart(TypedDict):
     # and any field a provider wants echoed back (Gemini's extra_content)
 
 
-class SystemMessage(TypedDict):
+class _System(TypedDict):
     role: Literal["system"]  # the first message, and only there
     content: str
 
 
-class UserMessage(TypedDict):
+class SystemMessage(_System, total=False):
+    environment: str  # folder, date, git status, as the model last heard of them
+
+
+class _User(TypedDict):
     role: Literal["user"]
     content: str
+
+
+class UserMessage(_User, total=False):
+    summary: bool  # present (True) on the summary that compression put in place of older messages
 
 
 class _Assistant(TypedDict):
@@ -34,6 +44,7 @@ class AssistantMessage(_Assistant, total=False):  # the keys below only when the
     tool_calls: list[ToolCallPart]
     reasoning_content: str  # reasoning text, under the name the provider sent it in (or "reasoning")
     thinking: list[dict]  # Anthropic's thinking blocks, as sent, with their signatures
+    summary: bool  # present (True) on the acknowledgement of a summary
 
 
 class _Tool(TypedDict):
@@ -47,7 +58,7 @@ class ToolMessage(_Tool, total=False):
 
 
 Message = SystemMessage | UserMessage | AssistantMessage | ToolMessage
-NEUTRAL_ONLY = ("is_error", "thinking")  # keys of this format that Chat Completions does not know
+NEUTRAL_ONLY = ("is_error", "thinking", "summary", "environment")  # keys Chat Completions does not know
 
 
 def system(text: str) -> SystemMessage:
