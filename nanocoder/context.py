@@ -35,6 +35,7 @@ def _chars(messages) -> int:
 class Context:
     def __init__(self, window: int | None = None, usage=None):
         self.window, self.usage = window or DEFAULT_WINDOW, usage
+        self.pinned = lambda: ""  # text that follows every summary (the agent's todo list)
         self._counted = (0, None, 0)  # messages counted, the last of them, their characters
 
     def tokens(self, messages) -> int:
@@ -82,7 +83,7 @@ class Context:
                 self.usage.add(reply.prompt_tokens, reply.completion_tokens)
         except Exception as e:  # the turn goes on without a summary rather than failing
             summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
-        head = [msg.user(f"{SUMMARY_TAG}\n{summary}")]
+        head = [msg.user(f"{SUMMARY_TAG}\n{summary}{self.pinned()}")]
         if messages[start]["role"] == "user":  # keep roles alternating for strict providers
             head.append(msg.assistant(ACK))
         messages[1:start] = head
