@@ -64,9 +64,8 @@ def parse_args(argv):
                    help="list saved sessions, this folder's first, and exit")
     p.add_argument("-y", "--yes", action="store_true",
                    help="run tools without asking (--permission-mode yes)")
-    p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), "
-                   "let edits inside the folder run (edits), run everything that is not forbidden (yes), "
-                   "or only read and plan (plan)")
+    p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), let "
+                   "edits in the folder run (edits), run all not forbidden (yes), or read and plan (plan)")
     p.add_argument("--sandbox", choices=("read-only", "workspace-write", "off"), default="workspace-write",
                    help="what commands may write (Linux, Landlock): nothing, the folder and temp (default), "
                    "or anything (off); commands judged read-only always run read-only")

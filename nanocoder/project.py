@@ -59,14 +59,13 @@ class Project:
                     (folder / kind).glob(pattern))[:MAX_ITEMS]]:  # the project's own win
                 meta, body = project.frontmatter(path)
                 name = meta.get("name", path.parent.name) if kind == "skills" else path.stem
-                about = meta.get("description", "")
-                why = ("is not a name (letters, digits, - and _)" if not NAME.fullmatch(name) else
-                       "is a built-in command" if kind == "commands" and f"/{name}" in BUILTINS else
-                       "has no description" if kind == "skills" and not about else "")
-                if why:
-                    project.notes.append(f"{path}: left out, {name!r} {why}")
+                usable = NAME.fullmatch(name) and f"/{name}" not in BUILTINS and (
+                    kind == "commands" or meta.get("description"))
+                if body is not None and usable:
+                    getattr(project, kind)[name] = Extension(name, meta.get("description", ""), path, body)
                 elif body is not None:
-                    getattr(project, kind)[name] = Extension(name, about, path, body)
+                    project.notes.append(f"{path}: left out; it needs a name of letters, digits, - and _ "
+                                         "that no built-in command has (and a skill, a description)")
         return project
 
     def read(self, path: Path) -> str | None:

@@ -24,7 +24,7 @@ from .visible import visible
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
   /mode <mode>    permissions: ask (before edits and commands), edits, yes, plan; no mode: show it
-  /plan [task]    plan mode: reading only, then a plan to carry out (Shift+Tab cycles ask, edits, plan)
+  /plan           plan mode: reading only, then a plan to carry out (Shift+Tab cycles ask, edits, plan)
   /sandbox <p>    what commands may write: read-only, workspace-write, off; no policy: show it
   /compact        compress the conversation now
   /tokens         tokens used (cached too), the context size, and the cost if a price is known
@@ -42,8 +42,7 @@ Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /comma
   a file · !command runs a shell command for the conversation · "n <reason>" at a question \
 tells the model why"""
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
-        "and what to watch out for. Read the project first; keep it short and specific. If AGENTS.md "
-        "exists, improve it rather than start over.")
+        "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 
@@ -186,8 +185,6 @@ def command(line, agent, session, view, config, saver):
     elif name == "/plan":
         agent.permissions.mode = "plan"
         console.print("permissions: plan (reading only; Shift+Tab or /mode leaves it)")
-        if arg:
-            run_turn(agent, attach(arg, agent, view), view)
     elif name == "/memory":
         project = agent.project
         lines = [f"memory: {path} ({len(text):,} characters)" for path, text in project.memory.items()]

@@ -73,7 +73,6 @@ class Session:
     def restart(self) -> None:
         """A new conversation in this object (/reset): a new id; the old file stays as it was."""
         self.id, self.created, self.messages, self._stamp, self.title = _new_id(), time.time(), [], None, ""
-        self.todos = []
 
     @classmethod
     def load(cls, session_id: str) -> "Session":

@@ -181,8 +181,7 @@ class Workspace:
 
     def policy(self) -> str:
         """The sandbox policy commands run under now: read-only in plan mode, whatever /sandbox chose."""
-        planning = self.permissions is not None and self.permissions.mode == "plan"
-        return "read-only" if planning else self.sandbox_policy
+        return "read-only" if self.permissions and self.permissions.mode == "plan" else self.sandbox_policy
 
     def writable(self) -> list[Path]:
         """Where the workspace-write policy lets commands write (the workspace, temp, caches), resolved."""

@@ -1,13 +1,13 @@
 """todo_write, in the shape of Claude Code's TodoWrite: the model keeps a checklist of a longer task. The list
 lives on the workspace (saved with the session, repeated after compaction) and goes out as an event."""
 from ..events import Todos
-from .base import Tool, ToolError, ToolResult
+from .base import ToolError, ToolResult, WorkspaceTool
 
 STATUSES, FIELDS = ("pending", "in_progress", "completed"), {"content", "status", "activeForm"}
 MAX_TODOS, MAX_TEXT = 50, 300
 
 
-class TodoWriteTool(Tool):
+class TodoWriteTool(WorkspaceTool):
     name = "todo_write"
     description = ("Keep a checklist for a task of several steps: send the whole list each time. Mark "
                    "an item in_progress before you start it and completed once it is done. content says "
@@ -17,9 +17,6 @@ class TodoWriteTool(Tool):
             "content": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
             "activeForm": {"type": "string"}}}}}}
     read_only = True  # it changes no file: it runs in every mode, plan mode too
-
-    def __init__(self, workspace):
-        self.workspace = workspace
 
     def execute(self, todos: list) -> ToolResult:
         for n, item in enumerate(todos, 1):
