@@ -35,15 +35,17 @@ class Answer:
 
 
 def test_writes_are_refused_never_asked_and_reads_run(server, llm, tmp_path):
-    (tmp_path / "app.py").write_text("x = 1\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "app.py").write_text("x = 1\n")
     server.add(calls(("write_file", {"file_path": "new.py", "content": "y\n"}),
                      ("edit_file", {"file_path": "app.py", "old_string": "x = 1", "new_string": "x = 2"}),
-                     ("write_file", {"file_path": "/etc/nanocoder-plan-test", "content": "y\n"}),
+                     ("write_file", {"file_path": str(tmp_path / "outside.txt"), "content": "y\n"}),
                      ("read_file", {"file_path": "app.py"}),
                      ("todo_write", {"todos": [{"content": "a", "status": "pending", "activeForm": "a-ing"}]})),
                "1. Change x to 2.")
     seen = Answer()
-    agent = Agent(llm, cwd=tmp_path, approvals=True, on_event=seen, permissions=Permissions("plan"))
+    agent = Agent(llm, cwd=work, approvals=True, on_event=seen, permissions=Permissions("plan"))
     assert agent.chat("make x two") == "1. Change x to 2."
     assert seen.of(ev.ApprovalRequested) == []  # refused outright: a plan never waits on a question
     results = {e.call_id: e for e in seen.of(ev.ToolFinished)}
@@ -51,8 +53,8 @@ def test_writes_are_refused_never_asked_and_reads_run(server, llm, tmp_path):
     assert [e.name for e in refused] == ["write_file", "edit_file", "write_file"]
     assert all("plan mode" in e.result and not e.ran for e in refused)
     assert sorted(e.name for e in results.values() if not e.is_error) == ["read_file", "todo_write"]
-    assert not (tmp_path / "new.py").exists() and (tmp_path / "app.py").read_text() == "x = 1\n"
-    assert not os.path.exists("/etc/nanocoder-plan-test")
+    assert not (work / "new.py").exists() and (work / "app.py").read_text() == "x = 1\n"
+    assert not (tmp_path / "outside.txt").exists()
 
 
 def test_the_model_is_told_in_the_turn_and_the_system_prompt_stays(server, llm, tmp_path):
