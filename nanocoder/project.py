@@ -18,6 +18,7 @@ MEMORY_CAP, MEMORY_TOTAL = 8_000, 24_000  # characters of one memory file, and o
 FILE_CAP, MAX_ITEMS = 64 << 10, 100  # bytes read of one file; commands, and skills, taken from one folder
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 ARG = re.compile(r"\$(ARGUMENTS|[1-9])")
+FRONTMATTER = re.compile(r"---[ \t]*\r?\n(.*?)^---[ \t]*(\r?\n|\Z)", re.S | re.M)  # at the file's start
 # the REPL's own commands: a command file of the same name is left out
 BUILTINS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init",
             "/memory", "/save", "/sessions", "/reset", "/clear", "/help", "quit")
@@ -87,13 +88,11 @@ class Project:
         """The `key: value` lines between a first line `---` and the next `---` (the simple YAML these files
         use), and the text after them; that text is None if the file cannot be read."""
         text = self.read(path)
-        lines = (text or "").splitlines()
-        ends = [i for i, line in enumerate(lines) if line.strip() == "---"][:2]
-        if ends[:1] != [0] or len(ends) < 2:
+        if text is None or not (found := FRONTMATTER.match(text)):
             return {}, text
-        keys = [line.partition(":") for line in lines[1:ends[1]]]
+        keys = [line.partition(":") for line in found[1].splitlines()]
         meta = {key.strip().lower(): " ".join(value.split()).strip("'\"")[:300] for key, _, value in keys}
-        return meta, "\n".join(lines[ends[1] + 1:])
+        return meta, text[found.end():]
 
     def expand(self, line: str) -> str | None:
         """The prompt a `/name arguments` line stands for, if name is a command: its $ARGUMENTS and $1..$9
