@@ -42,7 +42,8 @@ def test_writes_are_refused_never_asked_and_reads_run(server, llm, tmp_path):
                      ("edit_file", {"file_path": "app.py", "old_string": "x = 1", "new_string": "x = 2"}),
                      ("write_file", {"file_path": str(tmp_path / "outside.txt"), "content": "y\n"}),
                      ("read_file", {"file_path": "app.py"}),
-                     ("todo_write", {"todos": [{"content": "a", "status": "pending", "activeForm": "a-ing"}]})),
+                     ("todo_write", {"todos": [{"content": "a", "status": "pending",
+                                                "activeForm": "a-ing"}]})),
                "1. Change x to 2.")
     seen = Answer()
     agent = Agent(llm, cwd=work, approvals=True, on_event=seen, permissions=Permissions("plan"))
@@ -99,8 +100,8 @@ def test_the_repl_plans_then_carries_the_plan_out_in_edits_mode(tmp_path, model)
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
-    t = Terminal(model("1. Add hello.txt.", calls(("write_file", {"file_path": "hello.txt", "content": "hi\n"})),
-                       "Done as planned."), home, work)
+    write = calls(("write_file", {"file_path": "hello.txt", "content": "hi\n"}))
+    t = Terminal(model("1. Add hello.txt.", write, "Done as planned."), home, work)
     t.expect(PROMPT)
     t.turn("/plan", "permissions: plan")
     t.child.sendline("add a greeting")

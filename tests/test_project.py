@@ -3,7 +3,6 @@ session, untrusted input handled, through the agent and the scripted model, the 
 the REPL's screen."""
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -49,7 +48,8 @@ def test_memory_from_home_and_the_repository_root_down_to_the_folder(home, repo)
 def test_memory_is_capped_with_a_notice_each_and_in_all(home, repo):
     (repo / "AGENTS.md").write_text("start " + "x" * (MEMORY_CAP * 3))
     project = Project.load(repo)
-    assert f"cut at {MEMORY_CAP:,} characters" in project.prompt() and len(project.prompt()) < MEMORY_CAP + 300
+    assert f"cut at {MEMORY_CAP:,} characters" in project.prompt()
+    assert len(project.prompt()) < MEMORY_CAP + 300
     assert any("cut" in note for note in project.notes)
     folder = repo
     for n in range(6):  # six big files: together they may not pass MEMORY_TOTAL
@@ -77,8 +77,8 @@ def test_untrusted_memory_files_never_hang_break_or_leak(home, repo):
     assert "PRIVATE-KEY-TEXT" not in text
     assert "caf\ufffd \ufffd rules" in text
     assert len(project.memory) == 1 and project.commands == {}
-    assert [note.split(": ")[0] for note in project.notes] == [str(repo / "AGENTS.md"),
-                                                               str(repo / ".nanocoder" / "commands" / "fifo.md")]
+    fifo = repo / ".nanocoder" / "commands" / "fifo.md"
+    assert [note.split(": ")[0] for note in project.notes] == [str(repo / "AGENTS.md"), str(fifo)]
 
 
 def test_commands_fill_in_arguments_and_the_project_shadows_the_user(home, repo):
@@ -87,7 +87,8 @@ def test_commands_fill_in_arguments_and_the_project_shadows_the_user(home, repo)
     own.mkdir(parents=True)
     (user / "review.md").write_text("USER REVIEW $ARGUMENTS")
     (user / "greet.md").write_text("---\ndescription: say hello\n---\nHello $1 and $2, not $3.")
-    (own / "review.md").write_text("---\ndescription: 'review files'\n---\nReview $ARGUMENTS carefully; first $1.")
+    (own / "review.md").write_text("---\ndescription: 'review files'\n---\n"
+                                   "Review $ARGUMENTS carefully; first $1.")
     (own / "plain.md").write_text("Just do it.")
     (own / "help.md").write_text("never used: /help is built in")
     (own / "bad name.md").write_text("never used")
@@ -108,14 +109,16 @@ def test_commands_fill_in_arguments_and_the_project_shadows_the_user(home, repo)
 def test_skills_are_named_in_the_system_prompt_and_read_on_demand(home, repo, server, llm):
     skill = repo / ".nanocoder" / "skills" / "release"
     skill.mkdir(parents=True)
-    (skill / "SKILL.md").write_text("---\nname: release\ndescription: How to cut a release\n---\nSKILL-BODY-STEPS")
+    (skill / "SKILL.md").write_text("---\nname: release\ndescription: How to cut a release\n---\n"
+                                    "SKILL-BODY-STEPS")
     mine = home / ".nanocoder" / "skills" / "style"
     mine.mkdir(parents=True)
     (mine / "SKILL.md").write_text("---\nname: style\ndescription: The house style\n---\nMY-STYLE-BODY")
     nameless = repo / ".nanocoder" / "skills" / "empty"
     nameless.mkdir()
     (nameless / "SKILL.md").write_text("no frontmatter, no description")
-    server.add({"tool_calls": [{"name": "read_file", "arguments": {"file_path": str(mine / "SKILL.md")}}]}, "ok")
+    read = {"name": "read_file", "arguments": {"file_path": str(mine / "SKILL.md")}}
+    server.add({"tool_calls": [read]}, "ok")
     asked = []
 
     def deny(event):
@@ -167,7 +170,8 @@ def test_the_repl_lists_memory_and_commands_completes_and_runs_them(tmp_path, mo
     (work / ".nanocoder" / "commands").mkdir(parents=True)
     (home / ".nanocoder").mkdir(parents=True)
     (work / "AGENTS.md").write_text("Use tabs.")
-    (work / ".nanocoder" / "commands" / "deploy.md").write_text("---\ndescription: ship it now\n---\nDeploy $1.")
+    (work / ".nanocoder" / "commands" / "deploy.md").write_text(
+        "---\ndescription: ship it now\n---\nDeploy $1.")
     (work / ".nanocoder" / "commands" / "model.md").write_text("shadowed by the built-in")
     t = Terminal(model("Deploying."), home, work)
     t.expect(PROMPT)

@@ -8,7 +8,6 @@ import pytest
 
 from nanocoder import Agent
 from nanocoder import events as ev
-from scripted import ScriptedServer
 from test_cli import NANOCODER
 from test_screen import PROMPT, Terminal, model  # noqa: F401 - model: the fixture the Terminal needs
 
@@ -30,8 +29,9 @@ def env(tmp_path):
 
 
 def nanocoder(server, env, cwd, *args):
-    return subprocess.run([str(NANOCODER), "--base-url", server.url, "--api-key", "k", "-m", "scripted", *args],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    return subprocess.run([str(NANOCODER), "--base-url", server.url, "--api-key", "k", "-m", "scripted",
+                           *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=30,
+                          stdin=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize("bad", [
@@ -85,5 +85,6 @@ def test_the_list_is_drawn_as_a_checklist(tmp_path, model):  # noqa: F811
     t.expect(PROMPT)
     t.turn("fix it", "All planned.")
     screen = t.lines()
-    for line in ("☒ Read the code", "☐ Fixing the bug", "☐ Run the tests"):  # the current one as it is done
+    # the current one as it is being done
+    for line in ("☒ Read the code", "☐ Fixing the bug", "☐ Run the tests"):
         assert any(row.strip() == line for row in screen), screen
