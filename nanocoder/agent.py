@@ -14,9 +14,11 @@ from .context import Context
 from .history import fresh_id, used_ids
 from .model import ContextTooLong, LLMError
 from .permissions import Permissions
-from .prompt import environment, system_prompt
+from .project import Project
+from .prompt import PLAN_NOTE, environment, system_prompt
 from .tools import Registry, builtins
 from .tools.base import Workspace, printable
+from .tools.todo import reminder
 
 if TYPE_CHECKING:
     from .model import Model, Reply
@@ -65,7 +67,10 @@ class Agent(Calls):
         self.workspace = Workspace(cwd)
         self.usage = usage or Usage()
         self.permissions = permissions or Permissions()
+        self.workspace.permissions = self.permissions
+        self.project = Project.load(self.workspace.cwd)  # read once per session: the prompt's prefix holds
         self.context = Context(max_context, self.usage)
+        self.context.pinned = lambda: reminder(self.workspace.todos)  # the list outlives a compaction
         self.registry = (registry or builtins()).copy()
         for tool in tools or []:
             self.registry.add_tool(tool)
@@ -102,11 +107,14 @@ class Agent(Calls):
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
         env, system = environment(self.workspace), self.messages[0]
         if not system["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            system = self.messages[0] = msg.system(system_prompt(self.workspace, self.tools, env))
+            text = system_prompt(self.workspace, self.tools, env, self.project)
+            system = self.messages[0] = msg.system(text)
         elif env != system.get("environment"):  # a session saved before the mark: told once more
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
         system["environment"] = env  # not sent: the adapters leave it out
+        if self.permissions.mode == "plan":  # told in the turn: the system prompt (a cached prefix) stays
+            prompt = f"{prompt}\n\n{PLAN_NOTE}"
         self.messages.append(msg.user(prompt))
         if not self.depth:
             self.workspace.checkpoints.begin()
@@ -194,7 +202,8 @@ class Agent(Calls):
         return self.context.fit(self.messages, self.llm, self.schemas, force=True)
 
     def reset(self):
-        """A new conversation: the system prompt is built again; "always" answers and usage are forgotten."""
+        """A new conversation: the prompt and project files read again; "always", usage, todos forgotten."""
         self.messages = [msg.system("")]
+        self.project, self.workspace.todos = Project.load(self.workspace.cwd), []
         self.permissions.always.clear()
         self.usage.prompt_tokens = self.usage.completion_tokens = self.usage.cached_tokens = 0

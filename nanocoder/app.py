@@ -36,6 +36,7 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
     agent.workspace.secrets.add(config.api_key)  # kept out of every command's environment
     if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
         agent.messages = repair(session.messages)
+        agent.workspace.todos = session.todos
     saver = Saver(session, agent, view)
     agent.on_event = fan_out(view, *consumers, saver, hooks)
     return Wired(agent, session, saver)
@@ -72,6 +73,7 @@ class Saver:
 
     def save(self, messages):
         self.session.model, self.session.messages = self.agent.llm.model, messages
+        self.session.todos = self.agent.workspace.todos
         try:
             self.session.save()
         except OSError as e:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from . import events as ev
 from . import messages as msg
 from .history import INTERRUPTED
+from .permissions import READ, RUN
 from .tools.base import Tool, ToolError, ToolResult, arguments
 
 REPEATED = "[You made these same calls in the previous rounds too; try something else.]"
@@ -94,6 +95,8 @@ class Calls:
         result, ran = outcome.result, outcome.took is not None
         self.emit(ev.ToolFinished(call.id, call.name, args, result.text(), result.is_error,
                                   outcome.took or 0.0, result.diff, ran))
+        if result.event is not None:
+            self.emit(result.event)
 
     def _permit(self, call, args, problem=None) -> Permit:
         """The call's Permit, or ToolError saying why not."""
@@ -106,6 +109,9 @@ class Calls:
         verdict = self.permissions.check(kind, key)
         if verdict == "deny":
             raise ToolError(f"refused: {why}. This is never run, whatever the permission mode.")
+        if self.permissions.mode == "plan" and kind not in (READ, RUN):
+            raise ToolError("refused: plan mode changes nothing; investigate, then end your turn with the "
+                            "plan (the user carries it out once they approve it)")
         if self.gate and not (hook := self.gate(call.name, args)).allowed:
             raise ToolError(f"blocked by a PreToolUse hook: {hook.reason}")
         if verdict == "ask":

@@ -64,8 +64,8 @@ def parse_args(argv):
                    help="list saved sessions, this folder's first, and exit")
     p.add_argument("-y", "--yes", action="store_true",
                    help="run tools without asking (--permission-mode yes)")
-    p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), "
-                   "let edits inside the folder run (edits), or run everything that is not forbidden (yes)")
+    p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), let "
+                   "edits in the folder run (edits), run all not forbidden (yes), or read and plan (plan)")
     p.add_argument("--sandbox", choices=("read-only", "workspace-write", "off"), default="workspace-write",
                    help="what commands may write (Linux, Landlock): nothing, the folder and temp (default), "
                    "or anything (off); commands judged read-only always run read-only")
@@ -176,6 +176,8 @@ def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets
                 yes=mode == "yes")
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session = wired.agent, wired.session
+    expanded = agent.project.expand(prompt)  # -p "/review src": a custom command
+    prompt = prompt if expanded is None else expanded
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
         view.notice(missing)  # never claim a protection the platform lacks
     out = Output(output_format, session.id, agent.llm.model, agent.workspace.cwd, agent.tools)

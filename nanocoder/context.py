@@ -44,6 +44,7 @@ class Counted:
 class Context:
     def __init__(self, window: int | None = None, usage=None):
         self.window, self.usage = window or DEFAULT_WINDOW, usage
+        self.pinned = lambda: ""  # text that follows every summary (the agent's todo list)
         self._counted = Counted()  # replaced whole: the status line reads it from another thread
 
     def tokens(self, messages) -> int:
@@ -91,7 +92,8 @@ class Context:
                 self.usage.add(reply)
         except Exception as e:  # the turn goes on without a summary rather than failing
             summary = f"(An earlier part of this conversation was dropped; it could not be summarised: {e})"
-        head = [{**msg.user(f"{SUMMARY_TAG}\n{summary}"), "summary": True}]  # marked: collapse keeps it
+        text = f"{SUMMARY_TAG}\n{summary}{self.pinned()}"
+        head = [{**msg.user(text), "summary": True}]  # marked: collapse keeps it
         if messages[start]["role"] == "user":  # keep roles alternating for strict providers
             head.append({**msg.assistant(ACK), "summary": True})
         messages[1:start] = head

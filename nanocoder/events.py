@@ -88,6 +88,11 @@ class ApprovalRequested(Event):
 
 
 @dataclass
+class Todos(Event):
+    todos: list  # the whole list after a todo_write: [{"content", "status", "activeForm"}]
+
+
+@dataclass
 class Notice(Event):
     message: str  # e.g. "context: snipped 3 old tool outputs"
 

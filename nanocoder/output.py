@@ -34,6 +34,8 @@ class Output:
             if isinstance(event, ev.ToolStarted):
                 self._line({"type": "assistant", "message": {"role": "assistant", "content": [
                     {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args}]}})
+        if isinstance(event, ev.Todos):
+            self._line({"type": "system", "subtype": "todos", "todos": event.todos})
         if isinstance(event, ev.ToolFinished):
             self._line({"type": "user", "message": {"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": event.call_id, "content": event.result,

@@ -5,10 +5,11 @@ forbidden (`rm -rf ~`: denied, even with --yes). A mode allows the kinds ALLOWED
 rest; "always" remembers a tool (for bash, a command prefix) for the session, protected calls excepted."""
 from pathlib import Path
 
-MODES = ("ask", "edits", "yes")
+MODES = ("ask", "edits", "yes", "plan")
 READ, EDIT, RUN, OUTSIDE, PROTECTED, FORBIDDEN = "read", "edit", "run", "outside", "protected", "forbidden"
 ELSEWHERE = "elsewhere"  # a write where no sandboxed command could write: asked even under --yes
-ALLOWED = {"ask": {READ}, "edits": {READ, EDIT}, "yes": {READ, EDIT, RUN, OUTSIDE}}
+# plan: reading; a write of any kind is refused (Calls._permit), commands run read-only (Workspace.policy)
+ALLOWED = {"ask": {READ}, "edits": {READ, EDIT}, "yes": {READ, EDIT, RUN, OUTSIDE}, "plan": {READ}}
 # Under HOME: files and folders whose contents run at login, at a shell's or a tool's start
 SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases", ".profile",
                ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout", ".config/fish", ".xprofile",
@@ -16,6 +17,8 @@ SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash
                ".config/systemd/user", ".gitconfig", ".config/git", ".config/direnv", ".tmux.conf", ".vimrc",
                ".config/nvim", ".emacs", ".emacs.d", ".npmrc", ".cargo/env", ".cargo/config.toml",
                ".ipython/profile_default/startup")
+# what nanocoder puts in the prompt itself: the model may read it (still asked before writing there)
+SHARED = (".nanocoder/AGENTS.md", ".nanocoder/commands", ".nanocoder/skills")
 UNREADABLE = (".ssh", ".aws", ".gnupg", ".config/gh", ".netrc", ".docker/config.json", ".kube", ".nanocoder")
 
 
@@ -41,6 +44,8 @@ def secrets(home: Path | None = None) -> list[Path]:
 
 def read_kind(path: Path, home: Path | None = None) -> tuple[str, str]:
     """What reading this (resolved) path means: (READ, "") but for keys and credentials."""
+    if any(path.is_relative_to((home or Path.home()).resolve() / name) for name in SHARED):
+        return READ, ""
     if held := [s for s in secrets(home) if path.is_relative_to(s)]:
         return PROTECTED, f"{path} holds keys or credentials ({held[0]})"
     return READ, ""

@@ -4,12 +4,9 @@ import os
 import platform
 import subprocess
 from datetime import date
-from pathlib import Path
 
 from .tools.base import printable
 
-INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
-INSTRUCTIONS_CAP = 8_000  # characters: a huge file must not eat the context window
 # A downloaded repository's .git/config must not run anything when we only look (fsmonitor,
 # hooks, submodules' own configs, filter drivers: those are switched off per name below; a lazy
 # fetch of a missing object runs remote.*.uploadpack: no transport at all).
@@ -33,10 +30,16 @@ Solve the task with the tools, then answer briefly.
 - Never run destructive commands the user did not ask for."""
 
 
-def system_prompt(workspace, tools, env: str) -> str:
+PLAN_NOTE = ("[Plan mode: investigate with the reading tools only; edits are refused and commands run "
+             "read-only. End your answer with a concise, numbered plan of the changes: the user reads it "
+             "and may switch to carrying it out.]")
+
+
+def system_prompt(workspace, tools, env: str, project) -> str:
+    """project: a project.Project, whose memory files and skills join the prompt."""
     parts = [BASE, "# Environment",
              f"- OS: {platform.system()} {platform.release()}; shell: {os.environ.get('SHELL', '/bin/sh')}",
-             f"- Tools: {', '.join(tools)}", env, _instructions(workspace.cwd)]
+             f"- Tools: {', '.join(tools)}", env, project.prompt()]
     # printable: a folder name that is not UTF-8 must not break the request
     return printable("\n".join(filter(None, parts)))
 
@@ -77,14 +80,3 @@ def _git_summary(workspace) -> str | None:
     more = f"\n  ... and {len(status) - 20} more" if len(status) > 20 else ""
     return (f"- Git branch: {branch or '(detached HEAD)'}; {len(status) or 'no'} changed files\n"
             f"{shown}{more}").rstrip()
-
-
-def _instructions(cwd: Path) -> str | None:
-    for name in INSTRUCTION_FILES:  # AGENTS.md wins over CLAUDE.md
-        path = cwd / name
-        if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            if len(text) > INSTRUCTIONS_CAP:
-                text = text[:INSTRUCTIONS_CAP] + f"\n[... {name} cut at {INSTRUCTIONS_CAP} characters]"
-            return f"# Project instructions ({name})\n{text}"
-    return None

@@ -13,6 +13,7 @@ from .app import Hangup, make_agent
 from .config import ConfigError, check_model, cost
 from .llm import LLMError
 from .permissions import MODES
+from .project import BUILTINS as COMMANDS
 from .sandbox import POLICIES as SANDBOX
 from .session import home, list_sessions, private_dir, sessions_dir
 from .tools.base import ToolError, printable
@@ -22,13 +23,15 @@ from .visible import visible
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
-  /mode <mode>    permissions: ask (before edits and commands), edits, yes; no mode: show it
+  /mode <mode>    permissions: ask (before edits and commands), edits, yes, plan; no mode: show it
+  /plan           plan mode: reading only, then a plan to carry out (Shift+Tab cycles ask, edits, plan)
   /sandbox <p>    what commands may write: read-only, workspace-write, off; no policy: show it
   /compact        compress the conversation now
   /tokens         tokens used (cached too), the context size, and the cost if a price is known
   /diff           what this session changed in files
   /undo           put back the files the last turn changed
   /init           ask the model to write AGENTS.md for this project
+  /memory         the memory files (AGENTS.md, CLAUDE.md), skills and commands this session loaded
   /save           save the session now (it is also saved after every round)
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
@@ -38,10 +41,9 @@ Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /comma
 @paths · @path attaches
   a file · !command runs a shell command for the conversation · "n <reason>" at a question \
 tells the model why"""
-COMMANDS = ("/model", "/mode", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init", "/save",
-            "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
+CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
@@ -53,7 +55,7 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     view = View(console, interactive=True)
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session, saver = wired.agent, wired.session, wired.saver
-    prompt = PromptSession(history=_history(view), key_bindings=_keys(), completer=_Complete(agent),
+    prompt = PromptSession(history=_history(view), key_bindings=_keys(agent), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
     console.print(f"[bold]nanocoder[/] {__version__} · {view_text(agent.llm.model)} · "
                   f"{view_text(str(agent.workspace.cwd))} · "
@@ -94,8 +96,9 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
 
 
 def run_turn(agent, line, view):
+    answer = ""
     try:
-        agent.chat(line)
+        answer = agent.chat(line)
     except Hangup:
         view.end()
         raise
@@ -105,6 +108,24 @@ def run_turn(agent, line, view):
         view.end()
         view.console.print(f"[red]error:[/] {view_text(str(e), 2000)}")
     view.end()
+    if answer.strip() and agent.permissions.mode == "plan":
+        carry_out(agent, answer, view)
+
+
+def carry_out(agent, plan, view):
+    """After a turn in plan mode: offer to carry the plan out, in edits mode, the plan the next message."""
+    try:
+        answer = view.console.input("[bold]Carry out this plan?[/] y switches to edits mode and starts; "
+                                    "anything else keeps planning: ")
+    except (EOFError, KeyboardInterrupt) as e:
+        if isinstance(e, Hangup):
+            raise
+        answer = ""
+        view.console.print()
+    if answer.strip().lower() in ("y", "yes"):
+        agent.permissions.mode = "edits"
+        view.console.print("permissions: edits")
+        run_turn(agent, f"Carry out this plan:\n\n{plan}", view)
 
 
 def attach(line: str, agent, view) -> str:
@@ -145,6 +166,10 @@ def command(line, agent, session, view, config, saver):
     arg = arg.strip()
     if name == "/help":
         console.print(HELP, markup=False)
+        if agent.project.commands:
+            console.print(visible("Custom commands:\n" + "\n".join(
+                f"  /{c.name:<14} {c.description or c.path}" for c in agent.project.commands.values())),
+                markup=False, highlight=False)
     elif name == "/model":
         try:
             agent.llm.model = check_model(arg, "/model") if arg else agent.llm.model
@@ -157,6 +182,18 @@ def command(line, agent, session, view, config, saver):
         elif arg:
             console.print(f"unknown mode {arg!r}; choose one of {', '.join(MODES)}")
         console.print(f"permissions: {agent.permissions.mode}")
+    elif name == "/plan":
+        agent.permissions.mode = "plan"
+        console.print("permissions: plan (reading only; Shift+Tab or /mode leaves it)")
+    elif name == "/memory":
+        project = agent.project
+        lines = [f"memory: {path} ({len(text):,} characters)" for path, text in project.memory.items()]
+        lines += [f"skill: {s.name} ({s.path})" for s in project.skills.values()]
+        lines += [f"command: /{c.name} ({c.path})" for c in project.commands.values()]
+        lines += [f"note: {note}" for note in project.notes]
+        console.print(visible("\n".join(lines or ["no memory files, skills or commands found"])
+                              + "\n(read at the session's start; /clear reads them again)"),
+                      markup=False, highlight=False)
     elif name == "/sandbox":
         if arg in SANDBOX:
             agent.workspace.sandbox_policy = arg
@@ -209,6 +246,8 @@ def command(line, agent, session, view, config, saver):
         agent.reset()
         session.restart()
         console.print("new conversation")
+    elif (expanded := agent.project.expand(line)) is not None:  # a custom command (built-ins come first)
+        run_turn(agent, attach(expanded, agent, view), view)
     else:
         console.print(f"unknown command {name}; /help lists them")
 
@@ -252,7 +291,7 @@ def _sandbox(agent) -> str:
 def _status(agent) -> str:
     used = agent.context.tokens(agent.messages) * 100 // agent.context.window
     tokens = agent.usage.prompt_tokens + agent.usage.completion_tokens
-    sandbox = "none" if agent.workspace.sandbox.support() else agent.workspace.sandbox_policy
+    sandbox = "none" if agent.workspace.sandbox.support() else agent.workspace.policy()
     return visible(f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
             f"context {used}% · {tokens:,} tokens")
 
@@ -274,8 +313,13 @@ def _history(view):
         return InMemoryHistory()
 
 
-def _keys():
+def _keys(agent):
     keys = KeyBindings()
+
+    @keys.add("s-tab")
+    def _(event):  # the next permission mode of CYCLE; the status line shows it
+        mode = agent.permissions.mode
+        agent.permissions.mode = CYCLE[(CYCLE.index(mode) + 1) % len(CYCLE)] if mode in CYCLE else CYCLE[0]
 
     @keys.add("c-c")
     def _(event):  # Ctrl+C on a typed line clears it, as in a shell; on an empty line it counts to quit
@@ -309,7 +353,8 @@ class _Complete(Completer):
     def get_completions(self, document, complete_event):
         text = document.text_before_cursor
         if text.startswith("/") and " " not in text:
-            yield from (Completion(c, -len(text)) for c in COMMANDS if c.startswith(text))
+            names = [*COMMANDS, *(f"/{name}" for name in self.agent.project.commands)]
+            yield from (Completion(c, -len(text)) for c in names if c.startswith(text))
         word = text.split()[-1] if text.strip() and not text[-1].isspace() else ""
         if word.startswith("@"):
             yield from self.paths.get_completions(Document(word[1:]), complete_event)

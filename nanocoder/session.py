@@ -47,6 +47,7 @@ class Session:
     id: str = field(default_factory=_new_id)
     created: float = field(default_factory=time.time)
     title: str = ""  # the first prompt, kept for /sessions when /compact summarises it away
+    todos: list = field(default_factory=list)  # the agent's todo list (todo_write)
 
     def __post_init__(self):
         self.forked_from = None  # set when another process saved this session meanwhile
@@ -82,6 +83,9 @@ class Session:
         data, st = _read(path)
         session = cls(**{k: v for k, v in data.items() if k in ("model", "cwd", "messages", "created")})
         session.title = data.get("title") if isinstance(data.get("title"), str) else ""
+        todos = data.get("todos") if isinstance(data.get("todos"), list) else []
+        session.todos = [t for t in todos if isinstance(t, dict)
+                         and all(isinstance(t.get(key), str) for key in ("content", "status", "activeForm"))]
         # stamped from the very file read: a save in between makes the next save fork, never overwrite
         session.id, session._stamp = path.stem, (st.st_mtime_ns, st.st_size, st.st_ino)
         return session

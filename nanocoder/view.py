@@ -25,6 +25,7 @@ class View:
         self.draws = {ev.TurnStarted: self._turn_started, ev.Text: self._text, ev.Reasoning: self._reasoning,
                       ev.ToolStarted: self._tool_started, ev.ToolFinished: self._tool_finished,
                       ev.RoundEnded: self._round_ended, ev.Notice: self._notice, ev.Retry: self._retry,
+                      ev.Todos: self._todos,
                       ev.Usage: None, ev.TurnEnded: self._turn_ended,
                       ev.ApprovalRequested: None}  # asked in __call__, outside the lock
         self.asking = 0  # questions waiting for the user's answer
@@ -89,6 +90,14 @@ class View:
             lines = e.result.strip().splitlines()
             more = f" (+{len(lines) - 1} line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
             self.console.print(f"{pad}[dim]⎿ {escape(lines[0][:100]) if lines else '(no output)'}{more}[/]")
+
+    def _todos(self, e):
+        """The checklist, drawn again after each change: done struck through, the current one in bold."""
+        marks = {"completed": ("☒", "dim strike"), "in_progress": ("☐", "bold")}
+        for item in e.todos:
+            box, style = marks.get(item["status"], ("☐", "default"))
+            text = item["activeForm"] if item["status"] == "in_progress" else item["content"]
+            self.console.print(f"{'  ' * e.depth}  {box} [{style}]{escape(visible(text))}[/]")
 
     def _round_ended(self, e):
         if not e.depth:

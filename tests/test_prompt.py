@@ -3,13 +3,14 @@ import subprocess
 from datetime import date
 
 from nanocoder import Agent
-from nanocoder.prompt import INSTRUCTIONS_CAP, environment, system_prompt
+from nanocoder.project import MEMORY_CAP as INSTRUCTIONS_CAP, Project
+from nanocoder.prompt import environment, system_prompt
 from nanocoder.tools.base import Workspace
 
 
 def prompt(folder, tools=()):
     workspace = Workspace(folder)
-    return system_prompt(workspace, tools, environment(workspace))
+    return system_prompt(workspace, tools, environment(workspace), Project.load(workspace.cwd))
 
 
 def test_environment_is_described(tmp_path):

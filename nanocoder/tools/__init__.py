@@ -9,6 +9,7 @@ from .bash import BashTool
 from .edit import EditFileTool
 from .files import ReadFileTool, WriteFileTool
 from .search import GlobTool, GrepTool
+from .todo import TodoWriteTool
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def builtins() -> Registry:
                       Entry(WriteFileTool.name, _on_workspace(WriteFileTool), "Write"),
                       Entry(EditFileTool.name, _on_workspace(EditFileTool), "Edit"),
                       Entry(GlobTool.name, _on_workspace(GlobTool), "Glob"),
-                      Entry(GrepTool.name, _on_workspace(GrepTool), "Grep")])
+                      Entry(GrepTool.name, _on_workspace(GrepTool), "Grep"),
+                      Entry(TodoWriteTool.name, _on_workspace(TodoWriteTool), "TodoWrite")])
     # no spawn (a sub-agent at the depth limit): no agent tool
     tools.add(AgentTool.name, lambda workspace, spawn: AgentTool(spawn) if spawn else None, "Task")
     return tools

@@ -34,6 +34,7 @@ class ToolResult:
     # the same call run outside the sandbox, offered to the user in ask mode: rerun() -> ToolResult
     rerun: object = field(default=None, repr=False, compare=False)
     question: str = ""  # how the rerun is offered
+    event: object = None  # an event the loop emits after the call's ToolFinished (todo_write's Todos)
 
     @classmethod
     def of(cls, value) -> "ToolResult":
@@ -147,6 +148,8 @@ class Workspace:
         self.checkpoints = Checkpoints()  # each turn's file changes, for /undo and /diff
         self.sandbox, self.sandbox_policy = Sandbox(), "workspace-write"  # for commands: nanocoder/sandbox.py
         self.unix_sockets = False  # --allow-unix-sockets: commands may open named unix sockets
+        self.permissions = None  # the agent's (Agent sets it): plan mode runs commands read-only
+        self.todos: list[dict] = []  # the agent's todo list (todo_write), saved with the session
         # nanocoder's own git (prompt.py) comes from no folder a command could write: resolved now, once
         writable = self.writable()
         self.trusted_path = [d for d in os.environ.get("PATH", "").split(os.pathsep)
@@ -173,6 +176,10 @@ class Workspace:
             raise ToolError(f"not a valid path: {file_path!r}") from None
         return (other if os.path.lexists(other) or (other.parent.is_dir() and not path.parent.is_dir())
                 else path)
+
+    def policy(self) -> str:
+        """The sandbox policy commands run under now: read-only in plan mode, whatever /sandbox chose."""
+        return "read-only" if self.permissions and self.permissions.mode == "plan" else self.sandbox_policy
 
     def writable(self) -> list[Path]:
         """Where the workspace-write policy lets commands write (the workspace, temp, caches), resolved."""

@@ -69,7 +69,7 @@ class BashTool(WorkspaceTool):
         if verdict == FORBIDDEN:  # checked here too: a library user's own permission policy may allow all
             raise ToolError(f"refused: {why}. The command was not run.")
         sandbox, root = self.workspace.sandbox, self.workspace.root
-        policy = "off" if sandbox.support() else self.workspace.sandbox_policy
+        policy = "off" if sandbox.support() else self.workspace.policy()
         if verdict == READ_ONLY and policy == "workspace-write":
             policy = "read-only"  # a misjudged "read-only" command can then do no harm
         guard = Guard(root, Path.home().resolve()) if policy == "workspace-write" else None
@@ -84,7 +84,7 @@ class BashTool(WorkspaceTool):
         # it exited. Its words are no proof either way (a program may say permission was denied for a
         # reason of its own, or nothing at all). So every failure in the sandbox says where it ran, and
         # may run again outside it if the user agrees (ask mode: Agent._offer_rerun).
-        judged = " (the command was judged read-only)" if policy != self.workspace.sandbox_policy else ""
+        judged = " (the command was judged read-only)" if policy != self.workspace.policy() else ""
         result.content.append(f"[It ran in the sandbox{judged}, which may be why it failed: "
                               f"{sandbox.describe(policy, root, self.workspace.unix_sockets)}.]")
         if not judged:  # one judged read-only fails for reasons of its own (grep finds nothing): not offered
