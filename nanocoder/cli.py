@@ -176,8 +176,6 @@ def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets
                 yes=mode == "yes")
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session = wired.agent, wired.session
-    expanded = agent.project.expand(prompt)  # -p "/review src": a custom command
-    prompt = prompt if expanded is None else expanded
     if sandbox != "off" and (missing := agent.workspace.sandbox.support()):
         view.notice(missing)  # never claim a protection the platform lacks
     out = Output(output_format, session.id, agent.llm.model, agent.workspace.cwd, agent.tools)

@@ -18,7 +18,7 @@ SHELL_FILES = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash
                ".config/nvim", ".emacs", ".emacs.d", ".npmrc", ".cargo/env", ".cargo/config.toml",
                ".ipython/profile_default/startup")
 # what nanocoder puts in the prompt itself: the model may read it (still asked before writing there)
-SHARED = (".nanocoder/AGENTS.md", ".nanocoder/commands", ".nanocoder/skills")
+SHARED = (".nanocoder/AGENTS.md",)
 UNREADABLE = (".ssh", ".aws", ".gnupg", ".config/gh", ".netrc", ".docker/config.json", ".kube", ".nanocoder")
 
 

@@ -36,7 +36,7 @@ PLAN_NOTE = ("[Plan mode: investigate with the reading tools only; edits are ref
 
 
 def system_prompt(workspace, tools, env: str, project) -> str:
-    """project: a project.Project, whose memory files and skills join the prompt."""
+    """project: a project.Project, whose memory files join the prompt."""
     parts = [BASE, "# Environment",
              f"- OS: {platform.system()} {platform.release()}; shell: {os.environ.get('SHELL', '/bin/sh')}",
              f"- Tools: {', '.join(tools)}", env, project.prompt()]

@@ -13,7 +13,6 @@ from .app import Hangup, make_agent
 from .config import ConfigError, check_model, cost
 from .llm import LLMError
 from .permissions import MODES
-from .project import BUILTINS as COMMANDS
 from .sandbox import POLICIES as SANDBOX
 from .session import home, list_sessions, private_dir, sessions_dir
 from .tools.base import ToolError, printable
@@ -31,7 +30,7 @@ HELP = """Commands:
   /diff           what this session changed in files
   /undo           put back the files the last turn changed
   /init           ask the model to write AGENTS.md for this project
-  /memory         the memory files (AGENTS.md, CLAUDE.md), skills and commands this session loaded
+  /memory         the memory files (AGENTS.md, CLAUDE.md) this session loaded
   /save           save the session now (it is also saved after every round)
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
@@ -41,6 +40,8 @@ Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /comma
 @paths · @path attaches
   a file · !command runs a shell command for the conversation · "n <reason>" at a question \
 tells the model why"""
+COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init",
+            "/memory", "/save", "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
@@ -166,10 +167,6 @@ def command(line, agent, session, view, config, saver):
     arg = arg.strip()
     if name == "/help":
         console.print(HELP, markup=False)
-        if agent.project.commands:
-            console.print(visible("Custom commands:\n" + "\n".join(
-                f"  /{c.name:<14} {c.description or c.path}" for c in agent.project.commands.values())),
-                markup=False, highlight=False)
     elif name == "/model":
         try:
             agent.llm.model = check_model(arg, "/model") if arg else agent.llm.model
@@ -188,10 +185,8 @@ def command(line, agent, session, view, config, saver):
     elif name == "/memory":
         project = agent.project
         lines = [f"memory: {path} ({len(text):,} characters)" for path, text in project.memory.items()]
-        lines += [f"skill: {s.name} ({s.path})" for s in project.skills.values()]
-        lines += [f"command: /{c.name} ({c.path})" for c in project.commands.values()]
         lines += [f"note: {note}" for note in project.notes]
-        console.print(visible("\n".join(lines or ["no memory files, skills or commands found"])
+        console.print(visible("\n".join(lines or ["no memory files found"])
                               + "\n(read at the session's start; /clear reads them again)"),
                       markup=False, highlight=False)
     elif name == "/sandbox":
@@ -246,8 +241,6 @@ def command(line, agent, session, view, config, saver):
         agent.reset()
         session.restart()
         console.print("new conversation")
-    elif (expanded := agent.project.expand(line)) is not None:  # a custom command (built-ins come first)
-        run_turn(agent, attach(expanded, agent, view), view)
     else:
         console.print(f"unknown command {name}; /help lists them")
 
@@ -353,8 +346,7 @@ class _Complete(Completer):
     def get_completions(self, document, complete_event):
         text = document.text_before_cursor
         if text.startswith("/") and " " not in text:
-            names = [*COMMANDS, *(f"/{name}" for name in self.agent.project.commands)]
-            yield from (Completion(c, -len(text)) for c in names if c.startswith(text))
+            yield from (Completion(c, -len(text)) for c in COMMANDS if c.startswith(text))
         word = text.split()[-1] if text.strip() and not text[-1].isspace() else ""
         if word.startswith("@"):
             yield from self.paths.get_completions(Document(word[1:]), complete_event)
