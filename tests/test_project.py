@@ -2,6 +2,7 @@
 handled, through the agent and the scripted model and the REPL's screen."""
 import os
 
+import pexpect
 import pytest
 
 from nanocoder import Agent
@@ -96,3 +97,5 @@ def test_the_repl_lists_memory(tmp_path, model):  # noqa: F811
     t.turn("/memory", "(read at the session's start")
     screen = "".join("".join(t.lines()).split())  # rows joined, spaces dropped: a long path wraps
     assert f"memory:{work / 'AGENTS.md'}(9characters)" in screen
+    t.child.sendline("quit")
+    t.child.expect(pexpect.EOF)
