@@ -4,9 +4,8 @@ Each figure is a ratio of two things timed in this same run, because these machi
 The exceptions say "absolute": the targets that are absolute themselves (ms per agent round,
 seconds for parallel tools, ms for the compression decision, MB for a bounded read) and
 figures only reported (time to the REPL prompt, memory). Stdlib and the project only; run it
-with the Python that nanocoder is installed in. The ripgrep rows need `rg` on PATH or beside
-this Python (`pip install ripgrep==14.1.0`; 15.x is source only); without it they say "rg not
-installed". `python benchmarks/run.py search harness` runs only those sections.
+with the Python that nanocoder is installed in. `python benchmarks/run.py search harness` runs
+only those sections.
 """
 import io
 import json
@@ -288,7 +287,7 @@ def make_tree(root: Path, files=50_000):
                       f"    {rnd.choice(words)} = {rnd.choice(words)}_{j} + {rnd.randint(0, 999)}"
                       f"{'  # TODO tidy' if rnd.random() < 0.01 else ''}\n" for j in range(1, 30))
               for _ in range(64)]
-    (root / ".git").mkdir(parents=True)  # rg honours .gitignore inside a git repository only
+    (root / ".git").mkdir(parents=True)
     (root / ".git/HEAD").write_text("ref: refs/heads/main\n")
     (root / ".gitignore").write_text("# generated\nbuild/\n*.log\nnode_modules/\n.venv/\n")
     skipped = {"node_modules/pkg{}/lib": 4_000, ".venv/lib/site-packages/m{}": 1_000,
@@ -317,46 +316,25 @@ def make_tree(root: Path, files=50_000):
 def search():
     from nanocoder.tools.base import Workspace
     from nanocoder.tools.search import LIMIT, GlobTool, GrepTool
-    rg = shutil.which("rg") or (str(BIN / "rg") if (BIN / "rg").exists() else None)
-    path = os.environ.get("PATH", "")
-    without_rg = os.pathsep.join(d for d in path.split(os.pathsep) if d and not Path(d, "rg").exists())
     # In memory when the machine has /dev/shm: 50,000 files are made there in a second, not half
-    # a minute on a VM's disk. Both searchers read from the page cache either way.
+    # a minute on a VM's disk. The searches read from the page cache either way.
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     root = Path(tempfile.mkdtemp(prefix="nanocoder-bench-", dir=shm))
     try:
         made = clock(make_tree, root)
         row(f"search: a tree of 50,000 files in {shm or root.parent} (made in {made:.0f} s)", "", "")
         grep, glob = GrepTool(Workspace(root)), GlobTool(Workspace(root))
-        cases = [("grep, 1 match", ["-n", "-e", "needle_xyz", "."], grep, {"pattern": "needle_xyz"}),
-                 ("grep, ~10,000 matches", ["-n", "-e", "TODO", "."], grep, {"pattern": "TODO"}),
-                 ("grep, ~185,000 matches", ["-n", "-e", "alpha", "."], grep, {"pattern": "alpha"}),
-                 ("glob, 11 files", ["--files", "--glob", "**/mod_3133*"], glob,
-                  {"pattern": "**/mod_3133*"}),
-                 ("glob, ~16,800 files", ["--files", "--glob", "**/*.py"], glob, {"pattern": "**/*.py"})]
-        for what, rg_args, tool, args in cases:
-            bare = None
-            if rg:
-                os.environ["PATH"] = os.pathsep.join([str(Path(rg).parent), without_rg])
-                tool.execute(**args)  # the page cache, warm for both
-                bare = median_clock(5, subprocess.run, [rg] + rg_args, cwd=root, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE)
-                ours = median_clock(5, tool.execute, **args)
-                row(f"search: {what}: {tool.name} tool with rg / rg itself", f"{ours / bare:.2f}×",
-                    "≤ 2×", ours / bare <= 2)
-            else:
-                row(f"search: {what}: {tool.name} tool with rg / rg itself", "rg not installed", "≤ 2×")
-            os.environ["PATH"] = without_rg
-            answer = tool.execute(**args)
-            fallback = median_clock(3, tool.execute, **args)
+        cases = [("grep, 1 match", grep, {"pattern": "needle_xyz"}),
+                 ("grep, ~10,000 matches", grep, {"pattern": "TODO"}),
+                 ("grep, ~185,000 matches", grep, {"pattern": "alpha"}),
+                 ("glob, 11 files", glob, {"pattern": "**/mod_3133*"}),
+                 ("glob, ~16,800 files", glob, {"pattern": "**/*.py"})]
+        for what, tool, args in cases:
+            answer = tool.execute(**args)  # the page cache, warm
+            took = median_clock(3, tool.execute, **args)
             stopped = f", stops at {LIMIT:,}" if "+ more not shown" in answer else ""
-            if bare:
-                row(f"search: {what}: Python fallback{stopped} / rg itself",
-                    f"{fallback / bare:.2f}× ({fallback:.2f} s)")
-            else:
-                row(f"search: {what}: Python fallback{stopped} (absolute)", f"{fallback:.2f} s")
+            row(f"search: {what}: Python walk{stopped} (absolute)", f"{took:.2f} s")
     finally:
-        os.environ["PATH"] = path
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -569,8 +547,8 @@ def probe_peak(code: str, *args) -> str:
 
 
 def limits():
-    """The command analysis is linear (and capped); edits, diffs, /undo's copies, grep through ripgrep and
-    hooks' output stay bounded. Memory is each child process's peak RSS."""
+    """The command analysis is linear (and capped); edits, diffs, /undo's copies, grep and hooks' output
+    stay bounded. Memory is each child process's peak RSS."""
     import re
     from nanocoder.tools import shell
     old = re.compile(r"(?:function\s+([\w:.-]+)|([\w:.-]+)\s*\(\s*\))\s*\{(?:[^}]*[;|&])?\s*(?:\1|\2)\s*[&|]")
@@ -605,18 +583,15 @@ def limits():
                  "    EditFileTool(w).execute(file_path='one.txt', old_string=f'v{t - 1:02}', new_string=f'v{t:02}')\n")
         row("limits: 24 turns each editing a 9 MB file (216 MB of copies): peak RSS (absolute)", probe_peak(turns, root))
         (root / "one.txt").unlink()
-        rg = shutil.which("rg") or shutil.which("rg", path=str(BIN))
-        if rg:
-            with open(root / "lines.txt", "wb") as f:
-                for _ in range(100):
-                    f.write(b"match this line\n" * 100_000)
-            grep = ("import os, sys\nos.environ['PATH'] = sys.argv[2] + os.pathsep + os.environ['PATH']\n"
-                    "from nanocoder.tools.base import Workspace\nfrom nanocoder.tools.search import GrepTool\n"
-                    "r = GrepTool(Workspace(sys.argv[1])).execute(pattern='match')\nprint(str(r).splitlines()[-1])")
-            row("limits: grep through rg, a 10M-line file that matches everywhere: peak RSS (absolute)",
-                probe_peak(grep, root, os.path.dirname(rg)))
-        else:
-            row("limits: grep through rg, a 10M-line file that matches everywhere: peak RSS", "rg not installed")
+        with open(root / "lines.txt", "wb") as f:
+            for _ in range(100):
+                f.write(b"match this line\n" * 100_000)
+        grep = ("import sys\nfrom nanocoder.tools.base import Workspace\n"
+                "from nanocoder.tools.search import GrepTool\n"
+                "r = GrepTool(Workspace(sys.argv[1])).execute(pattern='match')\n"
+                "print(str(r).splitlines()[-1])")
+        row("limits: grep, a 10M-line file that matches everywhere: peak RSS (absolute)",
+            probe_peak(grep, root))
         hook = ("from nanocoder.hooks import Hooks\n"
                 "h = Hooks({'hooks': {'PreToolUse': [{'hooks': [{'command': "
                 "'head -c 300000000 /dev/zero >&2; exit 2'}]}]}}, 's', '/tmp')\n"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError, cost, read_settings, with_dotenv
+from .config import Config, ConfigError, read_settings, with_dotenv
 from .app import Hangup, make_agent
 from .events import fan_out
 from .model import LLMError
@@ -32,8 +32,7 @@ environment:
   NANOCODER_MODEL (default gpt-4o), NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE,
   NANOCODER_MAX_CONTEXT (the window in tokens, default 128000), NANOCODER_TIMEOUT (seconds of
   silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
-  NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see),
-  NANOCODER_PRICE=input,cached,output (USD per million tokens, for the cost shown)
+  NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see)
 
 a project's .env may set the key and NANOCODER_* (never a base URL). ~/.nanocoder/settings.json holds
 the model, provider, base_url, api_key_env (the variable with the key), named profiles, and hooks;
@@ -189,7 +188,7 @@ def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets
     except LLMError as e:
         out.result(str(e), "error", agent.usage)
         raise
-    out.result(answer, out.reason, agent.usage, cost(agent.usage, agent.llm.model, config.price))
+    out.result(answer, out.reason, agent.usage)
     return 0 if out.reason == "success" else 1  # why not: the view's notice on stderr
 
 

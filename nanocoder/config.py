@@ -10,10 +10,6 @@ from pathlib import Path
 DEFAULT_MODEL = "gpt-4o"
 PROVIDERS = {"openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", DEFAULT_MODEL),  # its key, its URL, its default
              "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "claude-sonnet-4-5")}
-# USD per million tokens: (input, cached input, output), as the providers listed them in 2025.
-# Prices move: NANOCODER_PRICE="input,cached,output" overrides, and unknown models show no cost.
-PRICES = {"gpt-4o": (2.5, 1.25, 10), "gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-4.1": (2, 0.5, 8),
-          "gpt-4.1-mini": (0.4, 0.1, 1.6), "deepseek-chat": (0.28, 0.028, 0.42), "kimi-k2": (0.6, 0.15, 2.5)}
 
 
 MAX_TIMEOUT = 86_400  # seconds; a larger timeout overflows the socket layer's clock
@@ -40,7 +36,6 @@ class Config:
     max_context: int | None = None
     timeout: float | None = None  # seconds a provider may stay silent, mid-stream too
     max_turns: int | None = None  # rounds of tool calls in one turn; None: no cap
-    price: tuple | None = None  # from NANOCODER_PRICE; else PRICES by model name
     api_key_env: str = "OPENAI_API_KEY"  # where the key was looked for (a profile may name another)
 
     @classmethod
@@ -74,7 +69,6 @@ class Config:
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int, low=2000),
             timeout=_number(env, "NANOCODER_TIMEOUT", float, high=MAX_TIMEOUT),
             max_turns=max_turns or _number(env, "NANOCODER_MAX_TURNS", int),
-            price=_price(env.get("NANOCODER_PRICE", "")),
             provider=provider, api_key_env=key_env,
         )
 
@@ -178,28 +172,6 @@ def _parse_dotenv(text: str) -> dict:
             value = value.split(" #", 1)[0].strip()
         values[name] = value
     return values
-
-
-def cost(usage, model: str, price=None) -> float | None:
-    """What the tokens so far cost in USD, if a price is known for the model."""
-    price = price or PRICES.get(model.rsplit("/", 1)[-1])  # "openai/gpt-4o" on OpenRouter
-    if not price:
-        return None
-    fresh = usage.prompt_tokens - usage.cached_tokens
-    return (fresh * price[0] + usage.cached_tokens * price[1] + usage.completion_tokens * price[2]) / 1e6
-
-
-def _price(raw: str):
-    if not raw.strip():
-        return None
-    try:
-        price = tuple(float(x) for x in raw.split(","))
-    except ValueError:
-        price = ()
-    if len(price) != 3 or not all(math.isfinite(x) and x >= 0 for x in price):
-        raise ConfigError(f"NANOCODER_PRICE={raw!r} must be three numbers: "
-                          "input,cached,output (USD per million)")
-    return price
 
 
 def _text(name, value, ascii=False):

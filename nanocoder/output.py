@@ -45,7 +45,7 @@ class Output:
         if self.stream:
             print(json.dumps(obj), file=self.out, flush=True)
 
-    def result(self, answer: str, reason: str, usage, cost=None) -> None:
+    def result(self, answer: str, reason: str, usage) -> None:
         """The answer, or the final object of both JSON formats; reason: the agent's ("success"...)."""
         if self.format == "text":
             if answer and reason not in ("interrupted", "error"):  # why a turn failed is a line on stderr
@@ -57,6 +57,4 @@ class Output:
                   "duration_ms": round((time.monotonic() - self.start) * 1000),
                   "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
                             "cached_input_tokens": usage.cached_tokens}}
-        if cost is not None:
-            result["total_cost_usd"] = round(cost, 6)
         print(json.dumps(result), file=self.out, flush=True)

@@ -10,7 +10,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from . import __version__
 from .app import Hangup, make_agent
-from .config import ConfigError, check_model, cost
+from .config import ConfigError, check_model
 from .llm import LLMError
 from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
@@ -26,7 +26,7 @@ HELP = """Commands:
   /plan           plan mode: reading only, then a plan to carry out (Shift+Tab cycles ask, edits, plan)
   /sandbox <p>    what commands may write: read-only, workspace-write, off; no policy: show it
   /compact        compress the conversation now
-  /tokens         tokens used (cached too), the context size, and the cost if a price is known
+  /tokens         tokens used (cached too) and the context size
   /diff           what this session changed in files
   /undo           put back the files the last turn changed
   /init           ask the model to write AGENTS.md for this project
@@ -84,7 +84,7 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
             if line in ("quit", "exit", "/quit", "/exit"):
                 break
             if line.startswith("/"):
-                command(line, agent, session, view, config, saver)
+                command(line, agent, session, view, saver)
             elif line.startswith("!"):
                 shell(line[1:].strip(), agent, view, saver)
             elif line:
@@ -159,7 +159,7 @@ def shell(cmd: str, agent, view, saver):
         raise stopped
 
 
-def command(line, agent, session, view, config, saver):
+def command(line, agent, session, view, saver):
     from rich.table import Table
     from .context import estimate
     console = view.console
@@ -206,10 +206,10 @@ def command(line, agent, session, view, config, saver):
             if isinstance(e, Hangup):
                 raise
     elif name == "/tokens":
-        u, spent = agent.usage, cost(agent.usage, agent.llm.model, config.price)
+        u = agent.usage
         console.print(f"input tokens: {u.prompt_tokens:,} ({u.cached_tokens:,} cached) · output tokens: "
                       f"{u.completion_tokens:,} · context now: ~{estimate(agent.messages):,} of "
-                      f"{agent.context.window:,}" + (f" · cost: ~${spent:.4f}" if spent is not None else ""))
+                      f"{agent.context.window:,}")
     elif name == "/diff":
         changes = agent.workspace.checkpoints.diff(agent.workspace.show)
         view.diff(changes) if changes else console.print(

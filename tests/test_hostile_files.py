@@ -2,7 +2,6 @@
 files too big to load. Each answer is bounded, never blocks, and is text JSON can carry."""
 import json
 import os
-import shutil
 import socket
 import threading
 import tracemalloc
@@ -23,16 +22,6 @@ def carried(result) -> str:
     return text
 
 
-@pytest.fixture(params=["python", "rg"])
-def search_with(request, monkeypatch, tmp_path_factory):
-    """Each test runs with the Python fallback and, when installed, with ripgrep."""
-    if request.param == "python":
-        monkeypatch.setenv("PATH", str(tmp_path_factory.mktemp("empty-path")))
-    elif shutil.which("rg") is None:
-        pytest.skip("ripgrep (rg) is not installed")
-    return request.param
-
-
 @pytest.fixture
 def odd_names(tmp_path):
     """A file and a folder whose names are latin-1 bytes, as an old archive leaves them."""
@@ -45,7 +34,7 @@ def odd_names(tmp_path):
     return tmp_path
 
 
-def test_names_that_are_not_utf8_are_shown_as_escapes(odd_names, search_with):
+def test_names_that_are_not_utf8_are_shown_as_escapes(odd_names):
     workspace = Workspace(odd_names)
     assert carried(GlobTool(workspace).execute(pattern="*.txt")) == "d\\xff/x.txt\ncaf\\xe9.txt"
     assert carried(GrepTool(workspace).execute(pattern="needle|hello")) == (
@@ -75,7 +64,7 @@ def test_a_missing_name_suggests_escaped_neighbours(odd_names):
     assert carried(str(error.value)) == "file not found: cafe.txt. Did you mean: caf\\xe9.txt?"
 
 
-def test_nul_byte_in_a_path_is_a_clear_error(tmp_path, search_with):
+def test_nul_byte_in_a_path_is_a_clear_error(tmp_path):
     workspace = Workspace(tmp_path)
     calls = [(ReadFileTool, {"file_path": "a\0b"}), (WriteFileTool, {"file_path": "a\0b", "content": "x"}),
              (EditFileTool, {"file_path": "a\0b", "old_string": "x", "new_string": "y"}),
@@ -155,11 +144,11 @@ def test_writing_tools_do_not_block_on_a_fifo(tmp_path, fifo):
     assert fifo.is_fifo()  # not replaced by a regular file
 
 
-def test_searches_do_not_block_on_a_fifo_in_the_tree(tmp_path, fifo, search_with):
+def test_searches_do_not_block_on_a_fifo_in_the_tree(tmp_path, fifo):
     (tmp_path / "a.txt").write_text("pipe dream\n")
     workspace = Workspace(tmp_path)
     assert finishes(GrepTool(workspace).execute, pattern="dream") == "a.txt:1:pipe dream"
-    assert "a.txt" in finishes(GlobTool(workspace).execute, pattern="*").split("\n")  # rg leaves out pipe
+    assert "a.txt" in finishes(GlobTool(workspace).execute, pattern="*").split("\n")
     error = finishes(GrepTool(workspace).execute, pattern="dream", path="pipe")
     assert isinstance(error, ToolError) and str(error) == "not a file or folder: pipe"
 
@@ -226,7 +215,7 @@ def test_one_endless_line_costs_one_cut_line(tmp_path):
     assert peak < 4 << 20
 
 
-def test_grep_searches_big_files_and_numbers_lines_across_blocks(tmp_path, search_with):
+def test_grep_searches_big_files_and_numbers_lines_across_blocks(tmp_path):
     lines = [f"row {i} " + "x" * 40 for i in range(1, 200_001)]  # ~10 MB, many blocks
     lines[149_999] = "the needle"
     (tmp_path / "big.txt").write_text("\n".join(lines) + "\nneedle at the end")

@@ -1,25 +1,19 @@
-"""glob and grep: ripgrep when installed, else a Python walk that skips what rg skips by default. Both take
-the first LIMIT results in path order and answer alike (glob newest first)."""
+"""glob and grep: a Python walk that skips hidden files, generated folders, the root .gitignore's and keys.
+Both take the first LIMIT results in path order (glob answers newest first)."""
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from contextlib import suppress
 from fnmatch import fnmatchcase, translate
 from itertools import islice
 from pathlib import Path
 
-from ..permissions import UNREADABLE, secrets
+from ..permissions import secrets
 from .base import ToolError, WorkspaceTool, printable
 from .files import CHUNK, SNIFF, decode, open_file
 
-# keys and credentials (permissions.UNREADABLE) are never searched: read_file asks for them
-EXCLUDE = [a for name in UNREADABLE for a in ("--glob", f"!**/{name}")]
 MAX_RESULTS = 200        # lines in an answer
-LIMIT = 1_000            # results looked at, in path order: the Python walk stops there
+LIMIT = 1_000            # results looked at, in path order: the walk stops there
 MAX_LINE = 300           # characters of a matching line shown
-BINARY_MATCH = re.compile(rb"(.*): binary file matches \(.*\)", re.S)
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"})
 
 
@@ -43,14 +37,7 @@ class GlobTool(SearchTool):
         root = self.workspace.path(path or ".")
         if not root.is_dir():
             raise ToolError(f"{'not a folder' if root.exists() else 'path not found'}: {printable(path)}")
-        if shutil.which("rg"):
-            run = subprocess.run(["rg", "--files", "--glob", pattern, *EXCLUDE], cwd=root,
-                                 capture_output=True)
-            if run.returncode == 2 and not run.stdout:
-                raise ToolError(f"invalid pattern {pattern!r}: {run.stderr.decode(errors='replace').strip()}")
-            found = sorted(os.fsdecode(run.stdout).split("\n")[:-1], key=path_order)[:LIMIT]
-        else:
-            found = list(islice(filter(glob_regex(pattern).match, walk(root)), LIMIT))
+        found = list(islice(filter(glob_regex(pattern).match, walk(root)), LIMIT))
         if not found:
             return f"No files match {printable(pattern)} in {self.workspace.show(root)}." + skipped(root)
         found.sort(key=lambda f: mtime(os.path.join(root, f)), reverse=True)  # stable: ties keep path order
@@ -72,55 +59,12 @@ class GrepTool(SearchTool):
         if not root.is_dir() and not root.is_file():  # a FIFO or device could block the search
             why = "not a file or folder" if root.exists() else "path not found"
             raise ToolError(f"{why}: {printable(path)}")
-        search = self._ripgrep if shutil.which("rg") else self._python
-        matches = list(islice(search(pattern, root, include), LIMIT))
+        matches = list(islice(self._search(pattern, root, include), LIMIT))
         if not matches:
             return f"No matches for {pattern!r} in {self.workspace.show(root)}." + skipped(root)
         return capped(matches, lambda m: show_match(self.workspace.show(Path(m[0])), m[1])) + skipped(root)
 
-    def _ripgrep(self, pattern: str, root: Path, include: str | None):
-        # --heading --null: one "path\0" + "line:text" lines group per file, groups apart by a blank line; a
-        # binary file that matches is one line "path: binary file matches (...)". rg searches files in
-        # parallel and prints them in any order: sorted here, so all must be read (a later file may come
-        # first in path order), but never held whole: --max-count stops each file at LIMIT lines, long lines
-        # are cut as they are read, and files past the first LIMIT results in path order are dropped.
-        args = ["rg", "--binary", "--max-count", str(LIMIT), "--line-number", "--with-filename", "--heading",
-                "--null", "--color", "never"]
-        args += (["--glob", include] if include else []) + EXCLUDE  # later globs win
-        files: dict[str, list] = {}  # path: its rows ("line:text", or None for a binary file's match)
-        rows, kept = None, 0
-        with tempfile.TemporaryFile() as errors:  # read only if rg fails
-            proc = subprocess.Popen(args + ["-e", pattern, "--", root], cwd=self.workspace.cwd,
-                                    stdout=subprocess.PIPE, stderr=errors)
-            try:
-                for line in _lines(proc.stdout):
-                    if not line:  # a group's end
-                        rows = None
-                    elif rows is not None:
-                        rows.append(os.fsdecode(line))
-                        kept += 1
-                    elif b"\0" in line:
-                        name, _, first = line.partition(b"\0")
-                        rows = files.setdefault(os.fsdecode(name), [os.fsdecode(first)])
-                        kept += 1
-                    elif binary := BINARY_MATCH.fullmatch(line):
-                        files[os.fsdecode(binary[1])] = [None]
-                        kept += 1
-                    if kept > 2 * LIMIT:  # keep the files that hold the first LIMIT results in path order
-                        kept = _keep_first(files, rows)
-                code = proc.wait()
-            finally:
-                if proc.poll() is None:  # the caller gave up: rg stops too
-                    proc.kill()
-                    proc.wait()
-            if code == 2 and not files:
-                errors.seek(0)
-                error = errors.read(65536).decode(errors="replace").strip()
-                raise ToolError(f"invalid regex {pattern!r} (or unreadable path): {error}")
-        # Names and lines as bytes (surrogates where not UTF-8): printable() shows them losslessly.
-        return ((name, row) for name in sorted(files, key=path_order) for row in files[name])
-
-    def _python(self, pattern: str, root: Path, include: str | None):
+    def _search(self, pattern: str, root: Path, include: str | None):
         """(file, "line:text") for each match, file by file in path order."""
         try:
             regex = re.compile(pattern)
@@ -145,7 +89,7 @@ class GrepTool(SearchTool):
                              enumerate(text.removesuffix("\n").split("\n"), first) if regex.search(line))
                     if not binary:
                         yield from found
-                    elif next(found, None):  # as rg and grep say it: once, without the bytes
+                    elif next(found, None):  # as grep says it: once, without the bytes
                         yield file, None
                         break
 
@@ -161,28 +105,6 @@ def blocks(f):
         n += data.count(b"\n")
 
 
-def _lines(stream, most: int = 4 * MAX_LINE + 32):
-    """stream's lines without their "\n", each cut at most bytes (the rest is skipped, never held)."""
-    with stream:
-        while line := stream.readline(most):
-            cut = not line.endswith(b"\n")
-            while cut and (rest := stream.readline(most)) and not rest.endswith(b"\n"):
-                pass
-            yield line.removesuffix(b"\n")
-
-
-def _keep_first(files: dict, current) -> int:
-    """Drop the files after those holding the first LIMIT rows in path order (not the one being read);
-    the rows kept."""
-    kept = 0
-    for name in sorted(files, key=path_order):
-        if kept >= LIMIT and files[name] is not current:
-            del files[name]
-        else:
-            kept += len(files[name])
-    return kept
-
-
 def show_match(file: str, row: str | None) -> str:
     if row is None:
         return f"{file}: binary file matches"
@@ -195,13 +117,6 @@ def capped(found: list, show=str) -> str:
     more = f"{len(found) - MAX_RESULTS}{'+' if len(found) >= LIMIT else ''}"
     note = [f"[{more} more not shown; narrow the pattern]"] if len(found) > MAX_RESULTS else []
     return "\n".join([show(f) for f in found[:MAX_RESULTS]] + note)
-
-
-def path_order(path: str) -> str:
-    """Sort key of the walk's order: a folder's files, then its subfolders. A string: the GC has nothing to
-    chase."""
-    folder, _, name = path.rpartition("/")
-    return f"{folder}/\0{name}".replace("/", "\1")  # \1 and \0 sort below any character of a name
 
 
 def skipped(root: Path) -> str:
@@ -246,7 +161,7 @@ def secret(path: str, hidden: set) -> bool:
 
 
 def glob_regex(pattern: str) -> re.Pattern:
-    """gitignore-style globs, as ripgrep reads them: ** spans folders, * and ? do not cross '/'."""
+    """gitignore-style globs: ** spans folders, * and ? do not cross '/'."""
     if "/" not in pattern.rstrip("/"):
         pattern = "**/" + pattern
     wildcards = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
