@@ -35,19 +35,16 @@ def repair(messages: list[dict]) -> list[dict]:
             i += 1
         m["tool_calls"] = [dict(c, function=dict(c.get("function") or {})) for c in m["tool_calls"]]
         for call in m["tool_calls"]:
-            answer = answers.pop(str(call.get("id")), None)
             given = call.get("id")
+            answer = answers.pop(str(given), {"content": INTERRUPTED, "is_error": True})
             call["id"] = fresh_id(given if isinstance(given, str) and given else "call", used)
             if not isinstance(call["function"].get("name"), str):
                 call["function"]["name"] = "unknown"
             if not is_json_object(call["function"].get("arguments")):
                 call["function"]["arguments"] = "{}"
-            if answer is None:
-                out.append(msg.tool_result(call["id"], INTERRUPTED, is_error=True))
-            else:
-                text = answer.get("content")
-                out.append(msg.tool_result(call["id"], text if isinstance(text, str) else json.dumps(text),
-                                           answer.get("is_error") is True))
+            text = answer.get("content")
+            out.append(msg.tool_result(call["id"], text if isinstance(text, str) else json.dumps(text),
+                                       answer.get("is_error") is True))
     return out
 
 
@@ -71,10 +68,6 @@ def fresh_id(call_id: str, used: set) -> str:
                        if f"{stem}{n}" not in used)
     used.add(call_id)
     return call_id
-
-
-def used_ids(messages) -> set:
-    return {c.get("id") for m in messages for c in m.get("tool_calls") or ()}
 
 
 def is_json_object(text) -> bool:
