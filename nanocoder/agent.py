@@ -107,8 +107,7 @@ class Agent(Calls):
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
         env, system = environment(self.workspace), self.messages[0]
         if not system["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            text = system_prompt(self.tools, env, self.project)
-            system = self.messages[0] = msg.system(text)
+            system = self.messages[0] = msg.system(system_prompt(self.tools, env, self.project))
         elif env != system.get("environment"):  # a session saved before the mark: told once more
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"

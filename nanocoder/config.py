@@ -128,8 +128,7 @@ def _check_entry(where: str, entry: dict, known, notes: list) -> None:
 
 
 def _profile(settings: dict, name) -> dict:
-    """The profile named by --profile, else by settings' "profile"; {} for none; else one line naming
-    those known."""
+    """The profile named by --profile, else by settings' "profile" ({} for none), or one line naming all."""
     name = settings.get("profile") if name is None else name
     if name is None:
         return {}

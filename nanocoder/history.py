@@ -60,8 +60,7 @@ def round_so_far(messages: list[dict], done: dict) -> list[dict]:
 
 
 def fresh_id(call_id: str, used: set) -> str:
-    """call_id, now used; if it was already, its stem's next free number (Kimi repeats
-    `functions.read_file:0`)."""
+    """call_id, now used; if taken, its stem's next free number (Kimi repeats `functions.read_file:0`)."""
     if call_id in used:
         stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
         call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1)
