@@ -11,7 +11,7 @@ from . import events as ev
 from . import messages as msg
 from .calls import Calls, Cancelled
 from .context import Context
-from .history import fresh_id, used_ids
+from .history import fresh_id
 from .model import ContextTooLong, LLMError
 from .permissions import Permissions
 from .project import Project
@@ -107,8 +107,7 @@ class Agent(Calls):
         prompt = printable(prompt)  # undecodable bytes from argv or a pipe must not break the request
         env, system = environment(self.workspace), self.messages[0]
         if not system["content"]:  # built once: an unchanged prefix keeps the provider's cache warm
-            text = system_prompt(self.workspace, self.tools, env, self.project)
-            system = self.messages[0] = msg.system(text)
+            system = self.messages[0] = msg.system(system_prompt(self.tools, env, self.project))
         elif env != system.get("environment"):  # a session saved before the mark: told once more
             # what moved on (folder, date, git status) comes as a note, never as a rewrite
             prompt = f"<environment>\n{env}\n</environment>\n\n{prompt}"
@@ -143,7 +142,8 @@ class Agent(Calls):
                 return Ending("", "max_turns", f"stopped after {rounds} (--max-turns)")
             reply = self._ask()
             if self._ids_of is not self.messages:  # a history put in place (a resume) is read afresh
-                self._ids, self._ids_of = used_ids(self.messages), self.messages
+                self._ids = {c.get("id") for m in self.messages for c in m.get("tool_calls") or ()}
+                self._ids_of = self.messages
             for call in reply.tool_calls:  # a provider may reuse ids across turns; a request may not
                 call.id = fresh_id(call.id, self._ids)
             # a JSON "\ud800" from the provider is a lone surrogate: kept, it breaks every later request
@@ -198,7 +198,6 @@ class Agent(Calls):
             tool.cancel()
 
     def compact(self) -> str | None:
-        """Compress the history now (the /compact command)."""
         return self.context.fit(self.messages, self.llm, self.schemas, force=True)
 
     def reset(self):

@@ -43,7 +43,6 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
 
 
 def make_model(config):
-    """The Model (model.py) of config.provider's API family."""
     if config.provider == "anthropic":
         from .anthropic_api import AnthropicModel as Model
     else:

@@ -10,7 +10,7 @@ from . import events as ev
 from . import messages as msg
 from .history import INTERRUPTED
 from .permissions import READ, RUN
-from .tools.base import Tool, ToolError, ToolResult, arguments
+from .tools.base import ToolError, ToolResult, arguments
 
 REPEATED = "[You made these same calls in the previous rounds too; try something else.]"
 
@@ -25,13 +25,6 @@ class ToolOutcome:
     blocked, malformed, or interrupted before it started)."""
     result: ToolResult
     took: float | None = None
-
-
-@dataclass
-class Permit:
-    """A call allowed to run: its tool, and the permission kind it was allowed as (judged again to run)."""
-    tool: Tool
-    kind: str
 
 
 class Calls:
@@ -63,10 +56,10 @@ class Calls:
                     if cut:
                         raise ToolError("this call was cut off by the token limit and not run; "
                                         "send a smaller one")
-                    permit = self._permit(call, args, parse.problem)
-                    paths = permit.tool.paths(args)
+                    kind = self._permit(call, args, parse.problem)
+                    paths = self.tools[call.name].paths(args)
                     after = {latest[p] for p in paths if p in latest}
-                    job = pool.submit(self._run_one, permit, args, after, call.id)
+                    job = pool.submit(self._run_one, call, args, kind, after)
                     latest.update(dict.fromkeys(paths, job))
                     jobs[job] = i
                 except ToolError as e:  # refused, declined, blocked, malformed: it never ran (no time)
@@ -98,8 +91,8 @@ class Calls:
         if result.event is not None:
             self.emit(result.event)
 
-    def _permit(self, call, args, problem=None) -> Permit:
-        """The call's Permit, or ToolError saying why not."""
+    def _permit(self, call, args, problem=None) -> str:
+        """The call's permission kind (judged again when it runs), or ToolError saying why not."""
         tool = self.tools.get(call.name)
         if tool is None:
             raise ToolError(f"unknown tool {call.name!r}. Available tools: {', '.join(self.tools)}.")
@@ -121,7 +114,7 @@ class Calls:
                     f", saying: {decision.reason}" if decision.reason else ". Ask them how to proceed."))
             if decision.scope:
                 self.permissions.always.add(decision.scope)
-        return Permit(tool, kind)
+        return kind
 
     def _ask_user(self, call, args, why, preview, scope="") -> ev.Decision:
         """Emit an approval request and wait for its answer; cancel() answers it with a deny."""
@@ -138,17 +131,17 @@ class Calls:
         self._check()  # a deny that cancel() gave: the turn ends, the call never runs
         return decision
 
-    def _run_one(self, permit: Permit, args, after=(), call_id=None) -> ToolOutcome:
+    def _run_one(self, call, args, kind: str, after=()) -> ToolOutcome:
         """The call's outcome, on a pool thread, once the earlier calls on its files (`after`) are done; run
-        as the work of call_id (a sub-agent it spawns names it as its parent)."""
+        as the work of call.id (a sub-agent it spawns names it as its parent)."""
         wait(after)  # they were submitted first, so they run already or are done: no deadlock
         if self._cancelled.is_set():
             return ToolOutcome(ToolResult([INTERRUPTED], is_error=True))
-        start, tool = time.monotonic(), permit.tool
-        self._call.id = call_id
+        start, tool = time.monotonic(), self.tools[call.name]
+        self._call.id = call.id
         try:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
-            if now[0] != permit.kind and self.permissions.check(now[0], now[1]) != "allow":
+            if now[0] != kind and self.permissions.check(now[0], now[1]) != "allow":
                 raise ToolError(f"not run: the call now means something else ({now[2]}); ask again")
             if not (tool.read_only or getattr(tool, "checkpointed", False)):
                 self.workspace.checkpoints.ran(tool.name)  # it may change files /undo cannot see

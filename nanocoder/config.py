@@ -44,26 +44,24 @@ class Config:
         """From the flags given (None: not given), env, and settings.json's content (read_settings)."""
         env = os.environ if env is None else env
         settings = settings or {}
-        chosen = _profile(settings, profile)
+        chosen = settings | _profile(settings, profile)  # a profile's keys over settings.json's own
         if model is not None:  # given, so checked: `-m ""` is no way to ask for the default
             check_model(model, "-m")
         if max_turns is not None and max_turns < 1:
             raise ConfigError(f"--max-turns {max_turns} must be at least 1 (leave it out for no cap)")
-        model = model or env.get("NANOCODER_MODEL") or chosen.get("model") or settings.get("model")
+        model = model or env.get("NANOCODER_MODEL") or chosen.get("model")
         # named, else told by the model's name, else OpenAI-compatible (the most common API)
         provider = (provider or env.get("NANOCODER_PROVIDER") or chosen.get("provider")
-                    or settings.get("provider") or ("anthropic" if (model or "").startswith("claude-")
-                                                    else "openai"))
+                    or ("anthropic" if (model or "").startswith("claude-") else "openai"))
         if provider not in PROVIDERS:
             raise ConfigError(f"--provider / NANOCODER_PROVIDER {provider!r} is not one of: "
                               + ", ".join(PROVIDERS))
         key, url, default = PROVIDERS[provider]  # the variables the provider's own SDK reads
-        key_env = chosen.get("api_key_env") or settings.get("api_key_env") or key
+        key_env = chosen.get("api_key_env") or key
         return cls(
             model=check_model(model or default, "-m / NANOCODER_MODEL"),
             api_key=_text(f"--api-key / {key_env}", api_key or env.get(key_env) or None, ascii=True),
-            base_url=_url(base_url or env.get(url) or chosen.get("base_url") or settings.get("base_url")
-                          or None, f"--base-url / {url}"),
+            base_url=_url(base_url or env.get(url) or chosen.get("base_url") or None, f"--base-url / {url}"),
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float, low=0),
             max_context=_number(env, "NANOCODER_MAX_CONTEXT", int, low=2000),
@@ -122,8 +120,7 @@ def _check_entry(where: str, entry: dict, known, notes: list) -> None:
 
 
 def _profile(settings: dict, name) -> dict:
-    """The profile named by --profile, else by settings' "profile"; {} for none; else one line naming
-    those known."""
+    """The profile named by --profile, else by settings' "profile" ({} for none), or one line naming all."""
     name = settings.get("profile") if name is None else name
     if name is None:
         return {}

@@ -2,6 +2,7 @@
 view, the JSON output, hooks and the saver consume. depth: 1 for a sub-agent; turn_id: its own chat's turn;
 parent_call_id: the agent tool call whose sub-agent this is (None at the top): parallel ones told apart."""
 from concurrent.futures import Future, InvalidStateError
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 
@@ -81,10 +82,8 @@ class ApprovalRequested(Event):
     decision: Future = field(default_factory=Future, repr=False, compare=False)
 
     def answer(self, decision: Decision) -> None:
-        try:
+        with suppress(InvalidStateError):  # answered already (cancelled)
             self.decision.set_result(decision)
-        except InvalidStateError:  # answered already (cancelled)
-            pass
 
 
 @dataclass

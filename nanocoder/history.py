@@ -35,19 +35,16 @@ def repair(messages: list[dict]) -> list[dict]:
             i += 1
         m["tool_calls"] = [dict(c, function=dict(c.get("function") or {})) for c in m["tool_calls"]]
         for call in m["tool_calls"]:
-            answer = answers.pop(str(call.get("id")), None)
             given = call.get("id")
+            answer = answers.pop(str(given), {"content": INTERRUPTED, "is_error": True})
             call["id"] = fresh_id(given if isinstance(given, str) and given else "call", used)
             if not isinstance(call["function"].get("name"), str):
                 call["function"]["name"] = "unknown"
             if not is_json_object(call["function"].get("arguments")):
                 call["function"]["arguments"] = "{}"
-            if answer is None:
-                out.append(msg.tool_result(call["id"], INTERRUPTED, is_error=True))
-            else:
-                text = answer.get("content")
-                out.append(msg.tool_result(call["id"], text if isinstance(text, str) else json.dumps(text),
-                                           answer.get("is_error") is True))
+            text = answer.get("content")
+            out.append(msg.tool_result(call["id"], text if isinstance(text, str) else json.dumps(text),
+                                       answer.get("is_error") is True))
     return out
 
 
@@ -63,18 +60,13 @@ def round_so_far(messages: list[dict], done: dict) -> list[dict]:
 
 
 def fresh_id(call_id: str, used: set) -> str:
-    """call_id, now used; if it was already, its stem's next free number (Kimi repeats
-    `functions.read_file:0`)."""
+    """call_id, now used; if taken, its stem's next free number (Kimi repeats `functions.read_file:0`)."""
     if call_id in used:
         stem, number = re.match(r"(.*?)(\d*)$", call_id).groups()
         call_id = next(f"{stem}{n}" for n in itertools.count(int(number or 0) + 1)
                        if f"{stem}{n}" not in used)
     used.add(call_id)
     return call_id
-
-
-def used_ids(messages) -> set:
-    return {c.get("id") for m in messages for c in m.get("tool_calls") or ()}
 
 
 def is_json_object(text) -> bool:

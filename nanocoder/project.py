@@ -52,5 +52,4 @@ class Project:
             return None
 
     def prompt(self) -> str:
-        """The system prompt's share: the memory files."""
         return "\n\n".join(f"# Project instructions ({path})\n{text}" for path, text in self.memory.items())

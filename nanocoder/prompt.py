@@ -35,7 +35,7 @@ PLAN_NOTE = ("[Plan mode: investigate with the reading tools only; edits are ref
              "and may switch to carrying it out.]")
 
 
-def system_prompt(workspace, tools, env: str, project) -> str:
+def system_prompt(tools, env: str, project) -> str:
     """project: a project.Project, whose memory files join the prompt."""
     parts = [BASE, "# Environment",
              f"- OS: {platform.system()} {platform.release()}; shell: {os.environ.get('SHELL', '/bin/sh')}",
@@ -46,9 +46,16 @@ def system_prompt(workspace, tools, env: str, project) -> str:
 
 def environment(workspace) -> str:
     """What moves on during a session: the folder, the date and git's view of it."""
-    lines = [f"- Working directory: {workspace.cwd}", f"- Date: {date.today().isoformat()}",
-             _git_summary(workspace)]
-    return printable("\n".join(filter(None, lines)))
+    lines = [f"- Working directory: {workspace.cwd}", f"- Date: {date.today().isoformat()}"]
+    if status := git_status(workspace):
+        head, *changed = status.splitlines()
+        head = head.removeprefix("## ").removeprefix("No commits yet on ").removeprefix("Initial commit on ")
+        branch = "" if head.startswith("HEAD (no branch)") else head.split("...")[0]
+        lines.append(f"- Git branch: {branch or '(detached HEAD)'}; {len(changed) or 'no'} changed files")
+        lines += [f"  {line}" for line in changed[:20]]
+        if len(changed) > 20:
+            lines.append(f"  ... and {len(changed) - 20} more")
+    return printable("\n".join(lines))
 
 
 def git_status(workspace) -> str | None:
@@ -68,15 +75,3 @@ def git_status(workspace) -> str | None:
         return None
     return out.stdout.rstrip() if out.returncode == 0 else None
 
-
-def _git_summary(workspace) -> str | None:
-    lines = git_status(workspace)
-    if not lines:
-        return None
-    head, *status = lines.splitlines()
-    head = head.removeprefix("## ").removeprefix("No commits yet on ").removeprefix("Initial commit on ")
-    branch = "" if head.startswith("HEAD (no branch)") else head.split("...")[0]
-    shown = "\n".join(f"  {line}" for line in status[:20])
-    more = f"\n  ... and {len(status) - 20} more" if len(status) > 20 else ""
-    return (f"- Git branch: {branch or '(detached HEAD)'}; {len(status) or 'no'} changed files\n"
-            f"{shown}{more}").rstrip()

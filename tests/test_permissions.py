@@ -158,7 +158,8 @@ def test_a_file_call_is_judged_again_as_its_path_resolves_when_it_runs(llm, tmp_
     agent = Agent(llm=llm, cwd=work, permissions=Permissions("edits"))
     args = {"file_path": ".bashrc", "content": "evil\n"}
     from nanocoder.llm import ToolCall
-    permit = agent._permit(ToolCall("call_1", "write_file", ""), args)  # in the workspace: an edit, allowed
+    call = ToolCall("call_1", "write_file", "")
+    kind = agent._permit(call, args)  # in the workspace: an edit, allowed
     agent.workspace.cwd = home.resolve()  # what `cd ~` in a parallel bash call does meanwhile
-    result = agent._run_one(permit, args).result
+    result = agent._run_one(call, args, kind).result
     assert result.is_error and "not run" in result.text() and not (home / ".bashrc").exists()

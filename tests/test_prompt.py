@@ -10,7 +10,7 @@ from nanocoder.tools.base import Workspace
 
 def prompt(folder, tools=()):
     workspace = Workspace(folder)
-    return system_prompt(workspace, tools, environment(workspace), Project.load(workspace.cwd))
+    return system_prompt(tools, environment(workspace), Project.load(workspace.cwd))
 
 
 def test_environment_is_described(tmp_path):
