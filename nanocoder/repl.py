@@ -31,7 +31,6 @@ HELP = """Commands:
   /undo           put back the files the last turn changed
   /init           ask the model to write AGENTS.md for this project
   /memory         the memory files (AGENTS.md, CLAUDE.md) this session loaded
-  /save           save the session now (it is also saved after every round)
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
   /help           this help
@@ -41,7 +40,7 @@ Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /comma
   a file · !command runs a shell command for the conversation · "n <reason>" at a question \
 tells the model why"""
 COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init",
-            "/memory", "/save", "/sessions", "/reset", "/clear", "/help", "quit")
+            "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
@@ -225,12 +224,6 @@ def command(line, agent, session, view, config, saver):
             view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
     elif name == "/init":
         run_turn(agent, INIT, view)
-    elif name == "/save":
-        session.messages, session.model = agent.messages, agent.llm.model
-        try:
-            console.print(f"saved to {session.save()}")
-        except OSError as e:
-            view.notice(f"could not save the session: {e.strerror or e}")
     elif name == "/sessions":
         table = Table("id", "date", "folder", "first prompt", "messages")
         for row in list_sessions(agent.workspace.root):
