@@ -81,10 +81,7 @@ def main(argv=None) -> int:
         if args.demo:
             return demo()
         if args.sessions:
-            rows = list_sessions(Path.cwd().resolve())
-            listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
-                                 for r in rows)
-            print(visible(listing or "no saved sessions yet"), flush=True)
+            print(sessions_listing(Path.cwd().resolve()), flush=True)
             return 0
         if args.prompt is not None and args.first is not None:
             return _usage("a PROMPT and -p were both given: pass the text to -p (one task), "
@@ -133,6 +130,13 @@ def main(argv=None) -> int:
     finally:  # a signal that lands once main is done ends the process at once, without a traceback
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda signum, frame: os._exit(128 + signum))
+
+
+def sessions_listing(cwd) -> str:
+    """Saved sessions a line each, this folder's first (--sessions, and the REPL's /sessions)."""
+    listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
+                         for r in list_sessions(cwd))
+    return visible(listing or "no saved sessions yet")
 
 
 def _usage(problem: str) -> int:

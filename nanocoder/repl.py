@@ -14,7 +14,7 @@ from .config import ConfigError, check_model, cost
 from .llm import LLMError
 from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
-from .session import home, list_sessions, private_dir, sessions_dir
+from .session import home, private_dir, sessions_dir
 from .tools.base import ToolError, printable
 from .tools.bash import BashTool
 from .tools.files import ReadFileTool
@@ -35,10 +35,9 @@ HELP = """Commands:
   /reset, /clear  start a new conversation
   /help           this help
   quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
-Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and \
-@paths · @path attaches
-  a file · !command runs a shell command for the conversation · "n <reason>" at a question \
-tells the model why"""
+Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
+  @path attaches a file · !command runs a shell command for the conversation
+  "n <reason>" at a question tells the model why"""
 COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init",
             "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
@@ -159,7 +158,7 @@ def shell(cmd: str, agent, view, saver):
 
 
 def command(line, agent, session, view, config, saver):
-    from rich.table import Table
+    from .cli import sessions_listing
     from .context import estimate
     console = view.console
     name, _, arg = line.partition(" ")
@@ -182,12 +181,10 @@ def command(line, agent, session, view, config, saver):
         agent.permissions.mode = "plan"
         console.print("permissions: plan (reading only; Shift+Tab or /mode leaves it)")
     elif name == "/memory":
-        project = agent.project
-        lines = [f"memory: {path} ({len(text):,} characters)" for path, text in project.memory.items()]
-        lines += [f"note: {note}" for note in project.notes]
-        console.print(visible("\n".join(lines or ["no memory files found"])
-                              + "\n(read at the session's start; /clear reads them again)"),
-                      markup=False, highlight=False)
+        lines = [f"memory: {path} ({len(text):,} characters)" for path, text in agent.project.memory.items()]
+        lines += [f"note: {note}" for note in agent.project.notes]
+        console.print("\n".join(lines or ["no memory files found"])
+                      + "\n(read at the session's start; /clear reads them again)", markup=False)
     elif name == "/sandbox":
         if arg in SANDBOX:
             agent.workspace.sandbox_policy = arg
@@ -225,11 +222,7 @@ def command(line, agent, session, view, config, saver):
     elif name == "/init":
         run_turn(agent, INIT, view)
     elif name == "/sessions":
-        table = Table("id", "date", "folder", "first prompt", "messages")
-        for row in list_sessions(agent.workspace.root):
-            table.add_row(row["id"], row["date"], view_text(row["cwd"]), view_text(row["prompt"]),
-                          str(row["messages"]))
-        console.print(table if table.rows else "no saved sessions yet")
+        console.print(sessions_listing(agent.workspace.root), markup=False)
     elif name in ("/reset", "/clear"):
         agent.reset()
         session.restart()
