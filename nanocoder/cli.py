@@ -23,7 +23,6 @@ EPILOG = """examples:
   nanocoder -p "add type hints to utils.py" -y
   git diff | nanocoder -p "review this"      piped text is added to the prompt (-p - reads it all)
   nanocoder -p "run the tests" --output-format json | jq -r .result
-  nanocoder -c                               continue this folder's latest session
 
 environment:
   OPENAI_API_KEY, OPENAI_BASE_URL            the provider (any OpenAI-compatible API)

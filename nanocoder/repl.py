@@ -18,7 +18,8 @@ from .session import home, private_dir, sessions_dir
 from .tools.base import ToolError, printable
 from .tools.bash import BashTool
 from .tools.files import ReadFileTool
-from .visible import visible
+from .view import View, escape
+from .visible import terminal, visible
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
@@ -47,8 +48,6 @@ MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
 def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
-    from .view import View
-    from .visible import terminal
     _quiet_half_built_loops()
     console = terminal(highlight=False)
     view = View(console, interactive=True)
@@ -152,7 +151,6 @@ def shell(cmd: str, agent, view, saver):
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
     saver.save(agent.messages)
-    view.end()
     if isinstance(stopped, Hangup):  # SIGTERM or SIGHUP: saved; now the REPL ends
         raise stopped
 
@@ -245,7 +243,6 @@ def _recap(agent, session, view):
 
 
 def view_text(text: str, limit: int = 300) -> str:
-    from .view import escape
     text = " ".join(printable(text).split())
     return escape(text if len(text) <= limit else text[:limit] + "…")
 
