@@ -19,7 +19,6 @@ from .visible import terminal, visible
 
 EPILOG = """examples:
   nanocoder                                  the REPL in this folder (/help lists its commands)
-  nanocoder "why does app.py crash?"         the REPL, starting with that prompt
   nanocoder -p "add type hints to utils.py" -y
   git diff | nanocoder -p "review this"      piped text is added to the prompt (-p - reads it all)
   nanocoder -p "run the tests" --output-format json | jq -r .result
@@ -47,8 +46,7 @@ def parse_args(argv):
     p.add_argument("-m", "--model", help="model name (env NANOCODER_MODEL, default gpt-4o)")
     p.add_argument("--provider", help="the API family: openai (any OpenAI-compatible API) or anthropic")
     p.add_argument("--base-url", help="the API's base URL (env OPENAI_BASE_URL or ANTHROPIC_BASE_URL)")
-    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY "
-                   "or ANTHROPIC_API_KEY")
+    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer the variables below")
     p.add_argument("--profile", metavar="NAME", help="a provider profile from ~/.nanocoder/settings.json")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit (- reads it from stdin)")
     p.add_argument("--output-format", choices=("text", "json", "stream-json"),

@@ -153,11 +153,10 @@ class View:
         with self.lock:
             self.end()
             if not self.interactive:
-                how = ("--yes does not cover it" if self.yes else "re-run with --yes to allow it")
-                self.console.print(f"[yellow]not run: {e.name} needs approval"
-                                   f"{f' ({escape(e.why)})' if e.why else ''}; {how} "
-                                   "(a protected file, or a write where no command may write, "
-                                   "needs a yes in the REPL)[/]")
+                how = "--yes does not cover it" if self.yes else "re-run with --yes to allow it"
+                why = f" ({e.why})" if e.why else ""
+                self.notice(f"not run: {e.name} needs approval{why}; {how} (a protected file, or a write "
+                            "where no command may write, needs a yes in the REPL)")
                 e.answer(ev.Decision.deny())
                 return
             self.asking += 1  # no spinner over the question
