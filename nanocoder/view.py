@@ -309,5 +309,4 @@ class Elapsed:
 
 def format_args(args: dict, width: int = 60) -> str:
     texts = {key: repr(value) for key, value in args.items()}
-    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}"
-                     for key, t in texts.items())
+    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}" for key, t in texts.items())
