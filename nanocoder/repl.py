@@ -34,7 +34,6 @@ HELP = """Commands:
   /memory         the memory files (AGENTS.md, CLAUDE.md) this session loaded
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
-  /help           this help
   quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
 Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
   @path attaches a file · !command runs a shell command for the conversation
