@@ -1,4 +1,4 @@
-"""The offline demo: a tiny broken project, and a scripted model that fixes it with the real agent and tools."""
+"""The offline demo: a tiny broken project, and a scripted model that fixes it with the real agent."""
 import json
 import shlex
 import sys
