@@ -322,7 +322,6 @@ class _Complete(Completer):
     """Tab completes /commands at the start of the line, and paths after @."""
 
     def __init__(self, agent):
-        self.agent = agent
         self.paths = PathCompleter(expanduser=True, get_paths=lambda: [str(agent.workspace.cwd)])
 
     def get_completions(self, document, complete_event):
