@@ -13,8 +13,9 @@ from .config import Config, ConfigError, cost, read_settings, with_dotenv
 from .app import Hangup, make_agent
 from .events import fan_out
 from .model import LLMError
+from .output import Output, sessions_listing
 from .permissions import MODES
-from .session import Session, SessionError, home, latest, list_sessions
+from .session import Session, SessionError, home, latest
 from .visible import terminal, visible
 
 EPILOG = """examples:
@@ -129,13 +130,6 @@ def main(argv=None) -> int:
             signal.signal(sig, lambda signum, frame: os._exit(128 + signum))
 
 
-def sessions_listing(cwd) -> str:
-    """Saved sessions a line each, this folder's first (--sessions, and the REPL's /sessions)."""
-    listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
-                         for r in list_sessions(cwd))
-    return visible(listing or "no saved sessions yet")
-
-
 def _usage(problem: str) -> int:
     print(f"nanocoder: {visible(problem)}", file=sys.stderr)
     return 2
@@ -164,7 +158,6 @@ def _prompt(prompt: str | None) -> str | None:
 
 
 def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets=False) -> int:
-    from .output import Output
     from .view import View
     view = View(terminal(stderr=True, highlight=False), interactive=False, stream_text=False,
                 yes=mode == "yes")

@@ -1,10 +1,11 @@
 """What `-p` prints on stdout: the answer (text), or in Claude Code's shapes one result object at the end
-(json), or one JSON object a line as things happen (stream-json)."""
+(json), or one JSON object a line as things happen (stream-json); and the list of saved sessions."""
 import json
 import sys
 import time
 
 from . import events as ev
+from .session import list_sessions
 from .visible import visible
 
 SUBTYPES = {"success": "success", "max_turns": "error_max_turns"}
@@ -60,3 +61,10 @@ class Output:
         if cost is not None:
             result["total_cost_usd"] = round(cost, 6)
         print(json.dumps(result), file=self.out, flush=True)
+
+
+def sessions_listing(cwd) -> str:
+    """Saved sessions a line each, this folder's first (--sessions, and the REPL's /sessions)."""
+    listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
+                         for r in list_sessions(cwd))
+    return visible(listing or "no saved sessions yet")

@@ -155,7 +155,7 @@ def shell(cmd: str, agent, view, saver):
 
 
 def command(line, agent, session, view, config, saver):
-    from .cli import sessions_listing
+    from .output import sessions_listing
     from .context import estimate
     console = view.console
     name, _, arg = line.partition(" ")

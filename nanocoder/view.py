@@ -196,11 +196,9 @@ class Stream:
     the unfinished tail is live, cropped to the window, so no block is drawn twice; cost grows linearly."""
 
     def __init__(self, console, markdown=True):
-        self.console, self.markdown, self.tail, self.live = console, markdown, "", None
-        self.scanned, self.fenced = 0, False  # how far the tail's lines were read; inside ``` ?
-        self.head, self.code_lines = 0, 0  # where the open fence's line starts in the tail; lines since
-        self.code = None  # the language of an open fence already partly printed: the tail is its code
+        self.console, self.markdown, self.tail, self.live, self.code = console, markdown, "", None, None
         self.after_code = False  # a code block brings its own blank line (rich pads it)
+        self.end()  # the rest of the state, empty
 
     def render(self, text):
         from rich.markdown import Markdown  # here: -p draws no markdown, and markdown-it takes 35 ms to load
@@ -276,6 +274,9 @@ class Stream:
             self.after_code = True
         elif self.tail.strip() or self.live:
             self._show(self.tail)
+        # scanned: how far the tail's lines were read; fenced: inside ``` ?; head: where the open fence's line
+        # starts in the tail; code_lines: its lines since; code: the language of an open fence already partly
+        # printed (the tail is its code)
         self.tail, self.scanned, self.fenced, self.code, self.head, self.code_lines = "", 0, False, None, 0, 0
 
     def _show(self, text):
