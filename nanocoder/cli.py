@@ -13,25 +13,23 @@ from .config import Config, ConfigError, read_settings, with_dotenv
 from .app import Hangup, make_agent
 from .events import fan_out
 from .model import LLMError
+from .output import Output, sessions_listing
 from .permissions import MODES
-from .session import Session, SessionError, home, latest, list_sessions
-from .visible import visible
+from .session import Session, SessionError, home, latest
+from .visible import terminal, visible
 
 EPILOG = """examples:
   nanocoder                                  the REPL in this folder (/help lists its commands)
-  nanocoder "why does app.py crash?"         the REPL, starting with that prompt
   nanocoder -p "add type hints to utils.py" -y
   git diff | nanocoder -p "review this"      piped text is added to the prompt (-p - reads it all)
   nanocoder -p "run the tests" --output-format json | jq -r .result
-  nanocoder -c                               continue this folder's latest session
 
 environment:
   OPENAI_API_KEY, OPENAI_BASE_URL            the provider (any OpenAI-compatible API)
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's API (pip install 'nanocoderagent[anthropic]')
-  NANOCODER_PROVIDER (openai or anthropic; default: anthropic for claude-* models, else openai)
-  NANOCODER_MODEL (default gpt-4o), NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE,
-  NANOCODER_MAX_CONTEXT (the window in tokens, default 128000), NANOCODER_TIMEOUT (seconds of
-  silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
+  NANOCODER_PROVIDER (default: anthropic for claude-* models, else openai), NANOCODER_MODEL (gpt-4o),
+  NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE, NANOCODER_MAX_CONTEXT (the window in tokens, default 128000),
+  NANOCODER_TIMEOUT (seconds of silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
   NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see)
 
 a project's .env may set the key and NANOCODER_* (never a base URL). ~/.nanocoder/settings.json holds
@@ -46,11 +44,9 @@ def parse_args(argv):
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("first", nargs="?", metavar="PROMPT", help="start the REPL with this prompt")
     p.add_argument("-m", "--model", help="model name (env NANOCODER_MODEL, default gpt-4o)")
-    p.add_argument("--provider", help="the API family: openai (any OpenAI-compatible API) or anthropic "
-                   "(env NANOCODER_PROVIDER; default: told by the model's name)")
+    p.add_argument("--provider", help="the API family: openai (any OpenAI-compatible API) or anthropic")
     p.add_argument("--base-url", help="the API's base URL (env OPENAI_BASE_URL or ANTHROPIC_BASE_URL)")
-    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer env OPENAI_API_KEY "
-                   "or ANTHROPIC_API_KEY")
+    p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer the variables below")
     p.add_argument("--profile", metavar="NAME", help="a provider profile from ~/.nanocoder/settings.json")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit (- reads it from stdin)")
     p.add_argument("--output-format", choices=("text", "json", "stream-json"),
@@ -59,10 +55,8 @@ def parse_args(argv):
     p.add_argument("-r", "--resume", metavar="ID", help="resume a saved session")
     p.add_argument("-c", "--continue", dest="cont", action="store_true",
                    help="resume the most recent session of this folder")
-    p.add_argument("--sessions", action="store_true",
-                   help="list saved sessions, this folder's first, and exit")
-    p.add_argument("-y", "--yes", action="store_true",
-                   help="run tools without asking (--permission-mode yes)")
+    p.add_argument("--sessions", action="store_true", help="list the saved sessions and exit")
+    p.add_argument("-y", "--yes", action="store_true", help="run without asking (--permission-mode yes)")
     p.add_argument("--permission-mode", choices=MODES, help="ask before edits and commands (default), let "
                    "edits in the folder run (edits), run all not forbidden (yes), or read and plan (plan)")
     p.add_argument("--sandbox", choices=("read-only", "workspace-write", "off"), default="workspace-write",
@@ -84,10 +78,7 @@ def main(argv=None) -> int:
         if args.demo:
             return demo()
         if args.sessions:
-            rows = list_sessions(Path.cwd().resolve())
-            listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
-                                 for r in rows)
-            print(visible(listing or "no saved sessions yet"), flush=True)
+            print(sessions_listing(Path.cwd().resolve()), flush=True)
             return 0
         if args.prompt is not None and args.first is not None:
             return _usage("a PROMPT and -p were both given: pass the text to -p (one task), "
@@ -126,15 +117,13 @@ def main(argv=None) -> int:
     except (ConfigError, LLMError, SessionError) as e:
         print(f"nanocoder: {visible(str(e))}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # the reader of stdout left (`| head -1`): it wanted no more; no traceback
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
-        return 0
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+    except OSError as e:  # EPIPE: the reader of stdout left (`| head -1`); it wanted no more; no traceback
+        if e.errno not in (errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EIO):
             raise
-        print(f"nanocoder: cannot write the output: {e.strerror}", file=sys.stderr)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        if e.errno != errno.EPIPE:
+            print(f"nanocoder: cannot write the output: {e.strerror}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
+        return 0 if e.errno == errno.EPIPE else 1
     finally:  # a signal that lands once main is done ends the process at once, without a traceback
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda signum, frame: os._exit(128 + signum))
@@ -168,9 +157,7 @@ def _prompt(prompt: str | None) -> str | None:
 
 
 def one_shot(config, prompt, mode, session, output_format, sandbox, unix_sockets=False) -> int:
-    from .output import Output
     from .view import View
-    from .visible import terminal
     view = View(terminal(stderr=True, highlight=False), interactive=False, stream_text=False,
                 yes=mode == "yes")
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
@@ -199,7 +186,6 @@ def demo() -> int:
     from .agent import Agent
     from .permissions import Permissions
     from .view import View
-    from .visible import terminal
     console = terminal(highlight=False)
     with tempfile.TemporaryDirectory(prefix="nanocoder-demo-") as folder:
         script.make_project(Path(folder))

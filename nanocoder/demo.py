@@ -1,5 +1,4 @@
-"""The offline demo: a tiny broken project, and a scripted model that fixes it with the real agent and
-tools."""
+"""The offline demo: a tiny broken project, and a scripted model that fixes it with the real agent."""
 import json
 import shlex
 import sys
@@ -35,7 +34,7 @@ def replies(python: str = sys.executable) -> list:
     def report(request):
         output = request["messages"][-1]["content"].strip()
         if "hello-nanocoder-world" not in output:
-            return f"The fix did not work; `{run}` still says:\n\n```\n{output}\n```"
+            return {"content": f"The fix did not work; `{run}` still says:\n\n```\n{output}\n```"}
         return {"delay": 0.01,
                 "content": "Fixed. `app.py` imported `slugify` from `text_utils`, but the module is "
                 "`textutils.py`, so Python raised `ModuleNotFoundError`. I corrected the import; "
@@ -65,7 +64,6 @@ class ScriptedLLM:
     def stream(self, messages, tools=None, on_event=None) -> Reply:
         reply = self.replies.pop(0)
         reply = reply({"messages": messages}) if callable(reply) else reply
-        reply = {"content": reply} if isinstance(reply, str) else reply
         text = reply.get("content", "")
         for i in range(0, len(text), 4):  # a few characters at a time, as a provider streams
             time.sleep(reply.get("delay", 0))

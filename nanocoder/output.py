@@ -1,10 +1,11 @@
 """What `-p` prints on stdout: the answer (text), or in Claude Code's shapes one result object at the end
-(json), or one JSON object a line as things happen (stream-json)."""
+(json), or one JSON object a line as things happen (stream-json); and the list of saved sessions."""
 import json
 import sys
 import time
 
 from . import events as ev
+from .session import list_sessions
 from .visible import visible
 
 SUBTYPES = {"success": "success", "max_turns": "error_max_turns"}
@@ -58,3 +59,10 @@ class Output:
                   "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
                             "cached_input_tokens": usage.cached_tokens}}
         print(json.dumps(result), file=self.out, flush=True)
+
+
+def sessions_listing(cwd) -> str:
+    """Saved sessions a line each, this folder's first (--sessions, and the REPL's /sessions)."""
+    listing = "\n".join(f"{r['id']}  {r['date']}  {r['messages']:>4} msgs  {r['cwd']}  {r['prompt']}"
+                         for r in list_sessions(cwd))
+    return visible(listing or "no saved sessions yet")

@@ -14,11 +14,12 @@ from .config import ConfigError, check_model
 from .llm import LLMError
 from .permissions import MODES
 from .sandbox import POLICIES as SANDBOX
-from .session import home, list_sessions, private_dir, sessions_dir
+from .session import home, private_dir, sessions_dir
 from .tools.base import ToolError, printable
 from .tools.bash import BashTool
 from .tools.files import ReadFileTool
-from .visible import visible
+from .view import View, escape
+from .visible import terminal, visible
 
 HELP = """Commands:
   /model <name>   switch model (no name: show it)
@@ -31,17 +32,14 @@ HELP = """Commands:
   /undo           put back the files the last turn changed
   /init           ask the model to write AGENTS.md for this project
   /memory         the memory files (AGENTS.md, CLAUDE.md) this session loaded
-  /save           save the session now (it is also saved after every round)
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
-  /help           this help
   quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
-Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and \
-@paths · @path attaches
-  a file · !command runs a shell command for the conversation · "n <reason>" at a question \
-tells the model why"""
+Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
+  @path attaches a file · !command runs a shell command for the conversation
+  "n <reason>" at a question tells the model why"""
 COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init",
-            "/memory", "/save", "/sessions", "/reset", "/clear", "/help", "quit")
+            "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
@@ -49,8 +47,6 @@ MENTION = re.compile(r"(?<!\S)@(\S+)")
 
 
 def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
-    from .view import View
-    from .visible import terminal
     _quiet_half_built_loops()
     console = terminal(highlight=False)
     view = View(console, interactive=True)
@@ -154,13 +150,12 @@ def shell(cmd: str, agent, view, saver):
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
     saver.save(agent.messages)
-    view.end()
     if isinstance(stopped, Hangup):  # SIGTERM or SIGHUP: saved; now the REPL ends
         raise stopped
 
 
 def command(line, agent, session, view, saver):
-    from rich.table import Table
+    from .output import sessions_listing
     from .context import estimate
     console = view.console
     name, _, arg = line.partition(" ")
@@ -183,12 +178,10 @@ def command(line, agent, session, view, saver):
         agent.permissions.mode = "plan"
         console.print("permissions: plan (reading only; Shift+Tab or /mode leaves it)")
     elif name == "/memory":
-        project = agent.project
-        lines = [f"memory: {path} ({len(text):,} characters)" for path, text in project.memory.items()]
-        lines += [f"note: {note}" for note in project.notes]
-        console.print(visible("\n".join(lines or ["no memory files found"])
-                              + "\n(read at the session's start; /clear reads them again)"),
-                      markup=False, highlight=False)
+        lines = [f"memory: {path} ({len(text):,} characters)" for path, text in agent.project.memory.items()]
+        lines += [f"note: {note}" for note in agent.project.notes]
+        console.print("\n".join(lines or ["no memory files found"])
+                      + "\n(read at the session's start; /clear reads them again)", markup=False)
     elif name == "/sandbox":
         if arg in SANDBOX:
             agent.workspace.sandbox_policy = arg
@@ -225,18 +218,8 @@ def command(line, agent, session, view, saver):
             view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
     elif name == "/init":
         run_turn(agent, INIT, view)
-    elif name == "/save":
-        session.messages, session.model = agent.messages, agent.llm.model
-        try:
-            console.print(f"saved to {session.save()}")
-        except OSError as e:
-            view.notice(f"could not save the session: {e.strerror or e}")
     elif name == "/sessions":
-        table = Table("id", "date", "folder", "first prompt", "messages")
-        for row in list_sessions(agent.workspace.root):
-            table.add_row(row["id"], row["date"], view_text(row["cwd"]), view_text(row["prompt"]),
-                          str(row["messages"]))
-        console.print(table if table.rows else "no saved sessions yet")
+        console.print(sessions_listing(agent.workspace.root), markup=False)
     elif name in ("/reset", "/clear"):
         agent.reset()
         session.restart()
@@ -259,7 +242,6 @@ def _recap(agent, session, view):
 
 
 def view_text(text: str, limit: int = 300) -> str:
-    from .view import escape
     text = " ".join(printable(text).split())
     return escape(text if len(text) <= limit else text[:limit] + "…")
 
@@ -340,7 +322,6 @@ class _Complete(Completer):
     """Tab completes /commands at the start of the line, and paths after @."""
 
     def __init__(self, agent):
-        self.agent = agent
         self.paths = PathCompleter(expanduser=True, get_paths=lambda: [str(agent.workspace.cwd)])
 
     def get_completions(self, document, complete_event):

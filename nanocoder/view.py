@@ -3,6 +3,13 @@ never from a tool's name or its result's text."""
 import threading
 import time
 
+# rich at the top: only the terminal modules import this one, when something is drawn
+from rich.live import Live
+from rich.markup import escape
+from rich.segment import Segment
+from rich.syntax import Syntax
+from rich.text import Text
+
 from . import events as ev
 from .visible import visible
 
@@ -25,8 +32,7 @@ class View:
         self.draws = {ev.TurnStarted: self._turn_started, ev.Text: self._text, ev.Reasoning: self._reasoning,
                       ev.ToolStarted: self._tool_started, ev.ToolFinished: self._tool_finished,
                       ev.RoundEnded: self._round_ended, ev.Notice: self._notice, ev.Retry: self._retry,
-                      ev.Todos: self._todos,
-                      ev.Usage: None, ev.TurnEnded: self._turn_ended,
+                      ev.Todos: self._todos, ev.Usage: None, ev.TurnEnded: self._turn_ended,
                       ev.ApprovalRequested: None}  # asked in __call__, outside the lock
         self.asking = 0  # questions waiting for the user's answer
 
@@ -132,7 +138,6 @@ class View:
             self.console.print(f"[yellow]{escape(message)}[/]")
 
     def diff(self, text):
-        from rich.syntax import Syntax
         self.console.print(Syntax(visible(text), "diff", theme="ansi_dark", background_color="default"))
 
     def end(self):
@@ -148,11 +153,10 @@ class View:
         with self.lock:
             self.end()
             if not self.interactive:
-                how = ("--yes does not cover it" if self.yes else "re-run with --yes to allow it")
-                self.console.print(f"[yellow]not run: {e.name} needs approval"
-                                   f"{f' ({escape(e.why)})' if e.why else ''}; {how} "
-                                   "(a protected file, or a write where no command may write, "
-                                   "needs a yes in the REPL)[/]")
+                how = "--yes does not cover it" if self.yes else "re-run with --yes to allow it"
+                why = f" ({e.why})" if e.why else ""
+                self.notice(f"not run: {e.name} needs approval{why}; {how} (a protected file, or a write "
+                            "where no command may write, needs a yes in the REPL)")
                 e.answer(ev.Decision.deny())
                 return
             self.asking += 1  # no spinner over the question
@@ -192,15 +196,12 @@ class Stream:
     the unfinished tail is live, cropped to the window, so no block is drawn twice; cost grows linearly."""
 
     def __init__(self, console, markdown=True):
-        self.console, self.markdown, self.tail, self.live = console, markdown, "", None
-        self.scanned, self.fenced = 0, False  # how far the tail's lines were read; inside ``` ?
-        self.head, self.code_lines = 0, 0  # where the open fence's line starts in the tail; lines since
-        self.code = None  # the language of an open fence already partly printed: the tail is its code
+        self.console, self.markdown, self.tail, self.live, self.code = console, markdown, "", None, None
         self.after_code = False  # a code block brings its own blank line (rich pads it)
+        self.end()  # the rest of the state, empty
 
     def render(self, text):
-        from rich.markdown import Markdown
-        from rich.text import Text
+        from rich.markdown import Markdown  # here: -p draws no markdown, and markdown-it takes 35 ms to load
         if self.code is not None:
             return self._syntax(text, bottom=1)
         text = visible(text)  # before rich parses it: markdown keeps its styling, the text is only shown
@@ -209,7 +210,6 @@ class Stream:
     def _syntax(self, code, top=0, bottom=0):
         # A part of a code block, as rich's markdown draws one (monokai, padded): padding above the
         # first part and below the last only.
-        from rich.syntax import Syntax
         return Syntax(visible(code.removesuffix("\n")), self.code, theme="monokai", word_wrap=True,
                       padding=(top, 1, bottom, 1))
 
@@ -218,13 +218,11 @@ class Stream:
         if "\n" in chunk:
             self._commit()
         if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
-            from rich.live import Live
             self.live = Live(self, console=self.console, refresh_per_second=12, transient=True)
             self.live.start()
 
     def __rich_console__(self, console, options):
         # Live draws the tail as it is at each refresh: no markdown parse per chunk.
-        from rich.segment import Segment
         lines = console.render_lines(self.render(self.tail), options, pad=False)
         if self.code is None and self._gap(self.tail):  # the blank line that will stand before the block
             yield Segment.line()
@@ -276,6 +274,9 @@ class Stream:
             self.after_code = True
         elif self.tail.strip() or self.live:
             self._show(self.tail)
+        # scanned: how far the tail's lines were read; fenced: inside ``` ?; head: where the open fence's line
+        # starts in the tail; code_lines: its lines since; code: the language of an open fence already partly
+        # printed (the tail is its code)
         self.tail, self.scanned, self.fenced, self.code, self.head, self.code_lines = "", 0, False, None, 0, 0
 
     def _show(self, text):
@@ -309,10 +310,4 @@ class Elapsed:
 
 def format_args(args: dict, width: int = 60) -> str:
     texts = {key: repr(value) for key, value in args.items()}
-    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}"
-                     for key, t in texts.items())
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape
-    return escape(text)
+    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}" for key, t in texts.items())

@@ -152,9 +152,15 @@ def test_commands(repl, server):
     turn(repl, "second", "reply-two")
     sent = server.requests[-1]["messages"]
     assert [m["role"] for m in sent] == ["system", "user"] and sent[1]["content"] == "second"
-    session_id = turn(repl, "/save", rf"saved to \S+/{ID}\.json").group(1)
-    assert session_id in saved(repl)
-    turn(repl, "/sessions", session_id)
+    sessions = saved(repl)  # each conversation saved after its round, with no command for it
+    assert len(sessions) == 2
+    repl.sendline("/sessions")
+    listed = set()
+    for _ in sessions:
+        repl.expect("|".join(sessions))
+        listed.add(repl.match.group(0))
+    repl.expect_exact(PROMPT)
+    assert listed == set(sessions)
     turn(repl, "/foo", "unknown command /foo")
     assert len(server.requests) == 2  # commands never reach the model
 
