@@ -27,7 +27,8 @@ EPILOG = """examples:
 
 environment:
   OPENAI_API_KEY, OPENAI_BASE_URL            the provider (any OpenAI-compatible API)
-  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's API (pip install 'nanocoderagent[anthropic]')
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's API (pip install 'nanocoderagent[anthropic]'),
+  ANTHROPIC_AUTH_TOKEN                       or a bearer token in place of its key
   NANOCODER_PROVIDER (openai or anthropic; default: anthropic for claude-* models, else openai)
   NANOCODER_MODEL (default gpt-4o), NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE,
   NANOCODER_MAX_CONTEXT (the window in tokens, default 128000), NANOCODER_TIMEOUT (seconds of
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
             print(f"nanocoder: {visible(note)}", file=sys.stderr)
         config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, env,
                              profile=args.profile, settings=settings, provider=args.provider)
-        if not config.api_key:
+        if not (config.api_key or config.auth_token):
             raise ConfigError(f"no API key: set {config.api_key_env} or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None
