@@ -33,7 +33,7 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
     hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd(), agent.registry.aliases())
     agent.gate = hooks and hooks.gate
     agent.workspace.sandbox_policy, agent.workspace.unix_sockets = sandbox, unix_sockets
-    agent.workspace.secrets.add(config.api_key)  # kept out of every command's environment
+    agent.workspace.secrets |= {config.api_key, config.auth_token} - {None}  # kept from commands' environment
     if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
         agent.messages = repair(session.messages)
         agent.workspace.todos = session.todos
@@ -43,12 +43,14 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
 
 
 def make_model(config):
+    settings = dict(max_tokens=config.max_tokens, temperature=config.temperature,
+                    timeout=config.timeout or 600.0)
     if config.provider == "anthropic":
-        from .anthropic_api import AnthropicModel as Model
-    else:
-        from .llm import LLM as Model
-    return Model(config.model, config.api_key, config.base_url, max_tokens=config.max_tokens,
-                 temperature=config.temperature, timeout=config.timeout or 600.0)
+        from .anthropic_api import AnthropicModel
+        return AnthropicModel(config.model, config.api_key, config.base_url, auth_token=config.auth_token,
+                              **settings)
+    from .llm import LLM
+    return LLM(config.model, config.api_key, config.base_url, **settings)
 
 
 class Saver:

@@ -98,7 +98,8 @@ class Calls:
             raise ToolError(f"unknown tool {call.name!r}. Available tools: {', '.join(self.tools)}.")
         if problem or (problem := tool.check_args(args)):
             raise ToolError(f"{problem}. The schema is: {json.dumps(tool.parameters)}")
-        kind, key, why = tool.permission(args)
+        permission = tool.permission(args)
+        kind, key, why = permission.kind, permission.key, permission.why
         verdict = self.permissions.check(kind, key)
         if verdict == "deny":
             raise ToolError(f"refused: {why}. This is never run, whatever the permission mode.")
@@ -141,8 +142,8 @@ class Calls:
         self._call.id = call.id
         try:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
-            if now[0] != kind and self.permissions.check(now[0], now[1]) != "allow":
-                raise ToolError(f"not run: the call now means something else ({now[2]}); ask again")
+            if now.kind != kind and self.permissions.check(now.kind, now.key) != "allow":
+                raise ToolError(f"not run: the call now means something else ({now.why}); ask again")
             if not (tool.read_only or getattr(tool, "checkpointed", False)):
                 self.workspace.checkpoints.ran(tool.name)  # it may change files /undo cannot see
             result = ToolResult.of(tool.execute(**args))

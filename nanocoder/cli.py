@@ -26,7 +26,8 @@ EPILOG = """examples:
 
 environment:
   OPENAI_API_KEY, OPENAI_BASE_URL            the provider (any OpenAI-compatible API)
-  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's API (pip install 'nanocoderagent[anthropic]')
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL      Anthropic's API (pip install 'nanocoderagent[anthropic]'),
+  ANTHROPIC_AUTH_TOKEN                       or a bearer token in place of its key
   NANOCODER_PROVIDER (default: anthropic for claude-* models, else openai), NANOCODER_MODEL (gpt-4o),
   NANOCODER_MAX_TOKENS, NANOCODER_TEMPERATURE, NANOCODER_MAX_CONTEXT (the window in tokens, default 128000),
   NANOCODER_TIMEOUT (seconds of silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
             print(f"nanocoder: {visible(note)}", file=sys.stderr)
         config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, env,
                              profile=args.profile, settings=settings, provider=args.provider)
-        if not config.api_key:
+        if not (config.api_key or config.auth_token):
             raise ConfigError(f"no API key: set {config.api_key_env} or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None

@@ -37,6 +37,7 @@ class Config:
     timeout: float | None = None  # seconds a provider may stay silent, mid-stream too
     max_turns: int | None = None  # rounds of tool calls in one turn; None: no cap
     api_key_env: str = "OPENAI_API_KEY"  # where the key was looked for (a profile may name another)
+    auth_token: str | None = None  # anthropic without a key: ANTHROPIC_AUTH_TOKEN, sent as a bearer token
 
     @classmethod
     def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None, *,
@@ -58,9 +59,12 @@ class Config:
                               + ", ".join(PROVIDERS))
         key, url, default = PROVIDERS[provider]  # the variables the provider's own SDK reads
         key_env = chosen.get("api_key_env") or key
+        api_key = api_key or env.get(key_env) or None
+        token = env.get("ANTHROPIC_AUTH_TOKEN") if provider == "anthropic" and not api_key else None
         return cls(
             model=check_model(model or default, "-m / NANOCODER_MODEL"),
-            api_key=_text(f"--api-key / {key_env}", api_key or env.get(key_env) or None, ascii=True),
+            api_key=_text(f"--api-key / {key_env}", api_key, ascii=True),
+            auth_token=_text("ANTHROPIC_AUTH_TOKEN", token or None, ascii=True),
             base_url=_url(base_url or env.get(url) or chosen.get("base_url") or None, f"--base-url / {url}"),
             max_tokens=_number(env, "NANOCODER_MAX_TOKENS", int),
             temperature=_number(env, "NANOCODER_TEMPERATURE", float, low=0),
@@ -142,7 +146,7 @@ def with_dotenv(path: Path, env, settings: dict, notes: list) -> dict:
     except OSError as e:
         notes.append(f"{path} is unreadable ({e.strerror}); ignored")
         return dict(env)
-    keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", settings.get("api_key_env")}
+    keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", settings.get("api_key_env")}
     keys |= {p.get("api_key_env") for p in (settings.get("profiles") or {}).values()}
     values = _parse_dotenv(text)
     refused = [k for k in values if k in DOTENV_REFUSED and k not in env]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 from contextlib import suppress
+from dataclasses import dataclass
 
 from . import events as ev
 from .config import ConfigError, read_settings
@@ -17,6 +18,12 @@ TIMEOUT = 60
 
 
 EVENTS = ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop")
+
+
+@dataclass
+class Ran:
+    code: int  # the hook's exit code (1: it could not run, or timed out)
+    stderr: str
 
 
 class Hooks:
@@ -33,8 +40,8 @@ class Hooks:
 
     def gate(self, name: str, args: dict) -> ev.Decision:
         """The agent's gate: the PreToolUse hooks' answer (exit 2 denies, saying why on stderr)."""
-        blocked = [err.strip() or "(no reason given)"
-                   for code, err in self._run("PreToolUse", name, tool_input=args) if code == 2]
+        blocked = [ran.stderr.strip() or "(no reason given)"
+                   for ran in self._run("PreToolUse", name, tool_input=args) if ran.code == 2]
         return ev.Decision.deny("; ".join(blocked)) if blocked else ev.Decision.once()
 
     def __call__(self, event) -> None:
@@ -47,7 +54,7 @@ class Hooks:
         elif isinstance(event, ev.TurnEnded) and not event.depth:
             self._run("Stop", stop_hook_active=False, reason=event.reason)
 
-    def _run(self, kind: str, tool: str | None = None, **fields) -> list[tuple[int, str]]:
+    def _run(self, kind: str, tool: str | None = None, **fields) -> list[Ran]:
         payload = {"session_id": self.session_id, "cwd": self.cwd, "hook_event_name": kind, **fields}
         if tool:
             payload["tool_name"] = self.aliases.get(tool, tool)
@@ -60,11 +67,11 @@ class Hooks:
                     outcomes.append(self._run_one(hook["command"], json.dumps(payload).encode(),
                                                   hook.get("timeout", TIMEOUT)))
                 except (OSError, KeyError, TypeError, ValueError) as e:
-                    outcomes.append((1, f"hook failed: {e}"))
+                    outcomes.append(Ran(1, f"hook failed: {e}"))
         return outcomes
 
-    def _run_one(self, command: str, payload: bytes, timeout) -> tuple[int, str]:
-        """(exit code, stderr): stderr is read as it comes and only its head and tail are kept (a hook may
+    def _run_one(self, command: str, payload: bytes, timeout) -> Ran:
+        """stderr is read as it comes and only its head and tail are kept (a hook may
         print gigabytes), decoded with replacement (or any bytes at all)."""
         proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, cwd=self.cwd, start_new_session=True)
@@ -84,8 +91,8 @@ class Hooks:
                 proc.wait()
         reader.join(timeout=1)  # what the hook left running in the background may hold stderr
         if code is None:
-            return 1, f"hook failed: `{command}` timed out after {timeout} s"
-        return code, capture.text()
+            return Ran(1, f"hook failed: `{command}` timed out after {timeout} s")
+        return Ran(code, capture.text())
 
 
 def _feed(stdin, payload: bytes) -> None:

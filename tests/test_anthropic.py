@@ -269,3 +269,22 @@ def test_end_to_end_with_provider_anthropic(aserver, tmp_path):
     assert result.stdout.strip() == "The file says hi."
     assert key_sent(aserver.headers[0]) == "sk-ant-test" and len(aserver.requests) == 2
     assert "hi from the file" in aserver.requests[1]["messages"][2]["content"][0]["content"]
+
+
+def test_end_to_end_with_only_an_auth_token(aserver, tmp_path):
+    """ANTHROPIC_AUTH_TOKEN alone is enough (no "no API key"), goes as a bearer token, and stays out of the
+    environment of the commands the model runs."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    aserver.add({"tool_calls": [{"name": "bash", "arguments": {"command": "env > seen.txt"}}]}, "Done.")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_", "ANTHROPIC_"))}
+    env.update(HOME=str(home), NO_COLOR="1", ANTHROPIC_AUTH_TOKEN="tok-e2e-secret",
+               ANTHROPIC_BASE_URL=aserver.url)
+    result = subprocess.run([str(NANOCODER), "-p", "look", "-y", "-m", "claude-scripted"], env=env, cwd=work,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0 and result.stdout.strip() == "Done.", result.stderr
+    assert aserver.headers[0].get("authorization") == "Bearer tok-e2e-secret"
+    assert "x-api-key" not in aserver.headers[0]
+    seen = (work / "seen.txt").read_text()
+    assert "PATH=" in seen and "tok-e2e-secret" not in seen

@@ -73,7 +73,7 @@ def test_nul_byte_in_a_path_is_a_clear_error(tmp_path):
         with pytest.raises(ToolError, match="NUL byte"):
             tool(workspace).execute(**args)
     # asking the user first must not fail either: nothing can be written there
-    assert WriteFileTool(workspace).permission({"file_path": "a\0b", "content": "x"})[0] == "read"
+    assert WriteFileTool(workspace).permission({"file_path": "a\0b", "content": "x"}).kind == "read"
     assert WriteFileTool(workspace).preview({"file_path": "a\0b", "content": "x"}) == ""
     assert EditFileTool(workspace).preview({"file_path": "a\0b", "old_string": "x", "new_string": "y"}) == ""
     assert os.listdir(tmp_path) == []

@@ -112,19 +112,20 @@ def test_write_tool_kind_follows_the_workspace_root_not_cd(tmp_path):
     ws = Workspace(tmp_path)
     ws.cwd = tmp_path.parent  # the model ran `cd ..`
     tool = WriteFileTool(ws)
-    assert tool.permission({"file_path": str(tmp_path / "a")})[0] == EDIT
-    assert tool.permission({"file_path": "a"})[0] == OUTSIDE
+    assert tool.permission({"file_path": str(tmp_path / "a")}).kind == EDIT
+    assert tool.permission({"file_path": "a"}).kind == OUTSIDE
 
 
 def test_bash_kinds_and_what_always_covers(tmp_path):
     from nanocoder.tools.bash import BashTool
     bash = BashTool(Workspace(tmp_path))
     kind = lambda command: bash.permission({"command": command})
-    assert kind("git status")[0] == READ and kind("pytest -q")[0] == RUN and kind("rm -rf ~")[0] == FORBIDDEN
-    assert kind("pytest -q tests/")[1] == kind("pytest -x")[1] == "bash:pytest"
-    assert kind("cd sub && rm -rf x")[1] != kind("cd sub")[1]
-    assert kind("ls; rm -rf x")[1] == "bash:ls; rm -rf x"  # only this exact text
-    assert kind("echo $(rm -rf x)")[1] != kind("echo hi")[1]
+    assert kind("git status").kind == READ and kind("pytest -q").kind == RUN
+    assert kind("rm -rf ~").kind == FORBIDDEN
+    assert kind("pytest -q tests/").key == kind("pytest -x").key == "bash:pytest"
+    assert kind("cd sub && rm -rf x").key != kind("cd sub").key
+    assert kind("ls; rm -rf x").key == "bash:ls; rm -rf x"  # only this exact text
+    assert kind("echo $(rm -rf x)").key != kind("echo hi").key
 
 
 def test_forbidden_is_refused_even_in_yes_mode_and_read_only_never_asks(server, llm, tmp_path):

@@ -56,6 +56,15 @@ class ToolResult:
     __str__ = text
 
 
+@dataclass(frozen=True)
+class Permission:
+    """What a call needs to be allowed: its kind (nanocoder.permissions), the key an "always" answer
+    remembers, and why it needs asking."""
+    kind: str
+    key: str
+    why: str = ""
+
+
 @dataclass
 class Arguments:
     """A call's arguments as the model sent them: the dict, or what is wrong with the JSON ({} then)."""
@@ -90,9 +99,8 @@ class Tool:
     def cancel(self) -> None:
         """Stop work in progress (the user pressed Ctrl+C). Most tools have nothing to stop."""
 
-    def permission(self, args: dict) -> tuple[str, str, str]:
-        """(kind of nanocoder.permissions, the key an "always" answer remembers, why it needs asking)."""
-        return ("read" if self.read_only else "run"), self.name, ""
+    def permission(self, args: dict) -> Permission:
+        return Permission("read" if self.read_only else "run", self.name)
 
     def paths(self, args: dict) -> list:
         """The files this call reads or writes: a batch's calls that share one run in the model's order. None
@@ -125,12 +133,12 @@ class WorkspaceTool(Tool):
     def __init__(self, workspace: "Workspace"):
         self.workspace = workspace
 
-    def reading(self, file_path) -> tuple[str, str, str]:
+    def reading(self, file_path) -> Permission:
         """The permission to read file_path: keys and credentials are asked for in every mode."""
         with suppress(ToolError):
             kind, why = read_kind(self.workspace.path(file_path or "."))
-            return kind, self.name, printable(why)
-        return READ, self.name, ""  # no file can have that name: the call can only fail, and say why
+            return Permission(kind, self.name, printable(why))
+        return Permission(READ, self.name)  # no file can have that name: the call can only fail, and say why
 
     def paths(self, args: dict) -> list:
         name = args.get("file_path")  # read_file, write_file, edit_file

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..permissions import FORBIDDEN, READ, RUN
 from ..context import head_tail
 from ..guard import Guard
-from .base import ToolError, ToolResult, WorkspaceTool
+from .base import Permission, ToolError, ToolResult, WorkspaceTool
 from .shell import READ_ONLY, classify, prefix
 
 MAX_OUTPUT = 30_000           # characters shown to the model
@@ -58,11 +58,11 @@ class BashTool(WorkspaceTool):
             return "the command holds a NUL byte (\\0), which no shell command can; nothing was run"
         return super().check_args(args)
 
-    def permission(self, args: dict) -> tuple[str, str, str]:
+    def permission(self, args: dict) -> Permission:
         verdict, why = classify(args.get("command", ""), self.workspace.cwd, root=self.workspace.root)
         kind = {FORBIDDEN: FORBIDDEN, READ_ONLY: READ}.get(verdict, RUN)
         # "always" covers a command prefix (`pytest`), or for anything compound only this exact text
-        return kind, f"bash:{prefix(args.get('command', '')) or args.get('command', '')}", why
+        return Permission(kind, f"bash:{prefix(args.get('command', '')) or args.get('command', '')}", why)
 
     def execute(self, command: str, timeout: int | None = None) -> ToolResult:
         verdict, why = classify(command, self.workspace.cwd, root=self.workspace.root)

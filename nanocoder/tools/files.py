@@ -12,7 +12,7 @@ from ..permissions import EDIT, READ, path_kind
 from ..atomic import atomic_write
 from ..context import head_tail
 from ..text import TextFile, decode, diff, printable  # noqa: F401 - edit.py and search.py import them here
-from .base import ToolError, ToolResult, WorkspaceTool
+from .base import Permission, ToolError, ToolResult, WorkspaceTool
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer
@@ -94,7 +94,7 @@ class ReadFileTool(WorkspaceTool):
         "required": ["file_path"]}
     read_only = True
 
-    def permission(self, args: dict) -> tuple[str, str, str]:
+    def permission(self, args: dict) -> Permission:
         return self.reading(args.get("file_path", ""))
 
     def execute(self, file_path: str, offset: int | None = None, limit: int | None = None) -> str:
@@ -148,13 +148,13 @@ class FileWriter(WorkspaceTool):
     """A tool that writes the file at args["file_path"] as plan() says: asking depends on where that is."""
     checkpointed = True  # it records each file before changing it: /undo can put it back
 
-    def permission(self, args: dict) -> tuple[str, str, str]:
+    def permission(self, args: dict) -> Permission:
         with suppress(ToolError):
             kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root,
                                      writable=self.workspace.writable())
             # "always" for edits in the workspace does not stretch to files outside it
-            return kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason)
-        return READ, self.name, ""  # no file can have that name: the call can only fail, and say why
+            return Permission(kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason))
+        return Permission(READ, self.name)  # no file can have that name: the call can only fail, and say why
 
     def write(self, file_path: str, *change) -> tuple[Path, TextFile | None, str]:
         """Save what plan() makes: (path, the file replaced or None if new, the text); a ToolError changes

@@ -8,7 +8,7 @@ from itertools import islice
 from pathlib import Path
 
 from ..permissions import secrets
-from .base import ToolError, WorkspaceTool, printable
+from .base import Permission, ToolError, WorkspaceTool, printable
 from .files import CHUNK, SNIFF, decode, open_file
 
 MAX_RESULTS = 200        # lines in an answer
@@ -20,7 +20,7 @@ SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", "
 class SearchTool(WorkspaceTool):
     read_only = True
 
-    def permission(self, args: dict) -> tuple[str, str, str]:
+    def permission(self, args: dict) -> Permission:
         return self.reading(args.get("path"))
 
 
