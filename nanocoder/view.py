@@ -166,29 +166,33 @@ class View:
             if e.preview:
                 self.diff(e.preview)
                 self.previewed.add(e.call_id)
+            if e.scope:
+                self.console.print(f"[dim]  always: for the rest of the session, {escape(e.scope)}[/]")
+        answer = None
         try:
-            answer = self.console.input("[bold]y[/]es / [bold]n[/]o (a reason may follow) / "
-                                        "[bold]a[/]lways: ")
+            while answer is None:  # an answer that is none of these asks again: never a silent no
+                answer = decision(self.console.input("1 or [bold]y[/]es / 3 or [bold]n[/]o (a reason may "
+                                                     "follow) / 2 or [bold]a[/]lways: "), e.scope)
         except EOFError:  # Ctrl+D at the question is a no, not a traceback that loses the turn
-            answer = "n"
+            answer = ev.Decision.deny()
             self.console.print()
         except KeyboardInterrupt:  # the agent's cancel() denies the request
             self.console.print()
             raise
         finally:
             self.asking -= 1
-        e.answer(decision(answer, e.scope))
+        e.answer(answer)
 
 
-def decision(answer: str, scope: str) -> ev.Decision:
-    """What the user typed at the question: y, a (always, within scope), or n with a reason, if any.
-    Anything else is a no."""
+def decision(answer: str, scope: str) -> ev.Decision | None:
+    """What the user typed at the question: y or 1, a or 2 (always, within scope), n or 3 with a reason, if
+    any; None for anything else."""
     word, _, reason = answer.strip().partition(" ")
-    if word.lower() in ("y", "yes"):
+    if word.lower() in ("y", "yes", "1"):
         return ev.Decision.once()
-    if word.lower() in ("a", "always"):
+    if word.lower() in ("a", "always", "2"):
         return ev.Decision.always(scope)
-    return ev.Decision.deny(reason.strip() if word.lower() in ("n", "no") else "")
+    return ev.Decision.deny(reason.strip()) if word.lower() in ("n", "no", "3") else None
 
 
 class Stream:

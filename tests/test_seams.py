@@ -55,7 +55,8 @@ def test_answers_typed_at_the_question_become_decisions():
     assert decision("always", "bash:pytest") == ev.Decision.always("bash:pytest")
     assert decision("n always", "write_file") == ev.Decision.deny("always")
     assert decision("no  use git mv ", "x") == ev.Decision.deny("use git mv")
-    assert decision("", "x") == decision("whatever", "x") == ev.Decision.deny()
+    assert decision("3 not now", "x") == ev.Decision.deny("not now") and decision("2", "x").scope == "x"
+    assert decision("", "x") is None and decision("yep", "x") is None  # asked again, never a silent no
 
 
 # --- approval as a request: cancel() ends it, and the view's lock is free meanwhile ------------------------
