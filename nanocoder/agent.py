@@ -45,6 +45,12 @@ class Usage:
             self.completion_tokens += reply.completion_tokens
             self.cached_tokens += reply.cached_tokens
 
+    def reset(self):
+        with self._lock:
+            self.prompt_tokens = 0
+            self.completion_tokens = 0
+            self.cached_tokens = 0
+
 
 @dataclass
 class Ending:
@@ -205,4 +211,4 @@ class Agent(Calls):
         self.messages = [msg.system("")]
         self.project, self.workspace.todos = Project.load(self.workspace.cwd), []
         self.permissions.always.clear()
-        self.usage.prompt_tokens = self.usage.completion_tokens = self.usage.cached_tokens = 0
+        self.usage.reset()
