@@ -34,8 +34,8 @@ environment:
   NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see)
 
 a project's .env may set the key and NANOCODER_* (never a base URL). ~/.nanocoder/settings.json holds
-the model, provider, base_url, api_key_env (the variable with the key), named profiles, and hooks;
-flags win over the environment, that over a profile, that over the file (README: Settings).
+the model, provider, base_url, api_key_env (the variable with the key) and hooks;
+flags win over the environment, that over the file (README: Settings).
 Sessions are saved after every round in ~/.nanocoder/sessions/. exit codes: 0 success, 1 error,
 2 usage, 130 interrupted, 143 SIGTERM, 129 SIGHUP (the turn saved first)."""
 
@@ -48,7 +48,6 @@ def parse_args(argv):
     p.add_argument("--provider", help="the API family: openai (any OpenAI-compatible API) or anthropic")
     p.add_argument("--base-url", help="the API's base URL (env OPENAI_BASE_URL or ANTHROPIC_BASE_URL)")
     p.add_argument("--api-key", help="API key; other users can read it in `ps`: prefer the variables below")
-    p.add_argument("--profile", metavar="NAME", help="a provider profile from ~/.nanocoder/settings.json")
     p.add_argument("-p", "--prompt", help="run one task, print the answer and exit (- reads it from stdin)")
     p.add_argument("--output-format", choices=("text", "json", "stream-json"),
                    help="with -p: the answer as text (default), one JSON result, or JSON lines as it works")
@@ -95,7 +94,7 @@ def main(argv=None) -> int:
         for note in notes:
             print(f"nanocoder: {visible(note)}", file=sys.stderr)
         config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, env,
-                             profile=args.profile, settings=settings, provider=args.provider)
+                             settings=settings, provider=args.provider)
         if not (config.api_key or config.auth_token):
             raise ConfigError(f"no API key: set {config.api_key_env} or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")

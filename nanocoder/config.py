@@ -1,5 +1,5 @@
-"""Settings: flags win over the environment (a project's .env below it), the environment over a profile,
-a profile over ~/.nanocoder/settings.json, that over the defaults. Each is checked, with one line if wrong."""
+"""Settings: flags win over the environment (a project's .env below it), the environment over
+~/.nanocoder/settings.json, that over the defaults. Each is checked, with one line if wrong."""
 import json
 import math
 import os
@@ -13,8 +13,7 @@ PROVIDERS = {"openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", DEFAULT_MODEL),  # 
 
 
 MAX_TIMEOUT = 86_400  # seconds; a larger timeout overflows the socket layer's clock
-PROFILE_KEYS = ("model", "provider", "base_url", "api_key_env")
-SETTINGS_KEYS = (*PROFILE_KEYS, "profile", "profiles", "hooks")  # hooks: checked by hooks.py
+SETTINGS_KEYS = ("model", "provider", "base_url", "api_key_env", "hooks")  # hooks: checked by hooks.py
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A cloned repository's .env may not choose where requests and keys go, nor which secrets commands see:
 # these are ignored there (with a note); a base URL belongs in a flag, the environment or settings.json.
@@ -36,16 +35,15 @@ class Config:
     max_context: int | None = None
     timeout: float | None = None  # seconds a provider may stay silent, mid-stream too
     max_turns: int | None = None  # rounds of tool calls in one turn; None: no cap
-    api_key_env: str = "OPENAI_API_KEY"  # where the key was looked for (a profile may name another)
+    api_key_env: str = "OPENAI_API_KEY"  # where the key was looked for (settings.json may name another)
     auth_token: str | None = None  # anthropic without a key: ANTHROPIC_AUTH_TOKEN, sent as a bearer token
 
     @classmethod
     def load(cls, model=None, api_key=None, base_url=None, max_turns=None, env=None, *,
-             profile=None, settings=None, provider=None) -> "Config":
+             settings=None, provider=None) -> "Config":
         """From the flags given (None: not given), env, and settings.json's content (read_settings)."""
         env = os.environ if env is None else env
-        settings = settings or {}
-        chosen = settings | _profile(settings, profile)  # a profile's keys over settings.json's own
+        chosen = settings or {}
         if model is not None:  # given, so checked: `-m ""` is no way to ask for the default
             check_model(model, "-m")
         if max_turns is not None and max_turns < 1:
@@ -94,25 +92,13 @@ def read_settings(path: Path, notes: list) -> dict:
         raise ConfigError(f"{path} is unreadable ({e})") from None
     if not isinstance(settings, dict):
         raise ConfigError(f"{path} must hold a JSON object, such as {{\"model\": \"gpt-4o\"}}")
-    _check_entry("settings.json", settings, SETTINGS_KEYS, notes)
-    profiles = settings.get("profiles", {})
-    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
-        raise ConfigError('settings.json: "profiles" must be an object of named objects, such as '
-                          '{"kimi": {"model": "kimi-k2", "api_key_env": "MOONSHOT_API_KEY"}}')
-    for name, entry in profiles.items():
-        _check_entry(f"settings.json: profile {name!r}", entry, PROFILE_KEYS, notes)
-    if "profile" in settings:
-        _profile(settings, settings["profile"])
-    return settings
-
-
-def _check_entry(where: str, entry: dict, known, notes: list) -> None:
-    for key, value in entry.items():
-        if key not in known:
-            notes.append(f"{where}: unknown key {key!r} ignored (known: {', '.join(known)})")
+    where = "settings.json"
+    for key, value in settings.items():
+        if key not in SETTINGS_KEYS:
+            notes.append(f"{where}: unknown key {key!r} ignored (known: {', '.join(SETTINGS_KEYS)})")
         elif key == "model":
             check_model(value, f'{where}: "model"')
-        elif key in ("provider", "base_url", "api_key_env", "profile") and not isinstance(value, str):
+        elif key in ("provider", "base_url", "api_key_env") and not isinstance(value, str):
             raise ConfigError(f'{where}: "{key}" must be a string, not {type(value).__name__}')
         elif key == "provider" and value not in PROVIDERS:
             raise ConfigError(f'{where}: "provider" {value!r} is not one of {", ".join(PROVIDERS)}')
@@ -121,18 +107,7 @@ def _check_entry(where: str, entry: dict, known, notes: list) -> None:
         elif key == "api_key_env" and not ENV_NAME.fullmatch(value):
             raise ConfigError(f'{where}: "api_key_env" {value!r} is not the name of an environment '
                               "variable (the key itself is never stored here)")
-
-
-def _profile(settings: dict, name) -> dict:
-    """The profile named by --profile, else by settings' "profile" ({} for none), or one line naming all."""
-    name = settings.get("profile") if name is None else name
-    if name is None:
-        return {}
-    profiles = settings.get("profiles") or {}
-    if name not in profiles:
-        known = f"known: {', '.join(profiles)}" if profiles else "~/.nanocoder/settings.json defines none"
-        raise ConfigError(f"no profile {name!r}; {known}")
-    return profiles[name]
+    return settings
 
 
 def with_dotenv(path: Path, env, settings: dict, notes: list) -> dict:
@@ -147,7 +122,6 @@ def with_dotenv(path: Path, env, settings: dict, notes: list) -> dict:
         notes.append(f"{path} is unreadable ({e.strerror}); ignored")
         return dict(env)
     keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", settings.get("api_key_env")}
-    keys |= {p.get("api_key_env") for p in (settings.get("profiles") or {}).values()}
     values = _parse_dotenv(text)
     refused = [k for k in values if k in DOTENV_REFUSED and k not in env]
     if refused:

@@ -1,4 +1,4 @@
-"""Configuration: settings.json's provider keys and profiles, a project's .env, and every input checked with
+"""Configuration: settings.json's provider keys, a project's .env, and every input checked with
 one line (issue 19's configuration, issue 21 items 14 and 15)."""
 import json
 import socket
@@ -131,7 +131,7 @@ def test_sessions_show_the_first_prompt_after_compact(tmp_path, monkeypatch):
     assert Session.load(session.id).title == "fix the parser"
 
 
-# --- settings.json: model, provider, base URL, profiles -----------------------------------------------------
+# --- settings.json: model, provider, base URL -----------------------------------------------------------
 
 def test_settings_give_the_model_and_base_url(env, workspace):
     with ScriptedServer(["from settings"]) as server:
@@ -141,49 +141,12 @@ def test_settings_give_the_model_and_base_url(env, workspace):
     assert server.requests[0]["model"] == "settings-model"
 
 
-def test_a_profile_wins_over_settings_and_reads_its_key_from_the_variable_it_names(env, workspace):
-    with KeyedServer(["from the profile", "from the flag"]) as server:
-        settings(env, {"model": "top", "base_url": "http://127.0.0.1:9",
-                       "profiles": {"kimi": {"model": "kimi-k2", "base_url": server.url,
-                                             "api_key_env": "MOONSHOT_API_KEY"}}})
-        keyed = {**env, "MOONSHOT_API_KEY": "moonshot-key", "OPENAI_API_KEY": "openai-key"}
-        first = run(["-p", "hi", "--profile", "kimi"], keyed, workspace)
-        second = run(["-p", "hi", "--profile", "kimi", "-m", "flag-model"], {**keyed, "NANOCODER_MODEL": "e"},
-                     workspace)
-    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
-    assert [r["model"] for r in server.requests] == ["kimi-k2", "flag-model"]  # flag > env > profile
-    assert server.keys == ["Bearer moonshot-key", "Bearer moonshot-key"]
-
-
-def test_environment_wins_over_a_profile(env, workspace):
-    with ScriptedServer(["ok"]) as server:
-        settings(env, {"profile": "p", "profiles": {"p": {"model": "profile-model", "base_url": server.url}}})
-        result = run(["-p", "hi", "--api-key", KEY], {**env, "NANOCODER_MODEL": "env-model"}, workspace)
-    assert result.returncode == 0, result.stderr
-    assert server.requests[0]["model"] == "env-model"
-
-
-def test_a_profile_without_its_key_names_the_variable(env, workspace):
-    settings(env, {"profiles": {"kimi": {"api_key_env": "MOONSHOT_API_KEY"}}})
-    one_line_error(run(["-p", "hi", "--profile", "kimi"], {**env, "OPENAI_API_KEY": "x"}, workspace),
-                   "no API key", "MOONSHOT_API_KEY")
-
-
-def test_an_unknown_profile_lists_the_known_ones(env, workspace):
-    settings(env, {"profiles": {"kimi": {}, "local": {}}})
-    one_line_error(run(["-p", "hi", "--profile", "kimo", "--api-key", KEY], env, workspace),
-                   "no profile 'kimo'", "known: kimi, local")
-
-
 @pytest.mark.parametrize("content, words", [
     ({"model": 4}, ['"model"', "4", "not a model name"]),
     ({"model": "gpt 4o"}, ['"model"', "'gpt 4o'"]),
     ({"base_url": "localhost:11434"}, ['"base_url"', "http(s)"]),
     ({"provider": "openia"}, ['"provider"', "'openia'", "openai, anthropic"]),
     ({"api_key_env": "sk-abc123"}, ['"api_key_env"', "never stored"]),
-    ({"profiles": ["kimi"]}, ['"profiles"', "named objects"]),
-    ({"profiles": {"kimi": {"base_url": "ftp://x"}}}, ["profile 'kimi'", '"base_url"']),
-    ({"profile": "nope", "profiles": {}}, ["no profile 'nope'"]),
     ([1, 2], ["JSON object"]),
     ("{not json", ["unreadable"]),
 ])
@@ -194,12 +157,11 @@ def test_a_wrong_setting_is_one_line(env, workspace, content, words):
 
 def test_an_unknown_key_is_a_warning_naming_it(env, workspace):
     with ScriptedServer(["still works"]) as server:
-        settings(env, {"modle": "x", "base_url": server.url,
-                       "profiles": {"p": {"baseurl": "y"}}})
+        settings(env, {"modle": "x", "base_url": server.url})
         result = run(["-p", "hi", "--api-key", KEY], env, workspace)
     assert result.returncode == 0 and result.stdout == "still works\n", result.stderr
     warnings = [line for line in result.stderr.splitlines() if "unknown key" in line]
-    assert len(warnings) == 2 and "'modle'" in warnings[0] and "'baseurl'" in warnings[1], result.stderr
+    assert len(warnings) == 1 and "'modle'" in warnings[0], result.stderr
 
 
 # --- a project's .env --------------------------------------------------------------------------------------
