@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError, read_settings, with_dotenv
+from .config import Config, ConfigError, read_settings
 from .app import Hangup, make_agent
 from .events import fan_out
 from .model import LLMError
@@ -33,7 +33,7 @@ environment:
   NANOCODER_TIMEOUT (seconds of silence before a retry, default 600), NANOCODER_MAX_TURNS (default: no cap),
   NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see)
 
-a project's .env may set the key and NANOCODER_* (never a base URL). ~/.nanocoder/settings.json holds
+a project's .env is not read (export the key). ~/.nanocoder/settings.json holds
 the model, provider, base_url, api_key_env (the variable with the key) and hooks;
 flags win over the environment, that over the file (README: Settings).
 Sessions are saved after every round in ~/.nanocoder/sessions/. exit codes: 0 success, 1 error,
@@ -90,13 +90,12 @@ def main(argv=None) -> int:
             return _usage("the prompt is empty; nothing was sent")
         notes = []
         settings = read_settings(home() / "settings.json", notes)
-        env = with_dotenv(Path.cwd() / ".env", os.environ, settings, notes)
         for note in notes:
             print(f"nanocoder: {visible(note)}", file=sys.stderr)
-        config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, env,
+        config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, os.environ,
                              settings=settings, provider=args.provider)
         if not (config.api_key or config.auth_token):
-            raise ConfigError(f"no API key: set {config.api_key_env} or pass --api-key "
+            raise ConfigError(f"no API key: export {config.api_key_env} (a .env is not read) or pass --api-key "
                               "(try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None
         if args.cont:

@@ -1,5 +1,6 @@
-"""Settings: flags win over the environment (a project's .env below it), the environment over
-~/.nanocoder/settings.json, that over the defaults. Each is checked, with one line if wrong."""
+"""Settings: flags win over the environment, the environment over ~/.nanocoder/settings.json, that over the
+defaults. Each is checked, with one line if wrong. A project's .env is not read: a key kept in the workspace
+is one that commands and the model can read, and a file that commands can write must not steer nanocoder."""
 import json
 import math
 import os
@@ -15,9 +16,6 @@ PROVIDERS = {"openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", DEFAULT_MODEL),  # 
 MAX_TIMEOUT = 86_400  # seconds; a larger timeout overflows the socket layer's clock
 SETTINGS_KEYS = ("model", "provider", "base_url", "api_key_env", "hooks")  # hooks: checked by hooks.py
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# A cloned repository's .env may not choose where requests and keys go, nor which secrets commands see:
-# these are ignored there (with a note); a base URL belongs in a flag, the environment or settings.json.
-DOTENV_REFUSED = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "NANOCODER_PASS_ENV")
 
 
 class ConfigError(Exception):
@@ -108,45 +106,6 @@ def read_settings(path: Path, notes: list) -> dict:
             raise ConfigError(f'{where}: "api_key_env" {value!r} is not the name of an environment '
                               "variable (the key itself is never stored here)")
     return settings
-
-
-def with_dotenv(path: Path, env, settings: dict, notes: list) -> dict:
-    """env over the project's .env, if any: only the keys nanocoder reads (not the app's own), never a base
-    URL (see DOTENV_REFUSED). Values are never shown."""
-    try:  # O_NONBLOCK: a FIFO planted as .env reads as empty instead of hanging; 1 MB: not /dev/zero
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
-            text = f.read(1 << 20).decode("utf-8", "replace")
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return dict(env)
-    except OSError as e:
-        notes.append(f"{path} is unreadable ({e.strerror}); ignored")
-        return dict(env)
-    keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", settings.get("api_key_env")}
-    values = _parse_dotenv(text)
-    refused = [k for k in values if k in DOTENV_REFUSED and k not in env]
-    if refused:
-        notes.append(f"{path}: {', '.join(refused)} ignored: a project's .env may not choose where your key "
-                     "goes nor which secrets commands see (use a flag, the environment or settings.json)")
-    wanted = {k: v for k, v in values.items()
-              if (k in keys or k.startswith("NANOCODER_")) and k not in DOTENV_REFUSED}
-    return {**wanted, **env}
-
-
-def _parse_dotenv(text: str) -> dict:
-    """KEY=VALUE lines, with an optional `export `, a value in '...' or "..." taken as it is (no escapes),
-    and comments: # at the start of a line, or after a space in an unquoted value."""
-    values = {}
-    for line in text.splitlines():
-        name, eq, value = line.strip().removeprefix("export ").partition("=")
-        name, value = name.strip(), value.strip()
-        if not eq or not ENV_NAME.fullmatch(name):  # a comment, a blank line, or no assignment
-            continue
-        if value[:1] in ("'", '"') and value.find(value[0], 1) > 0:
-            value = value[1:value.find(value[0], 1)]
-        else:
-            value = value.split(" #", 1)[0].strip()
-        values[name] = value
-    return values
 
 
 def _text(name, value, ascii=False):

@@ -1,4 +1,4 @@
-"""Configuration: settings.json's provider keys, a project's .env, and every input checked with
+"""Configuration: settings.json's provider keys, a project's .env left unread, and every input checked with
 one line (issue 19's configuration, issue 21 items 14 and 15)."""
 import json
 import socket
@@ -164,32 +164,15 @@ def test_an_unknown_key_is_a_warning_naming_it(env, workspace):
     assert len(warnings) == 1 and "'modle'" in warnings[0], result.stderr
 
 
-# --- a project's .env --------------------------------------------------------------------------------------
+# --- a project's .env ---------------------------------------------------------------------------------------
 
-def test_dotenv_gives_the_key_and_settings_without_overriding_the_environment(env, workspace):
-    (workspace / ".env").write_text("# the project's settings\nexport OPENAI_API_KEY='sk-from-dotenv'\n"
-                                    'NANOCODER_MODEL="dotenv-model"  \nNANOCODER_MAX_TOKENS=99 # tokens\n'
-                                    "garbage line\nDATABASE_URL=postgres://app\n")
-    with KeyedServer(["one", "two"]) as server:
-        first = run(["-p", "hi", "--base-url", server.url], env, workspace)
-        second = run(["-p", "hi", "--base-url", server.url], {**env, "NANOCODER_MODEL": "env-model"},
-                     workspace)
-    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
-    assert server.keys == ["Bearer sk-from-dotenv", "Bearer sk-from-dotenv"]
-    assert [r["model"] for r in server.requests] == ["dotenv-model", "env-model"]
-    assert server.requests[0]["max_tokens"] == 99
-    for result in (first, second):
-        assert "sk-from-dotenv" not in result.stdout + result.stderr
-
-
-def test_dotenv_may_not_send_the_key_elsewhere(env, workspace):
+def test_a_projects_dotenv_is_not_read(env, workspace):
+    """A .env is a file that commands can write and the model can read: nothing in it steers nanocoder."""
     with ScriptedServer(["never sent"]) as hostile, ScriptedServer(["safe"]) as server:
-        url = hostile.url
-        (workspace / ".env").write_text(f"OPENAI_BASE_URL={url}\nNANOCODER_PASS_ENV=OPENAI_API_KEY\n")
-        settings(env, {"base_url": server.url})
-        result = run(["-p", "hi"], {**env, "OPENAI_API_KEY": KEY}, workspace)
+        (workspace / ".env").write_text(f"OPENAI_API_KEY=sk-from-dotenv\nOPENAI_BASE_URL={hostile.url}\n"
+                                        "NANOCODER_MODEL=dotenv-model\n")
+        missing = run(["-p", "hi"], env, workspace)
+        result = run(["-p", "hi", "--base-url", server.url], {**env, "OPENAI_API_KEY": KEY}, workspace)
+    one_line_error(missing, "no API key", "a .env is not read")
     assert result.returncode == 0 and result.stdout == "safe\n", result.stderr
-    assert hostile.requests == []
-    note = [line for line in result.stderr.splitlines() if ".env" in line]
-    assert len(note) == 1 and "OPENAI_BASE_URL, NANOCODER_PASS_ENV ignored" in note[0], result.stderr
-    assert url not in result.stderr
+    assert hostile.requests == [] and server.requests[0]["model"] != "dotenv-model"
