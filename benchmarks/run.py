@@ -547,7 +547,7 @@ def probe_peak(code: str, *args) -> str:
 
 
 def limits():
-    """The command analysis is linear (and capped); edits, diffs, /undo's copies, grep and hooks' output
+    """The command analysis is linear (and capped); edits, diffs, /undo's copies and grep
     stay bounded. Memory is each child process's peak RSS."""
     import re
     from nanocoder.tools import shell
@@ -592,11 +592,6 @@ def limits():
                 "print(str(r).splitlines()[-1])")
         row("limits: grep, a 10M-line file that matches everywhere: peak RSS (absolute)",
             probe_peak(grep, root))
-        hook = ("from nanocoder.hooks import Hooks\n"
-                "h = Hooks({'hooks': {'PreToolUse': [{'hooks': [{'command': "
-                "'head -c 300000000 /dev/zero >&2; exit 2'}]}]}}, 's', '/tmp')\n"
-                "print(f'{len(h.gate(\"bash\", {}).reason):,} characters to the model')")
-        row("limits: a PreToolUse hook writing 300 MB to stderr: peak RSS (absolute)", probe_peak(hook))
 
 
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,

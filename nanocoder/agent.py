@@ -66,7 +66,7 @@ class Agent(Calls):
                  registry: Registry | None = None, parent_call_id=None):
         """tools: tool objects of one's own, added to the registry (one may replace a built-in); approvals: a
         call that needs the user's yes goes out as an ev.ApprovalRequested and waits for its answer (False:
-        allowed, as for a library's agent); gate(name, args) -> a Decision (a hook's)."""
+        allowed, as for a library's agent); gate(name, args) -> a Decision (a library's own veto)."""
         self.llm, self.max_turns, self.depth, self.parent_call_id = llm, max_turns, depth, parent_call_id
         self.on_event, self.gate, self.approvals = on_event or (lambda event: None), gate, approvals
         self._pending: dict[str, ev.ApprovalRequested] = {}  # requests not yet answered, by id

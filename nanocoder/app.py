@@ -1,12 +1,12 @@
 """The agent as the front ends use it, wired: the model, the view that draws and asks, the session saved as it
-goes, the hooks. cli.py and repl.py both build on it (neither imports the other's module level)."""
+goes. cli.py and repl.py both build on it (neither imports the other's module level)."""
 from dataclasses import dataclass
 from pathlib import Path
 
 from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
 from .history import round_so_far
 from .messages import tool_result
-from .session import Session, home
+from .session import Session
 
 
 class Hangup(KeyboardInterrupt):
@@ -21,24 +21,21 @@ class Wired:
 
 
 def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=False) -> Wired:
-    """The agent, wired: the view draws, the session saves after every round, hooks run."""
+    """The agent, wired: the view draws, the session saves after every round."""
     from .agent import Agent
-    from .hooks import Hooks  # here: it brings the tools, which `nanocoder --help` does without
     from .history import repair
     from .permissions import Permissions
     llm = make_model(config)
     session = session or Session(model=llm.model, cwd=str(Path.cwd().resolve()))
     agent = Agent(llm, approvals=True, max_context=config.max_context, max_turns=config.max_turns,
                   permissions=Permissions(mode))
-    hooks = Hooks.load(home() / "settings.json", session.id, Path.cwd(), agent.registry.aliases())
-    agent.gate = hooks and hooks.gate
     agent.workspace.sandbox_policy, agent.workspace.unix_sockets = sandbox, unix_sockets
     agent.workspace.secrets |= {config.api_key, config.auth_token} - {None}  # kept from commands' environment
     if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
         agent.messages = repair(session.messages)
         agent.workspace.todos = session.todos
     saver = Saver(session, agent, view)
-    agent.on_event = fan_out(view, *consumers, saver, hooks)
+    agent.on_event = fan_out(view, *consumers, saver)
     return Wired(agent, session, saver)
 
 

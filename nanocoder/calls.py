@@ -34,7 +34,7 @@ class Calls:
     def _run_tools(self, calls, cut=False, repeated=False) -> None:
         """Run one round's calls concurrently, but those on one file in the order the model gave; report each
         as it finishes; every call gets exactly one result, even when interrupted: each is recorded before it
-        is reported, and all are in the history before the last reports (a Ctrl+C in a hook loses none)."""
+        is reported, and all are in the history before the last reports (a Ctrl+C in a consumer loses none)."""
         outcomes, told, jobs, latest = {}, set(), {}, {}  # latest: a path -> the last job touching it
         parsed = [arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))
@@ -106,8 +106,8 @@ class Calls:
         if self.permissions.mode == "plan" and kind not in (READ, RUN):
             raise ToolError("refused: plan mode changes nothing; investigate, then end your turn with the "
                             "plan (the user carries it out once they approve it)")
-        if self.gate and not (hook := self.gate(call.name, args)).allowed:
-            raise ToolError(f"blocked by a PreToolUse hook: {hook.reason}")
+        if self.gate and not (veto := self.gate(call.name, args)).allowed:
+            raise ToolError(f"blocked by the gate: {veto.reason}")
         if verdict == "ask":
             decision = self._ask_user(call, args, why, tool.preview(args), key)
             if not decision.allowed:

@@ -34,7 +34,7 @@ environment:
   NANOCODER_PASS_ENV=NAME,... (secret-looking variables commands may still see)
 
 a project's .env is not read (export the key). ~/.nanocoder/settings.json holds
-the model, provider, base_url, api_key_env (the variable with the key) and hooks;
+the model, provider, base_url and api_key_env (the variable with the key);
 flags win over the environment, that over the file (README: Settings).
 Sessions are saved after every round in ~/.nanocoder/sessions/. exit codes: 0 success, 1 error,
 2 usage, 130 interrupted, 143 SIGTERM, 129 SIGHUP (the turn saved first)."""

@@ -14,7 +14,7 @@ PROVIDERS = {"openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", DEFAULT_MODEL),  # 
 
 
 MAX_TIMEOUT = 86_400  # seconds; a larger timeout overflows the socket layer's clock
-SETTINGS_KEYS = ("model", "provider", "base_url", "api_key_env", "hooks")  # hooks: checked by hooks.py
+SETTINGS_KEYS = ("model", "provider", "base_url", "api_key_env")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -81,7 +81,7 @@ def check_model(name, where: str) -> str:
 
 def read_settings(path: Path, notes: list) -> dict:
     """settings.json's content, checked ({} if there is none): a value of the wrong kind is an error, an
-    unknown key (a typo) a line added to notes. Its hooks are checked by hooks.py."""
+    unknown key (a typo) a line added to notes."""
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
@@ -91,6 +91,8 @@ def read_settings(path: Path, notes: list) -> dict:
     if not isinstance(settings, dict):
         raise ConfigError(f"{path} must hold a JSON object, such as {{\"model\": \"gpt-4o\"}}")
     where = "settings.json"
+    if "hooks" in settings:  # a PreToolUse hook may be someone's guard: refuse rather than run without it
+        raise ConfigError(f"{path}: hooks are no longer supported (removed for issue 21); remove \"hooks\"")
     for key, value in settings.items():
         if key not in SETTINGS_KEYS:
             notes.append(f"{where}: unknown key {key!r} ignored (known: {', '.join(SETTINGS_KEYS)})")

@@ -1,5 +1,5 @@
 """What an agent reports while it works: small dataclasses passed to one callable, on_event(event), which the
-view, the JSON output, hooks and the saver consume. depth: 1 for a sub-agent; turn_id: its own chat's turn;
+view, the JSON output and the saver consume. depth: 1 for a sub-agent; turn_id: its own chat's turn;
 parent_call_id: the agent tool call whose sub-agent this is (None at the top): parallel ones told apart."""
 from concurrent.futures import Future, InvalidStateError
 from contextlib import suppress

@@ -37,7 +37,7 @@ class Permissions:
 
 
 def secrets(home: Path | None = None) -> list[Path]:
-    """Where keys and credentials live (and nanocoder's settings, whose hooks run unsandboxed)."""
+    """Where keys and credentials live (and nanocoder's settings and sessions)."""
     home = (home or Path.home()).resolve()
     return [home / name for name in UNREADABLE]
 

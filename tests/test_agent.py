@@ -214,7 +214,7 @@ def test_a_gate_blocks_a_call_and_the_model_reads_why(server, llm, tmp_path):
     Agent(llm=llm, cwd=tmp_path, gate=gate).chat("clean")
     assert (tmp_path / "x").exists()
     results = [m["content"] for m in server.requests[1]["messages"] if m["role"] == "tool"]
-    assert "blocked by a PreToolUse hook: no rm here" in results[0] and "x" in results[1]
+    assert "blocked by the gate: no rm here" in results[0] and "x" in results[1]
 
 
 def test_sub_agent_events_come_one_level_deeper(server, llm, tmp_path):

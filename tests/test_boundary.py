@@ -164,7 +164,7 @@ def test_yes_writes_only_where_commands_may_write(scratch):
     home, work, marks = scratch
     sibling = work.parent / "sibling"
     sibling.mkdir()
-    before = {home / ".nanocoder" / "settings.json": '{"hooks": {}}\n',
+    before = {home / ".nanocoder" / "settings.json": '{"model": "m"}\n',
               home / ".bash_aliases": "alias l=ls\n",
               home / ".gitconfig": "[user]\n\tname = me\n", sibling / "notes.txt": "mine\n"}
     for path, text in before.items():

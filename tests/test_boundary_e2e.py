@@ -329,7 +329,7 @@ def test_a_process_that_leaves_the_group_and_clears_its_environment_ends_with_th
 def test_yes_does_not_let_file_tools_write_start_up_files_or_nanocoder_settings(scratch):
     home, work = scratch
     (home / ".nanocoder").mkdir()
-    (home / ".nanocoder" / "settings.json").write_text('{"hooks": {}}\n')
+    (home / ".nanocoder" / "settings.json").write_text('{"model": "m"}\n')
     (home / ".bash_aliases").write_text("alias ll='ls -l'\n")
     hooks = '{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "touch ~/pwned"}]}]}}'
     before = {p: p.read_bytes() for p in (home / ".nanocoder" / "settings.json", home / ".bash_aliases")}

@@ -94,24 +94,16 @@ def test_a_setting_that_cannot_be_used_is_one_line(env, workspace, name, value, 
     one_line_error(result, *words)
 
 
-@pytest.mark.parametrize("hooks, words", [
-    (5, ['"hooks" must be an object']),
-    ([5], ['"hooks" must be an object']),
-    ({"PreToolUse": 5}, ["PreToolUse must be a list"]),
-    ({"PreToolUse": [5]}, ["PreToolUse must be a list"]),
-    ({"PostToolUse": [{"hooks": [{"type": "command"}]}]}, ["PostToolUse[0]", '"command"']),
-    ({"PostToolUse": [{"hooks": [{"command": "true", "timeout": "soon"}]}]}, ["PostToolUse[0]", '"timeout"']),
-    ({"PreTooluse": []}, ["unknown event 'PreTooluse'", "PreToolUse"]),
-])
-def test_hooks_in_the_wrong_shape_are_one_line_before_anything_runs(env, workspace, hooks, words):
+def test_hooks_in_settings_are_refused_in_one_line_before_anything_runs(env, workspace):
+    """Hooks were removed; a PreToolUse hook may have been someone's guard, so nothing runs without it."""
     settings = Path(env["HOME"]) / ".nanocoder" / "settings.json"
     settings.parent.mkdir()
-    settings.write_text(json.dumps({"hooks": hooks}))
+    settings.write_text(json.dumps({"hooks": {"PreToolUse": []}}))
     bash = {"name": "bash", "arguments": {"command": "touch ran"}}
     with ScriptedServer([{"tool_calls": [bash]}, "done"]) as server:
         result = _run(["-p", "hi", "-y", "--base-url", server.url, "--api-key", KEY], env, workspace)
-    one_line_error(result, "settings.json", *words)
-    assert not (workspace / "ran").exists()
+    one_line_error(result, "settings.json", "hooks are no longer supported")
+    assert not (workspace / "ran").exists() and server.requests == []
 
 
 def _sessions(env) -> Path:

@@ -1,12 +1,10 @@
 """Linear time and bounded memory for every input (issue 22): the command analysis, edits and their diffs,
-/undo's copies, grep, hooks' output; and the small ones: binary matches, a NUL in a command, stray temp
+/undo's copies, grep; and the small ones: binary matches, a NUL in a command, stray temp
 files. Timings and memory figures are in benchmarks/run.py; these tests check behaviour."""
-import json
 import os
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -54,33 +52,6 @@ def test_fork_bomb_spellings(tmp_path):
         assert classify(bomb, tmp_path)[0] == FORBIDDEN, bomb
     for harmless in ("f(){ echo; }; f & f", "echo 'a(){' b &", "x(){ y; }; { x | x; }"):
         assert classify(harmless, tmp_path)[0] != FORBIDDEN, harmless
-
-
-# --- hooks ------------------------------------------------------------------------------------
-
-def run_with_hook(env, workspace, hook: str):
-    """A -y run whose PreToolUse hook is `hook`: (the run, the result the model read for its bash call)."""
-    folder = Path(env["HOME"], ".nanocoder")
-    folder.mkdir()
-    (folder / "settings.json").write_text(json.dumps({"hooks": {"PreToolUse": [
-        {"matcher": "Bash", "hooks": [{"type": "command", "command": hook}]}]}}))
-    with ScriptedServer([{"tool_calls": [call("bash", command="echo hi")]}, "went on"]) as s:
-        run = nanocoder(s, "-p", "go", "-y", env=env, cwd=workspace)
-    results = [m["content"] for m in s.requests[1]["messages"] if m["role"] == "tool"]
-    return run, results[0]
-
-
-def test_a_hook_writing_bytes_that_are_not_utf8_is_read_with_replacement(env, workspace):
-    run, result = run_with_hook(env, workspace, r"printf 'bad \377\376 bytes' >&2; exit 2")
-    assert run.returncode == 0 and "Traceback" not in run.stderr and run.stdout == "went on\n"
-    assert "blocked by a PreToolUse hook: bad \ufffd\ufffd bytes" in result
-
-
-def test_a_hook_writing_300_mb_is_cut_to_its_head_and_tail(env, workspace):
-    run, result = run_with_hook(env, workspace, "head -c 300000000 /dev/zero >&2; echo END >&2; exit 2")
-    assert run.returncode == 0 and run.stdout == "went on\n", run.stderr
-    assert len(result) < 40_000 and "blocked by a PreToolUse hook" in result and result.endswith("END")
-    assert re.search(r"\[\.\.\. [\d,]+ characters and [\d,]+ more bytes cut \.\.\.\]", result), result[-300:]
 
 
 # --- grep -------------------------------------------------------------------------------------

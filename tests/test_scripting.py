@@ -1,4 +1,4 @@
-"""nanocoder in scripts and CI: JSON output, exit codes, piped input, hooks, SIGTERM. Through the
+"""nanocoder in scripts and CI: JSON output, exit codes, piped input, SIGTERM. Through the
 installed command against the scripted server."""
 import json
 import os
@@ -74,29 +74,6 @@ def test_an_empty_prompt_is_a_usage_error_and_costs_nothing(env, workspace, args
     with ScriptedServer(["unused"]) as s:
         result = nanocoder(s, *args, env=env, cwd=workspace, input="")
     assert result.returncode == 2 and "empty" in result.stderr and s.requests == []
-
-
-def test_hooks_block_a_call_and_watch_every_call(env, workspace, tmp_path):
-    log = tmp_path / "calls.log"
-    block = (f"{sys.executable} -c \"import json,sys; e=json.load(sys.stdin); "
-             "c=e['tool_input'].get('command',''); sys.stderr.write('no rm, please'); sys.exit(2 if 'rm' in c else 0)\"")
-    watch = f"{sys.executable} -c \"import json,sys; e=json.load(sys.stdin); open('{log}','a').write(e['hook_event_name']+' '+e.get('tool_name','')+'\\n')\""
-    settings = {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": block}]}],
-                          "PostToolUse": [{"hooks": [{"type": "command", "command": watch}]}],
-                          "Stop": [{"hooks": [{"type": "command", "command": watch}]}]}}
-    (workspace / "keep.txt").write_text("keep")
-    folder = os.path.join(env["HOME"], ".nanocoder")
-    os.makedirs(folder)
-    with open(os.path.join(folder, "settings.json"), "w") as f:
-        json.dump(settings, f)
-    with ScriptedServer([{"tool_calls": [call("bash", command="rm keep.txt"), call("glob", pattern="*")]},
-                         "done"]) as s:
-        result = nanocoder(s, "-p", "clean up", "-y", env=env, cwd=workspace)
-    assert result.returncode == 0, result.stderr
-    assert (workspace / "keep.txt").exists()
-    results = [m["content"] for m in s.requests[1]["messages"] if m["role"] == "tool"]
-    assert "blocked by a PreToolUse hook: no rm, please" in results[0]
-    assert log.read_text().splitlines() == ["PostToolUse Glob", "Stop "]  # the blocked call never ran
 
 
 def test_sigterm_stops_the_command_saves_the_turn_and_exits(env, workspace):
@@ -184,7 +161,7 @@ def test_a_broken_settings_file_is_one_clear_line(env, workspace):
     folder = os.path.join(env["HOME"], ".nanocoder")
     os.makedirs(folder)
     with open(os.path.join(folder, "settings.json"), "w") as f:
-        f.write('{"hooks": ')
+        f.write('{"model": ')
     with ScriptedServer(["unused"]) as s:
         result = nanocoder(s, "-p", "hi", env=env, cwd=workspace)
     assert result.returncode == 1 and s.requests == [] and "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -179,19 +180,21 @@ def test_no_module_decides_by_reading_result_text():
     assert found == []
 
 
-# --- Ctrl+C while a PostToolUse hook runs ------------------------------------------------------------------
+# --- Ctrl+C while a slow consumer of a finished call runs ---------------------------------------------------
 
-def test_ctrl_c_during_a_post_tool_use_hook_leaves_every_call_answered(server, llm, tmp_path):
-    """Every result is in the history before the events that run hooks go out; a SIGINT (twice) in a slow
-    PostToolUse hook leaves a history a provider accepts."""
-    from nanocoder.hooks import Hooks
+def test_ctrl_c_during_a_slow_consumer_leaves_every_call_answered(server, llm, tmp_path):
+    """Every result is in the history before the events that report them go out; a SIGINT (twice) in a slow
+    consumer of ToolFinished (a saver on a slow disk, a front end) leaves a history a provider accepts."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    hook = {"command": f"mktemp -p {marks} >/dev/null; sleep 60"}
-    hooks = Hooks({"hooks": {"PostToolUse": [{"matcher": "", "hooks": [hook]}]}}, "s", tmp_path)
+
+    def slow(event):
+        if isinstance(event, ev.ToolFinished):
+            (marks / event.call_id).touch()
+            time.sleep(60)
     calls = [{"name": "bash", "arguments": {"command": f"echo {n}"}} for n in range(3)]
     server.add({"tool_calls": calls}, "done")
-    agent = Agent(llm=llm, cwd=tmp_path, on_event=hooks)
+    agent = Agent(llm=llm, cwd=tmp_path, on_event=slow)
 
     over = threading.Event()
 

@@ -1,4 +1,4 @@
-"""Text from the model, tools, files and hooks is shown, never obeyed: its escape sequences reach neither the
+"""Text from the model, tools and files is shown, never obeyed: its escape sequences reach neither the
 screen (a forged approval question) nor the terminal's byte stream (OSC 52 sets the clipboard, OSC 0 and 2
 the title). The REPL runs in a real pty read through pyte; the scripted model runs in its own process."""
 import json
@@ -92,9 +92,6 @@ def test_clipboard_and_title_escapes_never_reach_the_terminal(screen):
     work = screen.work
     (work / "README.md").write_text(f"{clip}# Project\n")
     (work / f"{ESC}]0;glob-title{BEL}.txt").write_text("x\n")
-    settings = {"hooks": {"PreToolUse": [{"matcher": "Grep", "hooks": [
-        {"type": "command", "command": f"printf '\\033]2;hook-title\\007 blocked' >&2; exit 2"}]}]}}
-    (screen.home / ".nanocoder" / "settings.json").write_text(json.dumps(settings))
     t = screen([{"content": f"Let me look.{ESC}]0;model-title{BEL}\n\n",
                  "reasoning": f"thinking {ESC}]52;c;cmVhc29u{BEL} on",
                  "tool_calls": [{"name": "read_file", "arguments": {"file_path": "README.md"}},
@@ -114,7 +111,7 @@ def test_clipboard_and_title_escapes_never_reach_the_terminal(screen):
     raw = "".join(t.raw)
     assert [osc for osc in OSC if osc in raw] == []
     text = "\n".join(t.lines())
-    for shown in ("^[]52;c;Y3VybC", "^[]52;c;YmFzaA==^G", "^[]0;glob-title^G.txt", "^[]2;hook-title^G",
+    for shown in ("^[]52;c;Y3VybC", "^[]52;c;YmFzaA==^G", "^[]0;glob-title^G.txt",
                   "^[]0;model-title^G", "^[]52;c;ZGlmZg==^G", "^[]2;answer-title^G"):
         assert shown in text, shown
 

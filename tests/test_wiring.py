@@ -122,7 +122,6 @@ def test_the_registry_builds_each_agent_its_own_tools():
     sub = registry.build(Workspace(), spawn=None)
     assert set(top) - set(sub) == {"agent"}
     assert top["stamp"] is sub["stamp"] is stamp and top["bash"] is not sub["bash"]
-    assert registry.aliases()["bash"] == "Bash" and registry.aliases()["stamp"] == "stamp"
 
 
 def test_two_sub_agents_editing_one_file_in_parallel_lose_nothing(server, llm, tmp_path, monkeypatch):
@@ -215,7 +214,8 @@ def test_no_import_circles():
 
 # --- nothing outside the tools decides by a tool's name or a result's text ---------------------------------
 
-TOOL_NAMES = set(builtins().aliases()) | set(builtins().aliases().values())
+# with Claude Code's names, which a module might still spell
+TOOL_NAMES = set(builtins().entries) | {"Bash", "Read", "Write", "Edit", "Glob", "Grep", "TodoWrite", "Task"}
 TEXT_NAMES = {"result", "results", "content", "output"}  # what holds a tool's result, or a message's text
 
 

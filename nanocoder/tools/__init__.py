@@ -16,16 +16,15 @@ from .todo import TodoWriteTool
 class Entry:
     name: str
     make: Callable  # make(workspace, spawn) -> the tool, or None where it cannot be made
-    alias: str = ""  # its name in Claude Code, which hooks' matchers and payloads use
 
 
 class Registry:
     def __init__(self, entries=()):
         self.entries: dict[str, Entry] = {entry.name: entry for entry in entries}
 
-    def add(self, name: str, make: Callable, alias: str = "") -> None:
+    def add(self, name: str, make: Callable) -> None:
         """Register a tool maker; one of a name already taken replaces it (a custom tool over a built-in)."""
-        self.entries[name] = Entry(name, make, alias)
+        self.entries[name] = Entry(name, make)
 
     def add_tool(self, tool) -> None:
         """Register one tool object, shared by every agent given this registry (its sub-agents too)."""
@@ -39,9 +38,6 @@ class Registry:
         made = {name: entry.make(workspace, spawn) for name, entry in self.entries.items()}
         return {name: tool for name, tool in made.items() if tool is not None}
 
-    def aliases(self) -> dict[str, str]:
-        return {name: entry.alias or name for name, entry in self.entries.items()}
-
 
 def _on_workspace(tool_class):
     return lambda workspace, spawn: tool_class(workspace)
@@ -49,13 +45,8 @@ def _on_workspace(tool_class):
 
 def builtins() -> Registry:
     """The built-in tools, fresh for each agent around its own Workspace."""
-    tools = Registry([Entry(BashTool.name, _on_workspace(BashTool), "Bash"),
-                      Entry(ReadFileTool.name, _on_workspace(ReadFileTool), "Read"),
-                      Entry(WriteFileTool.name, _on_workspace(WriteFileTool), "Write"),
-                      Entry(EditFileTool.name, _on_workspace(EditFileTool), "Edit"),
-                      Entry(GlobTool.name, _on_workspace(GlobTool), "Glob"),
-                      Entry(GrepTool.name, _on_workspace(GrepTool), "Grep"),
-                      Entry(TodoWriteTool.name, _on_workspace(TodoWriteTool), "TodoWrite")])
+    tools = Registry(Entry(tool.name, _on_workspace(tool)) for tool in (
+        BashTool, ReadFileTool, WriteFileTool, EditFileTool, GlobTool, GrepTool, TodoWriteTool))
     # no spawn (a sub-agent at the depth limit): no agent tool
-    tools.add(AgentTool.name, lambda workspace, spawn: AgentTool(spawn) if spawn else None, "Task")
+    tools.add(AgentTool.name, lambda workspace, spawn: AgentTool(spawn) if spawn else None)
     return tools
