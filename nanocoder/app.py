@@ -23,7 +23,6 @@ class Wired:
 def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=False) -> Wired:
     """The agent, wired: the view draws, the session saves after every round, hooks run."""
     from .agent import Agent
-    from .checkpoints import Checkpoints
     from .hooks import Hooks  # here: it brings the tools, which `nanocoder --help` does without
     from .history import repair
     from .permissions import Permissions
@@ -38,9 +37,6 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
     if session.messages:  # saved mid-turn, or by an older version: made valid before it is sent
         agent.messages = repair(session.messages)
         agent.workspace.todos = session.todos
-    # the store is the workspace's: another folder's session brings no trees it holds
-    here = session.cwd == str(agent.workspace.root)
-    agent.checkpoints = Checkpoints(agent.workspace, session.checkpoints if here else [])
     saver = Saver(session, agent, view)
     agent.on_event = fan_out(view, *consumers, saver, hooks)
     return Wired(agent, session, saver)
@@ -79,7 +75,8 @@ class Saver:
     def save(self, messages):
         self.session.model, self.session.messages = self.agent.llm.model, messages
         self.session.todos = self.agent.workspace.todos
-        self.session.checkpoints = [asdict(step) for step in self.agent.checkpoints.steps]
+        if self.agent.checkpoints:  # the REPL's (a one-shot run keeps those it resumed)
+            self.session.checkpoints = [asdict(step) for step in self.agent.checkpoints.steps]
         try:
             self.session.save()
         except OSError as e:

@@ -5,7 +5,7 @@ import hashlib
 import os
 import stat
 import subprocess
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +28,7 @@ class Step:
 
 @dataclass
 class Back:
-    """Going back to before steps[index]: each file it changes ("restored", "removed"), and the diff of what
-    changed since the agent's turns wrote it (the user's edits), which it undoes too."""
+    """Going back to before steps[index]: each file's fate ("restored", "removed"); the edits it undoes."""
     index: int
     files: dict
     edited: str
@@ -37,10 +36,10 @@ class Back:
 
 class Checkpoints:
     def __init__(self, workspace, saved=()):
-        """saved: the steps a session saved, as dicts; kept if of the right shape (the ids go to git's argv)."""
+        """saved: a session's steps, as dicts; kept if of the right shape (the ids go to git's argv)."""
         self.root, self.git, self.told = workspace.root, workspace.git, False
-        self.steps = [Step(**d) for d in saved if isinstance(d, dict) and set(d) == {"mark", "before", "after"}
-                      and all(isinstance(value, str) and value.isalnum() for value in d.values())]
+        shape = lambda d: isinstance(d, dict) and set(d) == {"mark", "before", "after"}
+        self.steps = [Step(**d) for d in saved if shape(d) and all(str(v).isalnum() for v in d.values())]
         self.store = home() / "checkpoints" / hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
         self.env = git_env(workspace) | {"GIT_DIR": str(self.store), "GIT_WORK_TREE": str(self.root),
                                          "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
@@ -49,8 +48,7 @@ class Checkpoints:
             self.off = f"{self.root} holds ~/.nanocoder: /undo, /diff and /rewind cover nothing here"
 
     def begin(self, message: dict) -> str:
-        """A snapshot before the turn of this user message, which is marked with it; the first time there can
-        be none, why."""
+        """A snapshot before the turn of this user message (marked with it); why there is none, said once."""
         if tree := self.snapshot():
             self.steps.append(Step(os.urandom(6).hex(), tree, tree))
             message["checkpoint"] = self.steps[-1].mark
@@ -79,7 +77,7 @@ class Checkpoints:
         return None
 
     def diff(self) -> str:
-        """What changed since the session's first snapshot, as `git diff` shows it (printable: to be shown)."""
+        """What changed since the session's first snapshot, as `git diff` shows it (printable)."""
         with self._guard():
             if self.steps and (now := self.snapshot()):
                 return printable(self._git("diff", self.steps[0].before, now))
@@ -105,12 +103,11 @@ class Checkpoints:
     def restore(self, back: Back) -> None:
         """Put the files back as back says, and forget the steps from there on (self.off says if it failed).
         Git keeps only the executable bit: a file that stays keeps its mode unless that bit goes back."""
-        modes = {name: st.st_mode for name in back.files if (st := _stat(self.root / name))}
+        modes = {name: _mode(self.root / name) for name in back.files}
         with self._guard():
             self._git("read-tree", "--reset", "-u", self.steps[back.index].before)
             for name, mode in modes.items():
-                st = _stat(self.root / name)
-                if st and stat.S_ISREG(mode) and stat.S_ISREG(st.st_mode) and not (mode ^ st.st_mode) & 0o100:
+                if mode and (now := _mode(self.root / name)) and not (mode ^ now) & 0o100:
                     os.chmod(self.root / name, mode)
             del self.steps[back.index:]
 
@@ -138,16 +135,17 @@ class Checkpoints:
             self.off = self.off or f"/undo, /diff and /rewind cover nothing from here on: {e}"
 
 
-def _stat(path: Path) -> os.stat_result | None:
-    try:
-        return path.lstat()
-    except OSError:
-        return None
+def _mode(path: Path) -> int:
+    """A regular file's mode; 0 for anything else (gone, a link)."""
+    with suppress(OSError):
+        st = path.lstat()
+        return st.st_mode if stat.S_ISREG(st.st_mode) else 0
+    return 0
 
 
 def _size(path: Path) -> int:
     """A file's size; 0 if it is gone (it leaves the snapshot); -1 for a FIFO, socket or device (left out)."""
-    st = _stat(path)
-    if st is None:
-        return 0
-    return st.st_size if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) else -1
+    with suppress(OSError):
+        st = path.lstat()
+        return st.st_size if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) else -1
+    return 0

@@ -59,7 +59,8 @@ class ToolMessage(_Tool, total=False):
 
 
 Message = SystemMessage | UserMessage | AssistantMessage | ToolMessage
-NEUTRAL_ONLY = ("is_error", "thinking", "summary", "environment", "checkpoint")  # keys Chat Completions does not know
+# keys Chat Completions does not know
+NEUTRAL_ONLY = ("is_error", "thinking", "summary", "environment", "checkpoint")
 
 
 def system(text: str) -> SystemMessage:

@@ -10,6 +10,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from . import __version__
 from .app import Hangup, make_agent
+from .checkpoints import Checkpoints
 from .config import ConfigError, check_model
 from .llm import LLMError
 from .permissions import MODES
@@ -39,8 +40,8 @@ HELP = """Commands:
 Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
   @path attaches a file · !command runs a shell command for the conversation
   "n <reason>" at a question tells the model why"""
-COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/rewind", "/init",
-            "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
+COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/rewind",
+            "/init", "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
@@ -53,6 +54,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     view = View(console, interactive=True)
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session, saver = wired.agent, wired.session, wired.saver
+    here = session.cwd == str(agent.workspace.root)  # the store is this folder's: not another's trees
+    agent.checkpoints = Checkpoints(agent.workspace, session.checkpoints if here else [])
     prompt = PromptSession(history=_history(view), key_bindings=_keys(agent), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
     console.print(f"[bold]nanocoder[/] {__version__} · {view_text(agent.llm.model)} · "
@@ -160,7 +163,8 @@ def go_back(name, arg, agent, view, saver):
     if name == "/rewind":
         del agent.messages[message:]
     elif done:  # the model must not go on believing its changes are there
-        agent.messages.append({"role": "user", "content": f"[I undid your last file changes: {'; '.join(done)}]"})
+        agent.messages.append({"role": "user",
+                               "content": f"[I undid your last file changes: {'; '.join(done)}]"})
     saver.save(agent.messages)
 
 
