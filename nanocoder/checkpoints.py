@@ -60,19 +60,19 @@ class Checkpoints:
             self.steps[-1].after = tree
 
     def snapshot(self) -> str | None:
-        """The workspace as a tree in the store (ignored, special and large files left out), or None."""
+        """The workspace as a tree in the store (ignored and large files left out), or None."""
         with self._guard():
             if not (self.store / "HEAD").exists():
                 private_dir(self.store.parent)
                 self._git("init", "-q", "--shared=0600", "--template=")  # private, and no sample hooks
             names = self._git("ls-files", "-z", "-o", "-m", "--exclude-standard").split("\0")[:-1]
-            sizes = {name: _size(self.root / name) for name in names}
-            if len(names) > MAX_FILES or sum(sizes.values()) > MAX_BYTES:
+            sizes = {name: st.st_size if (st := _lstat(self.root / name)) else 0 for name in names}
+            if len(names) > MAX_FILES or sum(size for size in sizes.values() if size <= MAX_FILE) > MAX_BYTES:
                 raise OSError(f"{self.root} is too big to snapshot ({len(names):,} files new or changed)")
             self._git("update-index", "--add", "--remove", "-z", "--stdin",
-                      stdin="\0".join(n for n in names if 0 <= sizes[n] <= MAX_FILE))
+                      stdin="\0".join(n for n in names if sizes[n] <= MAX_FILE))
             self._git("update-index", "--force-remove", "-z", "--stdin",
-                      stdin="\0".join(n for n in names if not 0 <= sizes[n] <= MAX_FILE))
+                      stdin="\0".join(n for n in names if sizes[n] > MAX_FILE))
             return self._git("write-tree").strip()
         return None
 
@@ -103,18 +103,15 @@ class Checkpoints:
     def restore(self, back: Back) -> None:
         """Put the files back as back says, and forget the steps from there on (self.off says if it failed).
         Git keeps only the executable bit: a file that stays keeps its mode unless that bit goes back."""
-        modes = {name: _mode(self.root / name) for name in back.files}
+        regular = lambda st: st and stat.S_ISREG(st.st_mode)  # a link is never followed
+        modes = {name: st.st_mode for name in back.files if regular(st := _lstat(self.root / name))}
         with self._guard():
             self._git("read-tree", "--reset", "-u", self.steps[back.index].before)
             for name, mode in modes.items():
-                if mode and (now := _mode(self.root / name)) and not (mode ^ now) & 0o100:
+                now = _lstat(self.root / name)
+                if regular(now) and not (mode ^ now.st_mode) & 0o100:
                     os.chmod(self.root / name, mode)
             del self.steps[back.index:]
-
-    def rewindable(self, messages) -> list[int]:
-        """Where in messages the user messages /rewind can go back to are (a compaction drops old ones)."""
-        marks = {step.mark for step in self.steps}
-        return [i for i, message in enumerate(messages) if message.get("checkpoint") in marks]
 
     def _git(self, *args, stdin="") -> str:
         if self.off:
@@ -135,17 +132,7 @@ class Checkpoints:
             self.off = self.off or f"/undo, /diff and /rewind cover nothing from here on: {e}"
 
 
-def _mode(path: Path) -> int:
-    """A regular file's mode; 0 for anything else (gone, a link)."""
+def _lstat(path: Path) -> os.stat_result | None:
     with suppress(OSError):
-        st = path.lstat()
-        return st.st_mode if stat.S_ISREG(st.st_mode) else 0
-    return 0
-
-
-def _size(path: Path) -> int:
-    """A file's size; 0 if it is gone (it leaves the snapshot); -1 for a FIFO, socket or device (left out)."""
-    with suppress(OSError):
-        st = path.lstat()
-        return st.st_size if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) else -1
-    return 0
+        return path.lstat()
+    return None  # gone

@@ -136,7 +136,8 @@ def go_back(name, arg, agent, view, saver):
     """/undo: the files as before the last turn that changed any; /rewind n: the files and the conversation as
     before your nth message. Either shows what changed since the agent's last turn and asks first."""
     console, checkpoints = view.console, agent.checkpoints
-    marked = checkpoints.rewindable(agent.messages)
+    marks = {step.mark for step in checkpoints.steps}  # on user messages a compaction has not dropped
+    marked = [i for i, message in enumerate(agent.messages) if message.get("checkpoint") in marks]
     if name == "/rewind" and not (arg.isdigit() and 0 < int(arg) <= len(marked)):
         said = [str(agent.messages[i]["content"]).rpartition("</environment>")[2] for i in marked]
         lines = [f"{n}. {view_text(text, 80)}" for n, text in enumerate(said, 1)]
