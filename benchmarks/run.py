@@ -547,7 +547,7 @@ def probe_peak(code: str, *args) -> str:
 
 
 def limits():
-    """The command analysis is linear (and capped); edits, diffs, /undo's copies and grep
+    """The command analysis is linear (and capped); edits, diffs and grep
     stay bounded. Memory is each child process's peak RSS."""
     import re
     from nanocoder.tools import shell
@@ -577,12 +577,6 @@ def limits():
         (root / "one.txt").write_bytes(b"needle" + b"x" * (9 << 20) + b"\n")
         row("limits: edit_file on a 9 MB one-line file: peak RSS, answer (absolute)",
             probe_peak(edit, root, "one.txt"))
-        (root / "one.txt").write_bytes(b"v00\n" + b"." * (9 << 20))
-        turns = ("import sys\nfrom nanocoder.tools.base import Workspace\nfrom nanocoder.tools.edit import EditFileTool\n"
-                 "w = Workspace(sys.argv[1])\nfor t in range(1, 25):\n    w.checkpoints.begin()\n"
-                 "    EditFileTool(w).execute(file_path='one.txt', old_string=f'v{t - 1:02}', new_string=f'v{t:02}')\n")
-        row("limits: 24 turns each editing a 9 MB file (216 MB of copies): peak RSS (absolute)", probe_peak(turns, root))
-        (root / "one.txt").unlink()
         with open(root / "lines.txt", "wb") as f:
             for _ in range(100):
                 f.write(b"match this line\n" * 100_000)
@@ -594,9 +588,31 @@ def limits():
             probe_peak(grep, root))
 
 
+def checkpoints(files=2_000):
+    """/undo's snapshots (a shadow git store): the first of a workspace of `files` files, a repeated one with
+    nothing changed, one after a command touched 20 files, and /undo's look at what it would change."""
+    from nanocoder.checkpoints import Checkpoints
+    from nanocoder.tools.base import Workspace
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as folder:
+        old_home, os.environ["HOME"], root = os.environ.get("HOME", ""), home, Path(folder)
+        for n in range(files):
+            (root / f"pkg{n % 40}").mkdir(exist_ok=True)
+            (root / f"pkg{n % 40}" / f"mod{n}.py").write_text(f"# module {n}\n" + "x = 1\n" * (n % 200))
+        c = Checkpoints(Workspace(root))
+        row(f"checkpoints: first snapshot of {files:,} files (absolute)", f"{clock(c.snapshot) * 1e3:.0f} ms")
+        row("checkpoints: a repeated snapshot, nothing changed (median of 10)",
+            f"{median_clock(10, c.snapshot) * 1e3:.1f} ms")
+        c.begin({})
+        for n in range(20):
+            (root / f"pkg{n % 40}" / f"mod{n}.py").write_text("changed\n")
+        row("checkpoints: a turn's end after 20 files changed (absolute)", f"{clock(c.end) * 1e3:.1f} ms")
+        row("checkpoints: /undo's look at what it would change (absolute)", f"{clock(c.back) * 1e3:.1f} ms")
+        os.environ["HOME"] = old_home
+
+
 SECTIONS = {"start": start, "harness": harness, "streaming": streaming, "search": search,
             "reads": reads, "memory": rounds_memory, "parallel": parallel, "compression": compression, "safety": safety,
-            "sandbox": sandbox, "limits": limits}
+            "sandbox": sandbox, "limits": limits, "checkpoints": checkpoints}
 SECTIONS["fences"] = fences  # minutes long: python benchmarks/run.py fences
 SECTIONS["cache"] = cache  # prompt cache: python benchmarks/run.py cache
 

@@ -84,6 +84,7 @@ class Agent(Calls):
         self.tools = self.registry.build(self.workspace, spawn)
         self.schemas = [t.schema() for t in self.tools.values()]  # never change: the provider caches them
         self.messages = [msg.system("")]
+        self.checkpoints = None  # a front end's (checkpoints.Checkpoints): snapshots around each turn
         self.turn_id = ""
         self._cancelled = threading.Event()
         self._call = threading.local()  # .id: the call a pool thread runs, which spawn() names as the parent
@@ -101,7 +102,7 @@ class Agent(Calls):
                     cwd=self.workspace.cwd, max_context=self.context.window, max_turns=self.max_turns,
                     usage=self.usage, permissions=self.permissions, depth=self.depth + 1,
                     registry=self.registry, parent_call_id=getattr(self._call, "id", None))
-        for shared in ("root", "checkpoints", "sandbox", "sandbox_policy", "secrets", "unix_sockets",
+        for shared in ("root", "sandbox", "sandbox_policy", "secrets", "unix_sockets",
                        "trusted_path", "git", "_file_locks"):  # not its cwd, nor what it has read
             setattr(sub.workspace, shared, getattr(self.workspace, shared))
         return sub
@@ -121,8 +122,8 @@ class Agent(Calls):
         if self.permissions.mode == "plan":  # told in the turn: the system prompt (a cached prefix) stays
             prompt = f"{prompt}\n\n{PLAN_NOTE}"
         self.messages.append(msg.user(prompt))
-        if not self.depth:
-            self.workspace.checkpoints.begin()
+        if self.checkpoints and (note := self.checkpoints.begin(self.messages[-1])):
+            self.emit(ev.Notice(note))
         self.emit(ev.TurnStarted(prompt))
         ending = Ending()
         try:
@@ -138,6 +139,8 @@ class Agent(Calls):
             ending.answer = str(e)
             raise
         finally:
+            if self.checkpoints:
+                self.checkpoints.end()
             self.emit(ev.TurnEnded(ending.answer, ending.reason, self.messages))
 
     def _loop(self) -> Ending:

@@ -1,6 +1,6 @@
 """The agent as the front ends use it, wired: the model, the view that draws and asks, the session saved as it
 goes. cli.py and repl.py both build on it (neither imports the other's module level)."""
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .events import RoundEnded, ToolFinished, TurnEnded, fan_out
@@ -72,6 +72,8 @@ class Saver:
     def save(self, messages):
         self.session.model, self.session.messages = self.agent.llm.model, messages
         self.session.todos = self.agent.workspace.todos
+        if self.agent.checkpoints:  # the REPL's (a one-shot run keeps those it resumed)
+            self.session.checkpoints = [asdict(step) for step in self.agent.checkpoints.steps]
         try:
             self.session.save()
         except OSError as e:

@@ -144,8 +144,6 @@ class Calls:
             now = tool.permission(args)  # judged again as the path resolves now: a parallel `cd` moves it
             if now.kind != kind and self.permissions.check(now.kind, now.key) != "allow":
                 raise ToolError(f"not run: the call now means something else ({now.why}); ask again")
-            if not (tool.read_only or getattr(tool, "checkpointed", False)):
-                self.workspace.checkpoints.ran(tool.name)  # it may change files /undo cannot see
             result = ToolResult.of(tool.execute(**args))
         except ToolError as e:
             result = ToolResult.error(str(e))

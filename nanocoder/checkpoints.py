@@ -1,91 +1,138 @@
-"""Each turn's file changes, recorded by the file tools before they happen, for /undo and /diff. Commands'
-changes are named, not undone: a snapshot would cost a copy of the tree, or a touch of git's index."""
-import threading
+"""Checkpoints: the workspace's files as git trees in a shadow store in ~/.nanocoder (never in the workspace;
+sandboxed commands can neither read nor write it), taken before and after each turn, so that /undo, /diff and
+/rewind cover what commands changed as well as the file tools. The trees are saved with the session."""
+import hashlib
+import os
+import stat
+import subprocess
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_write
-from .text import decode, diff
+from .prompt import git_env
+from .session import home, private_dir
+from .text import printable
 
-MAX_KEPT = 100 << 20  # bytes of copies kept for /undo; past it the oldest turns' copies are dropped
+MAX_FILE = 10 << 20  # a larger file is left out of the snapshots: /undo leaves it as it is
+MAX_FILES, MAX_BYTES = 50_000, 1 << 30  # new or changed at once, past these: the workspace is too big
+TIMEOUT = 30  # seconds for one git step; past it the checkpoints stop rather than hold up the session
 
 
-class Dropped:
-    """In place of a copy dropped to stay under MAX_KEPT: that file can no longer be put back."""
+@dataclass
+class Step:
+    """A user turn: the mark on its message (the message's "checkpoint"), the trees before and after it."""
+    mark: str
+    before: str
+    after: str
+
+
+@dataclass
+class Back:
+    """Going back to before steps[index]: each file's fate ("restored", "removed"); the edits it undoes."""
+    index: int
+    files: dict
+    edited: str
 
 
 class Checkpoints:
-    def __init__(self):
-        # per turn: ({path: its bytes before the turn changed it, None (it was not there), or Dropped},
-        #            tools that may have changed files unseen)
-        self.turns: list[tuple[dict, set]] = []
-        # each file as it was before the session changed it: the same object as in the turn that first
-        # recorded it, so it costs nothing more
-        self.original: dict[Path, bytes | None | Dropped] = {}
-        self.kept = 0  # bytes of the copies in turns
-        self._lock = threading.RLock()  # parallel calls record at once
+    def __init__(self, workspace, saved=()):
+        """saved: a session's steps, as dicts; kept if of the right shape (the ids go to git's argv)."""
+        self.root, self.git, self.told = workspace.root, workspace.git, False
+        shape = lambda d: isinstance(d, dict) and set(d) == {"mark", "before", "after"}
+        self.steps = [Step(**d) for d in saved if shape(d) and all(str(v).isalnum() for v in d.values())]
+        self.store = home() / "checkpoints" / hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
+        self.env = git_env(workspace) | {"GIT_DIR": str(self.store), "GIT_WORK_TREE": str(self.root),
+                                         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
+        self.off = "" if self.git else "no git found: /undo, /diff and /rewind cover nothing"
+        if home().resolve().is_relative_to(self.root):  # your home folder, or /: far too much to copy
+            self.off = f"{self.root} holds ~/.nanocoder: /undo, /diff and /rewind cover nothing here"
 
-    def begin(self) -> None:
-        with self._lock:
-            self.turns.append(({}, set()))
+    def begin(self, message: dict) -> str:
+        """A snapshot before the turn of this user message (marked with it); why there is none, said once."""
+        if tree := self.snapshot():
+            self.steps.append(Step(os.urandom(6).hex(), tree, tree))
+            message["checkpoint"] = self.steps[-1].mark
+        told, self.told = self.told, bool(self.off)
+        return "" if told else self.off
 
-    def record(self, path: Path) -> None:
-        """Called by a tool just before it writes path."""
-        with self._lock:
-            if not self.turns:
-                self.begin()
-            files = self.turns[-1][0]
-            if path not in files:  # once per turn: its state before the turn
-                files[path] = before = path.read_bytes() if path.is_file() else None
-                self.original.setdefault(path, before)
-                self.kept += len(before or b"")
-                self._drop_oldest()
+    def end(self) -> None:
+        if self.steps and (tree := self.snapshot()):
+            self.steps[-1].after = tree
 
-    def _drop_oldest(self) -> None:
-        for files, _ in self.turns:  # oldest first: the last turns are the ones /undo reaches first
-            for path, before in files.items():
-                if self.kept <= MAX_KEPT:
-                    return
-                if isinstance(before, bytes):
-                    files[path] = Dropped()
-                    if self.original.get(path) is before:
-                        self.original[path] = files[path]
-                    self.kept -= len(before)
+    def snapshot(self) -> str | None:
+        """The workspace as a tree in the store (ignored and large files left out), or None."""
+        with self._guard():
+            if not (self.store / "HEAD").exists():
+                private_dir(self.store.parent)
+                self._git("init", "-q", "--shared=0600", "--template=")  # private, and no sample hooks
+            names = self._git("ls-files", "-z", "-o", "-m", "--exclude-standard").split("\0")[:-1]
+            sizes = {name: st.st_size if (st := _lstat(self.root / name)) else 0 for name in names}
+            if len(names) > MAX_FILES or sum(size for size in sizes.values() if size <= MAX_FILE) > MAX_BYTES:
+                raise OSError(f"{self.root} is too big to snapshot ({len(names):,} files new or changed)")
+            self._git("update-index", "--add", "--remove", "-z", "--stdin",
+                      stdin="\0".join(n for n in names if sizes[n] <= MAX_FILE))
+            self._git("update-index", "--force-remove", "-z", "--stdin",
+                      stdin="\0".join(n for n in names if sizes[n] > MAX_FILE))
+            return self._git("write-tree").strip()
+        return None
 
-    def ran(self, tool: str) -> None:
-        """A tool that may change files without recording them ran in this turn."""
-        with self._lock:
-            if self.turns:
-                self.turns[-1][1].add(tool)
+    def diff(self) -> str:
+        """What changed since the session's first snapshot, as `git diff` shows it (printable)."""
+        with self._guard():
+            if self.steps and (now := self.snapshot()):
+                return printable(self._git("diff", self.steps[0].before, now))
+        return ""
 
-    def undo(self) -> tuple[list[str], set]:
-        """Put back the files of the last turn that changed any; (what was done, tools not undone)."""
-        with self._lock:
-            while self.turns and not self.turns[-1][0]:
-                self.turns.pop()
-            if not self.turns:
-                return [], set()
-            files, others = self.turns.pop()
-            self.kept -= sum(len(before) for before in files.values() if isinstance(before, bytes))
-        done = []
-        for path, before in files.items():
-            if isinstance(before, Dropped):
-                done.append(f"could not restore {path}: its copy was dropped to keep /undo's copies under "
-                             f"{MAX_KEPT >> 20} MB")
-                continue
-            if before is None:
-                path.unlink(missing_ok=True)
-            else:
-                atomic_write(path, before)
-            done.append(f"{'removed' if before is None else 'restored'} {path}")
-            if self.original.get(path) is before:  # back as the session found it
-                self.original.pop(path, None)
-        return done, others
+    def back(self, mark: str = "") -> Back | None:
+        """Going back to before the turn of this mark (none: the last turn that changed files), or None if
+        nothing would. Git's index is left as the workspace now, which restore() starts from."""
+        chosen = [i for i, step in enumerate(self.steps)
+                  if step.mark == mark or not mark and step.before != step.after]
+        with self._guard():
+            if chosen and (now := self.snapshot()):
+                index = chosen[-1]
+                ends = [step.after for step in self.steps[index:]]  # the agent's; the gaps between are not
+                starts = [step.before for step in self.steps[index + 1:]] + [now]
+                edited = "\n".join(self._git("diff", a, b) for a, b in zip(ends, starts) if a != b)
+                names = self._git("diff", "--name-status", "--no-renames", now, self.steps[index].before)
+                files = {name: "removed" if how == "D" else "restored"
+                         for how, name in (line.split("\t", 1) for line in names.splitlines())}
+                return Back(index, files, printable(edited.strip()))
+        return None
 
-    def diff(self, show) -> str:
-        """What the session changed, file by file, as a unified diff (show names a path)."""
-        now = lambda path: path.read_bytes() if path.is_file() else None
-        lost = f"changed; its first state is no longer kept (over {MAX_KEPT >> 20} MB of copies)"
-        return "\n".join(f"{show(path)}: {lost}" if isinstance(before, Dropped) else
-                         diff(show(path), decode(before or b"").text, decode(after or b"").text,
-                              new=before is None)
-                         for path, before in self.original.items() if (after := now(path)) != before)
+    def restore(self, back: Back) -> None:
+        """Put the files back as back says, and forget the steps from there on (self.off says if it failed).
+        Git keeps only the executable bit: a file that stays keeps its mode unless that bit goes back."""
+        regular = lambda st: st and stat.S_ISREG(st.st_mode)  # a link is never followed
+        modes = {name: st.st_mode for name in back.files if regular(st := _lstat(self.root / name))}
+        with self._guard():
+            self._git("read-tree", "--reset", "-u", self.steps[back.index].before)
+            for name, mode in modes.items():
+                now = _lstat(self.root / name)
+                if regular(now) and not (mode ^ now.st_mode) & 0o100:
+                    os.chmod(self.root / name, mode)
+            del self.steps[back.index:]
+
+    def _git(self, *args, stdin="") -> str:
+        if self.off:
+            raise OSError(self.off)
+        out = subprocess.run([self.git, "-c", "core.quotePath=false", *args], cwd=self.root, env=self.env,
+                             input=stdin, capture_output=True, text=True, errors="surrogateescape",
+                             timeout=TIMEOUT)
+        if out.returncode:
+            raise OSError(f"git {args[0]} failed: {' '.join(out.stderr.split())[:200]}")
+        return out.stdout
+
+    @contextmanager
+    def _guard(self):
+        """A git step that fails or hangs stops the checkpoints for the session (said once), not the turn."""
+        try:
+            yield
+        except (OSError, subprocess.SubprocessError) as e:
+            self.off = self.off or f"/undo, /diff and /rewind cover nothing from here on: {e}"
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    with suppress(OSError):
+        return path.lstat()
+    return None  # gone

@@ -33,6 +33,7 @@ class _User(TypedDict):
 
 class UserMessage(_User, total=False):
     summary: bool  # present (True) on the summary that compression put in place of older messages
+    checkpoint: str  # the mark of the turn's snapshots (checkpoints.Step), for /rewind
 
 
 class _Assistant(TypedDict):
@@ -58,7 +59,8 @@ class ToolMessage(_Tool, total=False):
 
 
 Message = SystemMessage | UserMessage | AssistantMessage | ToolMessage
-NEUTRAL_ONLY = ("is_error", "thinking", "summary", "environment")  # keys Chat Completions does not know
+# keys Chat Completions does not know
+NEUTRAL_ONLY = ("is_error", "thinking", "summary", "environment", "checkpoint")
 
 
 def system(text: str) -> SystemMessage:

@@ -58,14 +58,19 @@ def environment(workspace) -> str:
     return printable("\n".join(lines))
 
 
+def git_env(workspace) -> dict:
+    """The environment nanocoder's own git runs in: built, with the trusted PATH, no prompts, no fetches."""
+    env = {name: value for name, value in os.environ.items() if name in GIT_ENV or name.startswith("LC_")}
+    return env | {"PATH": os.pathsep.join(workspace.trusted_path), "GIT_NO_LAZY_FETCH": "1",
+                  "GIT_TERMINAL_PROMPT": "0"}
+
+
 def git_status(workspace) -> str | None:
     """`git status --porcelain --branch` by the workspace's git (see Workspace.git), inert and in the
     read-only sandbox: its output, or None if it failed (not a repository, no git)."""
     if not workspace.git:
         return None
-    env = {name: value for name, value in os.environ.items() if name in GIT_ENV or name.startswith("LC_")}
-    env |= {"PATH": os.pathsep.join(workspace.trusted_path), "GIT_NO_LAZY_FETCH": "1",
-            "GIT_TERMINAL_PROMPT": "0"}
+    env = git_env(workspace)
     argv = workspace.sandbox.command(["/bin/sh", "-c", STATUS, "sh", workspace.git, *INERT], "read-only",
                                      workspace.root)
     try:

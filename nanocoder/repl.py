@@ -10,6 +10,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from . import __version__
 from .app import Hangup, make_agent
+from .checkpoints import Checkpoints
 from .config import ConfigError, check_model
 from .llm import LLMError
 from .permissions import MODES
@@ -28,8 +29,9 @@ HELP = """Commands:
   /sandbox <p>    what commands may write: read-only, workspace-write, off; no policy: show it
   /compact        compress the conversation now
   /tokens         tokens used (cached too) and the context size
-  /diff           what this session changed in files
-  /undo           put back the files the last turn changed
+  /diff           what changed in files since this session began (by the model, its commands, or you)
+  /undo           put back the files the last turn changed (asks first if you changed them since)
+  /rewind <n>     go back to before your nth message: files and conversation (no n: list them)
   /init           ask the model to write AGENTS.md for this project
   /memory         the memory files (AGENTS.md, CLAUDE.md) this session loaded
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
@@ -38,8 +40,8 @@ HELP = """Commands:
 Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
   @path attaches a file · !command runs a shell command for the conversation
   "n <reason>" at a question tells the model why"""
-COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init",
-            "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
+COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/rewind",
+            "/init", "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
@@ -52,6 +54,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     view = View(console, interactive=True)
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session, saver = wired.agent, wired.session, wired.saver
+    here = session.cwd == str(agent.workspace.root)  # the store is this folder's: not another's trees
+    agent.checkpoints = Checkpoints(agent.workspace, session.checkpoints if here else [])
     prompt = PromptSession(history=_history(view), key_bindings=_keys(agent), completer=_Complete(agent),
                            complete_while_typing=False, bottom_toolbar=lambda: _status(agent))
     console.print(f"[bold]nanocoder[/] {__version__} · {view_text(agent.llm.model)} · "
@@ -111,18 +115,58 @@ def run_turn(agent, line, view):
 
 def carry_out(agent, plan, view):
     """After a turn in plan mode: offer to carry the plan out, in edits mode, the plan the next message."""
-    try:
-        answer = view.console.input("[bold]Carry out this plan?[/] y switches to edits mode and starts; "
-                                    "anything else keeps planning: ")
-    except (EOFError, KeyboardInterrupt) as e:
-        if isinstance(e, Hangup):
-            raise
-        answer = ""
-        view.console.print()
-    if answer.strip().lower() in ("y", "yes"):
+    if _yes(view, "[bold]Carry out this plan?[/] y switches to edits mode and starts; anything else keeps "
+                  "planning: "):
         agent.permissions.mode = "edits"
         view.console.print("permissions: edits")
         run_turn(agent, f"Carry out this plan:\n\n{plan}", view)
+
+
+def _yes(view, question) -> bool:
+    try:
+        return view.console.input(question).strip().lower() in ("y", "yes")
+    except (EOFError, KeyboardInterrupt) as e:
+        if isinstance(e, Hangup):
+            raise
+        view.console.print()
+        return False
+
+
+def go_back(name, arg, agent, view, saver):
+    """/undo: the files as before the last turn that changed any; /rewind n: the files and the conversation as
+    before your nth message. Either shows what changed since the agent's last turn and asks first."""
+    console, checkpoints = view.console, agent.checkpoints
+    marks = {step.mark for step in checkpoints.steps}  # on user messages a compaction has not dropped
+    marked = [i for i, message in enumerate(agent.messages) if message.get("checkpoint") in marks]
+    if name == "/rewind" and not (arg.isdigit() and 0 < int(arg) <= len(marked)):
+        said = [str(agent.messages[i]["content"]).rpartition("</environment>")[2] for i in marked]
+        lines = [f"{n}. {view_text(text, 80)}" for n, text in enumerate(said, 1)]
+        console.print("\n".join([*lines, "/rewind <n> goes back to before message n"]) if lines else
+                      checkpoints.off or "nothing to rewind to")
+        return
+    message = marked[int(arg) - 1] if name == "/rewind" else 0
+    back = checkpoints.back(agent.messages[message]["checkpoint"] if message else "")
+    if back is None:
+        console.print(checkpoints.off or "nothing to undo")
+        return
+    if back.edited:
+        console.print("[yellow]Changed since the agent's last turn (going back undoes this too):[/]")
+        view.diff(back.edited)
+    if back.edited and not _yes(view, "Go back anyway? (y/n) "):
+        console.print("nothing changed")
+        return
+    checkpoints.restore(back)
+    if checkpoints.off:  # git failed: the files may be partly back
+        console.print(checkpoints.off)
+        return
+    done = [printable(f"{how} {file}") for file, how in back.files.items()]
+    console.print("\n".join(done) or "no file changed", markup=False)
+    if name == "/rewind":
+        del agent.messages[message:]
+    elif done:  # the model must not go on believing its changes are there
+        agent.messages.append({"role": "user",
+                               "content": f"[I undid your last file changes: {'; '.join(done)}]"})
+    saver.save(agent.messages)
 
 
 def attach(line: str, agent, view) -> str:
@@ -204,24 +248,17 @@ def command(line, agent, session, view, saver):
                       f"{u.completion_tokens:,} · context now: ~{estimate(agent.messages):,} of "
                       f"{agent.context.window:,}")
     elif name == "/diff":
-        changes = agent.workspace.checkpoints.diff(agent.workspace.show)
-        view.diff(changes) if changes else console.print(
-            "no file changed in this session (by the file tools)")
-    elif name == "/undo":
-        done, others = agent.workspace.checkpoints.undo()
-        console.print("\n".join(done) or "nothing to undo", markup=False)
-        if done:  # the model must not go on believing its changes are there
-            agent.messages.append({"role": "user",
-                                   "content": f"[I undid your last file changes: {'; '.join(done)}]"})
-            saver.save(agent.messages)
-        if others:
-            view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
+        changes = agent.checkpoints.diff()
+        view.diff(changes) if changes else console.print(agent.checkpoints.off or "no file changed")
+    elif name in ("/undo", "/rewind"):
+        go_back(name, arg, agent, view, saver)
     elif name == "/init":
         run_turn(agent, INIT, view)
     elif name == "/sessions":
         console.print(sessions_listing(agent.workspace.root), markup=False)
     elif name in ("/reset", "/clear"):
         agent.reset()
+        agent.checkpoints.steps.clear()
         session.restart()
         console.print("new conversation")
     else:

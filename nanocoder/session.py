@@ -48,6 +48,7 @@ class Session:
     created: float = field(default_factory=time.time)
     title: str = ""  # the first prompt, kept for /sessions when /compact summarises it away
     todos: list = field(default_factory=list)  # the agent's todo list (todo_write)
+    checkpoints: list = field(default_factory=list)  # each turn's snapshots (checkpoints.Step, as dicts)
 
     def __post_init__(self):
         self.forked_from = None  # set when another process saved this session meanwhile
@@ -87,6 +88,7 @@ class Session:
         session.todos = [t for t in todos if isinstance(t, dict)
                          and all(isinstance(t.get(key), str) for key in ("content", "status", "activeForm"))]
         # stamped from the very file read: a save in between makes the next save fork, never overwrite
+        session.checkpoints = data.get("checkpoints") if isinstance(data.get("checkpoints"), list) else []
         session.id, session._stamp = path.stem, (st.st_mtime_ns, st.st_size, st.st_ino)
         return session
 

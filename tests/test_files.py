@@ -93,7 +93,6 @@ def test_write_creates_parents(tmp_path):
     result = WriteFileTool(workspace).execute(file_path="a/b/c.txt", content="x\ny\n")
     assert str(result) == "Created a/b/c.txt (2 lines)"
     assert (tmp_path / "a/b/c.txt").read_text() == "x\ny\n"
-    assert list(workspace.checkpoints.original) == [tmp_path / "a/b/c.txt"]
 
 
 def test_write_keeps_crlf_and_mode_of_existing_file(tmp_path):

@@ -1,5 +1,5 @@
 """Linear time and bounded memory for every input (issue 22): the command analysis, edits and their diffs,
-/undo's copies, grep; and the small ones: binary matches, a NUL in a command, stray temp
+grep; and the small ones: binary matches, a NUL in a command, stray temp
 files. Timings and memory figures are in benchmarks/run.py; these tests check behaviour."""
 import os
 import re
@@ -14,7 +14,6 @@ from test_cli import env, workspace  # noqa: F401 (fixtures)
 from test_scripting import call, nanocoder
 
 from nanocoder.atomic import atomic_write
-from nanocoder.checkpoints import MAX_KEPT
 from nanocoder.tools.base import ToolError, Workspace
 from nanocoder.tools.edit import EditFileTool
 from nanocoder.tools.files import MAX_DIFF, MAX_EDIT, WriteFileTool
@@ -116,7 +115,7 @@ def test_a_write_sweeps_the_temp_files_a_killed_writer_left_there(tmp_path):
     assert left == sorted(p.name for p in (tmp_path / "a.txt", live, *users))
 
 
-# --- edits, diffs and /undo's copies -----------------------------------------------------------------
+# --- edits and diffs --------------------------------------------------------------------------------
 
 def test_edits_refuse_a_file_over_the_size_they_change(tmp_path):
     big = tmp_path / "big.log"
@@ -126,7 +125,7 @@ def test_edits_refuse_a_file_over_the_size_they_change(tmp_path):
                        (WriteFileTool, dict(content="short"))):
         with pytest.raises(ToolError, match=r"over the 10 MB that edit_file and write_file change; use bash"):
             tool(workspace).execute(file_path="big.log", **args)
-    assert big.stat().st_size == MAX_EDIT + 7 and workspace.checkpoints.turns in ([], [({}, set())])
+    assert big.stat().st_size == MAX_EDIT + 7
 
 
 def test_the_diff_of_an_edit_in_a_long_line_is_cut_to_its_head_and_tail(tmp_path):
@@ -136,18 +135,3 @@ def test_the_diff_of_an_edit_in_a_long_line_is_cut_to_its_head_and_tail(tmp_path
     assert len(str(result)) < MAX_DIFF + 200 and len(result.diff) < MAX_DIFF + 200
     assert "-var a=1;xxx" in str(result) and "characters of the diff cut" in str(result)
     assert (tmp_path / "one.min.js").read_text().startswith("var a=2;")
-
-
-def test_undo_copies_stay_under_their_cap_and_undo_says_what_it_cannot_restore(tmp_path):
-    path, workspace = tmp_path / "data.txt", Workspace(tmp_path)
-    path.write_text("v00\n" + "." * (9 << 20))
-    tool = EditFileTool(workspace)
-    for turn in range(1, 13):  # 12 turns each change the 9 MB file: 108 MB of copies were kept
-        workspace.checkpoints.begin()
-        tool.execute(file_path="data.txt", old_string=f"v{turn - 1:02}", new_string=f"v{turn:02}")
-    assert workspace.checkpoints.kept <= MAX_KEPT
-    undone = [workspace.checkpoints.undo()[0] for _ in range(12)]
-    assert undone[0] == [f"restored {path}"] and path.read_text()[:3] == "v01"  # turn 1's change stays
-    assert undone[-1] == [f"could not restore {path}: its copy was dropped to keep /undo's copies "
-                          "under 100 MB"]
-    assert workspace.checkpoints.undo() == ([], set())

@@ -7,7 +7,6 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checkpoints import Checkpoints
 from ..permissions import READ, read_kind
 from ..sandbox import Sandbox
 from ..text import ESCAPED, printable  # noqa: F401 - printable: the tools take it from here
@@ -153,7 +152,6 @@ class Workspace:
     def __init__(self, cwd=None):
         self.cwd = Path(cwd or os.getcwd()).resolve()
         self.root = self.cwd  # where writes need no extra approval; `cd` does not move it
-        self.checkpoints = Checkpoints()  # each turn's file changes, for /undo and /diff
         self.sandbox, self.sandbox_policy = Sandbox(), "workspace-write"  # for commands: nanocoder/sandbox.py
         self.unix_sockets = False  # --allow-unix-sockets: commands may open named unix sockets
         self.permissions = None  # the agent's (Agent sets it): plan mode runs commands read-only

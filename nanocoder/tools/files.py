@@ -146,7 +146,6 @@ class ReadFileTool(WorkspaceTool):
 
 class FileWriter(WorkspaceTool):
     """A tool that writes the file at args["file_path"] as plan() says: asking depends on where that is."""
-    checkpointed = True  # it records each file before changing it: /undo can put it back
 
     def permission(self, args: dict) -> Permission:
         with suppress(ToolError):
@@ -167,7 +166,6 @@ class FileWriter(WorkspaceTool):
                                 "so that nothing new is lost. The file was not changed.")
             file, text = self.plan(path, file_path, *change)
             try:
-                self.workspace.checkpoints.record(path)  # first, so that /undo can put it back
                 save_text(path, text, file)
             except UnicodeEncodeError as e:
                 raise ToolError(f"{name} is {e.encoding}, which cannot hold {e.object[e.start:e.end]!r}; "
