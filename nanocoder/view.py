@@ -212,10 +212,10 @@ class Menu:
 
         @keys.add("enter")
         def _(event):
-            typed = event.current_buffer.text
-            if self.at == 2 and decision(typed, self.scope) is None and typed.strip():
-                typed = "n " + typed  # typed with "no" highlighted: what to do instead
-            answer = decision(typed if typed.strip() or self.at is None else str(self.at + 1), self.scope)
+            typed = event.current_buffer.text.strip() or ("" if self.at is None else str(self.at + 1))
+            answer = decision(typed, self.scope)
+            if answer is None and self.at == 2 and typed:  # typed with "no" highlighted: what to do instead
+                answer = ev.Decision.deny(typed)
             if answer is None:
                 self.note = f"{visible(typed)[:40]!r} is not an answer\n"
                 event.current_buffer.reset()

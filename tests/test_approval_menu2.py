@@ -6,7 +6,7 @@ import pyte
 import pytest
 
 import test_screen
-from test_screen import PROMPT, Terminal, model  # noqa: F401 - fixture
+from test_screen import PROMPT, Terminal, model, saved_messages  # noqa: F401 - fixture
 
 DOWN, UP = "\x1b[B", "\x1b[A"
 
@@ -117,3 +117,17 @@ def test_a_refused_parallel_call_shows_its_result_before_the_next_question(term)
         < text.index("Allow bash(command='python3 app.py > out.txt')")
     t.child.sendline("y")
     t.expect("Done.")
+
+
+def test_no_highlighted_by_an_arrow_takes_what_to_do_instead(term):
+    t = term(bash("python3 app.py > out.txt"), "Using make.")
+    t.child.sendline("run it")
+    t.expect("lways:")
+    t.child.send(UP)  # the first ↑ highlights 3
+    t.until("❯ 3. no")
+    t.child.sendline("use the Makefile")
+    t.expect("Using make.")
+    t.expect(PROMPT)
+    assert not (t.work / "out.txt").exists()
+    [result] = [m for m in saved_messages(t) if m["role"] == "tool"]
+    assert result["content"].endswith("declined to run this call, saying: use the Makefile")
