@@ -100,8 +100,8 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
 
 def prefix(command: str, cwd: Path, root: Path) -> str | None:
     """What "always" may cover: `pytest`, `git commit`, `python -m pytest`, `python3 app.py`; None if
-    compound, expanded, run by a shell or an opaque wrapper, or writing out of the workspace (a redirection into it
-    changes nothing: the sandbox decides where a command may write)."""
+    compound, expanded, run by a shell or an opaque wrapper, or writing out of the workspace (a redirection
+    into it changes nothing: the sandbox decides where a command may write)."""
     parsed = _parse(command, cwd, Path(os.path.realpath(Path.home())))
     if len(parsed) != 1 or expands(command) or not all(
             w == "/dev/null" or Path(w).is_relative_to(root) for w in parsed[0][2]):
