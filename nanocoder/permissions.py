@@ -2,7 +2,7 @@
 the workspace, run something, write outside it where commands may write too (the temp folder, caches), write
 elsewhere, touch a protected file (.git internals, start-up files, keys: asked every time) or something
 forbidden (`rm -rf ~`: denied, even with --yes). A mode allows the kinds ALLOWED lists for it, asks for the
-rest; "always" remembers a tool (for bash, a command prefix) for the session, protected calls excepted."""
+rest; "always" remembers the scope a call states (its key) for the session, protected calls excepted."""
 from pathlib import Path
 
 MODES = ("ask", "edits", "yes", "plan")

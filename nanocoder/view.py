@@ -1,5 +1,7 @@
 """The terminal view: draws the agent's events and asks for approval. It decides from the events' fields,
 never from a tool's name or its result's text."""
+import sys
+import textwrap
 import threading
 import time
 
@@ -166,13 +168,14 @@ class View:
             if e.preview:
                 self.diff(e.preview)
                 self.previewed.add(e.call_id)
-            if e.scope:
-                self.console.print(f"[dim]  always: for the rest of the session, {escape(e.scope)}[/]")
-        answer = None
+        menu = Menu(e.scope)
         try:
-            while answer is None:  # an answer that is none of these asks again: never a silent no
-                answer = decision(self.console.input("1 or [bold]y[/]es / 3 or [bold]n[/]o (a reason may "
-                                                     "follow) / 2 or [bold]a[/]lways: "), e.scope)
+            if self.console.is_terminal and sys.stdin.isatty():
+                answer = menu.ask()
+            else:  # typed answers (piped input); one it does not know asks again
+                self.console.print(escape(menu.text(self.console.width)))
+                while (answer := decision(self.console.input(escape(menu.HINT)), e.scope)) is None:
+                    pass
         except EOFError:  # Ctrl+D at the question is a no, not a traceback that loses the turn
             answer = ev.Decision.deny()
             self.console.print()
@@ -182,6 +185,52 @@ class View:
         finally:
             self.asking -= 1
         e.answer(answer)
+
+
+class Menu:
+    """The approval question, drawn as one: 1 yes, 2 always (within the scope it states), 3 no and what to do
+    instead. Arrows move a highlight (none at first: a stray Enter picks nothing) that Enter picks; a typed
+    answer is read as decision() reads it."""
+    CHOICES = ("yes", "yes, and don't ask again this session for",
+               "no, and tell the model what to do instead")
+    HINT = "↑↓ and Enter, or type 1-3, y, n (and a reason), always: "
+
+    def __init__(self, scope):
+        self.scope, self.at, self.note = scope, None, ""  # at: the highlighted choice's index
+
+    def text(self, width) -> str:  # wrapped here: prompt_toolkit cuts a long line of its message
+        lines = [f"{'❯' if i == self.at else ' '} {i + 1}. {text}" for i, text in enumerate(self.CHOICES)]
+        lines[1] += "".join(f"\n     {part}" for part in textwrap.wrap(visible(self.scope)[:300], width - 6))
+        return "\n".join(lines)
+
+    def ask(self) -> ev.Decision:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.key_binding import KeyBindings
+        keys = KeyBindings()
+        keys.add("down")(lambda event: self.move(1))
+        keys.add("up")(lambda event: self.move(-1))
+
+        @keys.add("enter")
+        def _(event):
+            typed = event.current_buffer.text.strip() or ("" if self.at is None else str(self.at + 1))
+            answer = decision(typed, self.scope)
+            if answer is None and self.at == 2 and typed:  # typed with "no" highlighted: what to do instead
+                answer = ev.Decision.deny(typed)
+            if answer is None:
+                self.note = f"{visible(typed)[:40]!r} is not an answer\n"
+                event.current_buffer.reset()
+            else:
+                event.app.exit(result=answer)
+        return PromptSession(self.message, key_bindings=keys).prompt()
+
+    def message(self):  # drawn afresh at each key: the highlight moves
+        from prompt_toolkit.application import get_app
+        text = f"{self.text(get_app().output.get_size().columns)}\n{self.note}{self.HINT}"
+        lines = text.splitlines(keepends=True)
+        return [("reverse" if line.startswith("❯") else "", line) for line in lines]
+
+    def move(self, step):  # the first ↓ highlights 1, the first ↑ 3
+        self.at = (0 if step > 0 else 2) if self.at is None else (self.at + step) % 3
 
 
 def decision(answer: str, scope: str) -> ev.Decision | None:

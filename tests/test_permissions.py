@@ -86,7 +86,7 @@ def test_always_is_remembered_for_the_session_and_shared_with_sub_agents(server,
     server.add({"tool_calls": [write(tmp_path / "a.txt")]}, {"tool_calls": [write(tmp_path / "b.txt")]}, "ok")
     agent.chat("write")
     assert len(asked.asked) == 1 and (tmp_path / "b.txt").exists()
-    assert "write_file" in agent.permissions.always
+    assert f"write_file on files directly in {tmp_path.resolve()}" in agent.permissions.always
 
 
 def test_a_protected_file_asks_even_with_yes(server, llm, tmp_path):
@@ -122,9 +122,9 @@ def test_bash_kinds_and_what_always_covers(tmp_path):
     kind = lambda command: bash.permission({"command": command})
     assert kind("git status").kind == READ and kind("pytest -q").kind == RUN
     assert kind("rm -rf ~").kind == FORBIDDEN
-    assert kind("pytest -q tests/").key == kind("pytest -x").key == "bash:pytest"
+    assert kind("pytest -q tests/").key == kind("pytest -x").key == f"bash `pytest …` in {tmp_path}"
     assert kind("cd sub && rm -rf x").key != kind("cd sub").key
-    assert kind("ls; rm -rf x").key == "bash:ls; rm -rf x"  # only this exact text
+    assert kind("ls; rm -rf x").key == f"bash exactly `ls; rm -rf x` in {tmp_path}"  # only this exact text
     assert kind("echo $(rm -rf x)").key != kind("echo hi").key
 
 

@@ -89,7 +89,7 @@ def test_approval_no_then_always(repl, server):
     server.add(write("out.txt"), "You declined.", write("out.txt"), "Written.", write("more.txt"), "Again.")
     repl.sendline("write it")
     repl.expect("Allow")
-    repl.expect("lways: ")
+    repl.expect("lways:")
     repl.sendline("n")
     repl.expect("You declined.")
     repl.expect_exact(PROMPT)
@@ -98,7 +98,7 @@ def test_approval_no_then_always(repl, server):
     assert result["role"] == "tool" and "declined" in result["content"]
     repl.sendline("write it now")
     repl.expect("Allow")
-    repl.expect("lways: ")
+    repl.expect("lways:")
     repl.sendline("a")
     repl.expect("Written.")
     repl.expect_exact(PROMPT)
@@ -112,7 +112,7 @@ def test_ctrl_d_at_the_approval_question_declines(repl, server):
     server.add({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "out.txt", "content": "hi"}}]},
                "Not written, then.")
     repl.sendline("write it")
-    repl.expect("lways: ")
+    repl.expect("lways:")
     repl.sendeof()
     repl.expect("Not written, then.")  # the session goes on: no traceback, no lost turn
     repl.expect_exact(PROMPT)
@@ -203,7 +203,7 @@ def test_the_edit_diff_is_asked_about_and_mode_edits_stops_asking(repl, server):
     repl.sendline("bump x")
     repl.expect("Allow")
     repl.expect(r"\+x = 2")  # the diff is on screen before the answer
-    repl.expect("lways: ")
+    repl.expect("lways:")
     repl.sendline("y")
     repl.expect("Edited.")
     repl.expect_exact(PROMPT)
@@ -246,7 +246,7 @@ def test_ctrl_c_while_a_command_runs_kills_it_and_answers_the_call(repl, server)
                "Carrying on.")
     repl.sendline("wait a minute")
     repl.expect("it writes to a file")  # why it asks
-    repl.expect("lways: ")
+    repl.expect("lways:")
     repl.sendline("y")
     for _ in range(100):
         if (repl.work / "pid").exists() and (repl.work / "pid").read_text().strip():

@@ -133,7 +133,7 @@ def test_undo_puts_back_an_edited_file_byte_for_byte_and_removes_a_created_one(t
     (t.work / "a.txt").write_bytes(original)
     t.child.sendline("change things")
     for _ in range(2):
-        t.expect("lways: ")
+        t.expect("lways:")
         t.child.sendline("y")
     t.expect("Changed.")
     t.expect(PROMPT)
@@ -188,7 +188,7 @@ def test_undo_tells_the_model_what_it_undid(term):
     t = term({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "new.txt", "content": "x\n"}}]},
              "Written.", "Understood.")
     t.child.sendline("write it")
-    t.expect("lways: ")
+    t.expect("lways:")
     t.child.sendline("y")
     t.expect("Written.")
     t.expect(PROMPT)

@@ -33,7 +33,7 @@ def test_n_always_at_the_prompt_declines_and_remembers_nothing(repl, server):
     and write_file was allowed for the rest of the session."""
     server.add(write("out.txt"), "You declined.", write("more.txt"), "Asked again.")
     repl.sendline("write it")
-    repl.expect("lways: ")
+    repl.expect("lways:")
     repl.sendline("n always")
     repl.expect("You declined.")
     repl.expect_exact(PROMPT)
@@ -43,7 +43,7 @@ def test_n_always_at_the_prompt_declines_and_remembers_nothing(repl, server):
     assert result["content"].endswith("declined to run this call, saying: always")
     repl.sendline("and now?")
     repl.expect("Allow")  # nothing was remembered: it asks again
-    repl.expect("lways: ")
+    repl.expect("lways:")
     repl.sendline("n")
     repl.expect("Asked again.")
     repl.expect_exact(PROMPT)
@@ -91,7 +91,8 @@ def test_cancel_ends_a_sub_agents_pending_request_and_its_write_never_runs(serve
     turn.start()
     assert front.asked.wait(30)
     [request] = front.requests
-    assert request.name == "write_file" and request.depth == 1 and request.scope == "write_file"
+    assert request.name == "write_file" and request.depth == 1 \
+        and request.scope == f"write_file on files directly in {tmp_path.resolve()}"
     parent.cancel()
     turn.join(30)  # a guard against a hang, not a time bound: the turn ends without any answer
     assert not turn.is_alive() and type(ended["error"]).__name__ == "Cancelled"

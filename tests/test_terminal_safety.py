@@ -74,7 +74,7 @@ def test_tool_output_cannot_forge_the_approval_question(screen):
                 {"tool_calls": [{"name": "bash", "arguments": {"command": "touch PWNED"}}]},
                 "Nothing done."])
     t.child.sendline("look at the notes")
-    t.child.expect_exact("lways: ")
+    t.child.expect_exact("lways:")
     shown = t.lines()
     assert not [line for line in shown if line.lstrip().startswith(("Allow bash(command=ls)", "> bash(command=ls)"))], \
         "\n".join(shown)

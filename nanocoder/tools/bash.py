@@ -61,8 +61,11 @@ class BashTool(WorkspaceTool):
     def permission(self, args: dict) -> Permission:
         verdict, why = classify(args.get("command", ""), self.workspace.cwd, root=self.workspace.root)
         kind = {FORBIDDEN: FORBIDDEN, READ_ONLY: READ}.get(verdict, RUN)
-        # "always" covers a command prefix (`pytest`), or for anything compound only this exact text
-        return Permission(kind, f"bash:{prefix(args.get('command', '')) or args.get('command', '')}", why)
+        # "always" covers a program (with its subcommand or script) in this folder, or else this exact text
+        command = args.get("command", "")
+        found = prefix(command, self.workspace.cwd, self.workspace.root)
+        covers = f"`{found} …`" if found else f"exactly `{command}`"
+        return Permission(kind, f"bash {covers} in {self.workspace.cwd}", why)
 
     def execute(self, command: str, timeout: int | None = None) -> ToolResult:
         verdict, why = classify(command, self.workspace.cwd, root=self.workspace.root)

@@ -149,10 +149,11 @@ class FileWriter(WorkspaceTool):
 
     def permission(self, args: dict) -> Permission:
         with suppress(ToolError):
-            kind, reason = path_kind(self.workspace.path(args.get("file_path", "")), self.workspace.root,
-                                     writable=self.workspace.writable())
-            # "always" for edits in the workspace does not stretch to files outside it
-            return Permission(kind, self.name if kind == EDIT else f"{self.name} ({kind})", printable(reason))
+            path = self.workspace.path(args.get("file_path", ""))
+            kind, reason = path_kind(path, self.workspace.root, writable=self.workspace.writable())
+            # "always" covers this file's folder in the workspace, this one file outside it
+            scope = f"on files directly in {path.parent}" if kind == EDIT else f"on {path}"
+            return Permission(kind, f"{self.name} {scope}", printable(reason))
         return Permission(READ, self.name)  # no file can have that name: the call can only fail, and say why
 
     def write(self, file_path: str, *change) -> tuple[Path, TextFile | None, str]:

@@ -98,17 +98,23 @@ def classify(command: str, cwd: Path, home: Path | None = None, root: Path | Non
     return READ_ONLY, ""
 
 
-def prefix(command: str) -> str | None:
-    """What "always" may cover: `pytest`, `git commit`, `python -m pytest`; None if compound, expanded or
-    wrapped."""
-    tokens = _tokens(command)
-    words = [_word(word) for _, word in tokens]
-    if not words or any(op for op, _ in tokens) or expands(command) \
-            or ASSIGNMENT.fullmatch(words[0]) or words[0] in {*WRAPPERS, *SHELLS, "eval", "cd"}:
+def prefix(command: str, cwd: Path, root: Path) -> str | None:
+    """What "always" may cover: `pytest`, `git commit`, `python -m pytest`, `python3 app.py`; None if
+    compound, expanded, run by a shell or an opaque wrapper, or writing out of the workspace (a redirection
+    into it changes nothing: the sandbox decides where a command may write)."""
+    parsed = _parse(command, cwd, Path(os.path.realpath(Path.home())))
+    if len(parsed) != 1 or expands(command) or not all(
+            w == "/dev/null" or Path(w).is_relative_to(root) for w in parsed[0][2]):
+        return None
+    words = parsed[0][0]
+    if ASSIGNMENT.fullmatch(words[0]) or words[0] in {*WRAPPERS, *SHELLS, "eval", "cd", ">", "?"}:
         return None
     name = os.path.basename(words[0])
     if name.startswith("python") and words[1:2] == ["-m"] and len(words) > 2:
         return f"{name} -m {words[2]}"
+    if name.startswith(("python", "node", "ruby", "perl")):  # one script, never any code (`-c`, `-e`)
+        script = words[1] if len(words) > 1 else "-"
+        return None if script.startswith("-") or isinstance(script, Unseen) else f"{name} {script}"
     if name in WITH_SUBCOMMAND and len(words) > 1 and not words[1].startswith("-"):
         return f"{name} {words[1]}"
     return name
