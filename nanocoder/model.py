@@ -105,7 +105,7 @@ class Adapter:
         self.model, self.max_tokens, self.temperature = model, max_tokens, temperature
         self.api_key, self.base_url = api_key, base_url
         self.timeout, self.max_retries = timeout, max_retries  # timeout: seconds of silence
-        self._client = None
+        self._client, self._models = None, None  # _models: the provider's list, or why there is none
 
     def stream(self, messages: list[msg.Message], tools: list[dict] | None = None, on_event=None) -> Reply:
         """The Model protocol: one request, streamed; a Fault is asked again after a pause (a Retry)."""
@@ -132,7 +132,19 @@ class Adapter:
                                   discarded=bool(parts.shown or parts.thought)))
                 time.sleep(delay)
 
-    def _attempt(self, body: dict, parts: Parts, emit) -> Reply:
+    def models(self) -> list[str]:
+        """The model names the provider lists (its GET /models), asked once; LLMError if it cannot say."""
+        if self._models is None:
+            sdk = self._sdk()
+            try:  # a list is short work: a provider silent for 10 s has none to give
+                self._models = sorted(str(m.id) for m in self._client.with_options(timeout=10).models.list())
+            except (sdk.APIError, AttributeError, TypeError, ValueError) as e:  # or a list of another shape
+                self._models = f"the provider does not list its models ({why(e).splitlines()[0]})"
+        if isinstance(self._models, str):  # why not, said again
+            raise LLMError(self._models)
+        return self._models
+
+    def _sdk(self):  # the SDK's module, and this adapter's client made once
         try:
             sdk = importlib.import_module(self.package)  # here: it is a large share of a cold start
         except ImportError:
@@ -140,6 +152,10 @@ class Adapter:
                            f"pip install 'nanocoderagent[{self.package}]'") from None
         if self._client is None:
             self._client = self.connect(sdk)  # with no retries of its own: stream() does them, and says so
+        return sdk
+
+    def _attempt(self, body: dict, parts: Parts, emit) -> Reply:
+        sdk = self._sdk()
         url = str(self._client.base_url).rstrip("/")
         try:
             # client.post is the SDK's documented way to send a raw body; unlike its typed calls it skips a
