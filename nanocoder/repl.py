@@ -1,6 +1,5 @@
 """The REPL: read a line (or several), run a turn, a /command or a !command, repeat; the session
 is saved as it goes. Only imported when the REPL starts, so prompt_toolkit loads only then."""
-import contextlib
 import difflib
 import re
 
@@ -227,25 +226,21 @@ def command(line, agent, session, view, saver):
 
 
 def switch_model(llm, name: str) -> str:
-    """/model NAME: a name the provider lists (any name, with a note, when it lists none); no name: the list.
-    The list is asked at the first /model or Tab after it, never at start-up (which stays fast)."""
-    try:
-        known, problem = llm.models(), ""
-    except LLMError as e:
-        known, problem = [], str(e)
+    """/model NAME: a name the provider lists (asked at the first /model or Tab, never at start-up), or any
+    name, with a note, if it lists none; no name: the list."""
+    known = llm.models()
     if not name:
         return f"model: {llm.model}\n" + (f"the provider offers: {', '.join(known)}" if known
-                                          else f"{problem}; /model NAME takes any name")
+                                          else f"{llm.unlisted}; any name is taken")
     try:
         check_model(name, "/model")
+        if known and name not in known:
+            close = ", ".join(difflib.get_close_matches(name, known, n=3)) or "none"
+            raise ConfigError(f"the provider does not list {name!r} (close: {close}; /model lists all)")
     except ConfigError as e:
         return f"{e}; the model stays {llm.model}"
-    if known and name not in known:
-        close = difflib.get_close_matches(name, known, n=3)
-        return (f"the provider does not list {name!r} (" + (f"close: {', '.join(close)}; " if close else "")
-                + f"/model lists all); the model stays {llm.model}")
     llm.model = name
-    return f"model: {name}" + (f" (not checked: {problem})" if problem else "")
+    return f"model: {name}" + ("" if known else f" (not checked: {llm.unlisted})")
 
 
 def _recap(agent, session, view):
@@ -350,8 +345,7 @@ class _Complete(Completer):
         if text.startswith("/") and " " not in text:
             yield from (Completion(c, -len(text)) for c in COMMANDS if c.startswith(text))
         if text.startswith("/model ") and " " not in (name := text[7:].lstrip()):
-            with contextlib.suppress(LLMError):  # no list: nothing to complete
-                yield from (Completion(m, -len(name)) for m in self.llm.models() if m.startswith(name))
+            yield from (Completion(m, -len(name)) for m in self.llm.models() if m.startswith(name))
         word = text.split()[-1] if text.strip() and not text[-1].isspace() else ""
         if word.startswith("@"):
             yield from self.paths.get_completions(Document(word[1:]), complete_event)

@@ -36,6 +36,5 @@ def terminal(**options):
                 yield segment
 
         def on_broken_pipe(self):  # the reader left (`| head -1`): rich would exit 1; cli.main ends quietly
-            self.quiet = True
             raise BrokenPipeError(errno.EPIPE, "Broken pipe")
     return Terminal(**options)
