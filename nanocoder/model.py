@@ -136,13 +136,13 @@ class Adapter:
         """The names the provider lists (GET /models), asked once; none if it cannot say (why: unlisted)."""
         if self._models is None:
             try:  # a list is short work: a provider silent for 10 s has none to give
-                self._sdk()
-                self._models = sorted(str(m.id) for m in self._client.with_options(timeout=10).models.list())
+                client = self._client or self.connect(importlib.import_module(self.package))
+                self._models = sorted(str(m.id) for m in client.with_options(timeout=10).models.list())
             except Exception as e:  # no SDK, no such endpoint, a list of another shape: no list
                 self._models, self.unlisted = [], f"the provider lists no models ({why(e).splitlines()[0]})"
         return self._models
 
-    def _sdk(self):  # the SDK's module, and this adapter's client made once
+    def _attempt(self, body: dict, parts: Parts, emit) -> Reply:
         try:
             sdk = importlib.import_module(self.package)  # here: it is a large share of a cold start
         except ImportError:
@@ -150,10 +150,6 @@ class Adapter:
                            f"pip install 'nanocoderagent[{self.package}]'") from None
         if self._client is None:
             self._client = self.connect(sdk)  # with no retries of its own: stream() does them, and says so
-        return sdk
-
-    def _attempt(self, body: dict, parts: Parts, emit) -> Reply:
-        sdk = self._sdk()
         url = str(self._client.base_url).rstrip("/")
         try:
             # client.post is the SDK's documented way to send a raw body; unlike its typed calls it skips a

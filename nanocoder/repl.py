@@ -157,7 +157,6 @@ def shell(cmd: str, agent, view, saver):
 
 def command(line, agent, session, view, saver):
     from .output import sessions_listing
-    from .context import estimate
     console = view.console
     name, _, arg = line.partition(" ")
     arg = arg.strip()
@@ -198,7 +197,7 @@ def command(line, agent, session, view, saver):
     elif name == "/tokens":
         u = agent.usage
         console.print(f"input tokens: {u.prompt_tokens:,} ({u.cached_tokens:,} cached) · output tokens: "
-                      f"{u.completion_tokens:,} · context now: ~{estimate(agent.messages):,} of "
+                      f"{u.completion_tokens:,} · context now: ~{agent.context.tokens(agent.messages):,} of "
                       f"{agent.context.window:,}")
     elif name == "/diff":
         changes = agent.workspace.checkpoints.diff(agent.workspace.show)
