@@ -91,10 +91,10 @@ class Parts:
 
 
 class Adapter:
-    """What the adapters share: their settings, one request streamed with retries, and the SDK's errors as
-    faults to retry or one line. A subclass names its SDK's package, the variable its key comes from, the
-    path it posts to and what it receives (unit); it builds the body (request) and the client (connect),
-    yields what the stream brings (received) for its Parts to add, and words an HTTP error (refused)."""
+    """What the adapters share: settings, one request streamed with retries, the SDK's errors as faults to
+    retry or one line, the provider's model list (models). A subclass names its SDK's package, the variable
+    its key comes from, the path it posts to and what it receives (unit); it builds the body (request) and
+    the client (connect), yields what the stream brings (received) for Parts, words HTTP errors (refused)."""
     backoff = 0.5  # seconds before the first retry, doubled for each next one up to 8 (Retry-After wins)
     package = key = path = unit = ""
     Parts = Parts
@@ -105,7 +105,7 @@ class Adapter:
         self.model, self.max_tokens, self.temperature = model, max_tokens, temperature
         self.api_key, self.base_url = api_key, base_url
         self.timeout, self.max_retries = timeout, max_retries  # timeout: seconds of silence
-        self._client = None
+        self._client, self._models, self.unlisted = None, None, ""  # the provider's models, and why none
 
     def stream(self, messages: list[msg.Message], tools: list[dict] | None = None, on_event=None) -> Reply:
         """The Model protocol: one request, streamed; a Fault is asked again after a pause (a Retry)."""
@@ -131,6 +131,16 @@ class Adapter:
                 emit(events.Retry(f"{fault}; retrying in {delay:.1f} s ({of})",
                                   discarded=bool(parts.shown or parts.thought)))
                 time.sleep(delay)
+
+    def models(self) -> list[str]:
+        """The names the provider lists (GET /models), asked once; none if it cannot say (why: unlisted)."""
+        if self._models is None:
+            try:  # a list is short work: a provider silent for 10 s has none to give
+                client = self._client or self.connect(importlib.import_module(self.package))
+                self._models = sorted(str(m.id) for m in client.with_options(timeout=10).models.list())
+            except Exception as e:  # no SDK, no such endpoint, a list of another shape: no list
+                self._models, self.unlisted = [], f"the provider lists no models ({why(e).splitlines()[0]})"
+        return self._models
 
     def _attempt(self, body: dict, parts: Parts, emit) -> Reply:
         try:

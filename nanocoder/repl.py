@@ -1,5 +1,6 @@
 """The REPL: read a line (or several), run a turn, a /command or a !command, repeat; the session
 is saved as it goes. Only imported when the REPL starts, so prompt_toolkit loads only then."""
+import difflib
 import re
 
 from prompt_toolkit import PromptSession
@@ -23,7 +24,7 @@ from .view import View, escape
 from .visible import terminal, visible
 
 HELP = """Commands:
-  /model <name>   switch model (no name: show it)
+  /model <name>   switch model (no name: show it and the models the provider offers)
   /mode <mode>    permissions: ask (before edits and commands), edits, yes, plan; no mode: show it
   /plan           plan mode: reading only, then a plan to carry out (Shift+Tab cycles ask, edits, plan)
   /sandbox <p>    what commands may write: read-only, workspace-write, off; no policy: show it
@@ -37,7 +38,7 @@ HELP = """Commands:
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
   quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
-Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
+Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands, models and @paths
   @path attaches a file · !command runs a shell command for the conversation
   "n <reason>" at a question tells the model why"""
 COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/rewind",
@@ -200,18 +201,13 @@ def shell(cmd: str, agent, view, saver):
 
 def command(line, agent, session, view, saver):
     from .output import sessions_listing
-    from .context import estimate
     console = view.console
     name, _, arg = line.partition(" ")
     arg = arg.strip()
     if name == "/help":
         console.print(HELP, markup=False)
     elif name == "/model":
-        try:
-            agent.llm.model = check_model(arg, "/model") if arg else agent.llm.model
-        except ConfigError as e:
-            console.print(f"{e}; the model stays", markup=False)
-        console.print(f"model: {agent.llm.model}", markup=False)
+        console.print(switch_model(agent.llm, arg), markup=False)
     elif name == "/mode":
         if arg in MODES:
             agent.permissions.mode = arg
@@ -245,7 +241,7 @@ def command(line, agent, session, view, saver):
     elif name == "/tokens":
         u = agent.usage
         console.print(f"input tokens: {u.prompt_tokens:,} ({u.cached_tokens:,} cached) · output tokens: "
-                      f"{u.completion_tokens:,} · context now: ~{estimate(agent.messages):,} of "
+                      f"{u.completion_tokens:,} · context now: ~{agent.context.tokens(agent.messages):,} of "
                       f"{agent.context.window:,}")
     elif name == "/diff":
         changes = agent.checkpoints.diff()
@@ -263,6 +259,24 @@ def command(line, agent, session, view, saver):
         console.print("new conversation")
     else:
         console.print(f"unknown command {name}; /help lists them")
+
+
+def switch_model(llm, name: str) -> str:
+    """/model NAME: a name the provider lists (asked at the first /model or Tab, never at start-up), or any
+    name, with a note, if it lists none; no name: the list."""
+    known = llm.models()
+    if not name:
+        return f"model: {llm.model}\n" + (f"the provider offers: {', '.join(known)}" if known
+                                          else f"{llm.unlisted}; any name is taken")
+    try:
+        check_model(name, "/model")
+        if known and name not in known:
+            close = ", ".join(difflib.get_close_matches(name, known, n=3)) or "none"
+            raise ConfigError(f"the provider does not list {name!r} (close: {close}; /model lists all)")
+    except ConfigError as e:
+        return f"{e}; the model stays {llm.model}"
+    llm.model = name
+    return f"model: {name}" + ("" if known else f" (not checked: {llm.unlisted})")
 
 
 def _recap(agent, session, view):
@@ -356,15 +370,18 @@ def _keys(agent):
 
 
 class _Complete(Completer):
-    """Tab completes /commands at the start of the line, and paths after @."""
+    """Tab completes /commands at the start of the line, model names after /model, and paths after @."""
 
     def __init__(self, agent):
         self.paths = PathCompleter(expanduser=True, get_paths=lambda: [str(agent.workspace.cwd)])
+        self.llm = agent.llm
 
     def get_completions(self, document, complete_event):
         text = document.text_before_cursor
         if text.startswith("/") and " " not in text:
             yield from (Completion(c, -len(text)) for c in COMMANDS if c.startswith(text))
+        if text.startswith("/model ") and " " not in (name := text[7:].lstrip()):
+            yield from (Completion(m, -len(name)) for m in self.llm.models() if m.startswith(name))
         word = text.split()[-1] if text.strip() and not text[-1].isspace() else ""
         if word.startswith("@"):
             yield from self.paths.get_completions(Document(word[1:]), complete_event)

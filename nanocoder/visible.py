@@ -1,5 +1,6 @@
 """Text on its way to the terminal, shown, never obeyed: model text, tool output, file names may hold escapes
 that redraw the screen (a forged question), set the clipboard or title, or reorder text (bidi)."""
+import errno
 import re
 
 CONTROL = re.compile("\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -33,4 +34,7 @@ def terminal(**options):
                 if segment.control is None and CONTROL.search(segment.text):
                     segment = Segment(visible(segment.text), segment.style)
                 yield segment
+
+        def on_broken_pipe(self):  # the reader left (`| head -1`): rich would exit 1; cli.main ends quietly
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
     return Terminal(**options)

@@ -17,7 +17,7 @@ Reply keys on top of the core's (content, tool_calls, delay, finish_reason, usag
   cached_tokens + cache_dialect  cached prompt tokens, in "openai"'s usage field (default;
                also Kimi, OpenRouter, vLLM) or "deepseek"'s
 A request with "stream": false gets one chat.completion. Server options: reject=("stream_options",) answers
-400 to any request carrying those fields, and GET /models lists one model.
+400 to any request carrying those fields; GET /models is the core's.
 Run as a script (`python tests/scripted.py REPLIES.json`) it serves a file of replies by hand.
 """
 import contextlib
@@ -39,17 +39,10 @@ DIALECTS = {
     "text": "calls written in the content as <tool_call>{...}</tool_call> (local models)",
 }
 
-
-class Handler(scripted_core.Handler):
-    def do_GET(self):
-        if self.path.rstrip("/").endswith("/models"):
-            return self.send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
-        self.send(404, scripted_core.error_object(404, f"no route {self.path}"))
+Handler = scripted_core.Handler  # what tests subclass to record more of each request
 
 
 class ScriptedServer(scripted_core.ScriptedServer):
-    handler = Handler
-
     def __init__(self, replies=(), *, reject=(), **options):
         super().__init__(replies, **options)
         self.reject = set(reject)

@@ -3,7 +3,8 @@ built on tests/scripted_core.py: the same reply queue and reply keys (content, t
 headers, status + error), plus: thinking (text of a thinking block, signed by the server), stop_reason
 (default end_turn or tool_use), drop (headers sent, then the connection closed before any event), drop_after
 (cut after that many events), error_event (an error event of that type in the stream, after message_start)
-and error_after (an api_error event after that many events); dialect (tests/scripted.py's) is ignored.
+and error_after (an api_error event after that many events); GET /v1/models lists `models` in Anthropic's shape;
+dialect (tests/scripted.py's) is ignored.
 Every request is checked against the rules the real API enforces (rules() below; the fixtures assert none is
 broken)."""
 import contextlib
@@ -45,6 +46,12 @@ class ScriptedAnthropic(ScriptedServer):
     def __init__(self, replies=(), **kwargs):
         super().__init__(replies, **kwargs)
         self.headers = []  # of each request
+
+    def model_list(self) -> dict:
+        data = [{"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+                for name in self.models]
+        return {"data": data, "has_more": False, "first_id": self.models[0] if self.models else None,
+                "last_id": self.models[-1] if self.models else None}
 
     @property
     def url(self) -> str:  # as ANTHROPIC_BASE_URL is given: no /v1

@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible server on 127.0.0.1, the model of the tests (tests/scripted.py adds providers'
 dialects and faults): each request streams the next reply of a queue; the SDK, agent and tools run for real.
 A reply is a string, a dict or a callable(request_body) returning one; dict keys: content, tool_calls [{name,
-arguments, id?}], delay (seconds per chunk), finish_reason, usage, headers, status + error (an HTTP error instead)."""
+arguments, id?}], delay (seconds per chunk), finish_reason, usage, headers, status + error (an HTTP error instead).
+GET /models lists `models` (None: a provider without the endpoint, a 404); each GET is counted in `listed`."""
 import contextlib
 import itertools
 import json
@@ -19,6 +20,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # quiet: tests and the demo own the terminal
         pass
+
+    def do_GET(self):
+        server = self.server.scripted
+        server.listed += 1
+        if self.path.split("?")[0].rstrip("/").endswith("/models") and server.models is not None:
+            return self.send(200, server.model_list())
+        self.send(404, error_object(404, f"no route {self.path}"))
 
     def do_POST(self):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -47,8 +55,9 @@ class Handler(BaseHTTPRequestHandler):
 class ScriptedServer:
     handler = Handler
 
-    def __init__(self, replies=(), *, chunk_size=8, port=0):
+    def __init__(self, replies=(), *, chunk_size=8, port=0, models=("scripted",)):
         self.replies, self.requests = list(replies), []
+        self.models, self.listed = None if models is None else list(models), 0
         self.chunk_size, self.port = max(1, chunk_size), port
         self._lock = threading.Lock()
         self._ids = itertools.count(1)  # tool call ids the replies leave out: call_1, call_2, ...
@@ -93,6 +102,10 @@ class ScriptedServer:
         reply["tool_calls"] = [{**c, "arguments": json.dumps(c["arguments"])} if isinstance(c.get("arguments"), dict)
                                else c for c in calls]
         return reply
+
+    def model_list(self) -> dict:
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "scripted"}
+                                           for name in self.models]}
 
     # Below, one part of the answer each: what a subclass overrides to play a provider's dialects and faults.
 

@@ -88,7 +88,8 @@ def test_a_host_no_resolver_knows_is_not_retried(monkeypatch):
 
 
 def test_model_command_checks_the_name(repl, server):  # noqa: F811
-    turn(repl, "/model two words", "not a model name", "model: scripted")
+    server.models.append("other-model")  # one the provider lists
+    turn(repl, "/model two words", "not a model name", r"model\s+stays\s+scripted")
     turn(repl, "/model other-model", "model: other-model")
     server.add("reply")
     turn(repl, "hi", "reply")

@@ -144,6 +144,7 @@ def test_ctrl_c_stops_a_slow_turn_and_the_session_goes_on(repl, server):
 
 def test_commands(repl, server):
     turn(repl, "/help", "/compact", "/sessions")
+    server.models.append("other-model")  # one the provider lists
     turn(repl, "/model other-model", "model: other-model")
     server.add("reply-one", "reply-two")
     turn(repl, "first", "reply-one")
