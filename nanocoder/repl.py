@@ -1,6 +1,13 @@
 """The REPL: read a line (or several), run a turn, a /command or a !command, repeat; the session
 is saved as it goes. Only imported when the REPL starts, so prompt_toolkit loads only then."""
+import os
 import re
+import select
+import signal
+import sys
+import termios
+import threading
+from contextlib import contextmanager
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
@@ -44,12 +51,19 @@ INIT = ("Write AGENTS.md for this project: how to build, test and run it, its la
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
 MENTION = re.compile(r"(?<!\S)@(\S+)")
+KEY_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")  # an arrow's, a function key's, Alt+x's
 
 
 def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
     _quiet_half_built_loops()
     console = terminal(highlight=False)
-    view = View(console, interactive=True)
+    view, keys = View(console, interactive=True), Keys()
+    asks = view.ask
+
+    def ask(event):  # the question gets the keyboard back
+        with keys.paused():
+            asks(event)
+    view.ask = ask
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session, saver = wired.agent, wired.session, wired.saver
     prompt = PromptSession(history=_history(view), key_bindings=_keys(agent), completer=_Complete(agent),
@@ -64,7 +78,7 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     try:
         while True:
             try:
-                line = first.strip() if first else prompt.prompt("› ").strip()
+                line = first.strip() if first else prompt.prompt("› ", default=keys.text()).strip()
                 first = None
             except KeyboardInterrupt as e:
                 if isinstance(e, Hangup):
@@ -80,11 +94,11 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
             if line in ("quit", "exit", "/quit", "/exit"):
                 break
             if line.startswith("/"):
-                command(line, agent, session, view, saver)
+                command(line, agent, session, view, saver, keys)
             elif line.startswith("!"):
                 shell(line[1:].strip(), agent, view, saver)
             elif line:
-                run_turn(agent, attach(line, agent, view), view)
+                run_turn(agent, attach(line, agent, view), view, keys)
     except Hangup as e:  # the turn was stopped and saved; nobody is left to read a goodbye
         return 128 + e.args[0]
     if (sessions_dir() / f"{session.id}.json").exists():  # no turn yet, or no save: nothing to resume
@@ -92,10 +106,11 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     return 0
 
 
-def run_turn(agent, line, view):
+def run_turn(agent, line, view, keys):
     answer = ""
     try:
-        answer = agent.chat(line)
+        with keys.taken():
+            answer = agent.chat(line)
     except Hangup:
         view.end()
         raise
@@ -106,10 +121,10 @@ def run_turn(agent, line, view):
         view.console.print(f"[red]error:[/] {view_text(str(e), 2000)}")
     view.end()
     if answer.strip() and agent.permissions.mode == "plan":
-        carry_out(agent, answer, view)
+        carry_out(agent, answer, view, keys)
 
 
-def carry_out(agent, plan, view):
+def carry_out(agent, plan, view, keys):
     """After a turn in plan mode: offer to carry the plan out, in edits mode, the plan the next message."""
     try:
         answer = view.console.input("[bold]Carry out this plan?[/] y switches to edits mode and starts; "
@@ -122,7 +137,7 @@ def carry_out(agent, plan, view):
     if answer.strip().lower() in ("y", "yes"):
         agent.permissions.mode = "edits"
         view.console.print("permissions: edits")
-        run_turn(agent, f"Carry out this plan:\n\n{plan}", view)
+        run_turn(agent, f"Carry out this plan:\n\n{plan}", view, keys)
 
 
 def attach(line: str, agent, view) -> str:
@@ -154,7 +169,7 @@ def shell(cmd: str, agent, view, saver):
         raise stopped
 
 
-def command(line, agent, session, view, saver):
+def command(line, agent, session, view, saver, keys):
     from .output import sessions_listing
     from .context import estimate
     console = view.console
@@ -217,7 +232,7 @@ def command(line, agent, session, view, saver):
         if others:
             view.notice(f"not undone: what {', '.join(sorted(others))} changed in that turn")
     elif name == "/init":
-        run_turn(agent, INIT, view)
+        run_turn(agent, INIT, view, keys)
     elif name == "/sessions":
         console.print(sessions_listing(agent.workspace.root), markup=False)
     elif name in ("/reset", "/clear"):
@@ -316,6 +331,68 @@ def _keys(agent):
         else:
             buffer.validate_and_handle()
     return keys
+
+
+class Keys:
+    """The keyboard while a turn runs: what is typed is kept, unseen, for the next prompt (its echo would move
+    the cursor under the spinner, which then leaves a frozen copy of itself), and Esc stops the turn as
+    Ctrl+C does. A question asked meanwhile has the terminal as it was (paused)."""
+
+    def __init__(self):
+        self.fd, self.typed, self.reader, self.wake, self.saved = sys.stdin.fileno(), b"", None, (), None
+
+    @contextmanager
+    def taken(self):
+        self._take()
+        try:
+            yield
+        finally:
+            self._give_back()
+
+    @contextmanager
+    def paused(self):
+        self._give_back()
+        try:
+            yield
+        finally:
+            self._take()
+
+    def _take(self):
+        if not os.isatty(self.fd):
+            return
+        self.saved, quiet = termios.tcgetattr(self.fd), termios.tcgetattr(self.fd)
+        quiet[3] &= ~(termios.ECHO | termios.ICANON)  # Ctrl+C still signals (ISIG)
+        termios.tcsetattr(self.fd, termios.TCSANOW, quiet)
+        self.wake = os.pipe()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _give_back(self):
+        if self.reader:
+            os.write(self.wake[1], b".")
+            self.reader.join()
+            termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+            for fd in self.wake:
+                os.close(fd)
+            self.reader = None
+
+    def _read(self):
+        while self.wake[0] not in select.select([self.fd, self.wake[0]], [], [])[0]:
+            data = os.read(self.fd, 1024)
+            if data == b"\x1b":  # Esc alone, not a key's sequence that starts with it
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            self.typed += data
+
+    def text(self) -> str:
+        """What was typed, for the next prompt: keys' sequences and control keys left out, Backspace done."""
+        kept = []
+        for char in KEY_SEQUENCE.sub("", self.typed.decode(errors="ignore")):
+            if char == "\x7f":
+                kept = kept[:-1]
+            elif char.isprintable() or char == "\n":
+                kept.append(char)
+        self.typed = b""
+        return "".join(kept).strip("\n")
 
 
 class _Complete(Completer):
