@@ -93,9 +93,12 @@ class View:
         elif e.diff and not e.depth:
             self.console.print(f"{pad}[dim]⎿ done, as shown above[/]")
         else:
-            lines = e.result.strip().splitlines()
+            lines = e.result.strip().splitlines()[:-1 if e.exit_code is not None else None]  # said below
             more = f" (+{len(lines) - 1} line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
-            self.console.print(f"{pad}[dim]⎿ {escape(lines[0][:100]) if lines else '(no output)'}{more}[/]")
+            code = f"{e.exit_code}{f' ({e.signal})' if e.signal else ''}"
+            failed = f" · exit code {code}" if e.exit_code else ""
+            self.console.print(f"{pad}[{'red' if e.exit_code else 'dim'}]⎿ "
+                               f"{escape(lines[0][:100]) if lines else '(no output)'}{more}{failed}[/]")
 
     def _todos(self, e):
         """The checklist, drawn again after each change: done struck through, the current one in bold."""

@@ -124,3 +124,20 @@ def test_ctrl_c_and_esc_stop_a_command_and_leave_no_spinner_nor_lose_what_is_typ
         t.child.sendcontrol("u")  # Ctrl+U: the line is cleared for the next round
     text = t.text()
     assert spinners(t) == [] and text.count("interrupted\n") == 2, text
+
+
+def colour(t, text) -> str:
+    """The colour of the first character of the last line that holds text."""
+    rows = [*t.screen.history.top, *(t.screen.buffer[y] for y in range(t.rows))]
+    [y] = [n for n, line in enumerate(t.lines()) if text in line][-1:]
+    return rows[y][t.lines()[y].index(text)].fg
+
+
+def test_a_failed_or_killed_command_is_red_with_its_exit_code_and_a_good_one_is_dim(term):
+    bash = lambda command: {"tool_calls": [{"name": "bash", "arguments": {"command": command}}]}
+    t = term(bash("echo fine"), bash("echo broken; exit 3"), bash("kill -TERM $$"), "Done.",
+             args=("--permission-mode", "yes", "--sandbox", "off"))
+    t.turn("run them", "Done.")
+    assert "⎿ fine" in t.text() and colour(t, "⎿ fine") == "default"  # dim: no colour of its own
+    assert "⎿ broken · exit code 3" in t.text() and colour(t, "⎿ broken") == "red"
+    assert "⎿ (no output) · exit code -15 (SIGTERM)" in t.text() and colour(t, "⎿ (no output)") == "red"
