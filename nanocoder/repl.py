@@ -78,6 +78,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     try:
         while True:
             try:
+                if first:  # shown as if typed at the prompt
+                    console.print(f"› {first}", markup=False, highlight=False)
                 line = first.strip() if first else prompt.prompt("› ", default=keys.text()).strip()
                 first = None
             except KeyboardInterrupt as e:

@@ -141,3 +141,12 @@ def test_a_failed_or_killed_command_is_red_with_its_exit_code_and_a_good_one_is_
     assert "⎿ fine" in t.text() and colour(t, "⎿ fine") == "default"  # dim: no colour of its own
     assert "⎿ broken · exit code 3" in t.text() and colour(t, "⎿ broken") == "red"
     assert "⎿ (no output) · exit code -15 (SIGTERM)" in t.text() and colour(t, "⎿ (no output)") == "red"
+
+
+def test_the_first_prompt_given_on_the_command_line_is_shown_as_typed(term):
+    t = term("Hello back.", args=("say hello to the screen",), wait=False)
+    t.expect("Hello back.")
+    t.expect(PROMPT)
+    lines = t.lines()
+    asked = lines.index("› say hello to the screen")
+    assert lines.index("Hello back.") > asked and "/help for commands" in " ".join(lines[:asked])
