@@ -141,7 +141,8 @@ class View:
             self.console.print(f"[yellow]{escape(message)}[/]")
 
     def diff(self, text):
-        self.console.print(Syntax(visible(text), "diff", theme="ansi_dark", background_color="default"))
+        self.console.print(Syntax(visible(text), "diff", theme="ansi_dark", background_color="default",
+                                  word_wrap=True))  # wrapped: what is approved is seen whole
 
     def end(self):
         """Finish what streams: the text drawn so far stays on screen once."""

@@ -150,3 +150,17 @@ def test_the_first_prompt_given_on_the_command_line_is_shown_as_typed(term):
     lines = t.lines()
     asked = lines.index("› say hello to the screen")
     assert lines.index("Hello back.") > asked and "/help for commands" in " ".join(lines[:asked])
+
+
+def test_a_long_line_in_the_approval_diff_and_in_diff_is_wrapped_not_cropped(term):
+    long = "value = '" + "x" * 400 + " THE_END'"
+    t = term({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "a.py", "content": long + "\n"}}]},
+             "Written.")
+    t.child.sendline("write it")
+    t.expect("lways: ")
+    assert "THE_END" in t.text()  # on screen before the answer
+    t.child.sendline("y")
+    t.expect("Written.")
+    t.expect(PROMPT)
+    t.turn("/diff", "THE_END")
+    assert t.text().count("THE_END") == 2 and all(len(line) <= t.columns for line in t.lines())
