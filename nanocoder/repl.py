@@ -6,6 +6,7 @@ import select
 import signal
 import sys
 import termios
+import textwrap
 import threading
 from contextlib import contextmanager
 
@@ -178,7 +179,9 @@ def command(line, agent, session, view, saver, keys):
     name, _, arg = line.partition(" ")
     arg = arg.strip()
     if name == "/help":
-        console.print(HELP, markup=False)
+        for text in HELP.splitlines():  # wrapped under its own column, even at 60 columns
+            indent = " " * (18 if text[:18].endswith("  ") else 2)  # a command's line: under its description
+            console.print(textwrap.fill(text, console.width - 1, subsequent_indent=indent), markup=False)
     elif name == "/model":
         try:
             agent.llm.model = check_model(arg, "/model") if arg else agent.llm.model
@@ -284,8 +287,9 @@ def _status(agent) -> str:
     used = agent.context.tokens(agent.messages) * 100 // agent.context.window
     tokens = agent.usage.prompt_tokens + agent.usage.completion_tokens
     sandbox = "none" if agent.workspace.sandbox.support() else agent.workspace.policy()
-    return visible(f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
-            f"context {used}% · {tokens:,} tokens")
+    # what a narrow terminal crops goes last
+    return visible(f" {agent.llm.model} · context {used}% · {tokens:,} tokens · "
+                   f"permissions: {agent.permissions.mode} · sandbox: {sandbox}")
 
 
 def _history(view):

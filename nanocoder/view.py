@@ -1,5 +1,6 @@
 """The terminal view: draws the agent's events and asks for approval. It decides from the events' fields,
 never from a tool's name or its result's text."""
+import re
 import threading
 import time
 
@@ -14,6 +15,9 @@ from . import events as ev
 from .visible import visible
 
 FENCES = ("```", "~~~")
+# a list, a quote, a table, a code block: rich draws a blank line above it (or pads it), in place of the one
+# Stream puts before a block
+OWN_GAP = re.compile(r"\s*([-*+]\s|\d+[.)]\s|>|\||```|~~~)")
 FENCE_PART = 40  # lines of a long code fence printed at a time: the live tail never holds more
 
 
@@ -303,7 +307,7 @@ class Stream:
             self.console.print(renderable)
 
     def _gap(self, text) -> bool:
-        return not (self.after_code or self.markdown and text.lstrip().startswith(FENCES))
+        return not (self.after_code or self.markdown and OWN_GAP.match(text))
 
 
 class Elapsed:

@@ -23,7 +23,8 @@ class Terminal:
         self.screen = pyte.HistoryScreen(columns, self.rows, history=5000)
         self.stream = pyte.Stream(self.screen)
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
-        environ.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", NO_PROXY="127.0.0.1", **dict(env))
+        environ.update({"HOME": str(home), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "NO_PROXY": "127.0.0.1",
+                        **dict(env)})
         self.child = pexpect.spawn(str(NANOCODER), ["--base-url", url, "--api-key", "k", "-m", "scripted", *args],
                                    env=environ, cwd=str(work), encoding="utf-8", timeout=20,
                                    dimensions=(self.rows, columns))
@@ -33,6 +34,8 @@ class Terminal:
     def write(self, data):
         self.raw.append(data)
         self.stream.feed(data)
+        if "\x1b[6n" in data:  # a cursor position query (only when PROMPT_TOOLKIT_NO_CPR=0): answered
+            self.child.send(f"\x1b[{self.screen.cursor.y + 1};{self.screen.cursor.x + 1}R")
 
     def flush(self):
         pass
@@ -164,3 +167,34 @@ def test_a_long_line_in_the_approval_diff_and_in_diff_is_wrapped_not_cropped(ter
     t.expect(PROMPT)
     t.turn("/diff", "THE_END")
     assert t.text().count("THE_END") == 2 and all(len(line) <= t.columns for line in t.lines())
+
+
+def test_help_wraps_under_its_own_column(term):
+    t = term()
+    t.turn("/help", "tells the model why")
+    lines = t.lines()
+    shown = lines[lines.index("› /help") + 1:lines.index("› /help") + 40]
+    shown = shown[:next(n for n, line in enumerate(shown) if line.startswith(PROMPT))]
+    left = [line for line in shown if not line.startswith(" ")]
+    assert left[0] == "Commands:" and left[1].startswith("Input:") and len(left) == 2, shown
+    assert all(line.startswith("Input:") or not line.startswith(" " * 3) or line.startswith(" " * 18)
+               for line in shown), shown
+
+
+def test_markdown_blocks_have_one_blank_line_between_them(term):
+    md = ("# Title\n\nA paragraph.\n\n## Section\n\n- item one\n- item two\n\nText.\n\n```python\nx = 1\n```\n\n"
+          "After the code.\n\n> a quote\n\n1. first\n2. second\n\nEnd.")
+    t = term({"content": md, "delay": 0.01})
+    t.turn("write markdown", "End.")
+    lines = t.lines()
+    answer = lines[lines.index("› write markdown"):lines.index("End.")]
+    assert "\n\n\n" not in "\n".join(answer) and "item two" in "\n".join(answer), answer
+
+
+def test_the_status_bar_keeps_the_context_share_at_any_width(term):
+    t = term(args=("-m", "claude-sonnet-4-5-20250929"), env={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    t.expect(" claude-sonnet-4-5-20250929 · ")  # the status bar, drawn once the height is known
+    t.child.send("x")
+    t.expect("x")  # drawn after it
+    [status] = [line for line in t.lines() if line.startswith(" claude-sonnet-4-5-20250929 ·")]
+    assert "context 0%" in status, status
