@@ -8,6 +8,7 @@ import sys
 import termios
 import textwrap
 import threading
+import time
 from contextlib import contextmanager
 
 from prompt_toolkit import PromptSession
@@ -51,6 +52,7 @@ COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/dif
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
+FULL_SCREEN = {"vi", "vim", "nvim", "nano", "emacs", "less", "more", "man", "top", "htop", "ssh", "tmux"}
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 KEY_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")  # an arrow's, a function key's, Alt+x's
 
@@ -58,7 +60,8 @@ KEY_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")  # an arrow's, a f
 def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
     _quiet_half_built_loops()
     console = terminal(highlight=False)
-    view, keys = View(console, interactive=True), Keys()
+    bell = os.environ.get("NANOCODER_BELL", "10")  # seconds a turn takes for its end to ring a bell; 0: never
+    view, keys = View(console, interactive=True), Keys(console, int(bell) if bell.isdigit() else 10)
     asks = view.ask
 
     def ask(event):  # the question gets the keyboard back
@@ -99,7 +102,7 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
             if line.startswith("/"):
                 command(line, agent, session, view, saver, keys)
             elif line.startswith("!"):
-                shell(line[1:].strip(), agent, view, saver)
+                shell(line[1:].strip(), agent, view, saver, keys)
             elif line:
                 run_turn(agent, attach(line, agent, view), view, keys)
     except Hangup as e:  # the turn was stopped and saved; nobody is left to read a goodbye
@@ -154,17 +157,24 @@ def attach(line: str, agent, view) -> str:
     return "\n\n".join([line, *files])
 
 
-def shell(cmd: str, agent, view, saver):
+def shell(cmd: str, agent, view, saver, keys):
     """!cmd: the user's own command, run as bash runs the model's (the same workspace and sandbox); its
     output joins the conversation and is saved at once."""
-    stopped, bash = None, BashTool(agent.workspace)
+    stopped, bash, program = None, BashTool(agent.workspace), os.path.basename((cmd.split() or [""])[0])
+    if program in FULL_SCREEN:  # it would wait for a terminal it does not get
+        view.notice(f"not run: {program} needs a terminal, and a !command's output goes to the conversation; "
+                    "run it in another terminal")
+        return
     try:
-        output = str(bash.execute(command=cmd))
+        view.spin(f"running !{cmd}")
+        with keys.taken():
+            output = str(bash.execute(command=cmd))
     except ToolError as e:
         output = f"Error: {e}"
     except KeyboardInterrupt as e:
         bash.cancel()
         output, stopped = "[interrupted]", e
+    view.end()
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
     saver.save(agent.messages)
@@ -344,20 +354,26 @@ class Keys:
     the cursor under the spinner, which then leaves a frozen copy of itself), and Esc stops the turn as
     Ctrl+C does. A question asked meanwhile has the terminal as it was (paused)."""
 
-    def __init__(self):
-        self.fd, self.typed, self.reader, self.wake, self.saved = sys.stdin.fileno(), b"", None, (), None
+    def __init__(self, console, bell: int):
+        self.console, self.fd, self.typed, self.reader, self.wake, self.saved = console, sys.stdin.fileno(), b"", None, (), None
+        self.bell = bell  # seconds a turn takes for its end to ring the bell; 0: never
 
     @contextmanager
     def taken(self):
+        start = time.monotonic()
         self._take()
         try:
             yield
         finally:
             self._give_back()
+            if self.bell and time.monotonic() - start > self.bell:
+                self.console.bell()
 
     @contextmanager
     def paused(self):
         self._give_back()
+        if self.bell:  # a question waits for an answer
+            self.console.bell()
         try:
             yield
         finally:

@@ -198,3 +198,43 @@ def test_the_status_bar_keeps_the_context_share_at_any_width(term):
     t.expect("x")  # drawn after it
     [status] = [line for line in t.lines() if line.startswith(" claude-sonnet-4-5-20250929 ·")]
     assert "context 0%" in status, status
+
+
+def test_a_full_screen_program_is_refused_with_a_reason_and_a_slow_command_shows_a_sign_of_life(term):
+    t = term()
+    t.turn("!vim notes.txt", "vim needs a terminal")
+    t.child.sendline("!sleep 20")
+    t.expect(SPINNER)  # a sign of life, and the way out
+    t.child.send("\x1b")
+    t.expect("[interrupted]")
+    t.expect(PROMPT)
+    assert spinners(t) == [] and not (t.work / "notes.txt").exists()
+
+
+def bells(t) -> int:
+    return "".join(t.raw).count("\x07")
+
+
+def test_a_long_turn_ends_with_a_bell_and_so_does_an_approval_question(term):
+    t = term({"content": "Slow.", "stall_after": 1, "stall": 2}, "Quick.",
+             {"tool_calls": [{"name": "write_file", "arguments": {"file_path": "a.txt", "content": "x"}}]}, "Done.",
+             env={"NANOCODER_BELL": "1"})  # a turn of 1 s or more rings: this one stalls 2 s
+    t.turn("slow one", "Slow.")
+    assert bells(t) == 1
+    t.turn("quick one", "Quick.")  # well under the 10 s a bell waits for by default
+    assert bells(t) == 1
+    t.child.sendline("write")
+    t.expect("lways: ")
+    assert bells(t) == 2
+    t.child.sendline("y")
+    t.expect("Done.")
+
+
+def test_the_bell_is_off_with_nanocoder_bell_0(term):
+    t = term({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "a.txt", "content": "x"}}]}, "Done.",
+             env={"NANOCODER_BELL": "0"})
+    t.child.sendline("write")
+    t.expect("lways: ")
+    t.child.sendline("y")
+    t.turn("", "Done.")
+    assert bells(t) == 0
