@@ -54,7 +54,7 @@ INIT = ("Write AGENTS.md for this project: how to build, test and run it, its la
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
 FULL_SCREEN = {"vi", "vim", "nvim", "nano", "emacs", "less", "more", "man", "top", "htop", "ssh", "tmux"}
 MENTION = re.compile(r"(?<!\S)@(\S+)")
-KEY_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")  # an arrow's, a function key's, Alt+x's
+KEY_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.)?")  # Esc, an arrow's, a function key's
 
 
 def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
@@ -65,8 +65,13 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     asks = view.ask
 
     def ask(event):  # the question gets the keyboard back
-        with keys.paused():
+        keys.give_back()
+        if keys.bell:
+            console.bell()
+        try:
             asks(event)
+        finally:
+            keys.take()
     view.ask = ask
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session, saver = wired.agent, wired.session, wired.saver
@@ -82,9 +87,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     try:
         while True:
             try:
-                if first:  # shown as if typed at the prompt
-                    console.print(f"› {first}", markup=False, highlight=False)
-                line = first.strip() if first else prompt.prompt("› ", default=keys.text()).strip()
+                # the first prompt (nanocoder "..."), shown as if typed; or what was typed while a turn ran
+                line = prompt.prompt("› ", default=first or keys.text(), accept_default=bool(first)).strip()
                 first = None
             except KeyboardInterrupt as e:
                 if isinstance(e, Hangup):
@@ -352,69 +356,54 @@ def _keys(agent):
 class Keys:
     """The keyboard while a turn runs: what is typed is kept, unseen, for the next prompt (its echo would move
     the cursor under the spinner, which then leaves a frozen copy of itself), and Esc stops the turn as
-    Ctrl+C does. A question asked meanwhile has the terminal as it was (paused)."""
+    Ctrl+C does; a question asked meanwhile gets the terminal as it was. The bell rings when a turn that took
+    over `bell` seconds ends (0: never), and when a question waits."""
 
     def __init__(self, console, bell: int):
-        self.console, self.fd, self.typed, self.reader, self.wake, self.saved = console, sys.stdin.fileno(), b"", None, (), None
-        self.bell = bell  # seconds a turn takes for its end to ring the bell; 0: never
+        self.console, self.bell, self.fd, self.typed = console, bell, sys.stdin.fileno(), b""
+        self.reader, self.stop, self.saved = None, threading.Event(), None
 
     @contextmanager
     def taken(self):
         start = time.monotonic()
-        self._take()
+        self.take()
         try:
             yield
         finally:
-            self._give_back()
+            self.give_back()
             if self.bell and time.monotonic() - start > self.bell:
                 self.console.bell()
 
-    @contextmanager
-    def paused(self):
-        self._give_back()
-        if self.bell:  # a question waits for an answer
-            self.console.bell()
-        try:
-            yield
-        finally:
-            self._take()
+    def take(self):
+        if os.isatty(self.fd):
+            self.saved, quiet = termios.tcgetattr(self.fd), termios.tcgetattr(self.fd)
+            quiet[3] &= ~(termios.ECHO | termios.ICANON)  # Ctrl+C still signals (ISIG)
+            termios.tcsetattr(self.fd, termios.TCSANOW, quiet)
+            self.stop.clear()
+            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
 
-    def _take(self):
-        if not os.isatty(self.fd):
-            return
-        self.saved, quiet = termios.tcgetattr(self.fd), termios.tcgetattr(self.fd)
-        quiet[3] &= ~(termios.ECHO | termios.ICANON)  # Ctrl+C still signals (ISIG)
-        termios.tcsetattr(self.fd, termios.TCSANOW, quiet)
-        self.wake = os.pipe()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _give_back(self):
+    def give_back(self):
         if self.reader:
-            os.write(self.wake[1], b".")
+            self.stop.set()
             self.reader.join()
             termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
-            for fd in self.wake:
-                os.close(fd)
             self.reader = None
 
     def _read(self):
-        while self.wake[0] not in select.select([self.fd, self.wake[0]], [], [])[0]:
-            data = os.read(self.fd, 1024)
-            if data == b"\x1b":  # Esc alone, not a key's sequence that starts with it
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-            self.typed += data
+        while not self.stop.is_set():
+            if select.select([self.fd], [], [], 0.05)[0]:  # polled: the reader stops within 50 ms
+                data = os.read(self.fd, 1024)
+                if re.search(rb"\x1b(?![[O])", data):  # Esc, not the start of an arrow's or a function key's
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                self.typed += data
 
     def text(self) -> str:
-        """What was typed, for the next prompt: keys' sequences and control keys left out, Backspace done."""
-        kept = []
-        for char in KEY_SEQUENCE.sub("", self.typed.decode(errors="ignore")):
-            if char == "\x7f":
-                kept = kept[:-1]
-            elif char.isprintable() or char == "\n":
-                kept.append(char)
-        self.typed = b""
-        return "".join(kept).strip("\n")
+        """What was typed, for the next prompt: Backspace done, keys' sequences and control keys left out."""
+        typed, self.typed = KEY_SEQUENCE.sub("", self.typed.decode(errors="ignore")), b""
+        while "\x7f" in typed:
+            typed = re.sub("[^\x7f]?\x7f", "", typed, count=1)
+        return "".join(char for char in typed if char.isprintable() or char == "\n").strip("\n")
 
 
 class _Complete(Completer):
