@@ -4,11 +4,11 @@ import os
 import re
 import select
 import signal
-import sys
 import termios
 import textwrap
 import threading
 import time
+import tty
 from contextlib import contextmanager
 
 from prompt_toolkit import PromptSession
@@ -47,8 +47,7 @@ HELP = """Commands:
 Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
   @path attaches a file · !command runs a shell command for the conversation
   "n <reason>" at a question tells the model why"""
-COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/init",
-            "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
+COMMANDS = (*re.findall(r"(?m)(?:^  |, )(/\w+)", HELP), "/help", "quit")  # what Tab completes
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
@@ -64,7 +63,7 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     view, keys = View(console, interactive=True), Keys(console, int(bell) if bell.isdigit() else 10)
     asks = view.ask
 
-    def ask(event):  # the question gets the keyboard back
+    def ask(event):  # the question gets the keyboard back, and rings the bell
         keys.give_back()
         if keys.bell:
             console.bell()
@@ -166,8 +165,7 @@ def shell(cmd: str, agent, view, saver, keys):
     output joins the conversation and is saved at once."""
     stopped, bash, program = None, BashTool(agent.workspace), os.path.basename((cmd.split() or [""])[0])
     if program in FULL_SCREEN:  # it would wait for a terminal it does not get
-        view.notice(f"not run: {program} needs a terminal, and a !command's output goes to the conversation; "
-                    "run it in another terminal")
+        view.notice(f"not run: {program} needs a terminal, which a !command does not get; use another one")
         return
     try:
         view.spin(f"running !{cmd}")
@@ -354,14 +352,12 @@ def _keys(agent):
 
 
 class Keys:
-    """The keyboard while a turn runs: what is typed is kept, unseen, for the next prompt (its echo would move
-    the cursor under the spinner, which then leaves a frozen copy of itself), and Esc stops the turn as
-    Ctrl+C does; a question asked meanwhile gets the terminal as it was. The bell rings when a turn that took
-    over `bell` seconds ends (0: never), and when a question waits."""
+    """The keyboard while a turn runs: what is typed is kept unseen for the next prompt (an echo under the
+    spinner leaves a frozen copy of it), Esc stops the turn as Ctrl+C does, and the bell rings at the end of a
+    turn that took over `bell` seconds (0: never)."""
 
     def __init__(self, console, bell: int):
-        self.console, self.bell, self.fd, self.typed = console, bell, sys.stdin.fileno(), b""
-        self.reader, self.stop, self.saved = None, threading.Event(), None
+        self.console, self.bell, self.fd, self.typed, self.reader = console, bell, 0, b"", None  # fd 0: stdin
 
     @contextmanager
     def taken(self):
@@ -376,25 +372,26 @@ class Keys:
 
     def take(self):
         if os.isatty(self.fd):
-            self.saved, quiet = termios.tcgetattr(self.fd), termios.tcgetattr(self.fd)
-            quiet[3] &= ~(termios.ECHO | termios.ICANON)  # Ctrl+C still signals (ISIG)
-            termios.tcsetattr(self.fd, termios.TCSANOW, quiet)
-            self.stop.clear()
-            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd, termios.TCSANOW)  # no echo, each key as it comes; Ctrl+C still signals
+            self.stop, self.reader = threading.Event(), threading.Thread(target=self._read, daemon=True)
             self.reader.start()
 
     def give_back(self):
         if self.reader:
             self.stop.set()
-            self.reader.join()
-            termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
-            self.reader = None
+            try:
+                self.reader.join()
+            finally:  # a Ctrl+C meanwhile must not leave the terminal without its echo
+                termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+                self.reader = None
 
     def _read(self):
         while not self.stop.is_set():
             if select.select([self.fd], [], [], 0.05)[0]:  # polled: the reader stops within 50 ms
                 data = os.read(self.fd, 1024)
-                if re.search(rb"\x1b(?![[O])", data):  # Esc, not the start of an arrow's or a function key's
+                if re.search(rb"\x1b(?![[O])", data):  # Esc, not an arrow's or a function key's start
+                    self.stop.set()  # one interrupt, from a reader that ends here, before give_back() ends
                     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
                 self.typed += data
 

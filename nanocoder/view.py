@@ -99,8 +99,7 @@ class View:
         else:
             lines = e.result.strip().splitlines()[:-1 if e.exit_code is not None else None]  # said below
             more = f" (+{len(lines) - 1} line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
-            code = f"{e.exit_code}{f' ({e.signal})' if e.signal else ''}"
-            failed = f" · exit code {code}" if e.exit_code else ""
+            failed = f" · exit code {e.exit_code} {e.signal}".rstrip() if e.exit_code else ""
             self.console.print(f"{pad}[{'red' if e.exit_code else 'dim'}]⎿ "
                                f"{escape(lines[0][:100]) if lines else '(no output)'}{more}{failed}[/]")
 

@@ -143,7 +143,7 @@ def test_a_failed_or_killed_command_is_red_with_its_exit_code_and_a_good_one_is_
     t.turn("run them", "Done.")
     assert "⎿ fine" in t.text() and colour(t, "⎿ fine") == "default"  # dim: no colour of its own
     assert "⎿ broken · exit code 3" in t.text() and colour(t, "⎿ broken") == "red"
-    assert "⎿ (no output) · exit code -15 (SIGTERM)" in t.text() and colour(t, "⎿ (no output)") == "red"
+    assert "⎿ (no output) · exit code -15 SIGTERM" in t.text() and colour(t, "⎿ (no output)") == "red"
 
 
 def test_the_first_prompt_given_on_the_command_line_is_shown_as_typed(term):
