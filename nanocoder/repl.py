@@ -390,7 +390,7 @@ class Keys:
         while not self.stop.is_set():
             if select.select([self.fd], [], [], 0.05)[0]:  # polled: the reader stops within 50 ms
                 data = os.read(self.fd, 1024)
-                if re.search(rb"\x1b(?![[O])", data):  # Esc, not an arrow's or a function key's start
+                if re.search(rb"\x1b(?![\[O])", data):  # Esc, not an arrow's or a function key's start
                     self.stop.set()  # one interrupt, from a reader that ends here, before give_back() ends
                     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
                 self.typed += data

@@ -126,7 +126,7 @@ def test_ctrl_c_and_esc_stop_a_command_and_leave_no_spinner_nor_lose_what_is_typ
         t.expect("hello")
         t.child.sendcontrol("u")  # Ctrl+U: the line is cleared for the next round
     text = t.text()
-    assert spinners(t) == [] and text.count("interrupted\n") == 2, text
+    assert spinners(t) == [] and text.count("interrupted\n") == 2 and "Warning" not in text, text
 
 
 def colour(t, text) -> str:
