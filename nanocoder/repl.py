@@ -43,7 +43,7 @@ HELP = """Commands:
   /memory         the memory files (AGENTS.md, CLAUDE.md) this session loaded
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
-  quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
+  quit            leave (or Ctrl+D, or Ctrl+C twice); Esc or Ctrl+C stops a running turn
 Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands and @paths
   @path attaches a file · !command runs a shell command for the conversation
   "n <reason>" at a question tells the model why"""
