@@ -168,7 +168,7 @@ def shell(cmd: str, agent, view, saver, keys):
         view.notice(f"not run: {program} needs a terminal, which a !command does not get; use another one")
         return
     try:
-        view.spin(f"running !{view_text(cmd, 60)}")
+        view.spin(f"running !{view_text(cmd, 30)}")
         with keys.taken():
             output = str(bash.execute(command=cmd))
     except ToolError as e:

@@ -203,7 +203,7 @@ def test_the_status_bar_keeps_the_context_share_at_any_width(term):
 def test_a_full_screen_program_is_refused_with_a_reason_and_a_slow_command_shows_a_sign_of_life(term):
     t = term()
     t.turn("!vim notes.txt", "vim needs a terminal")
-    t.child.sendline("!sleep 20 # [/x] is no markup")
+    t.child.sendline("!sleep 20 # [/x]")
     t.expect(SPINNER)  # a sign of life, and the way out
     t.child.send("\x1b")
     t.expect("[interrupted]")
