@@ -132,8 +132,8 @@ def test_undo_puts_back_an_edited_file_byte_for_byte_and_removes_a_created_one(t
     original = b"one\r\ntwo\r\n\xe9t\xe9\r\n"  # CRLF and latin-1: every byte must come back
     (t.work / "a.txt").write_bytes(original)
     t.child.sendline("change things")
-    for _ in range(2):
-        t.expect("lways: ")
+    for _ in range(2):  # each answer once its question is asked (not at the scope line "always: for..."):
+        t.expect("(a reason may follow)")  # typed before, it waits for the prompt, approving nothing unseen
         t.child.sendline("y")
     t.expect("Changed.")
     t.expect(PROMPT)
