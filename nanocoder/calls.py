@@ -87,7 +87,7 @@ class Calls:
     def _report(self, call, args, outcome: ToolOutcome) -> None:
         result, ran = outcome.result, outcome.took is not None
         self.emit(ev.ToolFinished(call.id, call.name, args, result.text(), result.is_error,
-                                  outcome.took or 0.0, result.diff, ran))
+                                  outcome.took or 0.0, result.diff, ran, result.exit_code, result.signal))
         if result.event is not None:
             self.emit(result.event)
 

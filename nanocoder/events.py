@@ -45,6 +45,8 @@ class ToolFinished(Event):
     duration: float = 0.0  # seconds
     diff: str = ""  # what an edit changed, as a unified diff, for a view to show
     ran: bool = True  # False for a call refused, declined, blocked or malformed
+    exit_code: int | None = None  # a command's (its line ends the result); negative: ended by `signal`
+    signal: str = ""
 
 
 @dataclass(frozen=True)

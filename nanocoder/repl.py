@@ -1,7 +1,16 @@
 """The REPL: read a line (or several), run a turn, a /command or a !command, repeat; the session
 is saved as it goes. Only imported when the REPL starts, so prompt_toolkit loads only then."""
 import difflib
+import os
 import re
+import select
+import signal
+import termios
+import textwrap
+import threading
+import time
+import tty
+from contextlib import contextmanager
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
@@ -37,22 +46,35 @@ HELP = """Commands:
   /memory         the memory files (AGENTS.md, CLAUDE.md) this session loaded
   /sessions       list saved sessions, this folder's first (resume one with nanocoder -r ID)
   /reset, /clear  start a new conversation
-  quit            leave (or Ctrl+D, or Ctrl+C twice); Ctrl+C stops a running turn
+  quit            leave (or Ctrl+D, or Ctrl+C twice); Esc or Ctrl+C stops a running turn
 Input: Esc+Enter (or a line ending in \\) for a new line · Tab completes /commands, models and @paths
   @path attaches a file · !command runs a shell command for the conversation
   "n <reason>" at a question tells the model why"""
-COMMANDS = ("/model", "/mode", "/plan", "/sandbox", "/compact", "/tokens", "/diff", "/undo", "/rewind",
-            "/init", "/memory", "/sessions", "/reset", "/clear", "/help", "quit")
+COMMANDS = (*re.findall(r"(?m)(?:^  |, )(/\w+)", HELP), "/help", "quit")  # what Tab completes
 INIT = ("Write AGENTS.md for this project: how to build, test and run it, its layout, its conventions, "
         "and what to watch out for. Read the project first; keep it short and specific.")
 CYCLE = ("ask", "edits", "plan")  # Shift+Tab's round; yes only by name: no stray key press allows everything
+FULL_SCREEN = {"vi", "vim", "nvim", "nano", "emacs", "less", "more", "man", "top", "htop", "ssh", "tmux"}
 MENTION = re.compile(r"(?<!\S)@(\S+)")
+KEY_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.)?")  # Esc, an arrow's, a function key's
 
 
 def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sockets=False) -> int:
     _quiet_half_built_loops()
     console = terminal(highlight=False)
-    view = View(console, interactive=True)
+    bell = os.environ.get("NANOCODER_BELL", "10")  # seconds a turn takes for its end to ring a bell; 0: never
+    view, keys = View(console, interactive=True), Keys(console, int(bell) if bell.isdigit() else 10)
+    asks = view.ask
+
+    def ask(event):  # the question gets the keyboard back, and rings the bell
+        keys.give_back()
+        if keys.bell:
+            console.bell()
+        try:
+            asks(event)
+        finally:
+            keys.take()
+    view.ask = ask
     wired = make_agent(config, view, session, mode, sandbox, unix_sockets=unix_sockets)
     agent, session, saver = wired.agent, wired.session, wired.saver
     here = session.cwd == str(agent.workspace.root)  # the store is this folder's: not another's trees
@@ -69,7 +91,8 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     try:
         while True:
             try:
-                line = first.strip() if first else prompt.prompt("› ").strip()
+                # the first prompt (nanocoder "..."), shown as if typed; or what was typed while a turn ran
+                line = prompt.prompt("› ", default=first or keys.text(), accept_default=bool(first)).strip()
                 first = None
             except KeyboardInterrupt as e:
                 if isinstance(e, Hangup):
@@ -85,11 +108,11 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
             if line in ("quit", "exit", "/quit", "/exit"):
                 break
             if line.startswith("/"):
-                command(line, agent, session, view, saver)
+                command(line, agent, session, view, saver, keys)
             elif line.startswith("!"):
-                shell(line[1:].strip(), agent, view, saver)
+                shell(line[1:].strip(), agent, view, saver, keys)
             elif line:
-                run_turn(agent, attach(line, agent, view), view)
+                run_turn(agent, attach(line, agent, view), view, keys)
     except Hangup as e:  # the turn was stopped and saved; nobody is left to read a goodbye
         return 128 + e.args[0]
     if (sessions_dir() / f"{session.id}.json").exists():  # no turn yet, or no save: nothing to resume
@@ -97,10 +120,11 @@ def repl(config, mode, session, first=None, sandbox="workspace-write", unix_sock
     return 0
 
 
-def run_turn(agent, line, view):
+def run_turn(agent, line, view, keys):
     answer = ""
     try:
-        answer = agent.chat(line)
+        with keys.taken():
+            answer = agent.chat(line)
     except Hangup:
         view.end()
         raise
@@ -111,16 +135,16 @@ def run_turn(agent, line, view):
         view.console.print(f"[red]error:[/] {view_text(str(e), 2000)}")
     view.end()
     if answer.strip() and agent.permissions.mode == "plan":
-        carry_out(agent, answer, view)
+        carry_out(agent, answer, view, keys)
 
 
-def carry_out(agent, plan, view):
+def carry_out(agent, plan, view, keys):
     """After a turn in plan mode: offer to carry the plan out, in edits mode, the plan the next message."""
     if _yes(view, "[bold]Carry out this plan?[/] y switches to edits mode and starts; anything else keeps "
                   "planning: "):
         agent.permissions.mode = "edits"
         view.console.print("permissions: edits")
-        run_turn(agent, f"Carry out this plan:\n\n{plan}", view)
+        run_turn(agent, f"Carry out this plan:\n\n{plan}", view, keys)
 
 
 def _yes(view, question) -> bool:
@@ -181,17 +205,23 @@ def attach(line: str, agent, view) -> str:
     return "\n\n".join([line, *files])
 
 
-def shell(cmd: str, agent, view, saver):
+def shell(cmd: str, agent, view, saver, keys):
     """!cmd: the user's own command, run as bash runs the model's (the same workspace and sandbox); its
     output joins the conversation and is saved at once."""
-    stopped, bash = None, BashTool(agent.workspace)
+    stopped, bash, program = None, BashTool(agent.workspace), os.path.basename((cmd.split() or [""])[0])
+    if program in FULL_SCREEN:  # it would wait for a terminal it does not get
+        view.notice(f"not run: {program} needs a terminal, which a !command does not get; use another one")
+        return
     try:
-        output = str(bash.execute(command=cmd))
+        view.spin(f"running !{view_text(cmd, 30)}")
+        with keys.taken():
+            output = str(bash.execute(command=cmd))
     except ToolError as e:
         output = f"Error: {e}"
     except KeyboardInterrupt as e:
         bash.cancel()
         output, stopped = "[interrupted]", e
+    view.end()
     view.console.print(output, markup=False, highlight=False)
     agent.messages.append({"role": "user", "content": f"I ran `{cmd}` myself. Its output:\n{output}"})
     saver.save(agent.messages)
@@ -199,13 +229,15 @@ def shell(cmd: str, agent, view, saver):
         raise stopped
 
 
-def command(line, agent, session, view, saver):
+def command(line, agent, session, view, saver, keys):
     from .output import sessions_listing
     console = view.console
     name, _, arg = line.partition(" ")
     arg = arg.strip()
     if name == "/help":
-        console.print(HELP, markup=False)
+        for text in HELP.splitlines():  # wrapped under its own column, even at 60 columns
+            indent = " " * (18 if text[:18].endswith("  ") else 2)  # a command's line: under its description
+            console.print(textwrap.fill(text, console.width - 1, subsequent_indent=indent), markup=False)
     elif name == "/model":
         console.print(switch_model(agent.llm, arg), markup=False)
     elif name == "/mode":
@@ -249,7 +281,7 @@ def command(line, agent, session, view, saver):
     elif name in ("/undo", "/rewind"):
         go_back(name, arg, agent, view, saver)
     elif name == "/init":
-        run_turn(agent, INIT, view)
+        run_turn(agent, INIT, view, keys)
     elif name == "/sessions":
         console.print(sessions_listing(agent.workspace.root), markup=False)
     elif name in ("/reset", "/clear"):
@@ -318,8 +350,9 @@ def _status(agent) -> str:
     used = agent.context.tokens(agent.messages) * 100 // agent.context.window
     tokens = agent.usage.prompt_tokens + agent.usage.completion_tokens
     sandbox = "none" if agent.workspace.sandbox.support() else agent.workspace.policy()
-    return visible(f" {agent.llm.model} · permissions: {agent.permissions.mode} · sandbox: {sandbox} · "
-            f"context {used}% · {tokens:,} tokens")
+    # what a narrow terminal crops goes last
+    return visible(f" {agent.llm.model} · context {used}% · {tokens:,} tokens · "
+                   f"permissions: {agent.permissions.mode} · sandbox: {sandbox}")
 
 
 def _history(view):
@@ -367,6 +400,58 @@ def _keys(agent):
         else:
             buffer.validate_and_handle()
     return keys
+
+
+class Keys:
+    """The keyboard while a turn runs: what is typed is kept unseen for the next prompt (an echo under the
+    spinner leaves a frozen copy of it), Esc stops the turn as Ctrl+C does, and the bell rings at the end of a
+    turn that took over `bell` seconds (0: never)."""
+
+    def __init__(self, console, bell: int):
+        self.console, self.bell, self.fd, self.typed, self.reader = console, bell, 0, b"", None  # fd 0: stdin
+
+    @contextmanager
+    def taken(self):
+        start = time.monotonic()
+        self.take()
+        try:
+            yield
+        finally:
+            self.give_back()
+            if self.bell and time.monotonic() - start > self.bell:
+                self.console.bell()
+
+    def take(self):
+        if os.isatty(self.fd):
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd, termios.TCSANOW)  # no echo, each key as it comes; Ctrl+C still signals
+            self.stop, self.reader = threading.Event(), threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
+
+    def give_back(self):
+        if self.reader:
+            self.stop.set()
+            try:
+                self.reader.join()
+            finally:  # a Ctrl+C meanwhile must not leave the terminal without its echo
+                termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+                self.reader = None
+
+    def _read(self):
+        while not self.stop.is_set():
+            if select.select([self.fd], [], [], 0.05)[0]:  # polled: the reader stops within 50 ms
+                data = os.read(self.fd, 1024)
+                if re.search(rb"\x1b(?![\[O])", data):  # Esc, not an arrow's or a function key's start
+                    self.stop.set()  # one interrupt, from a reader that ends here, before give_back() ends
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                self.typed += data
+
+    def text(self) -> str:
+        """What was typed, for the next prompt: Backspace done, keys' sequences and control keys left out."""
+        typed, self.typed = KEY_SEQUENCE.sub("", self.typed.decode(errors="ignore")), b""
+        while "\x7f" in typed:
+            typed = re.sub("[^\x7f]?\x7f", "", typed, count=1)
+        return "".join(char for char in typed if char.isprintable() or char == "\n").strip("\n")
 
 
 class _Complete(Completer):

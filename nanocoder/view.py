@@ -1,5 +1,6 @@
 """The terminal view: draws the agent's events and asks for approval. It decides from the events' fields,
 never from a tool's name or its result's text."""
+import re
 import sys
 import textwrap
 import threading
@@ -16,6 +17,9 @@ from . import events as ev
 from .visible import visible
 
 FENCES = ("```", "~~~")
+# a list, a quote, a table, a code block: rich draws a blank line above it (or pads it), in place of the one
+# Stream puts before a block
+OWN_GAP = re.compile(r"\s*([-*+]\s|\d+[.)]\s|>|\||```|~~~)")
 FENCE_PART = 40  # lines of a long code fence printed at a time: the live tail never holds more
 
 
@@ -95,9 +99,11 @@ class View:
         elif e.diff and not e.depth:
             self.console.print(f"{pad}[dim]⎿ done, as shown above[/]")
         else:
-            lines = e.result.strip().splitlines()
+            lines = e.result.strip().splitlines()[:-1 if e.exit_code is not None else None]  # said below
             more = f" (+{len(lines) - 1} line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
-            self.console.print(f"{pad}[dim]⎿ {escape(lines[0][:100]) if lines else '(no output)'}{more}[/]")
+            failed = f" · exit code {e.exit_code} {e.signal}".rstrip() if e.exit_code else ""
+            self.console.print(f"{pad}[{'red' if e.exit_code else 'dim'}]⎿ "
+                               f"{escape(lines[0][:100]) if lines else '(no output)'}{more}{failed}[/]")
 
     def _todos(self, e):
         """The checklist, drawn again after each change: done struck through, the current one in bold."""
@@ -140,7 +146,8 @@ class View:
             self.console.print(f"[yellow]{escape(message)}[/]")
 
     def diff(self, text):
-        self.console.print(Syntax(visible(text), "diff", theme="ansi_dark", background_color="default"))
+        self.console.print(Syntax(visible(text), "diff", theme="ansi_dark", background_color="default",
+                                  word_wrap=True))  # wrapped: what is approved is seen whole
 
     def end(self):
         """Finish what streams: the text drawn so far stays on screen once."""
@@ -348,7 +355,7 @@ class Stream:
             self.console.print(renderable)
 
     def _gap(self, text) -> bool:
-        return not (self.after_code or self.markdown and text.lstrip().startswith(FENCES))
+        return not (self.after_code or self.markdown and OWN_GAP.match(text))
 
 
 class Elapsed:
