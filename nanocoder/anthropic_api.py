@@ -110,7 +110,7 @@ class _Assembler(Parts):
         self.shown += len(piece)
         self.out.append(events.Text(piece))
 
-    def reply(self, emit=lambda event: None) -> Reply:
+    def reply(self) -> Reply:
         blocks = [self.blocks[i] for i in sorted(self.blocks)]
         calls = [ToolCall(b["id"], b["name"], "".join(b["input"]) or "{}")
                  for b in blocks if b["type"] == "tool_use"]

@@ -4,7 +4,6 @@ is complete."""
 import itertools
 import json
 import os
-import re
 
 from . import events
 from .history import is_json_object
@@ -12,10 +11,6 @@ from .messages import NEUTRAL_ONLY
 from .model import Adapter, ContextTooLong, Fault, LLMError, Parts, Reply, ToolCall, broken, context_error
 
 __all__ = ("LLM", "LLMError", "ContextTooLong", "Reply", "ToolCall")  # the last four: from model.py
-
-TAG = "<tool_call>"
-TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.S)
-
 
 def _wire(message: dict) -> dict:
     """A message of nanocoder's format as Chat Completions takes it: without the keys it does not know."""
@@ -33,7 +28,6 @@ class _Assembler(Parts):
         super().__init__()
         self.calls, self.open, self.reasoning_field = [], {}, "reasoning_content"
         self.sizes = {}  # characters of arguments received so far, by id() of the call
-        self.unshown, self.tagged = "", False  # text held back: it may be a call; tagged: from the tag on
 
     def add(self, chunk) -> None:
         self.out = []
@@ -53,26 +47,12 @@ class _Assembler(Parts):
                 content = "".join(p.get("text") or "" for p in content if isinstance(p, dict))
             if content and isinstance(content, str):
                 self.text.append(content)
-                self._show(content)
+                self.shown += len(content)
+                self.out.append(events.Text(content))
             for fragment in delta.get("tool_calls") or ():
                 self._fragment(fragment)
             if finish := choice.get("finish_reason"):
                 self.finish_reason = _string(finish, "finish_reason")
-
-    def _show(self, piece: str) -> None:
-        """Shown as it comes; from `<tool_call>` on, held: a call written as text is run, not shown."""
-        if self.tagged:  # held from the tag on, whatever comes
-            return
-        self.unshown += piece
-        if (at := self.unshown.find(TAG)) >= 0:
-            self.tagged = True
-        else:  # a tail that may begin the tag waits for the next piece
-            at = self.unshown.rfind("<")  # the tag has one "<": only the last can begin it
-            at = at if at >= 0 and TAG.startswith(self.unshown[at:]) else len(self.unshown)
-        shown, self.unshown = self.unshown[:at], self.unshown[at:]
-        self.shown += len(shown)
-        if shown:
-            self.out.append(events.Text(shown))
 
     def _usage(self, usage) -> None:
         if not isinstance(usage, dict):
@@ -104,7 +84,7 @@ class _Assembler(Parts):
             self.sizes[id(call)] = size + len(args)
         call.extra.update({k: v for k, v in frag.items() if k not in ("index", "id", "type", "function")})
 
-    def reply(self, emit=lambda event: None) -> Reply:
+    def reply(self) -> Reply:
         # Pieces are joined once, at the end: adding each to a growing string costs its square.
         reply = Reply("".join(self.text), "".join(self.thought), self.reasoning_field,
                       finish_reason=self.finish_reason, **self.usage)
@@ -112,28 +92,7 @@ class _Assembler(Parts):
             call.arguments = "".join(call.arguments) or "{}"  # "", null or missing: no parameters
             call.id = call.id or f"call_{os.urandom(6).hex()}"  # some local servers send none
         reply.tool_calls = [c for c in self.calls if c.name]
-        held = reply.content[self.shown:]  # what _show held back: emitted now, less any call in it
-        if self.tagged and not reply.tool_calls and (calls := text_calls(held)):
-            held, reply.tool_calls = TEXT_CALL.sub("", held), calls
-            reply.content = (reply.content[:self.shown] + held).strip()
-        if held.strip():
-            emit(events.Text(held))
         return reply
-
-
-def text_calls(text: str) -> list[ToolCall]:
-    """Local models that write `<tool_call>{"name": ..., "arguments": ...}</tool_call>` as text: none if
-    one is not what it looked like (the text is then left alone)."""
-    calls = []
-    for match in TEXT_CALL.finditer(text):
-        try:
-            data = json.loads(match.group(1))
-            arguments = data.get("arguments", data.get("parameters", {}))
-            calls.append(ToolCall(f"call_{os.urandom(6).hex()}", str(data["name"]),
-                                  arguments if isinstance(arguments, str) else json.dumps(arguments)))
-        except (ValueError, KeyError, AttributeError):
-            return []
-    return calls
 
 
 def _string(value, what: str) -> str:

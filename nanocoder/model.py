@@ -118,7 +118,7 @@ class Adapter:
                 return self._attempt(body, parts, emit)
             except Fault as fault:
                 if parts.finish_reason:  # the reply was complete: what broke after it (usage, [DONE]) is
-                    return parts.reply(emit)  # no loss
+                    return parts.reply()  # no loss
                 said, made = f"{fault}{fault.detail}", f"{retry} {'retry' if retry == 1 else 'retries'}"
                 if fault.wait > MAX_WAIT:
                     raise LLMError(f"{said}; asked to wait {fault.wait:.0f} s; not waiting"
@@ -179,7 +179,7 @@ class Adapter:
                     emit(event)
         if parts.finish_reason is None:
             raise Fault(f"the stream from {url} ended before the reply was complete")
-        return parts.reply(emit)
+        return parts.reply()
 
     def refusal(self, status: int, message: str, headers, url: str) -> Exception:
         """An HTTP error as a fault to retry, or as one line at once."""

@@ -36,7 +36,6 @@ DIALECTS = {
     "index_from_1": "indexes start at 1",
     "empty_id": 'continuation fragments carry id ""',
     "resend": "a last chunk re-sends each call's complete arguments",
-    "text": "calls written in the content as <tool_call>{...}</tool_call> (local models)",
 }
 
 Handler = scripted_core.Handler  # what tests subclass to record more of each request
@@ -59,11 +58,6 @@ class ScriptedServer(scripted_core.ScriptedServer):
         dialect = reply.get("dialect", "standard")
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
-        if dialect == "text":
-            calls = [f'{{"name": "{c["name"]}", "arguments": {c.get("arguments") or "{}"}}}'
-                     for c in reply["tool_calls"]]
-            reply.update(content=(reply.get("content") or "") + "".join(f"<tool_call>{c}</tool_call>" for c in calls),
-                         tool_calls=[])
         return reply
 
     def answer(self, http, body: dict, reply: dict):

@@ -33,20 +33,19 @@ def test_every_tool_call_dialect_runs_each_call_once(server, llm, tmp_path, dial
         (c["name"], c["arguments"]) for c in CALLS], "names or arguments doubled or lost"
     read, glob = tool_messages(server.requests[1])
     assert "parsnip" in read["content"] and "notes.txt" in glob["content"]
-    if dialect == "text":  # the call's text is not left in the answer shown to the model again
-        assert "<tool_call>" not in server.requests[1]["messages"][-3]["content"]
 
 
-@pytest.mark.parametrize("written, shown, calls", [
-    ('Looking. <tool_call>{"name": "glob", "arguments": {"pattern": "*"}}</tool_call>', "Looking. ", ["glob"]),
-    ("Wrap it in <tool_call> tags.", "Wrap it in <tool_call> tags.", []),  # no call in it: all shown
-    ("a < b, and <tool", "a < b, and <tool", []),  # a tail that looked like the tag's start
+@pytest.mark.parametrize("written", [
+    'Looking. <tool_call>{"name": "glob", "arguments": {"pattern": "*"}}</tool_call>',
+    "a < b, and <tool",
 ])
-def test_a_call_written_as_text_is_run_not_shown(server, llm, written, shown, calls):
+def test_a_call_written_as_text_is_shown_never_run(server, llm, written):
+    """The `<tool_call>` text dialect was removed for room (issue 21): a server that needs it wants its own
+    tool parser on (vLLM: --enable-auto-tool-choice); what the model writes is text, shown as it is."""
     server.add(written)
     seen = []
     reply = llm.stream([{"role": "user", "content": "go"}], on_event=seen.append)
-    assert "".join(e.text for e in seen) == shown and [c.name for c in reply.tool_calls] == calls
+    assert "".join(e.text for e in seen) == written and reply.tool_calls == []
 
 
 class Now(Tool):
