@@ -160,7 +160,7 @@ def test_a_long_line_in_the_approval_diff_and_in_diff_is_wrapped_not_cropped(ter
     t = term({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "a.py", "content": long + "\n"}}]},
              "Written.")
     t.child.sendline("write it")
-    t.expect("lways: ")
+    t.expect("lways:")
     assert "THE_END" in t.text()  # on screen before the answer
     t.child.sendline("y")
     t.expect("Written.")
@@ -224,7 +224,7 @@ def test_a_long_turn_ends_with_a_bell_and_so_does_an_approval_question(term):
     t.turn("quick one", "Quick.")  # well under the 10 s a bell waits for by default
     assert bells(t) == 1
     t.child.sendline("write")
-    t.expect("lways: ")
+    t.expect("lways:")
     assert bells(t) == 2
     t.child.sendline("y")
     t.expect("Done.")
@@ -234,7 +234,7 @@ def test_the_bell_is_off_with_nanocoder_bell_0(term):
     t = term({"tool_calls": [{"name": "write_file", "arguments": {"file_path": "a.txt", "content": "x"}}]}, "Done.",
              env={"NANOCODER_BELL": "0"})
     t.child.sendline("write")
-    t.expect("lways: ")
+    t.expect("lways:")
     t.child.sendline("y")
     t.turn("", "Done.")
     assert bells(t) == 0
