@@ -12,18 +12,11 @@ from ..sandbox import Sandbox
 from ..text import ESCAPED, printable  # noqa: F401 - printable: the tools take it from here
 
 
-@dataclass(frozen=True)
-class Image:
-    """An image part of a result or a message: what a provider that takes images is sent."""
-    media_type: str  # image/png, image/jpeg, image/gif or image/webp
-    data: str  # base64
-
-
 @dataclass
 class ToolResult:
-    """What a call gave back. The model reads text() alone; the fields beside it are for the loop, a view,
-    hooks and tests, so nothing has to read the text to learn how the call went."""
-    content: list = field(default_factory=list)  # parts, in order: text (str) and Image
+    """What a call gave back. The model reads text() alone; the fields beside it are for the loop, a view
+    and tests, so nothing has to read the text to learn how the call went."""
+    content: list = field(default_factory=list)  # the text's parts, in order
     is_error: bool = False
     exit_code: int | None = None  # a command's; negative: ended by a signal
     signal: str = ""  # the signal that ended a command ("SIGKILL")
