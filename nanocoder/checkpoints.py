@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .prompt import git_env
 from .session import home, private_dir
-from .text import printable
+from .tools.base import printable
 
 MAX_FILE = 10 << 20  # a larger file is left out of the snapshots: /undo leaves it as it is
 MAX_FILES, MAX_BYTES = 50_000, 1 << 30  # new or changed at once, past these: the workspace is too big

@@ -2,6 +2,7 @@
 State the tools share lives on a Workspace owned by one Agent: agents never see each other's `cd`."""
 import json
 import os
+import re
 import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -9,7 +10,15 @@ from pathlib import Path
 
 from ..permissions import READ, read_kind
 from ..sandbox import Sandbox
-from ..text import ESCAPED, printable  # noqa: F401 - printable: the tools take it from here
+
+ESCAPED = re.compile(r"\\x([89a-f][0-9a-f])", re.I)  # a byte that printable() showed as \xNN
+
+
+def printable(text: str) -> str:
+    """text that JSON can carry: a byte os.fsdecode made a lone surrogate becomes the four characters \\xNN,
+    which Workspace.path reads back; other lone surrogates name nothing and become U+FFFD."""
+    byte = lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}" if "\udc80" <= m[0] <= "\udcff" else "\ufffd"
+    return re.sub("[\ud800-\udfff]", byte, text)
 
 
 @dataclass

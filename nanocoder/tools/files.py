@@ -3,16 +3,17 @@ encoding, line endings and mode: changing one line leaves every other byte as it
 import codecs
 import difflib
 import os
+import re
 import stat
 from contextlib import suppress
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 from ..permissions import EDIT, READ, path_kind
 from ..atomic import atomic_write
 from ..context import head_tail
-from ..text import TextFile, decode, diff, printable  # noqa: F401 - edit.py and search.py import them here
-from .base import Permission, ToolError, ToolResult, WorkspaceTool
+from .base import Permission, ToolError, ToolResult, WorkspaceTool, printable
 
 MAX_LINE = 2000          # characters per line shown
 MAX_OUTPUT = 100_000     # characters per read_file answer
@@ -24,6 +25,35 @@ SCAN = 64 << 20          # read_file counts the lines after those shown only up 
 # and 55 s to edit a 169 MB file)
 MAX_EDIT = 10 << 20
 MAX_DIFF = 30_000        # characters of a diff shown: its head and tail
+
+
+@dataclass
+class TextFile:
+    text: str
+    encoding: str = "utf-8"  # "utf-8-sig" for a file that starts with a BOM: it is written back
+    newline: str = "\n"
+
+
+def decode(data: bytes) -> TextFile:
+    encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        # latin-1 maps every byte to one character and back, so untouched bytes survive an edit.
+        text, encoding = data.decode("latin-1"), "latin-1"
+    # Normalise only when every newline is CRLF: a mixed file is kept as it is, byte for byte.
+    crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
+    return TextFile(text.replace("\r\n", "\n") if crlf else text, encoding, "\r\n" if crlf else "\n")
+
+
+def diff(shown: str, before: str, after: str, new: bool = False) -> str:
+    """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
+    a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
+    lines = lambda text: re.findall(r"[^\n]*\n|[^\n]+", text)  # unlike str.splitlines, only at "\n"
+    rows = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
+    # A last line without a newline would run into the next one; mark it as `diff` does.
+    return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n"
+                   for d in rows).rstrip("\n")
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
