@@ -34,7 +34,7 @@ class Calls:
     def _run_tools(self, calls, cut=False, repeated=False) -> None:
         """Run one round's calls concurrently, but those on one file in the order the model gave; report each
         as it finishes; every call gets exactly one result, even when interrupted: each is recorded before it
-        is reported, and all are in the history before the last reports (a Ctrl+C in a consumer loses none)."""
+        is reported, all are in the history before the last reports (a Ctrl+C in a consumer loses none)."""
         outcomes, told, jobs, latest = {}, set(), {}, {}  # latest: a path -> the last job touching it
         parsed = [arguments(c.arguments) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(8, len(calls)))

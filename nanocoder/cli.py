@@ -95,8 +95,8 @@ def main(argv=None) -> int:
         config = Config.load(args.model, args.api_key, args.base_url, args.max_turns, os.environ,
                              settings=settings, provider=args.provider)
         if not (config.api_key or config.auth_token):
-            raise ConfigError(f"no API key: export {config.api_key_env} (a .env is not read) or pass --api-key "
-                              "(try `nanocoder --demo` for an offline tour)")
+            raise ConfigError(f"no API key: export {config.api_key_env} (a .env is not read) or pass "
+                              "--api-key (try `nanocoder --demo` for an offline tour)")
         session = Session.load(args.resume) if args.resume else None
         if args.cont:
             session = latest(Path.cwd().resolve())

@@ -369,5 +369,5 @@ class Elapsed:
 
 
 def format_args(args: dict, width: int = 60) -> str:
-    texts = {key: repr(value) for key, value in args.items()}
-    return ", ".join(f"{key}={escape(t if len(t) <= width else t[:width] + '…')}" for key, t in texts.items())
+    cut = lambda text: text if len(text) <= width else text[:width] + "…"
+    return ", ".join(f"{key}={escape(cut(repr(value)))}" for key, value in args.items())
