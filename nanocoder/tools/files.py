@@ -47,13 +47,13 @@ def decode(data: bytes) -> TextFile:
 
 
 def diff(shown: str, before: str, after: str, new: bool = False) -> str:
-    """A unified diff, as `git diff` shows it (from /dev/null for a new file)."""
+    """A unified diff as `git diff` shows it (from /dev/null for a new file); its head and tail when long."""
     a, b = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
     lines = lambda text: re.findall(r"[^\n]*\n|[^\n]+", text)  # unlike str.splitlines, only at "\n"
     rows = difflib.unified_diff(lines(before), lines(after), "/dev/null" if new else a, b, n=3)
     # A last line without a newline would run into the next one; mark it as `diff` does.
-    return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n"
-                   for d in rows).rstrip("\n")
+    text = "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n" for d in rows)
+    return head_tail(text.rstrip("\n"), MAX_DIFF, "characters of the diff")
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
@@ -72,11 +72,6 @@ def save_text(path: Path, text: str, like: TextFile | None = None) -> None:
     """Raises UnicodeEncodeError, before touching the file, if the encoding cannot hold text."""
     like = like or TextFile("")
     atomic_write(path, text.replace("\n", like.newline).encode(like.encoding))
-
-
-def shown_diff(changes: str) -> str:
-    """A diff as the model and the user see it: its head and tail when long."""
-    return head_tail(changes, MAX_DIFF, "characters of the diff")
 
 
 def similar_names(path: Path, shown: str) -> str:
@@ -214,7 +209,7 @@ class FileWriter(WorkspaceTool):
         return ""
 
     def changes(self, path: Path, file: TextFile | None, text: str) -> str:
-        return shown_diff(diff(self.workspace.show(path), file.text if file else "", text, new=file is None))
+        return diff(self.workspace.show(path), file.text if file else "", text, new=file is None)
 
 
 class WriteFileTool(FileWriter):
