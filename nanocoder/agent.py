@@ -47,9 +47,7 @@ class Usage:
 
     def reset(self):
         with self._lock:
-            self.prompt_tokens = 0
-            self.completion_tokens = 0
-            self.cached_tokens = 0
+            self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
 
 
 @dataclass
