@@ -82,13 +82,11 @@ class Session:
             raise SessionError(f"no session {session_id!r} in {sessions_dir()}; "
                                "nanocoder --sessions lists them")
         data, st = _read(path)
-        session = cls(**{k: v for k, v in data.items() if k in ("model", "cwd", "messages", "created")})
-        session.title = data.get("title") if isinstance(data.get("title"), str) else ""
-        todos = data.get("todos") if isinstance(data.get("todos"), list) else []
-        session.todos = [t for t in todos if isinstance(t, dict)
+        kept = ("model", "cwd", "messages", "created", "title", "checkpoints")
+        session = cls(**{k: v for k, v in data.items() if k in kept})
+        session.todos = [t for t in data["todos"] if isinstance(t, dict)
                          and all(isinstance(t.get(key), str) for key in ("content", "status", "activeForm"))]
         # stamped from the very file read: a save in between makes the next save fork, never overwrite
-        session.checkpoints = data.get("checkpoints") if isinstance(data.get("checkpoints"), list) else []
         session.id, session._stamp = path.stem, (st.st_mtime_ns, st.st_size, st.st_ino)
         return session
 
@@ -130,6 +128,8 @@ def _read(path: Path) -> tuple[dict, os.stat_result]:
             and all(_is_message(m) for m in data["messages"])
             and isinstance(data.get("model"), str) and isinstance(data.get("cwd"), str)):
         raise SessionError(f"session {path.stem!r} is not a nanocoder session")
+    for name, kind in (("title", str), ("todos", list), ("checkpoints", list)):  # older versions lack them
+        data[name] = data.get(name) if isinstance(data.get(name), kind) else kind()
     return data, st
 
 
@@ -150,8 +150,7 @@ def list_sessions(cwd=None) -> list[dict]:
             data, st = _read(path)
         except SessionError:
             continue  # a broken, dangling or special file is not the end of the list
-        title = data.get("title") if isinstance(data.get("title"), str) else ""
-        first = title or _first_prompt(data["messages"])
+        first = data["title"] or _first_prompt(data["messages"])
         rows.append({"id": path.stem, "mtime": st.st_mtime, "cwd": data["cwd"], "bytes": st.st_size,
                      "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),
                      "prompt": " ".join(str(first).split())[:60], "messages": len(data["messages"])})
