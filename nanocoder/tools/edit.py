@@ -1,5 +1,4 @@
-"""edit_file: replace one exact, unique piece of a file (so the model says precisely where); answer with the
-diff."""
+"""edit_file: replace one exact, unique piece of a file (so the model says where); answer with the diff."""
 import difflib
 from pathlib import Path
 

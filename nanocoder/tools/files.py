@@ -57,8 +57,7 @@ def diff(shown: str, before: str, after: str, new: bool = False) -> str:
 
 
 def load_text(path: Path, shown: str = "") -> TextFile:
-    """The whole file (FileNotFoundError if missing; a ToolError if it is no file, see open_file, or over
-    MAX_EDIT)."""
+    """The whole file (FileNotFoundError if missing; ToolError if no file (open_file) or over MAX_EDIT)."""
     shown = shown or printable(str(path))
     with open_file(path, shown) as f:
         if (size := os.fstat(f.fileno()).st_size) > MAX_EDIT:

@@ -134,8 +134,7 @@ def mtime(path: str) -> float:
 
 
 def walk(root: Path):
-    """Files under root, relative to it, in path order; not hidden ones, generated folders or the root
-    .gitignore's."""
+    """Files under root, relative to it, in path order; not hidden, generated or the root .gitignore's."""
     # .gitignore read simply: '/' patterns match the path, others a name; no ! rules, no nested files
     lines = []
     with suppress(OSError):

@@ -139,8 +139,7 @@ def expands(command: str) -> bool:
 
 
 def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
-    """[(argv, its folder or None if unknown, files it writes)]; ["?"] where bash's reading is lost, not
-    before."""
+    """[(argv, its folder or None if unknown, files it writes)]; ["?"] just where bash's reading is lost."""
     tokens = _tokens(command) + [(";", "")]
     # fed: what `echo a b |` gives a following xargs
     out, argv, writes, stack, fed, where = [], [], [], [], [], cwd
@@ -171,8 +170,7 @@ def _parse(command: str, cwd: Path, home: Path, depth: int = 0):
 
 
 def _tokens(command: str) -> list[tuple[str, str]]:
-    """bash's tokens, (operator, "") or ("", word as written), here-document bodies skipped; ("?", "") if
-    unreadable."""
+    """bash's tokens, (operator, "") or ("", the raw word), heredocs skipped; ("?", "") if unreadable."""
     tokens, bodies, pos = [], [], 0
     while pos < len(command):
         m = TOKEN.match(command, pos)
@@ -237,8 +235,7 @@ def _add(out, argv, where, writes, home, depth):
 
 
 def _unwrap(argv: list[str]) -> tuple[list[str], list[str]]:
-    """`sudo -u root env X=1 nice -n 5 rm -rf /` -> (`rm -rf /`, the wrappers and variables looked
-    through)."""
+    """`sudo -u root env X=1 nice -n 5 rm -rf /` -> (`rm -rf /`, wrappers and variables looked through)."""
     passed, start = [], 0  # argv[start:] is what is left: indexes, not copies, keep this linear
     while start < len(argv):
         name = os.path.basename(argv[start])
