@@ -20,7 +20,7 @@ class Wired:
     saver: "Saver"
 
 
-def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=False) -> Wired:
+def make_agent(config, view, session, mode, sandbox, unix_sockets=False) -> Wired:
     """The agent, wired: the view draws, the session saves after every round."""
     from .agent import Agent
     from .history import repair
@@ -35,7 +35,7 @@ def make_agent(config, view, session, mode, sandbox, *consumers, unix_sockets=Fa
         agent.messages = repair(session.messages)
         agent.workspace.todos = session.todos
     saver = Saver(session, agent, view)
-    agent.on_event = fan_out(view, *consumers, saver)
+    agent.on_event = fan_out(view, saver)
     return Wired(agent, session, saver)
 
 

@@ -124,9 +124,7 @@ class TurnEnded(Event):
 
 
 def fan_out(*consumers):
-    """One on_event that hands each event to every consumer in turn (None ones skipped)."""
-    consumers = [c for c in consumers if c]
-
+    """One on_event that hands each event to every consumer in turn."""
     def each(event):
         for consume in consumers:
             consume(event)
