@@ -196,8 +196,7 @@ class Agent(Calls):
             raise Cancelled("stopped by the user")
 
     def cancel(self):
-        """Stop from another thread: running tools now, pending approval requests (denied), the loop before
-        its next request or tools."""
+        """Stop from another thread: running tools, pending approvals (denied), the loop at its next step."""
         self._cancelled.set()
         for request in self._pending.copy().values():
             request.answer(ev.Decision.deny("stopped by the user"))

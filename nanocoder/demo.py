@@ -55,8 +55,7 @@ def replies(python: str = sys.executable) -> list:
 
 
 class ScriptedLLM:
-    """A deterministic Model (model.py): each request takes the next reply of a script, which may read the
-    request, and streams its text as events."""
+    """A deterministic Model (model.py): each request streams the script's next reply (which may read it)."""
 
     def __init__(self, replies, model="scripted-demo"):
         self.replies, self.model, self.max_tokens = list(replies), model, None

@@ -241,8 +241,7 @@ class Menu:
 
 
 def decision(answer: str, scope: str) -> ev.Decision | None:
-    """What the user typed at the question: y or 1, a or 2 (always, within scope), n or 3 with a reason, if
-    any; None for anything else."""
+    """A typed answer: y or 1, a or 2 (always, within scope), n or 3 (and a reason); else None."""
     word, _, reason = answer.strip().partition(" ")
     if word.lower() in ("y", "yes", "1"):
         return ev.Decision.once()

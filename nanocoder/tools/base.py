@@ -59,8 +59,7 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class Permission:
-    """What a call needs to be allowed: its kind (nanocoder.permissions), the key an "always" answer
-    remembers, and why it needs asking."""
+    """What a call needs: its kind (nanocoder.permissions), the key "always" remembers, why it is asked."""
     kind: str
     key: str
     why: str = ""
@@ -84,8 +83,7 @@ def arguments(text: str) -> Arguments:
 
 
 class ToolError(Exception):
-    """A failure the model should read and act on (a missing file, a bad pattern): the call's result is
-    ToolResult.error(message)."""
+    """A failure the model reads and acts on (a missing file, a bad pattern): ToolResult.error(message)."""
 
 
 class Tool:
