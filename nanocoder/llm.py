@@ -1,6 +1,5 @@
 """The Model (model.py) for any OpenAI-compatible Chat Completions API: the openai SDK sends the request; this
-module reads every chunk, assembles each provider's dialect into one Reply, and retries what fails before it
-is complete."""
+module reads every chunk, assembles each provider's dialect into one Reply, retries what fails unfinished."""
 import itertools
 import json
 import os

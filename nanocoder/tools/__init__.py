@@ -1,6 +1,5 @@
-"""The tool registry: what an agent may call. Built-ins, a library user's own tools and (later) an MCP
-server's register the same way, as a maker that builds the tool for one agent (and its sub-agents, each
-with its own `cd`)."""
+"""The tool registry: what an agent may call. Built-ins, a library user's own tools and (later) MCP tools
+register alike: a maker builds the tool for one agent (and its sub-agents, each with its own `cd`)."""
 from dataclasses import dataclass
 from typing import Callable
 
