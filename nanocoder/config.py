@@ -92,7 +92,7 @@ def read_settings(path: Path, notes: list) -> dict:
         raise ConfigError(f"{path} must hold a JSON object, such as {{\"model\": \"gpt-4o\"}}")
     where = "settings.json"
     if "hooks" in settings:  # a PreToolUse hook may be someone's guard: refuse rather than run without it
-        raise ConfigError(f"{path}: hooks are no longer supported (removed for issue 21); remove \"hooks\"")
+        raise ConfigError(f"{path}: hooks are no longer supported; remove \"hooks\" (none of them would run)")
     for key, value in settings.items():
         if key not in SETTINGS_KEYS:
             notes.append(f"{where}: unknown key {key!r} ignored (known: {', '.join(SETTINGS_KEYS)})")
