@@ -1,7 +1,7 @@
 """nanocoder's own conversation format, kept, saved and handed to a Model: Chat Completions' shape (old
 sessions load as they are) plus keys only nanocoder reads (NEUTRAL_ONLY), which the adapters do not send: a
-tool message's `is_error`, an assistant's signed `thinking`, the `summary` mark on what compression wrote, and
-the system message's `environment` (the last one the model was told of)."""
+tool message's `is_error`, an assistant's signed `thinking`, the `summary` mark on what compression wrote,
+the system message's last `environment`, and a user message's `checkpoint` (its turn's snapshots)."""
 from typing import Literal, TypedDict
 
 
