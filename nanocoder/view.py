@@ -258,7 +258,6 @@ class Stream:
     def __init__(self, console, markdown=True):
         self.console, self.markdown, self.tail, self.live, self.code = console, markdown, "", None, None
         self.after_code = False  # a code block brings its own blank line (rich pads it)
-        self.drawn = []  # the cell widths of the lines Live drew last
         self.end()  # the rest of the state, empty
 
     def render(self, text):
@@ -279,6 +278,7 @@ class Stream:
         if "\n" in chunk:
             self._commit()
         if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
+            self.drawn = []  # the cell widths of the lines this Live drew last: none yet
             self.live = Live(self, console=self.console, refresh_per_second=12, transient=True)
             self.live.start()
 
@@ -287,8 +287,8 @@ class Stream:
         lines = console.render_lines(self.render(self.tail), options, pad=False)[-max(1, console.height - 4):]
         # A narrower terminal reflowed the lines drawn last, and Live moves up one row per line: the rows
         # each one gained are erased here, or they would stay above the new render.
-        up = sum(max(0, width - 1) // options.max_width for width in self.drawn)
-        yield Control(*((ControlType.CURSOR_UP, 1), (ControlType.ERASE_IN_LINE, 2)) * up)
+        for _ in range(sum(max(0, width - 1) // options.max_width for width in self.drawn)):
+            yield Control((ControlType.CURSOR_UP, 1), (ControlType.ERASE_IN_LINE, 2))
         if self.code is None and self._gap(self.tail):  # the blank line that will stand before the block
             yield Segment.line()
         for line in lines:
@@ -354,7 +354,7 @@ class Stream:
     def _print(self, renderable, gap=False):
         if self.live is not None:  # transient: the live tail is erased, then printed once for good
             self.live.stop()
-            self.live, self.drawn = None, []  # the next Live starts below what this one left
+            self.live = None
         if renderable is not None:
             if gap:
                 self.console.print()
