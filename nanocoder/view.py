@@ -7,9 +7,10 @@ import threading
 import time
 
 # rich at the top: only the terminal modules import this one, when something is drawn
+from rich.control import Control
 from rich.live import Live
 from rich.markup import escape
-from rich.segment import Segment
+from rich.segment import ControlType, Segment
 from rich.syntax import Syntax
 from rich.text import Text
 
@@ -277,17 +278,23 @@ class Stream:
         if "\n" in chunk:
             self._commit()
         if self.tail.strip() and self.console.is_terminal and self.live is None:  # a pipe gets whole blocks
+            self.drawn = []  # the cell widths of the lines this Live drew last: none yet
             self.live = Live(self, console=self.console, refresh_per_second=12, transient=True)
             self.live.start()
 
     def __rich_console__(self, console, options):
-        # Live draws the tail as it is at each refresh: no markdown parse per chunk.
-        lines = console.render_lines(self.render(self.tail), options, pad=False)
+        # Live draws the tail as it is at each refresh: no markdown parse per chunk; its last lines that fit
+        lines = console.render_lines(self.render(self.tail), options, pad=False)[-max(1, console.height - 4):]
+        # A narrower terminal reflowed the lines drawn last, and Live moves up one row per line: the rows
+        # each one gained are erased here, or they would stay above the new render.
+        for _ in range(sum(max(0, width - 1) // options.max_width for width in self.drawn)):
+            yield Control((ControlType.CURSOR_UP, 1), (ControlType.ERASE_IN_LINE, 2))
         if self.code is None and self._gap(self.tail):  # the blank line that will stand before the block
             yield Segment.line()
-        for line in lines[-max(1, console.height - 4):]:
+        for line in lines:
             yield from line
             yield Segment.line()
+        self.drawn = [Segment.get_line_length(line) for line in lines]
 
     def _commit(self):
         """Print what is finished: each block that ends in a blank line outside a code fence, and the
