@@ -2,28 +2,15 @@
 columns: arrows move a highlight that Enter picks, "always" states a scope that is sensible (a bash program
 and its script in this folder, whatever a redirection into the workspace names; a file tool's folder), and a
 refused parallel call's result is on screen while the next question waits."""
-import pyte
 import pytest
 
-import test_screen
 from test_screen import PROMPT, Terminal, model, saved_messages  # noqa: F401 - fixture
 
 DOWN, UP = "\x1b[B", "\x1b[A"
 
 
 class Narrow(Terminal):
-    """test_screen's terminal at a given width."""
-
-    def __init__(self, columns, *args):
-        super().__init__(*args)
-        self.columns = columns
-        self.child.setwinsize(test_screen.LINES, columns)
-        self.screen = pyte.HistoryScreen(columns, test_screen.LINES, history=5000)
-        self.stream = pyte.Stream(self.screen)
-
-    def lines(self):
-        rows = [*self.screen.history.top, *(self.screen.buffer[y] for y in range(test_screen.LINES))]
-        return [("".join(row[x].data for x in range(self.columns))).rstrip() for row in rows]
+    """test_screen's terminal, read until a line starts with something."""
 
     def until(self, start):
         """Read what nanocoder draws until a line starts with this."""
@@ -38,7 +25,7 @@ def term(request, tmp_path, model):  # noqa: F811
         home.mkdir(exist_ok=True)
         work.mkdir(exist_ok=True)
         (work / "app.py").write_text("print('made')\n")
-        t = Narrow(request.param, model(*replies), home, work)
+        t = Narrow(model(*replies), home, work, columns=request.param)
         t.expect(PROMPT)
         return t
     yield start

@@ -4,9 +4,14 @@ and the like reflow them, so the test reflows the screen itself at the moment of
 the cells a row was written to (rich pads each line it draws to the full width) wrap at the new width,
 erased cells do not. Then it feeds that screen what nanocoder writes after. A terminal that does not
 reflow (xterm) is not what this shows."""
+import os
+import signal
+from contextlib import suppress
+
+import pexpect
 import pyte
 
-from test_screen2 import Terminal, model  # noqa: F401 (model: a fixture)
+from test_screen import Terminal, model  # noqa: F401 (model: a fixture)
 
 CODE = "".join(f"LINE{n:02} = '{'x' * 70}'\n" for n in range(6))
 # a finished paragraph, then a live one glued to a code block whose fence is never closed
@@ -29,14 +34,21 @@ def test_a_narrower_terminal_mid_stream_keeps_one_copy_of_the_live_code_block(tm
     url = model({"content": ANSWER, "stall_after": events, "stall": 60})
     (tmp_path / "home").mkdir()
     (tmp_path / "work").mkdir()
-    t = Terminal(url, tmp_path / "home", tmp_path / "work", 100)
+    t = Terminal(url, tmp_path / "home", tmp_path / "work", columns=100)
     try:
         t.expect("›")
         t.child.sendline("show code")
         for _ in range(3):  # the whole tail drawn, and drawn again
             t.expect("LINE05")
+        # stopped, nanocoder draws nothing: every frame before the resize is read and drawn at 100 columns,
+        # every frame after it comes once it runs again (Live redraws 12 times a second)
+        os.kill(t.child.pid, signal.SIGSTOP)
+        with suppress(pexpect.TIMEOUT):
+            while True:
+                t.child.read_nonblocking(65536, timeout=0.5)
         reflow(t, 45)
-        t.child.setwinsize(t.rows, 45)  # and SIGWINCH
+        t.child.setwinsize(t.rows, 45)  # and SIGWINCH, received once it runs again
+        os.kill(t.child.pid, signal.SIGCONT)
         for _ in range(4):  # frames drawn at the new width
             t.expect("LINE05")
         text = t.text()

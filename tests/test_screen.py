@@ -17,29 +17,37 @@ PROMPT = "›"
 
 
 class Terminal:
-    """nanocoder in a pty whose output feeds a pyte screen with scrollback."""
+    """nanocoder in a pty whose output feeds a pyte screen with scrollback, at any width."""
 
-    def __init__(self, url, home, work, *args):
-        self.screen = pyte.HistoryScreen(COLUMNS, LINES, history=5000)
+    def __init__(self, url, home, work, *args, columns=COLUMNS, env=()):
+        self.columns, self.rows = columns, LINES
+        self.screen = pyte.HistoryScreen(columns, LINES, history=5000)
         self.stream = pyte.Stream(self.screen)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
-        env.update(HOME=str(home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", NO_PROXY="127.0.0.1")
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
+        environ.update({"HOME": str(home), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "NO_PROXY": "127.0.0.1",
+                        **dict(env)})
         self.child = pexpect.spawn(str(NANOCODER), ["--base-url", url, "--api-key", "k", "-m", "scripted", *args],
-                                   env=env, cwd=str(work), encoding="utf-8", timeout=20,
-                                   dimensions=(LINES, COLUMNS))
+                                   env=environ, cwd=str(work), encoding="utf-8", timeout=20,
+                                   dimensions=(LINES, columns))
         self.child.logfile_read = self  # every byte read goes to the emulator too
-        self.work, self.home = work, home
+        self.work, self.home, self.raw = work, home, []
 
     def write(self, data):
+        self.raw.append(data)
         self.stream.feed(data)
+        if "\x1b[6n" in data:  # a cursor position query (only when PROMPT_TOOLKIT_NO_CPR=0): answered
+            self.child.send(f"\x1b[{self.screen.cursor.y + 1};{self.screen.cursor.x + 1}R")
 
     def flush(self):
         pass
 
     def lines(self) -> list[str]:
         """Scrollback then screen, as text, trailing blanks dropped."""
-        rows = [*self.screen.history.top, *(self.screen.buffer[y] for y in range(LINES))]
-        return [("".join(row[x].data for x in range(COLUMNS))).rstrip() for row in rows]
+        rows = [*self.screen.history.top, *(self.screen.buffer[y] for y in range(self.rows))]
+        return [("".join(row[x].data for x in range(self.columns))).rstrip() for row in rows]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
 
     def expect(self, text):
         self.child.expect_exact(text)

@@ -1,79 +1,10 @@
 """Issue 21's screen items, as a person sees them: the installed command in a pty, its bytes through pyte
 with scrollback, at 100 and at 60 columns."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pexpect
-import pyte
 import pytest
 
-NANOCODER = Path(sys.executable).parent / "nanocoder"
-PROMPT = "›"
+from test_screen import PROMPT, Terminal, model  # noqa: F401, F811 (model: a fixture)
+
 SPINNER = "Ctrl+C to stop"
-
-
-class Terminal:
-    """nanocoder in a pty whose output feeds a pyte screen with scrollback."""
-
-    def __init__(self, url, home, work, columns, *args, env=()):
-        self.columns, self.rows = columns, 24
-        self.screen = pyte.HistoryScreen(columns, self.rows, history=5000)
-        self.stream = pyte.Stream(self.screen)
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NANOCODER_"))}
-        environ.update({"HOME": str(home), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "NO_PROXY": "127.0.0.1",
-                        **dict(env)})
-        self.child = pexpect.spawn(str(NANOCODER), ["--base-url", url, "--api-key", "k", "-m", "scripted", *args],
-                                   env=environ, cwd=str(work), encoding="utf-8", timeout=20,
-                                   dimensions=(self.rows, columns))
-        self.child.logfile_read = self  # every byte read goes to the emulator too
-        self.work, self.home, self.raw = work, home, []
-
-    def write(self, data):
-        self.raw.append(data)
-        self.stream.feed(data)
-        if "\x1b[6n" in data:  # a cursor position query (only when PROMPT_TOOLKIT_NO_CPR=0): answered
-            self.child.send(f"\x1b[{self.screen.cursor.y + 1};{self.screen.cursor.x + 1}R")
-
-    def flush(self):
-        pass
-
-    def lines(self) -> list[str]:
-        """Scrollback then screen, as text, trailing blanks dropped."""
-        rows = [*self.screen.history.top, *(self.screen.buffer[y] for y in range(self.rows))]
-        return [("".join(row[x].data for x in range(self.columns))).rstrip() for row in rows]
-
-    def text(self) -> str:
-        return "\n".join(self.lines())
-
-    def expect(self, text):
-        self.child.expect_exact(text)
-
-    def turn(self, line, *expected):
-        self.child.sendline(line)
-        for text in expected:
-            self.child.expect_exact(text)
-        self.child.expect_exact(PROMPT)
-
-
-@pytest.fixture
-def model(tmp_path):
-    """Start the scripted server in its own process with these replies; returns its URL."""
-    procs = []
-
-    def start(*replies):
-        path = tmp_path / f"replies{len(procs)}.json"
-        path.write_text(json.dumps(list(replies)))
-        proc = subprocess.Popen([sys.executable, Path(__file__).with_name("scripted.py"), path],
-                                stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        procs.append(proc)
-        return proc.stdout.readline().split()[2]
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait()
 
 
 @pytest.fixture(params=[100, 60])
@@ -84,7 +15,7 @@ def term(request, tmp_path, model):
         home, work = tmp_path / "home", tmp_path / "work"
         home.mkdir(exist_ok=True)
         work.mkdir(exist_ok=True)
-        t = Terminal(model(*replies), home, work, request.param, *args, env=env)
+        t = Terminal(model(*replies), home, work, *args, columns=request.param, env=env)
         started.append(t)
         if wait:
             t.expect(PROMPT)
