@@ -1,11 +1,17 @@
 """Shared fixtures: the project's scripted OpenAI-compatible server and an LLM pointed at it."""
 import os
+import signal
 
 import pytest
 
 from history_rules import problems
 from nanocoder.llm import LLM
 from scripted import ScriptedServer
+
+# A runner that starts pytest in the background of a shell without job control leaves SIGINT ignored, and
+# every command the tests start inherits that: the Ctrl+C tests would fail, testing nothing. Python's own
+# handler is put back (a command started from here gets the default again).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
